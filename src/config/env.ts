@@ -1,0 +1,75 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** A setting that cannot be used as given. Carries the variable's name, never its value. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface Settings {
+  databaseUrl: string;
+  redisUrl: string;
+  giteaUrl: string | undefined;
+  giteaToken: string | undefined;
+  webhookSecret: string | undefined;
+  callbackSecret: string | undefined;
+  port: number;
+  dataDir: string;
+  concurrency: number;
+  heartbeatMs: number;
+  leaseMs: number;
+  shutdownGraceMs: number;
+  errorBackoffMs: number;
+  errorBackoffMaxMs: number;
+  triggerLabel: string;
+  phasesModule: string | undefined;
+  llmBaseUrl: string | undefined;
+  llmApiKey: string | undefined;
+  llmModel: string | undefined;
+  builderCommand: string | undefined;
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new ConfigError(`${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
+  }
+  return n;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The one place that reads process settings. Defaults follow DESIGN §6. */
+export function loadSettings(env: Env = process.env): Settings {
+  return {
+    databaseUrl: optional(env, 'DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/damascus',
+    redisUrl: optional(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379',
+    giteaUrl: optional(env, 'GITEA_URL'),
+    giteaToken: optional(env, 'GITEA_TOKEN'),
+    webhookSecret: optional(env, 'DAMASCUS_WEBHOOK_SECRET'),
+    callbackSecret: optional(env, 'DAMASCUS_CALLBACK_SECRET'),
+    port: positiveInt(env, 'DAMASCUS_PORT', 8787),
+    dataDir: optional(env, 'DAMASCUS_DATA_DIR') ?? join(homedir(), '.damascus'),
+    concurrency: positiveInt(env, 'DAMASCUS_CONCURRENCY', 4),
+    heartbeatMs: positiveInt(env, 'DAMASCUS_HEARTBEAT_MS', 30_000),
+    leaseMs: positiveInt(env, 'DAMASCUS_LEASE_MS', 60_000),
+    shutdownGraceMs: positiveInt(env, 'DAMASCUS_SHUTDOWN_GRACE_MS', 30_000),
+    errorBackoffMs: positiveInt(env, 'DAMASCUS_ERROR_BACKOFF_MS', 15_000),
+    errorBackoffMaxMs: positiveInt(env, 'DAMASCUS_ERROR_BACKOFF_MAX_MS', 3_600_000),
+    triggerLabel: optional(env, 'DAMASCUS_TRIGGER_LABEL') ?? 'damascus',
+    phasesModule: optional(env, 'DAMASCUS_PHASES_MODULE'),
+    llmBaseUrl: optional(env, 'LLM_BASE_URL'),
+    llmApiKey: optional(env, 'LLM_API_KEY'),
+    llmModel: optional(env, 'LLM_MODEL'),
+    builderCommand: optional(env, 'DAMASCUS_BUILDER_COMMAND'),
+    logLevel: optional(env, 'DAMASCUS_LOG_LEVEL') ?? 'info',
+  };
+}

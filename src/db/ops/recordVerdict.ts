@@ -1,0 +1,90 @@
+import type { Sql } from '../connection.js';
+import { decideTransition, type BackoffPolicy, type Transition, type VerdictInput } from '../../domain/routing.js';
+import type { ClaimedItem } from '../types.js';
+
+/** Item fields a phase may set together with its verdict (null/undefined = unchanged). */
+export interface ItemPatch {
+  /** A new spec version (spec_version is incremented). */
+  spec?: string | null;
+  branch?: string | null;
+  prNumber?: number | null;
+  headSha?: string | null;
+  /** Merged into work_items.details. */
+  details?: Record<string, unknown>;
+}
+
+export interface VerdictRecord extends VerdictInput {
+  /** Stored on the verdict row (feedback for the next attempt, test output, …). */
+  details?: Record<string, unknown>;
+  patch?: ItemPatch;
+}
+
+export type RecordResult =
+  | { recorded: true; verdictId: number; transition: Transition; humanIssueIds: number[] }
+  | { recorded: false; reason: string };
+
+/**
+ * Write one verdict: the verdict row, the item's new state, the lease and its slot released, a
+ * human issue per question (or one for a block) and the outbox events. One statement, so it is one
+ * transaction; fenced by the lease token in the WHERE, so a zombie's late verdict writes nothing.
+ * The transition is decided from the claimed snapshot, which the lease keeps current: every
+ * operation that changes a leased item (cancel, an outside merge) also revokes its lease.
+ */
+export async function recordVerdict(
+  sql: Sql,
+  item: ClaimedItem,
+  record: VerdictRecord,
+  opts: { backoff: BackoffPolicy; worker?: string },
+): Promise<RecordResult> {
+  const t = decideTransition(
+    { id: item.id, state: item.state, attempts: item.attempts, budgetCycles: item.budgetCycles, errorCount: item.errorCount, maxErrors: item.maxErrors },
+    record,
+    opts.backoff,
+  );
+  const patch = record.patch ?? {};
+  const humanIssues = t.humanIssues.map((h) => ({ kind: h.kind, question: h.question, resume_phase: h.resumePhase }));
+  const events = t.events.map((e) => ({ type: e.type, payload: { ...e.payload, attempts: t.attempts, budgetCycles: item.budgetCycles, explanation: t.explanation } }));
+  const rows = await sql<{ verdictId: number; humanIssueIds: number[] | null }[]>`
+    WITH item AS (
+      UPDATE work_items SET
+        state = ${t.to}, resume_phase = ${t.resumePhase}, attempts = ${t.attempts}, error_count = ${t.errorCount},
+        run_after = CASE WHEN ${t.delayMs}::bigint IS NULL THEN NULL ELSE now() + ${t.delayMs}::bigint * interval '1 millisecond' END,
+        lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+        spec = COALESCE(${patch.spec ?? null}, spec),
+        spec_version = spec_version + CASE WHEN ${patch.spec ?? null}::text IS NULL THEN 0 ELSE 1 END,
+        branch = COALESCE(${patch.branch ?? null}, branch),
+        pr_number = COALESCE(${patch.prNumber ?? null}, pr_number),
+        head_sha = COALESCE(${patch.headSha ?? null}, head_sha),
+        details = details || ${sql.json((patch.details ?? {}) as never)}::jsonb
+                          || jsonb_build_object('lastTransition', ${sql.json({ verdict: t.verdict, from: t.from, to: t.to, explanation: t.explanation } as never)}::jsonb)
+      WHERE id = ${item.id} AND lease_token = ${item.leaseToken} AND state = ${item.state}
+      RETURNING id
+    ), slot AS (
+      UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+      WHERE lease_token = ${item.leaseToken} AND EXISTS (SELECT 1 FROM item)
+    ), v AS (
+      INSERT INTO verdicts (item_id, phase, verdict, from_state, to_state, attempt, reason, details, worker, lease_token)
+      SELECT id, ${item.state}, ${t.verdict}, ${item.state}, ${t.to}, ${t.attempts}, ${record.reason ?? null},
+             ${sql.json((record.details ?? {}) as never)}, ${opts.worker ?? item.leaseOwner}, ${item.leaseToken}
+      FROM item
+      RETURNING id
+    ), hi AS (
+      INSERT INTO human_issues (item_id, kind, question, resume_phase)
+      SELECT item.id, q.kind, q.question, q.resume_phase::work_state
+      FROM item, jsonb_to_recordset(${sql.json(humanIssues as never)}::jsonb) AS q(kind text, question text, resume_phase text)
+      RETURNING id, tag, kind, question
+    ), ev AS (
+      INSERT INTO events_outbox (item_id, type, payload)
+      SELECT item.id, e.type, e.payload || jsonb_build_object('verdictId', (SELECT id FROM v))
+      FROM item, jsonb_to_recordset(${sql.json(events as never)}::jsonb) AS e(type text, payload jsonb)
+      UNION ALL
+      SELECT item.id, 'human.question', jsonb_build_object('humanIssueId', hi.id, 'tag', hi.tag, 'kind', hi.kind, 'question', hi.question)
+      FROM item, hi
+    )
+    SELECT v.id AS verdict_id, (SELECT array_agg(id ORDER BY id) FROM hi) AS human_issue_ids FROM v`;
+  const row = rows[0];
+  if (!row) {
+    return { recorded: false, reason: `stale lease: item ${item.id} is no longer leased with this token; the verdict was discarded` };
+  }
+  return { recorded: true, verdictId: row.verdictId, transition: t, humanIssueIds: row.humanIssueIds ?? [] };
+}

@@ -1,0 +1,138 @@
+import type { Sql } from '../db/connection.js';
+import { claimNextItem } from '../db/ops/claimNextItem.js';
+import { recordVerdict } from '../db/ops/recordVerdict.js';
+import { releaseForRetry } from '../db/ops/releaseForRetry.js';
+import { renewLease } from '../db/ops/renewLease.js';
+import { releaseLease } from '../db/ops/releaseLease.js';
+import type { ClaimedItem } from '../db/types.js';
+import type { BackoffPolicy } from '../domain/routing.js';
+import { isVerdict, type State, type Verdict } from '../domain/states.js';
+import type { Logger } from '../log.js';
+import type { PhaseRegistry, PhaseResult } from '../phases/types.js';
+
+export interface TickDeps {
+  sql: Sql;
+  phases: PhaseRegistry;
+  workerId: string;
+  cap: number;
+  leaseMs: number;
+  backoff: BackoffPolicy;
+  log: Logger;
+  /** Abort to stop the running phase and hand its lease back (shutdown past the grace period). */
+  shutdown?: AbortSignal;
+  /** Called once the item is claimed, before its phase runs. */
+  onClaim?: (item: ClaimedItem) => void;
+}
+
+export type TickOutcome =
+  | { kind: 'idle' }
+  | { kind: 'no-phases' }
+  | { kind: 'released'; itemId: number; phase: State; reason: string }
+  | {
+      kind: 'ran';
+      itemId: number;
+      issueNumber: number;
+      phase: State;
+      verdict: Verdict;
+      to: State | null;
+      recorded: boolean;
+      reason: string | null;
+      durationMs: number;
+    };
+
+/**
+ * One tick: claim one item and run its one phase, renewing the lease while it runs, then record
+ * the verdict (fenced by the lease). A phase that throws is an infrastructure error (backoff, no
+ * attempt consumed). Shutdown past the grace period hands the lease back untouched.
+ */
+export async function runTick(deps: TickDeps): Promise<TickOutcome> {
+  if (Object.keys(deps.phases).length === 0) return { kind: 'no-phases' };
+  const item = await claimNextItem(deps.sql, deps.workerId, { cap: deps.cap, leaseMs: deps.leaseMs });
+  if (!item) return { kind: 'idle' };
+  deps.onClaim?.(item);
+  const log = deps.log.child({ item: item.id, phase: item.state });
+  const started = Date.now();
+
+  const phaseAbort = new AbortController();
+  const onShutdown = () => phaseAbort.abort(new Error('shutdown'));
+  deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
+  if (deps.shutdown?.aborted) onShutdown();
+  const renewEvery = Math.max(50, Math.floor(deps.leaseMs / 3));
+  const renewer = setInterval(() => {
+    renewLease(deps.sql, item.id, item.leaseToken, deps.leaseMs).then(
+      (held) => {
+        if (!held && !phaseAbort.signal.aborted) {
+          log.warn('lease lost while the phase ran; stopping it (its verdict will be refused)');
+          phaseAbort.abort(new Error('lease lost'));
+        }
+      },
+      (err) => log.warn({ err: String(err) }, 'lease renewal failed; retrying at the next interval'),
+    );
+  }, renewEvery);
+
+  let result: PhaseResult;
+  try {
+    const phase = deps.phases[item.state];
+    if (!phase) {
+      result = { verdict: 'error', reason: `no ${item.state} phase is configured in this process` };
+    } else {
+      result = await runPhase(() => phase.run(item, { sql: deps.sql, log, workerId: deps.workerId, signal: phaseAbort.signal }), phaseAbort.signal);
+    }
+  } catch (err) {
+    result = { verdict: 'error', reason: `${item.state} phase failed: ${(err as Error)?.message ?? String(err)}` };
+  } finally {
+    clearInterval(renewer);
+    deps.shutdown?.removeEventListener('abort', onShutdown);
+  }
+
+  if (!result || !isVerdict(String((result as { verdict?: unknown }).verdict))) {
+    result = { verdict: 'error', reason: `${item.state} phase returned no valid verdict` };
+  }
+
+  if (deps.shutdown?.aborted) {
+    const released = await releaseLease(deps.sql, item.id, item.leaseToken);
+    log.info({ released }, 'shutdown: lease handed back without a verdict');
+    return { kind: 'released', itemId: item.id, phase: item.state, reason: 'shutdown' };
+  }
+
+  const write = result.verdict === 'error'
+    ? releaseForRetry(deps.sql, item, result.reason ?? 'error', { backoff: deps.backoff, worker: deps.workerId, details: result.details })
+    : recordVerdict(deps.sql, item, result, { backoff: deps.backoff, worker: deps.workerId });
+  const recorded = await write;
+  const durationMs = Date.now() - started;
+  if (recorded.recorded) {
+    log.info({ verdict: result.verdict, to: recorded.transition.to, durationMs }, recorded.transition.explanation);
+  } else {
+    log.warn({ verdict: result.verdict }, recorded.reason);
+  }
+  return {
+    kind: 'ran',
+    itemId: item.id,
+    issueNumber: item.issueNumber,
+    phase: item.state,
+    verdict: result.verdict,
+    to: recorded.recorded ? recorded.transition.to : null,
+    recorded: recorded.recorded,
+    reason: recorded.recorded ? (result.reason ?? recorded.transition.explanation) : recorded.reason,
+    durationMs,
+  };
+}
+
+/** Run the phase, but stop waiting for it once the signal aborts (lease lost or shutdown). */
+function runPhase(run: () => Promise<PhaseResult>, signal: AbortSignal): Promise<PhaseResult> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    run().then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

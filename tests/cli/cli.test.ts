@@ -1,0 +1,126 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openDb, withDatabase } from '../../src/db/connection.js';
+import { SERVER_URL, createTestDb, seedItems, type TestDb } from '../support/db.js';
+import { SCRIPTED_PHASES, damascus } from '../support/cli.js';
+
+describe('damascus CLI (real processes)', () => {
+  let db: TestDb;
+  let dataDir: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    db = await createTestDb();
+    dataDir = await mkdtemp(join(tmpdir(), 'damascus-cli-'));
+    env = { DATABASE_URL: db.url, DAMASCUS_DATA_DIR: dataDir, DAMASCUS_PHASES_MODULE: SCRIPTED_PHASES };
+  });
+  afterAll(async () => {
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('init creates the database, applies the schema, and a second run says nothing changed', async () => {
+    const name = `dmtest_${randomBytes(5).toString('hex')}`;
+    const url = withDatabase(SERVER_URL, name);
+    try {
+      const first = await damascus(['init'], { DATABASE_URL: url });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain(`created database ${name}`);
+      expect(first.stdout).toContain('applied 001_core');
+      const second = await damascus(['init'], { DATABASE_URL: url });
+      expect(second.code).toBe(0);
+      expect(second.stdout).toMatch(/up to date .*nothing changed/);
+    } finally {
+      const admin = openDb(SERVER_URL, { max: 1 });
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
+  test.each([
+    ['not-a-url', /DATABASE_URL is not a valid URL/],
+    ['mysql://root@127.0.0.1/x', /must start with postgres:\/\//],
+    ['postgres://postgres@127.0.0.1:1/damascus', /cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/],
+    ['postgres://no_such_role@127.0.0.1:5432/damascus', /refused the login/],
+  ])('init with DATABASE_URL=%s fails in one line, without a stack', async (url, message) => {
+    const r = await damascus(['init'], { DATABASE_URL: url });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('loop-breaker end to end through `damascus cycle`: a spec that keeps failing gets blocked', async () => {
+    const [item] = await seedItems(db.sql, 1, { budgetCycles: 3 });
+    const scripted = { ...env, SCRIPTED_PHASES: JSON.stringify({ spec: 'spec_wrong' }) };
+    const lines: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await damascus(['cycle'], scripted);
+      expect(r.code).toBe(0);
+      lines.push(r.stdout.trim());
+    }
+    expect(lines[0]).toMatch(new RegExp(`item ${item!.id} .*spec → spec_wrong → spec`));
+    expect(lines[2]).toMatch(new RegExp(`item ${item!.id} .*spec → spec_wrong → blocked`));
+    const idle = await damascus(['cycle'], scripted);
+    expect(idle.code).toBe(0);
+    expect(idle.stdout).toMatch(/nothing to do/);
+
+    const [row] = await db.sql`SELECT state, attempts, resume_phase FROM work_items WHERE id = ${item!.id}`;
+    expect(row).toEqual({ state: 'blocked', attempts: 3, resumePhase: 'spec' });
+    expect(await db.sql`SELECT kind, status FROM human_issues WHERE item_id = ${item!.id}`).toEqual([{ kind: 'blocked', status: 'open' }]);
+    const evs = await db.sql`SELECT type FROM events_outbox WHERE item_id = ${item!.id} AND type = 'work.blocked'`;
+    expect(evs).toHaveLength(1);
+
+    // status shows it, as text and JSON, and writes status.json
+    const text = await damascus(['status'], env);
+    expect(text.stdout).toMatch(/blocked: 1/);
+    expect(text.stdout).toMatch(/Q-\d+ item \d+ acme\/widgets#\d+ \(blocked/);
+    const json = await damascus(['status', '--json'], env);
+    const report = JSON.parse(json.stdout);
+    expect(report.items.blocked).toBe(1);
+    expect(report.blocked[0].itemId).toBe(item!.id);
+    expect(report.blocked[0].reason).toMatch(/budget_cycles/);
+    expect(report.recentVerdicts).toHaveLength(3);
+    const file = JSON.parse(await readFile(join(dataDir, 'status.json'), 'utf8'));
+    expect(file.items).toEqual(report.items);
+
+    // retry through the CLI, then the item runs again
+    const retried = await damascus(['retry', String(item!.id)], env);
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toContain(`item ${item!.id}: blocked → spec`);
+    const again = await damascus(['cycle'], { ...env, SCRIPTED_PHASES: JSON.stringify({ spec: 'pass' }) });
+    expect(again.stdout).toMatch(/spec → pass → build/);
+  });
+
+  test('a phase that throws is recorded as an error with backoff, not a crash', async () => {
+    await db.sql`UPDATE work_items SET state = 'done' WHERE state IN ('spec', 'build', 'review')`;
+    const [item] = await seedItems(db.sql, 1);
+    const r = await damascus(['cycle'], { ...env, SCRIPTED_PHASES: JSON.stringify({ spec: 'throw' }) });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/spec → error → spec/);
+    const [row] = await db.sql`SELECT state, error_count, attempts, run_after > now() AS waiting FROM work_items WHERE id = ${item!.id}`;
+    expect(row).toEqual({ state: 'spec', errorCount: 1, attempts: 0, waiting: true });
+  });
+
+  test('cancel and retry report bad ids and refusals clearly', async () => {
+    const [item] = await seedItems(db.sql, 1);
+    expect((await damascus(['cancel', String(item!.id)], env)).stdout).toContain('→ cancelled');
+    const again = await damascus(['cancel', String(item!.id)], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already cancelled/);
+    const bad = await damascus(['retry', 'abc'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/positive whole number/);
+    const missing = await damascus(['retry', '987654'], env);
+    expect(missing.stderr).toMatch(/no work item 987654/);
+  });
+
+  test('--help is there for every command', async () => {
+    for (const cmd of ['init', 'cycle', 'status', 'retry', 'cancel']) {
+      const r = await damascus([cmd, '--help'], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: damascus ${cmd}`));
+    }
+  });
+});

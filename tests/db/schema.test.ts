@@ -1,0 +1,76 @@
+import { openDb, withDatabase } from '../../src/db/connection.js';
+import { initDatabase, migrate } from '../../src/db/migrate.js';
+import { SERVER_URL, createTestDb, seedItems, type TestDb } from '../support/db.js';
+import { randomBytes } from 'node:crypto';
+
+/** Everything in the public schema that a migration could change, as comparable text. */
+async function catalog(db: TestDb): Promise<string> {
+  const rows = await db.sql.unsafe(`
+    SELECT 'col' AS k, table_name || '.' || column_name || ':' || data_type || ':' || is_nullable || ':' || coalesce(column_default, '') AS v
+      FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL SELECT 'idx', indexname || ':' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT 'con', conrelid::regclass || ':' || conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT 'trg', tgrelid::regclass || ':' || tgname FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL SELECT 'enum', t.typname || ':' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname
+    UNION ALL SELECT 'mig', version || ':' || name FROM schema_migrations
+    ORDER BY 1, 2`);
+  return rows.map((r) => `${r.k} ${r.v}`).join('\n');
+}
+
+describe('schema', () => {
+  let db: TestDb;
+  beforeAll(async () => { db = await createTestDb(); });
+  afterAll(async () => { await db.drop(); });
+
+  test('applied twice → identical catalog, and the second run changes nothing', async () => {
+    const before = await catalog(db);
+    const second = await initDatabase(db.url);
+    expect(second).toEqual({ databaseCreated: false, applied: [], version: 1 });
+    expect(await catalog(db)).toBe(before);
+    // the catalog really holds the design's tables, enums and the trigger
+    for (const t of ['projects', 'work_items', 'verdicts', 'coordination_gates', 'human_issues', 'cost_ledger', 'events_outbox', 'webhook_deliveries', 'ci_results', 'schema_migrations']) {
+      expect(before).toContain(`col ${t}.`);
+    }
+    expect(before).toContain('enum work_state:spec,build,review,awaiting_human,blocked,done,cancelled');
+    expect(before).toContain('enum verdict:pass,fail,spec_wrong,needs_human,error');
+    expect(before).toContain('trg work_items:work_items_updated_at');
+  });
+
+  test('concurrent inits apply each migration once', async () => {
+    const name = `dmtest_${randomBytes(5).toString('hex')}`;
+    const url = withDatabase(SERVER_URL, name);
+    try {
+      const reports = await Promise.all([initDatabase(url), initDatabase(url), initDatabase(url)]);
+      expect(reports.filter((r) => r.applied.length > 0)).toHaveLength(1);
+      expect(reports.filter((r) => r.databaseCreated).length).toBeLessThanOrEqual(1);
+      const sql = openDb(url, { max: 1 });
+      const rows = await sql`SELECT count(*)::int AS n FROM schema_migrations`;
+      await sql.end();
+      expect(rows[0]!.n).toBe(1);
+    } finally {
+      const admin = openDb(SERVER_URL, { max: 1 });
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
+  test('a failing migration leaves the schema as it was', async () => {
+    await expect(migrate(db.sql, [
+      { version: 1, name: '001_core', sql: '' },
+      { version: 2, name: '002_broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
+    ])).rejects.toThrow(/no_such_function/);
+    const [row] = await db.sql`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`;
+    expect(row!.t).toBeNull();
+    expect(row!.v).toBe(1);
+  });
+
+  test('updated_at is kept by the trigger', async () => {
+    const [item] = await seedItems(db.sql, 1);
+    const [before] = await db.sql`SELECT updated_at, created_at FROM work_items WHERE id = ${item!.id}`;
+    await new Promise((r) => setTimeout(r, 20));
+    await db.sql`UPDATE work_items SET priority = 5 WHERE id = ${item!.id}`;
+    const [after] = await db.sql`SELECT updated_at, created_at FROM work_items WHERE id = ${item!.id}`;
+    expect((after!.updatedAt as Date).getTime()).toBeGreaterThan((before!.updatedAt as Date).getTime());
+    expect((after!.createdAt as Date).getTime()).toBe((before!.createdAt as Date).getTime());
+  });
+});
