@@ -5,6 +5,7 @@ import { CliError } from './context.js';
 import { registerCycle } from './cycle.js';
 import { registerInit } from './init.js';
 import { registerItemCommands } from './itemCommands.js';
+import { registerProcessCommands } from './processes.js';
 import { registerStatus } from './status.js';
 
 const program = new Command('damascus')
@@ -16,6 +17,7 @@ registerInit(program);
 registerCycle(program);
 registerStatus(program);
 registerItemCommands(program);
+registerProcessCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -22,6 +22,12 @@ export interface Settings {
   errorBackoffMs: number;
   errorBackoffMaxMs: number;
   triggerLabel: string;
+  queuePrefix: string;
+  relaySweepMs: number;
+  reconcileSweepMs: number;
+  dashboardToken: string | undefined;
+  botLogin: string | undefined;
+  publicUrl: string | undefined;
   phasesModule: string | undefined;
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
@@ -65,6 +71,12 @@ export function loadSettings(env: Env = process.env): Settings {
     errorBackoffMs: positiveInt(env, 'DAMASCUS_ERROR_BACKOFF_MS', 15_000),
     errorBackoffMaxMs: positiveInt(env, 'DAMASCUS_ERROR_BACKOFF_MAX_MS', 3_600_000),
     triggerLabel: optional(env, 'DAMASCUS_TRIGGER_LABEL') ?? 'damascus',
+    queuePrefix: optional(env, 'DAMASCUS_QUEUE_PREFIX') ?? 'damascus',
+    relaySweepMs: positiveInt(env, 'DAMASCUS_RELAY_SWEEP_MS', 15_000),
+    reconcileSweepMs: positiveInt(env, 'DAMASCUS_RECONCILE_SWEEP_MS', 300_000),
+    dashboardToken: optional(env, 'DAMASCUS_DASHBOARD_TOKEN'),
+    botLogin: optional(env, 'DAMASCUS_BOT_LOGIN'),
+    publicUrl: optional(env, 'DAMASCUS_PUBLIC_URL'),
     phasesModule: optional(env, 'DAMASCUS_PHASES_MODULE'),
     llmBaseUrl: optional(env, 'LLM_BASE_URL'),
     llmApiKey: optional(env, 'LLM_API_KEY'),

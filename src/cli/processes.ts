@@ -1,0 +1,173 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import type { Server } from 'node:http';
+import { openDb, type Sql } from '../db/connection.js';
+import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
+import { DependencyState } from '../health.js';
+import { healthRoutes, postgresCheck, redisCheck, type ReadinessCheck } from '../http/health.js';
+import { createHttpServer, listen, type Route } from '../http/server.js';
+import type { Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { loadPhases } from '../phases/registry.js';
+import { connectRedis } from '../queue/redis.js';
+import { openQueues } from '../queue/queues.js';
+import { startScheduler } from '../queue/scheduler.js';
+import { startWorker, type RunningWorker } from '../queue/worker.js';
+import type { Settings } from '../config/env.js';
+import { backoffPolicy, commandContext } from './context.js';
+
+type Stopper = (graceMs: number) => Promise<void>;
+
+/** Run until SIGTERM/SIGINT, then stop everything within the grace period and exit 0. */
+function runUntilSignal(log: Logger, settings: Settings, stoppers: Stopper[]): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, graceMs: settings.shutdownGraceMs }, 'shutting down');
+    const hardExit = setTimeout(() => {
+      log.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, settings.shutdownGraceMs + 15_000);
+    hardExit.unref();
+    for (const s of stoppers) {
+      try {
+        await s(settings.shutdownGraceMs);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'error while shutting down');
+      }
+    }
+    log.info('stopped');
+    log.flush?.();
+    setTimeout(() => process.exit(0), 50);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Wait for PostgreSQL at start-up instead of crashing: the process stays up and says why it waits. */
+async function whenPostgresReady(sql: Sql, log: Logger, action: () => Promise<void>): Promise<void> {
+  const pg = new DependencyState('postgres', log);
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      await action();
+      pg.ok();
+      return;
+    } catch (err) {
+      pg.failed(err);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+function openProcessDb(settings: Settings, role: string): Sql {
+  return openDb(settings.databaseUrl, { max: settings.concurrency + 4, applicationName: `damascus-${role}` });
+}
+
+async function serveHttp(routes: Route[], port: number, log: Logger): Promise<{ server: Server; port: number }> {
+  const server = createHttpServer(routes, log);
+  const bound = await listen(server, port);
+  log.info({ port: bound }, `listening on :${bound}`);
+  return { server, port: bound };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+interface Parts {
+  worker?: RunningWorker;
+  stoppers: Stopper[];
+  checks: ReadinessCheck[];
+  metrics: Metrics;
+}
+
+async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metrics: Metrics): Promise<RunningWorker> {
+  const phases = await loadPhases(settings.phasesModule);
+  if (Object.keys(phases).length === 0) log.warn('no phases are configured (DAMASCUS_PHASES_MODULE): ticks will claim nothing');
+  await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
+  const worker = await startWorker({
+    sql, redisUrl: settings.redisUrl, prefix: settings.queuePrefix, phases,
+    workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
+    backoff: backoffPolicy(settings), log, metrics,
+  });
+  log.info({ cap: settings.concurrency }, 'worker started');
+  return worker;
+}
+
+export function registerProcessCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('run BullMQ workers: each tick claims one item and runs one phase (SIGTERM: finish within the grace period)')
+    .option('--metrics-port <port>', 'also serve /healthz, /readyz and /metrics on this port')
+    .action(async (opts: { metricsPort?: string }) => {
+      const { settings, log } = commandContext();
+      const sql = openProcessDb(settings, 'worker');
+      const metrics = createMetrics({ sql, cap: settings.concurrency });
+      const worker = await startWorkerPart(settings, log, sql, metrics);
+      const stoppers: Stopper[] = [];
+      if (opts.metricsPort) {
+        const { server } = await serveHttp(healthRoutes([postgresCheck(sql), redisCheck(() => worker.redis.connection.ping())], metrics), Number(opts.metricsPort), log);
+        stoppers.push(() => closeServer(server));
+      }
+      stoppers.push((grace) => worker.shutdown(grace), () => sql.end({ timeout: 5 }));
+      runUntilSignal(log, settings, stoppers);
+    });
+
+  program
+    .command('scheduler')
+    .description('keep the heartbeat, relay-sweep and reconcile-sweep job schedulers in Redis (any number may run)')
+    .action(async () => {
+      const { settings, log } = commandContext();
+      const scheduler = startScheduler({
+        redisUrl: settings.redisUrl, prefix: settings.queuePrefix, heartbeatMs: settings.heartbeatMs,
+        relaySweepMs: settings.relaySweepMs, reconcileSweepMs: settings.reconcileSweepMs, log,
+      });
+      runUntilSignal(log, settings, [() => scheduler.close()]);
+    });
+
+  program
+    .command('serve')
+    .description('serve HTTP: /healthz, /readyz, /metrics (webhooks, review results and the dashboard as they are configured)')
+    .action(async () => {
+      const { settings, log } = commandContext();
+      const parts = await startServeParts(settings, log);
+      runUntilSignal(log, settings, parts.stoppers);
+    });
+
+  program
+    .command('start')
+    .description('server, worker and scheduler in one process, for a single machine')
+    .action(async () => {
+      const { settings, log } = commandContext();
+      const parts = await startServeParts(settings, log, true);
+      runUntilSignal(log, settings, parts.stoppers);
+    });
+}
+
+/** The HTTP server, plus (for `start`) the worker and the scheduler in the same process. */
+async function startServeParts(settings: Settings, log: Logger, withWorkerAndScheduler = false): Promise<Parts> {
+  const sql = openProcessDb(settings, withWorkerAndScheduler ? 'start' : 'serve');
+  const redis = connectRedis(settings.redisUrl, log, 'server');
+  const queues = openQueues(redis.connection, settings.queuePrefix);
+  const metrics = createMetrics({ sql, queues, cap: settings.concurrency });
+  const checks = [postgresCheck(sql), redisCheck(() => redis.connection.ping())];
+  const stoppers: Stopper[] = [];
+  let worker: RunningWorker | undefined;
+  const { server } = await serveHttp(healthRoutes(checks, metrics), settings.port, log);
+  stoppers.push(() => closeServer(server));
+  if (withWorkerAndScheduler) {
+    const scheduler = startScheduler({
+      redisUrl: settings.redisUrl, prefix: settings.queuePrefix, heartbeatMs: settings.heartbeatMs,
+      relaySweepMs: settings.relaySweepMs, reconcileSweepMs: settings.reconcileSweepMs, log,
+    });
+    worker = await startWorkerPart(settings, log, sql, metrics);
+    const w = worker;
+    stoppers.push((grace) => w.shutdown(grace), () => scheduler.close());
+  }
+  stoppers.push(() => queues.close(), () => redis.close(), () => sql.end({ timeout: 5 }));
+  return { worker, stoppers, checks, metrics };
+}

@@ -1,0 +1,74 @@
+import type { Sql } from '../db/connection.js';
+import type { Metrics } from '../metrics.js';
+import { sendJson, sendText, type Route } from './server.js';
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves with null when ready, or a sentence saying what is missing. */
+  check(): Promise<string | null>;
+}
+
+export function postgresCheck(sql: Sql, timeoutMs = 2000): ReadinessCheck {
+  return {
+    name: 'postgres',
+    async check() {
+      try {
+        await withTimeout(sql`SELECT 1`.execute(), timeoutMs);
+        return null;
+      } catch (err) {
+        return `PostgreSQL is not reachable: ${(err as Error).message}`;
+      }
+    },
+  };
+}
+
+export function redisCheck(ping: () => Promise<unknown>, timeoutMs = 2000): ReadinessCheck {
+  return {
+    name: 'redis',
+    async check() {
+      try {
+        await withTimeout(ping(), timeoutMs);
+        return null;
+      } catch (err) {
+        return `Redis is not reachable: ${(err as Error).message}`;
+      }
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+}
+
+/** GET /healthz (the process answers), GET /readyz (its dependencies answer), GET /metrics. */
+export function healthRoutes(checks: ReadinessCheck[], metrics: Metrics): Route[] {
+  return [
+    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: async (_req, res) => {
+        const results = await Promise.all(checks.map(async (c) => ({ name: c.name, problem: await c.check() })));
+        const missing = results.filter((r) => r.problem !== null);
+        sendJson(res, missing.length ? 503 : 200, {
+          ready: missing.length === 0,
+          checks: Object.fromEntries(results.map((r) => [r.name, r.problem ?? 'ok'])),
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_req, res) => {
+        try {
+          sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+        } catch (err) {
+          sendText(res, 503, `# metrics unavailable: ${(err as Error).message}\n`);
+        }
+      },
+    },
+  ];
+}

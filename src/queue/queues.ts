@@ -1,0 +1,46 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+
+/** Queue names (fixed) and the key prefix (DAMASCUS_QUEUE_PREFIX) that isolates one installation. */
+export const TICKS = 'ticks';
+export const RELAY = 'relay';
+export const RECONCILE = 'reconcile';
+
+export const HEARTBEAT_SCHEDULER = 'heartbeat';
+export const RELAY_SWEEP_SCHEDULER = 'relay-sweep';
+export const RECONCILE_SWEEP_SCHEDULER = 'reconcile-sweep';
+
+/** Job options for ticks: one attempt (a failed tick is simply the next tick's work), no history kept. */
+export const TICK_JOB_OPTS = { removeOnComplete: true, removeOnFail: 100, attempts: 1 } as const;
+
+export interface Queues {
+  ticks: Queue;
+  relay: Queue;
+  reconcile: Queue;
+  close(): Promise<void>;
+}
+
+export function openQueues(connection: ConnectionOptions, prefix: string): Queues {
+  const opts = { connection, prefix };
+  const ticks = new Queue(TICKS, opts);
+  const relay = new Queue(RELAY, opts);
+  const reconcile = new Queue(RECONCILE, opts);
+  return {
+    ticks,
+    relay,
+    reconcile,
+    async close() {
+      await Promise.all([ticks.close(), relay.close(), reconcile.close()]);
+    },
+  };
+}
+
+/** Ask for ticks now (a new story, a CI result, a human answer): n jobs that each claim one item. */
+export async function enqueueTicks(queues: Pick<Queues, 'ticks'>, n = 1, reason = 'event'): Promise<void> {
+  if (n <= 0) return;
+  await queues.ticks.addBulk(Array.from({ length: n }, () => ({ name: 'tick', data: { reason }, opts: TICK_JOB_OPTS })));
+}
+
+/** Ask for an outbox relay run (after a committed transition); one pending relay job is enough. */
+export async function enqueueRelay(queues: Pick<Queues, 'relay'>): Promise<void> {
+  await queues.relay.add('relay', {}, { jobId: 'relay-now', removeOnComplete: true, removeOnFail: true });
+}

@@ -1,0 +1,45 @@
+import type { Logger } from '../log.js';
+import { connectRedis } from './redis.js';
+import { HEARTBEAT_SCHEDULER, RECONCILE_SWEEP_SCHEDULER, RELAY_SWEEP_SCHEDULER, openQueues } from './queues.js';
+
+export interface SchedulerOptions {
+  redisUrl: string;
+  prefix: string;
+  heartbeatMs: number;
+  relaySweepMs: number;
+  reconcileSweepMs: number;
+  log: Logger;
+}
+
+/**
+ * `damascus scheduler`: upserts the job schedulers (heartbeat, relay sweep, reconcile sweep).
+ * Upserting is idempotent, so any number of schedulers yield one schedule; it runs again after
+ * every Redis (re)connect, because a Redis without persistence forgets the schedulers.
+ */
+export function startScheduler(o: SchedulerOptions): { upserted: Promise<void>; close(): Promise<void> } {
+  let firstReady!: () => void;
+  const upserted = new Promise<void>((resolve) => (firstReady = resolve));
+  let queues: ReturnType<typeof openQueues> | undefined;
+  const upsert = async () => {
+    if (!queues) return;
+    try {
+      await queues.ticks.upsertJobScheduler(HEARTBEAT_SCHEDULER, { every: o.heartbeatMs }, { name: 'heartbeat', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      await queues.relay.upsertJobScheduler(RELAY_SWEEP_SCHEDULER, { every: o.relaySweepMs }, { name: 'relay-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      await queues.reconcile.upsertJobScheduler(RECONCILE_SWEEP_SCHEDULER, { every: o.reconcileSweepMs }, { name: 'reconcile-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      o.log.info({ heartbeatMs: o.heartbeatMs }, 'job schedulers upserted');
+      firstReady();
+    } catch (err) {
+      o.log.warn({ err: (err as Error).message }, 'could not upsert the job schedulers; will retry on reconnect');
+    }
+  };
+  const redis = connectRedis(o.redisUrl, o.log, 'scheduler', () => void upsert());
+  queues = openQueues(redis.connection, o.prefix);
+  if (redis.connection.status === 'ready') void upsert();
+  return {
+    upserted,
+    async close() {
+      await queues!.close();
+      await redis.close();
+    },
+  };
+}
