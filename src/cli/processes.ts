@@ -10,7 +10,11 @@ import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { loadPhases } from '../phases/registry.js';
 import { connectRedis } from '../queue/redis.js';
-import { openQueues } from '../queue/queues.js';
+import { enqueueRelay, enqueueTicks, openQueues } from '../queue/queues.js';
+import { createGiteaClient } from '../gitea/client.js';
+import { GiteaStartup } from '../gitea/startup.js';
+import { webhookRoute } from '../http/webhooks.js';
+import { sendJson } from '../http/server.js';
 import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
 import type { Settings } from '../config/env.js';
@@ -154,10 +158,31 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   const redis = connectRedis(settings.redisUrl, log, 'server');
   const queues = openQueues(redis.connection, settings.queuePrefix);
   const metrics = createMetrics({ sql, queues, cap: settings.concurrency });
-  const checks = [postgresCheck(sql), redisCheck(() => redis.connection.ping())];
+  const gitea = settings.giteaUrl && settings.giteaToken ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log }) : null;
+  const startup = new GiteaStartup(gitea, log, settings.botLogin);
+  void startup.run();
+  const checks: ReadinessCheck[] = [
+    postgresCheck(sql),
+    redisCheck(() => redis.connection.ping()),
+    { name: 'gitea', check: async () => startup.problem },
+    { name: 'webhook secret', check: async () => (settings.webhookSecret ? null : 'DAMASCUS_WEBHOOK_SECRET is not set: webhooks are refused') },
+  ];
   const stoppers: Stopper[] = [];
   let worker: RunningWorker | undefined;
-  const { server } = await serveHttp(healthRoutes(checks, metrics), settings.port, log);
+  const routes: Route[] = [...healthRoutes(checks, metrics)];
+  if (settings.webhookSecret) {
+    routes.push(webhookRoute({
+      sql, secret: settings.webhookSecret, triggerLabel: settings.triggerLabel, botLogin: () => startup.botLogin, log, metrics,
+      afterCommit: async (outcome) => {
+        if (outcome.wake) await enqueueTicks(queues, 1, 'webhook');
+        if (outcome.relay) await enqueueRelay(queues);
+      },
+    }));
+  } else {
+    routes.push({ method: 'POST', path: '/api/gitea/webhooks', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_WEBHOOK_SECRET is not set' }) });
+  }
+  stoppers.push(async () => startup.stop());
+  const { server } = await serveHttp(routes, settings.port, log);
   stoppers.push(() => closeServer(server));
   if (withWorkerAndScheduler) {
     const scheduler = startScheduler({

@@ -2,6 +2,8 @@ import postgres from 'postgres';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 export type TxSql = postgres.TransactionSql<Record<string, never>>;
+/** Either a pool or an open transaction: operations that can run inside a caller's transaction take this. */
+export type Queryable = Sql | TxSql;
 
 /** A database problem described in one line for a person (no stack, no password). */
 export class DbError extends Error {

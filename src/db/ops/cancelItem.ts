@@ -1,4 +1,4 @@
-import type { Sql } from '../connection.js';
+import type { Queryable } from '../connection.js';
 import type { State } from '../../domain/states.js';
 
 export type OperatorResult =
@@ -10,7 +10,7 @@ export type OperatorResult =
  * refused), its open questions are closed, and a work.cancelled event is written, in one statement.
  * The active phase it was in is kept in resume_phase so it can be reactivated there.
  */
-export async function cancelItem(sql: Sql, itemId: number, by: string, reason = 'cancelled'): Promise<OperatorResult> {
+export async function cancelItem(sql: Queryable, itemId: number, by: string, reason = 'cancelled'): Promise<OperatorResult> {
   const rows = await sql<{ state: State | null; changed: boolean }[]>`
     WITH old AS (
       SELECT id, state, lease_token FROM work_items WHERE id = ${itemId} FOR UPDATE

@@ -1,4 +1,4 @@
-import type { Sql } from '../connection.js';
+import type { Queryable } from '../connection.js';
 import type { WorkItem } from '../types.js';
 
 export interface NewWorkItem {
@@ -20,7 +20,7 @@ export interface CreateResult {
  * Create the work item for an issue in `spec`, with its work.created event, in one statement.
  * An issue already tracked keeps its item (created = false): a story enters once.
  */
-export async function createWorkItem(sql: Sql, n: NewWorkItem): Promise<CreateResult> {
+export async function createWorkItem(sql: Queryable, n: NewWorkItem): Promise<CreateResult> {
   const rows = await sql<(WorkItem & { created: boolean })[]>`
     WITH ins AS (
       INSERT INTO work_items (project_id, issue_number, title, priority, budget_cycles, max_errors, max_cost_usd)

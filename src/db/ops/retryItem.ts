@@ -1,4 +1,4 @@
-import type { Sql } from '../connection.js';
+import type { Queryable } from '../connection.js';
 import type { State } from '../../domain/states.js';
 import type { OperatorResult } from './cancelItem.js';
 
@@ -6,7 +6,7 @@ import type { OperatorResult } from './cancelItem.js';
  * Resume a blocked or cancelled item at the active phase it left, with a fresh attempt budget
  * and error count; the questions that parked it are marked answered by `by`. One statement.
  */
-export async function retryItem(sql: Sql, itemId: number, by: string): Promise<OperatorResult> {
+export async function retryItem(sql: Queryable, itemId: number, by: string): Promise<OperatorResult> {
   const rows = await sql<{ state: State | null; to: State | null }[]>`
     WITH old AS (
       SELECT id, state, COALESCE(resume_phase, 'spec') AS resume FROM work_items WHERE id = ${itemId} FOR UPDATE

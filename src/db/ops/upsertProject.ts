@@ -1,4 +1,4 @@
-import type { Sql } from '../connection.js';
+import type { Queryable } from '../connection.js';
 
 export interface ProjectInput {
   owner: string;
@@ -21,7 +21,7 @@ export interface Project {
 }
 
 /** Insert the repository as a project, or refresh what Gitea says about it. Keyed by owner/name. */
-export async function upsertProject(sql: Sql, p: ProjectInput): Promise<Project> {
+export async function upsertProject(sql: Queryable, p: ProjectInput): Promise<Project> {
   const [row] = await sql<Project[]>`
     INSERT INTO projects (owner, name, gitea_repo_id, default_branch, html_url, clone_url)
     VALUES (${p.owner}, ${p.name}, ${p.giteaRepoId ?? null}, ${p.defaultBranch ?? 'main'}, ${p.htmlUrl ?? null}, ${p.cloneUrl ?? null})

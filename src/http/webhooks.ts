@@ -1,0 +1,105 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Webhooks } from '@octokit/webhooks';
+import type { Sql } from '../db/connection.js';
+import { createGroupCommitter } from '../db/groupCommit.js';
+import { applyWebhookEvent, type IntakeOutcome } from '../db/ops/applyWebhookEvent.js';
+import { isBotSender, routeWebhook } from '../gitea/events.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { readBody, sendJson, type Route } from './server.js';
+
+export const WEBHOOK_PATH = '/api/gitea/webhooks';
+export const MAX_WEBHOOK_BYTES = 1024 * 1024;
+
+export interface WebhookIntakeOptions {
+  sql: Sql;
+  secret: string;
+  triggerLabel: string;
+  /** The bot's login (GET /user or DAMASCUS_BOT_LOGIN); null until known. */
+  botLogin: () => string | null;
+  /** Called after the delivery's transaction committed (enqueue a tick / a relay run). */
+  afterCommit: (outcome: Extract<IntakeOutcome, { status: 'recorded' }>) => Promise<void>;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * POST /api/gitea/webhooks: verify, dedupe, write, enqueue, answer. Nothing outbound happens in
+ * the request (Gitea gives up after 5 s and never retries). Answers only after the delivery is
+ * committed; concurrent deliveries share a commit.
+ */
+export function webhookRoute(o: WebhookIntakeOptions): Route {
+  const webhooks = new Webhooks({ secret: o.secret });
+  const committer = createGroupCommitter(o.sql);
+  const count = (result: string) => o.metrics?.webhookDeliveries.inc({ result });
+
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req, MAX_WEBHOOK_BYTES);
+    if (body === null) {
+      count('too_large');
+      return sendJson(res, 413, { error: `body over ${MAX_WEBHOOK_BYTES} bytes` });
+    }
+    const signature = header(req, 'x-hub-signature-256');
+    const text = body.toString('utf8');
+    // Constant-time HMAC-SHA256 over the raw body (@octokit/webhooks). Invalid UTF-8 cannot
+    // survive the round trip through a string, so it fails here too.
+    if (!signature || !/^sha256=[0-9a-f]{64}$/.test(signature) || !Buffer.from(text, 'utf8').equals(body) || !(await webhooks.verify(text, signature))) {
+      count('bad_signature');
+      return sendJson(res, 401, { error: 'missing or wrong X-Hub-Signature-256' });
+    }
+    const contentType = header(req, 'content-type') ?? '';
+    if (!/^application\/json\b/i.test(contentType)) {
+      count('bad_content_type');
+      return sendJson(res, 415, { error: 'configure the webhook with content type application/json' });
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      count('bad_json');
+      return sendJson(res, 400, { error: 'body is not JSON' });
+    }
+    const deliveryId = header(req, 'x-gitea-delivery');
+    const event = header(req, 'x-gitea-event');
+    if (!deliveryId || !event) {
+      count('bad_headers');
+      return sendJson(res, 400, { error: 'X-Gitea-Delivery and X-Gitea-Event are required' });
+    }
+    const eventType = header(req, 'x-gitea-event-type');
+    const routed = routeWebhook({ event, eventType, payload });
+    if (routed.kind === 'invalid') {
+      count('invalid');
+      return sendJson(res, 400, { error: routed.reason });
+    }
+    if (routed.kind === 'ignored') {
+      count('ignored');
+      return sendJson(res, 202, { ignored: routed.reason });
+    }
+    if (isBotSender(routed.sender.login, o.botLogin())) {
+      count('own_event');
+      return sendJson(res, 202, { ignored: 'sent by the bot itself' });
+    }
+    const action = typeof (payload as { action?: unknown }).action === 'string' ? (payload as { action: string }).action : null;
+    let outcome: IntakeOutcome;
+    try {
+      outcome = await committer.run((tx) => applyWebhookEvent(tx, { deliveryId, event, eventType: eventType ?? null, action }, routed, o.triggerLabel));
+    } catch (err) {
+      count('error');
+      o.log.error({ err: (err as Error).message, deliveryId }, 'could not store the webhook delivery');
+      return sendJson(res, 503, { error: 'could not store the delivery; the reconcile sweep will pick the change up' });
+    }
+    if (outcome.status === 'duplicate') {
+      count('duplicate');
+      return sendJson(res, 200, { duplicate: true });
+    }
+    count(outcome.effect.split(':')[0]!);
+    sendJson(res, 200, { result: outcome.effect, item: outcome.itemId });
+    o.afterCommit(outcome).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
+  };
+  return { method: 'POST', path: WEBHOOK_PATH, handler };
+}

@@ -1,0 +1,163 @@
+import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createHttpServer, listen } from '../../src/http/server.js';
+import { webhookRoute } from '../../src/http/webhooks.js';
+import { createLogger } from '../../src/log.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+import { commentPayload, giteaBody, giteaHeaders, issuePayload, loadFixtures } from '../support/webhookFixtures.js';
+
+const SECRET = 'webhook-secret-for-tests';
+
+describe('POST /api/gitea/webhooks', () => {
+  let db: TestDb;
+  let server: Server;
+  let base: string;
+  const after: { wake: boolean; relay: boolean }[] = [];
+  beforeAll(async () => {
+    db = await createTestDb();
+    server = createHttpServer([webhookRoute({
+      sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log: createLogger('silent'),
+      afterCommit: async (o) => { after.push({ wake: o.wake, relay: o.relay }); },
+    })], createLogger('silent'));
+    base = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await db.drop();
+  });
+
+  async function deliver(payload: unknown, event: string, eventType: string, opts: { delivery?: string; secret?: string; body?: string; headers?: Record<string, string> } = {}) {
+    const body = opts.body ?? giteaBody(payload);
+    const headers = { ...giteaHeaders(body, opts.secret ?? SECRET, event, eventType, opts.delivery), ...opts.headers };
+    const res = await fetch(`${base}/api/gitea/webhooks`, { method: 'POST', headers, body });
+    return { status: res.status, json: await res.json() as Record<string, unknown> };
+  }
+  const counts = async () => (await db.sql`
+    SELECT (SELECT count(*) FROM webhook_deliveries)::int AS deliveries, (SELECT count(*) FROM work_items)::int AS items,
+           (SELECT count(*) FROM events_outbox)::int AS events, (SELECT count(*) FROM projects)::int AS projects`)[0]!;
+
+  test('every real captured payload is accepted and routed or deliberately ignored', async () => {
+    for (const f of loadFixtures()) {
+      const before = await counts();
+      const r = await deliver(f.payload, f.event, f.eventType);
+      expect([200, 202]).toContain(r.status);
+      const now = await counts();
+      if (r.status === 202) {
+        expect(r.json.ignored).toEqual(expect.any(String));
+        expect(now).toEqual(before); // ignored: nothing written
+      } else {
+        expect(now.deliveries).toBe(before.deliveries + 1);
+      }
+    }
+  });
+
+  test('trigger label added → project and item created in spec; duplicate delivery does nothing', async () => {
+    const payload = issuePayload({ action: 'label_updated', number: 7, labels: ['bug', 'damascus'] });
+    const delivery = randomUUID();
+    after.length = 0;
+    const r = await deliver(payload, 'issues', 'issue_label', { delivery });
+    expect(r).toEqual({ status: 200, json: { result: 'created', item: expect.any(Number) } });
+    expect(after).toEqual([{ wake: true, relay: true }]);
+    const [item] = await db.sql`SELECT w.state, w.title, w.requested_by, p.owner, p.name FROM work_items w JOIN projects p ON p.id = w.project_id WHERE w.id = ${r.json.item as number}`;
+    expect(item).toEqual({ state: 'spec', title: 'story 7', requestedBy: 'alice', owner: 'acme', name: 'widgets' });
+    const before = await counts();
+    const dup = await deliver(payload, 'issues', 'issue_label', { delivery });
+    expect(dup).toEqual({ status: 200, json: { duplicate: true } });
+    expect(await counts()).toEqual(before);
+    // a second, different delivery with the label still there changes nothing (the label did not change)
+    const again = await deliver(payload, 'issues', 'issue_label');
+    expect(again.json.result).toMatch(/^ignored/);
+    expect((await counts()).items).toBe(before.items);
+  });
+
+  test('trigger label removed → cancelled; added again → reactivated at its last phase; issue closed → cancelled', async () => {
+    const created = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
+    const id = created.json.item as number;
+    await db.sql`UPDATE work_items SET state = 'build' WHERE id = ${id}`;
+    const removed = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['bug'] }), 'issues', 'issue_label');
+    expect(removed.json.result).toBe('cancelled');
+    expect((await db.sql`SELECT state, resume_phase FROM work_items WHERE id = ${id}`)[0]).toEqual({ state: 'cancelled', resumePhase: 'build' });
+    const back = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
+    expect(back.json.result).toBe('reactivated');
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('build');
+    const closed = await deliver(issuePayload({ action: 'closed', number: 8, labels: ['damascus'], state: 'closed' }), 'issues', 'issues');
+    expect(closed.json.result).toBe('cancelled');
+    // label_cleared carries a stale label list: it still means "no labels"
+    const c2 = await deliver(issuePayload({ action: 'label_updated', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
+    const cleared = await deliver(issuePayload({ action: 'label_cleared', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
+    expect(cleared.json.result).toBe('cancelled');
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${c2.json.item as number}`)[0]!.state).toBe('cancelled');
+    const events = await db.sql`SELECT type FROM events_outbox WHERE item_id = ${id} ORDER BY id`;
+    expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated', 'work.cancelled']);
+  });
+
+  test("the bot's own events and gitea-actions are ignored; a person's comment on a story goes to the inbox", async () => {
+    const created = await deliver(issuePayload({ action: 'label_updated', number: 10, labels: ['damascus'] }), 'issues', 'issue_label');
+    const before = await counts();
+    const own = await deliver(commentPayload({ number: 10, body: 'status comment', sender: 'damascus-bot' }), 'issue_comment', 'issue_comment');
+    expect(own.status).toBe(202);
+    const actions = await deliver(issuePayload({ action: 'label_updated', number: 11, labels: ['damascus'], sender: 'gitea-actions' }), 'issues', 'issue_label');
+    expect(actions.status).toBe(202);
+    expect(await counts()).toEqual(before);
+    const human = await deliver(commentPayload({ number: 10, body: '/damascus status', sender: 'bob' }), 'issue_comment', 'issue_comment');
+    expect(human.json).toEqual({ result: 'inbox', item: created.json.item });
+    const [row] = await db.sql`SELECT processed_at, payload FROM webhook_deliveries WHERE item_id = ${created.json.item as number} AND result = 'inbox'`;
+    expect(row!.processedAt).toBeNull();
+    expect((row!.payload as { comment: { body: string } }).comment.body).toBe('/damascus status');
+  });
+
+  test('bad input gets its status code and writes nothing', async () => {
+    const payload = issuePayload({ action: 'label_updated', number: 12, labels: ['damascus'] });
+    const before = await counts();
+    expect((await deliver(payload, 'issues', 'issue_label', { secret: 'wrong' })).status).toBe(401);
+    expect((await deliver(payload, 'issues', 'issue_label', { headers: { 'x-hub-signature-256': '' } })).status).toBe(401);
+    expect((await deliver(null, 'issues', 'issue_label', { body: '{"action": "label_updated", ' })).status).toBe(400);
+    expect((await deliver(payload, 'issues', 'issue_label', { headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(415);
+    const huge = JSON.stringify({ ...payload, padding: 'x'.repeat(1024 * 1024) });
+    expect((await deliver(null, 'issues', 'issue_label', { body: huge })).status).toBe(413);
+    expect((await deliver(payload, 'wiki', 'wiki')).status).toBe(202);
+    expect((await deliver(payload, 'issues', 'issue_label', { headers: { 'x-gitea-delivery': '' } })).status).toBe(400);
+    const broken = issuePayload({ action: 'label_updated', number: 13, labels: ['damascus'] });
+    delete (broken as { repository?: unknown }).repository;
+    expect((await deliver(broken, 'issues', 'issue_label')).status).toBe(400);
+    expect(await counts()).toEqual(before);
+  });
+
+  test('pull requests: merged by a person → done; closed unmerged → parked with a question; synchronized → old CI results stop counting', async () => {
+    const fx = Object.fromEntries(loadFixtures().map((f) => [f.file, f]));
+    const seed = async (owner: string, name: string, issue: number, pr: number, state: string) => {
+      const [p] = await db.sql`INSERT INTO projects (owner, name) VALUES (${owner}, ${name}) ON CONFLICT (owner, name) DO UPDATE SET name = EXCLUDED.name RETURNING id`;
+      await db.sql`UPDATE work_items SET pr_number = NULL WHERE project_id = ${p!.id} AND pr_number = ${pr}`;
+      const [w] = await db.sql`INSERT INTO work_items (project_id, issue_number, pr_number, state) VALUES (${p!.id}, ${issue}, ${pr}, ${state}::work_state) RETURNING id`;
+      return w!.id as number;
+    };
+    const merged = await seed('anbraten', 'test-repo', 501, 1, 'review');
+    const r1 = await deliver(fx['pull_request.closed-merged.json']!.payload, 'pull_request', 'pull_request');
+    expect(r1.json).toEqual({ result: 'done: merged', item: merged });
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${merged}`)[0]!.state).toBe('done');
+
+    const closed = await seed('anbraten', 'test-repo', 502, 1, 'review');
+    const r2 = await deliver(fx['pull_request.closed.json']!.payload, 'pull_request', 'pull_request');
+    expect(r2.json).toEqual({ result: 'parked: PR closed unmerged', item: closed });
+    expect((await db.sql`SELECT state, resume_phase FROM work_items WHERE id = ${closed}`)[0]).toEqual({ state: 'awaiting_human', resumePhase: 'review' });
+    const [q] = await db.sql`SELECT question, status FROM human_issues WHERE item_id = ${closed}`;
+    expect(q!.question).toMatch(/closed without merging/);
+
+    const synced = await seed('Test-CI', 'multi-line-secrets', 503, 2, 'review');
+    await db.sql`UPDATE work_items SET run_after = now() + interval '1 hour' WHERE id = ${synced}`;
+    await db.sql`INSERT INTO ci_results (item_id, head_sha, run_id, passed) VALUES (${synced}, 'oldsha', 'run-1', true)`;
+    const r3 = await deliver(fx['pull_request.synchronized.json']!.payload, 'pull_request', 'pull_request_sync');
+    expect(r3.json).toEqual({ result: 'head moved', item: synced });
+    expect((await db.sql`SELECT superseded FROM ci_results WHERE item_id = ${synced}`)[0]!.superseded).toBe(true);
+    const [row] = await db.sql`SELECT run_after, details->>'prHead' AS head FROM work_items WHERE id = ${synced}`;
+    expect(row).toEqual({ runAfter: null, head: '788ed8d02d3b7fcfcf6386dbcbca696aa1d4dc25' });
+  });
+
+  test('concurrent deliveries are each stored exactly once', async () => {
+    const payloads = Array.from({ length: 40 }, (_, i) => issuePayload({ action: 'label_updated', number: 1000 + i, labels: ['damascus'] }));
+    const results = await Promise.all(payloads.map((p) => deliver(p, 'issues', 'issue_label')));
+    expect(results.every((r) => r.status === 200 && r.json.result === 'created')).toBe(true);
+    const [n] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE issue_number >= 1000`;
+    expect(n!.n).toBe(40);
+  });
+});
