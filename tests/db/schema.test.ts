@@ -46,7 +46,7 @@ describe('schema', () => {
       const sql = openDb(url, { max: 1 });
       const rows = await sql`SELECT count(*)::int AS n FROM schema_migrations`;
       await sql.end();
-      expect(rows[0]!.n).toBe(1);
+      expect(rows[0]!.n).toBe(2); // 001_core and 002_intake, once each
     } finally {
       const admin = openDb(SERVER_URL, { max: 1 });
       await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
