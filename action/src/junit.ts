@@ -1,0 +1,128 @@
+/** Finds the JUnit XML reports the test command wrote and reduces them to counts and names. */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import type { ReviewTests } from '../../src/review/resultSchema.js';
+
+export const DEFAULT_JUNIT_PATTERNS = '**/junit*.xml,**/TEST-*.xml';
+const MAX_DEPTH = 8;
+const MAX_FILES = 50;
+const MAX_ENTRIES_VISITED = 20_000;
+const MAX_REPORT_BYTES = 20 * 1024 * 1024;
+/** Name lists are capped so a huge suite cannot blow up the posted body; counts stay exact. */
+const MAX_NAMES = 200;
+const SKIP_DIRS = new Set(['node_modules', '.git']);
+
+/** A glob with `**\/` (any directories), `*` and `?` (within one path segment) as a RegExp over "/" paths. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (glob.startsWith('**/', i)) {
+      re += '(?:[^/]*/)*';
+      i += 2;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/**
+ * Report files under `root` matching any of the comma-separated `patterns`, modified at or after
+ * `sinceMs` (a report committed to the repo is not this run's result). A small bounded walk.
+ */
+export function findJUnitFiles(root: string, patterns: string, sinceMs: number): string[] {
+  const matchers = patterns.split(',').map((p) => p.trim()).filter(Boolean).map(globToRegExp);
+  const found: string[] = [];
+  let visited = 0;
+  const walk = (dir: string, depth: number): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    entries.sort((a, b) => a.name.localeCompare(b.name));
+    for (const entry of entries) {
+      if (found.length >= MAX_FILES || ++visited > MAX_ENTRIES_VISITED) return;
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (depth < MAX_DEPTH && !SKIP_DIRS.has(entry.name)) walk(full, depth + 1);
+      } else if (entry.isFile()) {
+        const rel = relative(root, full).split(sep).join('/');
+        if (!matchers.some((m) => m.test(rel))) continue;
+        const st = statSync(full);
+        if (st.mtimeMs >= sinceMs && st.size <= MAX_REPORT_BYTES) found.push(full);
+      }
+    }
+  };
+  walk(root, 0);
+  return found;
+}
+
+type XmlNode = Record<string, unknown>;
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  isArray: (name) => ['testsuites', 'testsuite', 'testcase', 'failure', 'error', 'skipped'].includes(name),
+});
+
+function asNodes(v: unknown): XmlNode[] {
+  return Array.isArray(v) ? v.filter((n): n is XmlNode => typeof n === 'object' && n !== null) : [];
+}
+
+function caseName(tc: XmlNode): string {
+  const name = String(tc['@_name'] ?? '');
+  const cls = String(tc['@_classname'] ?? '');
+  // Some reporters (jest-junit) repeat the class name inside the name.
+  return cls === '' || name.startsWith(cls) ? name : `${cls}.${name}`;
+}
+
+/** Every <testcase> under any (nested) <testsuite> or <testsuites>. */
+function collectCases(node: XmlNode, out: XmlNode[]): void {
+  out.push(...asNodes(node.testcase));
+  for (const child of [...asNodes(node.testsuite), ...asNodes(node.testsuites)]) collectCases(child, out);
+}
+
+/** Counts and names from one JUnit XML text. Throws on text that is not XML. */
+export function parseJUnit(xml: string): ReviewTests {
+  const doc = parser.parse(xml, true) as XmlNode;
+  const cases: XmlNode[] = [];
+  collectCases(doc, cases);
+  const failing: string[] = [];
+  const skippedNames: string[] = [];
+  for (const tc of cases) {
+    // Presence is what counts: <failure/> without attributes parses to '' rather than an object.
+    if (tc.failure !== undefined || tc.error !== undefined) {
+      failing.push(caseName(tc));
+    } else if (tc.skipped !== undefined) skippedNames.push(caseName(tc));
+  }
+  return { total: cases.length, failed: failing.length, skipped: skippedNames.length, failing, skippedNames };
+}
+
+/** Sum of all reports; null when there are none. Unreadable reports are reported through `warn`. */
+export function summarizeJUnit(files: readonly string[], warn: (msg: string) => void): ReviewTests | null {
+  let sum: ReviewTests | null = null;
+  for (const file of files) {
+    let one: ReviewTests;
+    try {
+      one = parseJUnit(readFileSync(file, 'utf8'));
+    } catch (err) {
+      warn(`ignoring ${file}: not valid JUnit XML (${(err as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    sum = sum ?? { total: 0, failed: 0, skipped: 0, failing: [], skippedNames: [] };
+    sum.total += one.total;
+    sum.failed += one.failed;
+    sum.skipped += one.skipped;
+    sum.failing.push(...one.failing);
+    sum.skippedNames.push(...one.skippedNames);
+  }
+  if (sum) {
+    sum.failing = sum.failing.slice(0, MAX_NAMES);
+    sum.skippedNames = sum.skippedNames.slice(0, MAX_NAMES);
+  }
+  return sum;
+}

@@ -1,0 +1,315 @@
+/**
+ * The bundled Action run as act_runner runs it (see harness.ts), against a receiver that verifies the
+ * signature with the server's verifier and validates the body with parseReviewResult.
+ */
+import { mkdirSync, readFileSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, REPO, baseInputs, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  type Receiver,
+} from './harness.js';
+
+let gitea: Awaited<ReturnType<typeof startGiteaStatuses>>;
+const receivers: Receiver[] = [];
+
+async function receiver(script?: Parameters<typeof startReceiver>[1]): Promise<Receiver> {
+  const r = await startReceiver(CALLBACK_TOKEN, script);
+  receivers.push(r);
+  return r;
+}
+
+function giteaEnv(): Record<string, string> {
+  return { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl };
+}
+
+beforeAll(async () => {
+  gitea = await startGiteaStatuses();
+});
+beforeEach(() => {
+  gitea.calls.length = 0;
+});
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close()));
+  await gitea.close();
+  removeWorkspaces();
+});
+
+describe('the review Action, run like act_runner runs it', () => {
+  test('a passing command: signed result delivered, outputs set, success status, summary written, job succeeds', async () => {
+    const r = await receiver();
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'echo "all good"; echo "to stderr" >&2' }), env: giteaEnv() });
+
+    expect(run.exitCode).toBe(0);
+    expect(r.results).toHaveLength(1);
+    const got = r.results[0]!;
+    expect(got.signatureValid).toBe(true);
+    expect(got.contentType).toBe('application/json');
+    expect(got.deliveryId).toMatch(/^[0-9a-f-]{36}$/);
+    const result = r.accepted();
+    expect(result).toMatchObject({
+      version: 1,
+      workItem: 42,
+      repository: REPO,
+      headSha: HEAD_SHA,
+      runId: '77-2',
+      runUrl: `${gitea.serverUrl}/${REPO}/actions/runs/77`,
+      passed: true,
+      exitCode: 0,
+      timedOut: false,
+      outputTruncated: false,
+      tests: null,
+    });
+    expect(result.outputTail).toContain('all good\n');
+    expect(result.outputTail).toContain('to stderr\n');
+    expect(run.outputs).toEqual({ passed: 'true', 'exit-code': '0' });
+
+    expect(gitea.calls).toHaveLength(1);
+    expect(gitea.calls[0]).toMatchObject({
+      path: `/api/v1/repos/${REPO}/statuses/${HEAD_SHA}`,
+      authorization: `token ${JOB_TOKEN}`,
+      body: { state: 'success', context: 'damascus/review', target_url: `${gitea.serverUrl}/${REPO}/actions/runs/77` },
+    });
+    expect(run.summary).toContain('Damascus review: passed');
+    // The command's output is in the log, fenced by stop-commands so it cannot issue workflow commands.
+    const stop = /::stop-commands::([0-9a-f]{32})\n/.exec(run.stdout);
+    expect(stop).not.toBeNull();
+    const resumeAt = run.stdout.indexOf(`::${stop![1]}::`);
+    const outputAt = run.stdout.indexOf('all good');
+    expect(stop!.index).toBeLessThan(outputAt);
+    expect(outputAt).toBeLessThan(resumeAt);
+  });
+
+  test('a failing command: passed=false with its exit code, failure status, job fails saying the tests failed', async () => {
+    const r = await receiver();
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'echo "boom" >&2; exit 3' }), env: giteaEnv() });
+
+    expect(run.exitCode).toBe(1);
+    expect(r.results).toHaveLength(1);
+    const result = r.accepted();
+    expect(result).toMatchObject({ passed: false, exitCode: 3, timedOut: false });
+    expect(result.outputTail).toContain('boom');
+    expect(run.outputs).toEqual({ passed: 'false', 'exit-code': '3' });
+    expect(run.stdout).toMatch(/::error::Damascus review: the tests failed \(exit code 3\)/);
+    expect(run.stdout).not.toMatch(/::error::.*deliver/);
+    expect(gitea.calls.map((c) => c.body.state)).toEqual(['failure']);
+    expect(run.summary).toContain('Damascus review: failed');
+  });
+
+  test('fail-on-test-failure: false reports the failure but lets the job succeed', async () => {
+    const r = await receiver();
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'exit 7', 'fail-on-test-failure': 'false' }),
+      env: giteaEnv(),
+      giteaFileNamesOnly: true, // also: the GITEA_* file names alone are enough
+    });
+    expect(run.exitCode).toBe(0);
+    expect(r.accepted()).toMatchObject({ passed: false, exitCode: 7 });
+    expect(run.outputs).toEqual({ passed: 'false', 'exit-code': '7' });
+    expect(run.summary).toContain('Damascus review: failed');
+    expect(run.stdout).not.toContain('::error::');
+  });
+
+  test('a command that never ends is killed with its whole process tree at timeout-minutes and reported as a timeout', async () => {
+    const r = await receiver();
+    // bash and its children ignore SIGTERM, so only the SIGKILL of the process group can end them.
+    const command = 'trap "" TERM; sleep 300 & echo $! > bg.pid; echo started; sleep 300';
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': command, 'timeout-minutes': '0.02' }), env: giteaEnv() });
+
+    expect(run.exitCode).toBe(1);
+    const result = r.accepted();
+    expect(result).toMatchObject({ passed: false, timedOut: true, exitCode: null });
+    expect(result.durationMs).toBeGreaterThanOrEqual(1200); // 0.02 min
+    expect(result.outputTail).toContain('started');
+    expect(run.outputs).toEqual({ passed: 'false', 'exit-code': '' });
+    expect(run.stdout).toMatch(/::error::Damascus review: the test command timed out after 0\.02 minutes/);
+    const bgPid = Number(readFileSync(join(run.workspace, 'bg.pid'), 'utf8'));
+    expect(bgPid).toBeGreaterThan(0);
+    expect(isAlive(bgPid)).toBe(false);
+    expect(gitea.calls.map((c) => c.body.state)).toEqual(['failure']);
+  });
+
+  test('5 MB of output: the log has all of it, only the last 64 KiB is posted', async () => {
+    const r = await receiver();
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'seq 1 800000' }), env: giteaEnv() });
+
+    let expected = '';
+    const parts: string[] = [];
+    for (let i = 1; i <= 800000; i++) parts.push(`${i}\n`);
+    expected = parts.join('');
+    expect(Buffer.byteLength(expected)).toBeGreaterThan(5_000_000);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(expected);
+    const result = r.accepted();
+    expect(result.outputTruncated).toBe(true);
+    expect(Buffer.byteLength(result.outputTail)).toBe(64 * 1024);
+    expect(expected.endsWith(result.outputTail)).toBe(true);
+    expect(result.outputTail.endsWith('799999\n800000\n')).toBe(true);
+  });
+
+  test('JUnit XML written by the command: failing and skipped test names reach the orchestrator; stale reports are ignored', async () => {
+    const r = await receiver();
+    const report = `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="4" failures="1" errors="1">
+  <testsuite name="math" tests="4">
+    <testcase classname="math" name="adds" time="0.01"><failure message="expected 3, got 4">AssertionError</failure></testcase>
+    <testcase classname="math" name="divides by zero" time="0.01"><error message="boom"/></testcase>
+    <testcase classname="math" name="subtracts" time="0.01"/>
+    <testcase classname="math" name="multiplies"><skipped/></testcase>
+  </testsuite>
+</testsuites>`;
+    const stale = '<testsuite name="old"><testcase classname="old" name="from an earlier run"><failure/></testcase></testsuite>';
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'mkdir -p reports && cat > reports/junit.xml < "$HOME/report.src"; exit 1' }),
+      env: giteaEnv(),
+      prepare: (ws) => {
+        writeFileSync(join(ws, 'report.src'), report);
+        // A report committed to the repository (old mtime) and one inside node_modules: neither is this run's.
+        mkdirSync(join(ws, 'old'));
+        writeFileSync(join(ws, 'old', 'junit-old.xml'), stale);
+        utimesSync(join(ws, 'old', 'junit-old.xml'), new Date('2020-01-01'), new Date('2020-01-01'));
+        mkdirSync(join(ws, 'node_modules', 'dep'), { recursive: true });
+        writeFileSync(join(ws, 'node_modules', 'dep', 'junit.xml'), stale);
+      },
+    });
+    expect(run.exitCode).toBe(1);
+    expect(r.accepted().tests).toEqual({
+      total: 4,
+      failed: 2,
+      skipped: 1,
+      failing: ['math.adds', 'math.divides by zero'],
+      skippedNames: ['math.multiplies'],
+    });
+    expect(run.summary).toContain('math.adds');
+    expect(gitea.calls[0]!.body.description).toContain('2 of 4 tests failed');
+  });
+
+  test('a receiver answering 500 twice then 200: the same signed delivery is retried until accepted once', async () => {
+    const r = await receiver([{ status: 500 }, { status: 502 }, { status: 200 }]);
+    const run = await runAction({ inputs: baseInputs(r.url), env: giteaEnv() });
+
+    expect(run.exitCode).toBe(0);
+    expect(r.results).toHaveLength(3);
+    expect(new Set(r.results.map((x) => x.deliveryId)).size).toBe(1);
+    expect(new Set(r.results.map((x) => x.rawBody)).size).toBe(1);
+    expect(r.results.every((x) => x.signatureValid)).toBe(true);
+    expect(r.accepted().passed).toBe(true);
+    expect(run.stdout).toContain('delivered to Damascus (HTTP 200, 3 attempts)');
+  });
+
+  test('a receiver that is down: retried for delivery-timeout-seconds, then the job fails and says the result was not delivered', async () => {
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((ok) => closed.close(() => ok()));
+
+    const run = await runAction({ inputs: baseInputs(`http://127.0.0.1:${port}`, { 'delivery-timeout-seconds': '2' }), env: giteaEnv() });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toMatch(/::error::Damascus review: the result could not be delivered to http:\/\/127\.0\.0\.1:\d+\/api\/v1\/review-results after 2 attempts: ECONNREFUSED/);
+    expect(run.stdout).not.toContain('tests failed');
+    expect(run.outputs.passed).toBe('true'); // the tests themselves passed
+    expect(gitea.calls.map((c) => c.body.state)).toEqual(['error']);
+  });
+
+  test('a 4xx answer is not retried: the job fails and prints what the orchestrator said', async () => {
+    const r = await receiver([{ status: 409, body: '{"error":"head moved: stale SHA"}' }]);
+    const run = await runAction({ inputs: baseInputs(r.url), env: giteaEnv() });
+    expect(run.exitCode).toBe(1);
+    expect(r.results).toHaveLength(1);
+    expect(run.stdout).toContain('::error::Damascus review: the orchestrator refused the result (HTTP 409): {"error":"head moved: stale SHA"}');
+  });
+
+  test('secrets printed by the command are masked in the posted tail, and the step inputs are not in its environment', async () => {
+    const r = await receiver();
+    const command = [
+      'echo "password=$DEPLOY_PASSWORD"',
+      `echo "token=${CALLBACK_TOKEN}"`,
+      'echo "api=$SERVICE_API_KEY."',
+      'echo "inputs=$(env | grep -c "^INPUT_")"',
+      'echo "outputfile=${GITHUB_OUTPUT:-unset}"',
+      'echo "harmless=$HARMLESS"',
+    ].join('; ');
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': command }),
+      env: { ...giteaEnv(), DEPLOY_PASSWORD: 'hunter2-correct-horse', SERVICE_API_KEY: 'sk-live-0123456789', HARMLESS: 'visible-value' },
+    });
+    expect(run.exitCode).toBe(0);
+    const tail = r.accepted().outputTail;
+    expect(tail).toContain('password=***\n');
+    expect(tail).toContain('token=***\n');
+    expect(tail).toContain('api=***.\n');
+    expect(tail).toContain('inputs=0\n');
+    expect(tail).toContain('outputfile=unset\n');
+    expect(tail).toContain('harmless=visible-value\n');
+    expect(tail).not.toContain('hunter2-correct-horse');
+    expect(tail).not.toContain(CALLBACK_TOKEN);
+    expect(tail).not.toContain('sk-live-0123456789');
+    expect(run.stdout).toContain(`::add-mask::${CALLBACK_TOKEN}`); // the runner masks the log too
+  });
+
+  test('bad inputs fail the job before anything runs, naming every problem', async () => {
+    const r = await receiver();
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'touch ran', 'head-sha': 'abc123', 'work-item': 'x', 'timeout-minutes': '0' }),
+      env: giteaEnv(),
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain('head-sha must be a full 40-hex commit SHA');
+    expect(run.stdout).toContain('work-item must be a positive whole number');
+    expect(run.stdout).toContain('timeout-minutes must be a positive number');
+    expect(existsSync(join(run.workspace, 'ran'))).toBe(false);
+    expect(r.results).toHaveLength(0);
+    expect(gitea.calls).toHaveLength(0);
+  });
+
+  test('a checkout of another commit than head-sha: nothing runs, nothing is reported, the job fails saying so', async () => {
+    const r = await receiver();
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'touch ran' }),
+      env: giteaEnv(),
+      prepare: (ws) => {
+        const git = (...args: string[]): void => {
+          execFileSync('git', args, { cwd: ws, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
+        };
+        git('init', '-q');
+        writeFileSync(join(ws, 'file.txt'), 'x');
+        git('add', 'file.txt');
+        git('commit', '-q', '-m', 'not the head under review');
+      },
+    });
+    const actual = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: run.workspace, encoding: 'utf8' }).trim();
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain(`::error::Damascus review: the checked-out commit ${actual} is not head-sha ${HEAD_SHA}`);
+    expect(existsSync(join(run.workspace, 'ran'))).toBe(false);
+    expect(r.results).toHaveLength(0);
+  });
+
+  test('a checkout of head-sha itself is accepted', async () => {
+    const r = await receiver();
+    let sha = '';
+    const run = await runAction({
+      inputs: {},
+      env: giteaEnv(),
+      prepare: (ws) => {
+        const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
+        execFileSync('git', ['init', '-q'], { cwd: ws, env });
+        execFileSync('git', ['commit', '-q', '--allow-empty', '-m', 'head'], { cwd: ws, env });
+        sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ws, encoding: 'utf8' }).trim();
+      },
+      inputsAfterPrepare: () => baseInputs(r.url, { 'head-sha': sha }),
+    });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).not.toContain('Could not confirm the checked-out commit');
+    expect(r.accepted().headSha).toBe(sha);
+  });
+
+  test('a commit status that cannot be posted is only a warning', async () => {
+    const r = await receiver();
+    const run = await runAction({ inputs: baseInputs(r.url), env: { ...giteaEnv(), GITHUB_API_URL: `${gitea.serverUrl}/nowhere` } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/::warning::Could not post the damascus\/review commit status: HTTP 404/);
+    expect(r.accepted().passed).toBe(true);
+  });
+});
