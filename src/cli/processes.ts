@@ -14,6 +14,7 @@ import { enqueueRelay, enqueueTicks, openQueues } from '../queue/queues.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { GiteaStartup } from '../gitea/startup.js';
 import { webhookRoute } from '../http/webhooks.js';
+import { reviewResultsRoute } from '../http/reviewResults.js';
 import { sendJson } from '../http/server.js';
 import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
@@ -180,6 +181,11 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
     }));
   } else {
     routes.push({ method: 'POST', path: '/api/gitea/webhooks', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_WEBHOOK_SECRET is not set' }) });
+  }
+  if (settings.callbackSecret) {
+    routes.push(reviewResultsRoute({ sql, callbackSecret: settings.callbackSecret, log, afterCommit: () => enqueueTicks(queues, 1, 'review-result') }));
+  } else {
+    routes.push({ method: 'POST', path: '/api/v1/review-results', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_CALLBACK_SECRET is not set' }) });
   }
   stoppers.push(async () => startup.stop());
   const { server } = await serveHttp(routes, settings.port, log);
