@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/env.js';
 import { CliError } from './context.js';
 import { registerCycle } from './cycle.js';
+import { registerEnqueue } from './enqueue.js';
 import { registerInit } from './init.js';
 import { registerItemCommands } from './itemCommands.js';
 import { registerProcessCommands } from './processes.js';
@@ -18,6 +19,7 @@ registerCycle(program);
 registerStatus(program);
 registerItemCommands(program);
 registerProcessCommands(program);
+registerEnqueue(program);
 
 try {
   await program.parseAsync(process.argv);
