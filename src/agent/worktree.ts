@@ -1,0 +1,188 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+
+/**
+ * Git for the build phase, through simple-git. Every git process runs with agent-planted hooks disabled and
+ * without Damascus's secrets in its environment; a token only ever travels as an `http.extraHeader` in argv.
+ */
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL|^DATABASE_URL$|^REDIS_URL$/i;
+
+/** GIT_* variables git may see (simple-git 4 refuses any other ambient GIT_* variable). */
+const GIT_ENV_ALLOWED = ['GIT_TERMINAL_PROMPT', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH'];
+
+function gitEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || SECRET_NAME.test(k) || (k.startsWith('GIT_') && !GIT_ENV_ALLOWED.includes(k))) continue;
+    env[k] = v;
+  }
+  env.GIT_TERMINAL_PROMPT = '0'; // never wait for a password on a TTY
+  return env;
+}
+
+/** Values to scrub from git error messages (an auth header must never reach a log or a comment). */
+function scrub(e: unknown, secret: string | undefined): Error {
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (secret && err.message.includes(secret)) err.message = err.message.split(secret).join('[redacted]');
+  return err;
+}
+
+function git(baseDir: string, opts: { authHeader?: string | undefined; identity?: { name: string; email: string } } = {}): SimpleGit {
+  const config = ['core.hooksPath=/dev/null', 'commit.gpgsign=false', 'tag.gpgsign=false'];
+  if (opts.authHeader) config.push(`http.extraHeader=Authorization: ${opts.authHeader}`);
+  if (opts.identity) config.push(`user.name=${opts.identity.name}`, `user.email=${opts.identity.email}`);
+  // simple-git blocks core.hooksPath as unsafe because it can point at hooks; we set it only to /dev/null to turn them off.
+  return simpleGit({ baseDir, config, allowEnvironment: GIT_ENV_ALLOWED, unsafe: { allowUnsafeHooksPath: true } }).env(gitEnv());
+}
+
+/** A filesystem-safe name for a project's clone cache ("owner/repo" → "owner__repo"). */
+export function cacheName(projectKey: string): string {
+  return projectKey.replace(/\//g, '__').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+export interface EnsureCloneOptions {
+  dataDir: string;
+  projectKey: string;
+  /** Clone URL without credentials. */
+  remoteUrl: string;
+  /** Header value for `Authorization:` (e.g. "token abc…"), sent only as -c http.extraHeader. */
+  authHeader?: string | undefined;
+}
+
+/**
+ * The project's bare clone cache under `${dataDir}/repos/`, created on first use and fetched every time
+ * (remote branches land in refs/remotes/origin/*, pruned).
+ */
+export async function ensureClone(o: EnsureCloneOptions): Promise<string> {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(o.remoteUrl)) throw new Error('remoteUrl must not carry credentials; pass authHeader instead');
+  const cache = join(o.dataDir, 'repos', `${cacheName(o.projectKey)}.git`);
+  if (!existsSync(join(cache, 'HEAD'))) {
+    await mkdir(cache, { recursive: true });
+    await git(cache).raw(['init', '--bare', '--quiet']);
+    await git(cache).raw(['remote', 'add', 'origin', o.remoteUrl]);
+    await git(cache).raw(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*']);
+  } else {
+    await git(cache).raw(['remote', 'set-url', 'origin', o.remoteUrl]);
+  }
+  try {
+    await git(cache, { authHeader: o.authHeader }).raw(['fetch', '--prune', '--quiet', 'origin']);
+  } catch (e) {
+    throw scrub(e, o.authHeader);
+  }
+  return cache;
+}
+
+/** `damascus/<issue>-<slug>`: lowercase ASCII, dashes, slug at most 40 characters. */
+export function branchName(issueNumber: number, title: string): string {
+  const slug = title
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return `damascus/${issueNumber}-${slug || 'issue'}`;
+}
+
+async function refExists(g: SimpleGit, ref: string): Promise<boolean> {
+  // simple-git resolves a silent non-zero exit: judge by the printed sha, not by an exception.
+  try {
+    return /^[0-9a-f]{40,64}$/.test((await g.raw(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim());
+  } catch {
+    return false;
+  }
+}
+
+export interface OpenWorktreeOptions {
+  cache: string;
+  branch: string;
+  base?: string;
+  dataDir: string;
+}
+
+export interface Worktree {
+  path: string;
+  /** The commit the worktree started from (the branch's remote head, or origin/<base>). */
+  headBefore: string;
+  /** True when the branch already existed on the remote (an earlier attempt's commits are there). */
+  continued: boolean;
+}
+
+/**
+ * A fresh worktree on `branch`: from the remote branch when an earlier attempt pushed it (so the agent
+ * continues from those commits), else from origin/<base>.
+ */
+export async function openWorktree(o: OpenWorktreeOptions): Promise<Worktree> {
+  const g = git(o.cache);
+  await g.raw(['worktree', 'prune']);
+  const remoteBranch = `refs/remotes/origin/${o.branch}`;
+  const continued = await refExists(g, remoteBranch);
+  const start = continued ? remoteBranch : `refs/remotes/origin/${o.base ?? 'main'}`;
+  if (!continued && !(await refExists(g, start))) throw new Error(`base branch ${o.base ?? 'main'} not found on the remote`);
+  const path = join(o.dataDir, 'worktrees', basename(o.cache, '.git'), `${o.branch.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`);
+  await mkdir(join(path, '..'), { recursive: true });
+  // -B: the local branch is reset to the start point; the remote is the truth between attempts.
+  await g.raw(['worktree', 'add', '--quiet', '--force', '--no-track', '-B', o.branch, path, start]);
+  const headBefore = (await git(path).revparse(['HEAD'])).trim();
+  return { path, headBefore, continued };
+}
+
+/** Commit everything in the worktree as the bot; null when nothing changed. */
+export async function commitAll(o: { path: string; message: string; author: { name: string; email: string } }): Promise<string | null> {
+  const g = git(o.path, { identity: o.author });
+  await g.raw(['add', '--all']);
+  const staged = (await g.raw(['diff', '--cached', '--name-only'])).trim();
+  if (staged === '') return null;
+  await g.raw(['commit', '--quiet', '--no-verify', '-m', o.message, `--author=${o.author.name} <${o.author.email}>`]);
+  return (await g.revparse(['HEAD'])).trim();
+}
+
+/** Files changed between `fromSha` and HEAD (renames count as a delete and an add). */
+export async function changedFiles(path: string, fromSha: string): Promise<string[]> {
+  const out = await git(path).raw(['diff', '--name-only', '--no-renames', '-z', fromSha, 'HEAD']);
+  return out.split('\0').filter((f) => f !== '');
+}
+
+/** The unified diff between `fromSha` and HEAD (input for the change guard). */
+export async function diffSince(path: string, fromSha: string): Promise<string> {
+  return git(path).raw(['diff', '--no-color', '--no-ext-diff', '--no-renames', fromSha, 'HEAD']);
+}
+
+/**
+ * sha256 of the branch's diff against its merge base with `baseRef`, without commit ids or line numbers:
+ * two attempts that produce the same change get the same fingerprint (no-progress detection).
+ */
+export async function diffFingerprint(path: string, baseRef: string): Promise<string> {
+  const diff = await git(path).raw(['diff', '--no-color', '--no-ext-diff', '--no-renames', '--full-index', `${baseRef}...HEAD`]);
+  const normalized = diff
+    .split('\n')
+    .filter((l) => !l.startsWith('index '))
+    .map((l) => (l.startsWith('@@') ? '@@' : l))
+    .join('\n');
+  return createHash('sha256').update(normalized).digest('hex');
+}
+
+/** Push HEAD to `branch` on the remote. The auth header goes in argv as -c http.extraHeader, never in the URL. */
+export async function pushBranch(o: { path: string; branch: string; remoteUrl: string; authHeader?: string | undefined }): Promise<void> {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(o.remoteUrl)) throw new Error('remoteUrl must not carry credentials; pass authHeader instead');
+  try {
+    await git(o.path, { authHeader: o.authHeader }).raw(['push', '--quiet', '--no-verify', o.remoteUrl, `HEAD:refs/heads/${o.branch}`]);
+  } catch (e) {
+    throw scrub(e, o.authHeader);
+  }
+}
+
+/** Remove a worktree (and its files) from the cache; safe to call twice. */
+export async function removeWorktree(o: { cache: string; path: string }): Promise<void> {
+  try {
+    await git(o.cache).raw(['worktree', 'remove', '--force', o.path]);
+  } catch {
+    await rm(o.path, { recursive: true, force: true });
+  }
+  await git(o.cache).raw(['worktree', 'prune']);
+}

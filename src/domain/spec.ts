@@ -1,0 +1,280 @@
+/**
+ * Spec parsing and the spec-refiner's self-check (pure). A spec is Markdown with '#'/'##' sections;
+ * deeper headings belong to the section above them.
+ */
+
+export interface AcceptanceCriterion {
+  id: string;
+  text: string;
+}
+
+export interface ParsedSpec {
+  /** Heading text as written → section body (trimmed). Look up with `sectionBody` (case-insensitive). */
+  sections: Map<string, string>;
+  acceptanceCriteria: AcceptanceCriterion[];
+  testCommand: string | null;
+  scope: string[];
+  openQuestions: string[];
+  /** Problems found while parsing (e.g. two fenced blocks under Test Command). */
+  problems: string[];
+}
+
+export type SpecVerdict = 'pass' | 'spec_wrong' | 'needs_human';
+
+export interface SpecCheck {
+  verdict: SpecVerdict;
+  problems: string[];
+  questions: string[];
+  spec: ParsedSpec;
+}
+
+const FENCE = /^\s{0,3}(`{3,}|~{3,})(.*)$/;
+
+function normalizeHeading(text: string): string {
+  return text
+    .replace(/\s+#+\s*$/, '') // closing hashes
+    .replace(/^[*_]+|[*_]+$/g, '') // **bold** headings
+    .replace(/^\d+[.)]\s+/, '') // "2. Scope"
+    .replace(/:\s*$/, '')
+    .trim();
+}
+
+function key(name: string): string {
+  return normalizeHeading(name).toLowerCase().replace(/\s+/g, ' ');
+}
+
+/** Split Markdown into lines, telling which lines are inside fenced code blocks. */
+function scanLines(markdown: string): { text: string; inFence: boolean; fenceEdge: boolean }[] {
+  const out: { text: string; inFence: boolean; fenceEdge: boolean }[] = [];
+  let open: string | null = null;
+  for (const text of markdown.split(/\r?\n/)) {
+    const m = FENCE.exec(text);
+    if (open === null && m) {
+      open = m[1] ?? '```';
+      out.push({ text, inFence: true, fenceEdge: true });
+    } else if (open !== null && m && (m[1] ?? '').startsWith(open) && (m[2] ?? '').trim() === '') {
+      open = null;
+      out.push({ text, inFence: true, fenceEdge: true });
+    } else {
+      out.push({ text, inFence: open !== null, fenceEdge: false });
+    }
+  }
+  return out;
+}
+
+function splitSections(markdown: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  let current: string | null = null;
+  let body: string[] = [];
+  const flush = (): void => {
+    if (current !== null && !sections.has(current)) sections.set(current, body.join('\n').trim());
+  };
+  for (const line of scanLines(markdown)) {
+    const h = line.inFence ? null : /^\s{0,3}#{1,2}\s+(.+)$/.exec(line.text);
+    if (h) {
+      flush();
+      current = normalizeHeading(h[1] ?? '');
+      body = [];
+    } else if (current !== null) {
+      body.push(line.text);
+    }
+  }
+  flush();
+  return sections;
+}
+
+/** A section's body by name, case-insensitively; undefined when the spec has no such section. */
+export function sectionBody(sections: Map<string, string>, name: string): string | undefined {
+  const want = key(name);
+  for (const [heading, body] of sections) if (key(heading) === want) return body;
+  return undefined;
+}
+
+/** Top-level list items ('-', '*', '+', '1.'), with indented continuation lines folded in. */
+function listItems(body: string): string[] {
+  const items: string[] = [];
+  for (const line of scanLines(body)) {
+    if (line.inFence) continue;
+    const m = /^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$/.exec(line.text);
+    if (m) items.push((m[1] ?? '').trim());
+    else if (items.length > 0 && /^\s+\S/.test(line.text)) items[items.length - 1] += ' ' + line.text.trim();
+  }
+  return items.filter((x) => x !== '');
+}
+
+function plainText(s: string): string {
+  return s.replace(/[*_`]/g, '').trim();
+}
+
+/** "None", "none.", "-", "N/A", "No open questions." and the like. */
+export function meansNone(text: string): boolean {
+  const t = plainText(text).toLowerCase().replace(/[.!]+$/, '').trim();
+  return t === '' || /^(-+|—|–|n\/?a|none|nothing|no( open)? questions?)(\b.*)?$/.test(t);
+}
+
+function parseCriteria(body: string | undefined): AcceptanceCriterion[] {
+  if (body === undefined) return [];
+  const out: AcceptanceCriterion[] = [];
+  for (const line of scanLines(body)) {
+    if (line.inFence) continue;
+    const m = /^\s*(?:[-*+]\s+|\d+[.)]\s+)?(?:\*\*|__)?(AC-\d+)(?:\*\*|__)?\s*[:.)\-–—]?\s*(?:\*\*|__)?\s*(.*)$/.exec(line.text);
+    if (m) out.push({ id: m[1] ?? '', text: (m[2] ?? '').trim() });
+    else if (out.length > 0 && /^\s+\S/.test(line.text)) {
+      const last = out[out.length - 1];
+      if (last) last.text = `${last.text} ${line.text.trim()}`.trim();
+    }
+  }
+  return out;
+}
+
+function parseTestCommand(body: string | undefined, problems: string[]): string | null {
+  if (body === undefined) return null;
+  const blocks: string[][] = [];
+  let inBlock = false;
+  for (const line of scanLines(body)) {
+    if (line.fenceEdge) {
+      // scanLines marks opening and closing fences alike; they alternate.
+      if (!inBlock) blocks.push([]);
+      inBlock = !inBlock;
+    } else if (inBlock) {
+      blocks[blocks.length - 1]?.push(line.text);
+    }
+  }
+  if (blocks.length === 0) {
+    problems.push('Test Command has no fenced code block with the command');
+    return null;
+  }
+  if (blocks.length > 1) {
+    problems.push(`Test Command must have exactly one fenced code block (found ${blocks.length})`);
+    return null;
+  }
+  const lines = (blocks[0] ?? []).map((l) => l.trim()).filter((l) => l !== '');
+  if (lines.length === 0) {
+    problems.push('Test Command code block is empty');
+    return null;
+  }
+  if (lines.length > 1) {
+    problems.push('Test Command must be a single command line (join steps with &&)');
+    return null;
+  }
+  return lines[0] ?? null;
+}
+
+/** Paths from Scope list items: backticked paths when present, else the item's first word. */
+function parseScope(body: string | undefined): string[] {
+  if (body === undefined) return [];
+  const out: string[] = [];
+  for (const item of listItems(body)) {
+    const ticked = [...item.matchAll(/`([^`]+)`/g)].map((m) => (m[1] ?? '').trim());
+    const first = (item.split(/\s+/)[0] ?? '').replace(/^(\*\*|__)(.+)\1$/, '$2');
+    const paths = ticked.length > 0 ? ticked : [first];
+    for (const p of paths) {
+      const clean = p.replace(/^\.\//, '').replace(/[,;:]$/, '');
+      if (clean !== '' && !meansNone(clean) && !out.includes(clean)) out.push(clean);
+    }
+  }
+  return out;
+}
+
+function parseQuestions(body: string | undefined): string[] {
+  if (body === undefined || meansNone(body)) return [];
+  const items = listItems(body);
+  if (items.length > 0) return items.filter((q) => !meansNone(q));
+  // Prose instead of a list: each paragraph is one question.
+  return body.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter((p) => !meansNone(p));
+}
+
+export function parseSpec(markdown: string): ParsedSpec {
+  const sections = splitSections(markdown);
+  const problems: string[] = [];
+  const testBody = sectionBody(sections, 'Test Command');
+  return {
+    sections,
+    acceptanceCriteria: parseCriteria(sectionBody(sections, 'Acceptance Criteria')),
+    testCommand: parseTestCommand(testBody, problems),
+    scope: parseScope(sectionBody(sections, 'Scope')),
+    openQuestions: parseQuestions(sectionBody(sections, 'Open Questions')),
+    problems,
+  };
+}
+
+function isRequired(required: readonly string[], name: string): boolean {
+  return required.some((r) => key(r) === key(name));
+}
+
+/**
+ * The spec-refiner's check of its own output: a broken spec goes back to the spec phase
+ * (`spec_wrong`), open questions go to a human, anything else passes.
+ */
+export function checkSpec(markdown: string, requiredSections: readonly string[]): SpecCheck {
+  const spec = parseSpec(markdown);
+  const problems: string[] = [];
+  for (const name of requiredSections) {
+    const body = sectionBody(spec.sections, name);
+    if (body === undefined) problems.push(`missing required section "${name}"`);
+    else if (body === '' && key(name) !== 'open questions') problems.push(`required section "${name}" is empty`);
+  }
+  if (isRequired(requiredSections, 'Acceptance Criteria') && sectionBody(spec.sections, 'Acceptance Criteria')) {
+    if (spec.acceptanceCriteria.length === 0) problems.push('Acceptance Criteria has no numbered criteria (AC-1, AC-2, …)');
+    const ids = spec.acceptanceCriteria.map((c) => c.id);
+    const dupes = ids.filter((id, i) => ids.indexOf(id) !== i);
+    if (dupes.length > 0) problems.push(`duplicate acceptance criteria ids: ${[...new Set(dupes)].join(', ')}`);
+    const empty = spec.acceptanceCriteria.filter((c) => c.text === '').map((c) => c.id);
+    if (empty.length > 0) problems.push(`acceptance criteria without text: ${empty.join(', ')}`);
+  }
+  // Test-command problems count whenever the section is written (an empty or missing one is reported above).
+  if (sectionBody(spec.sections, 'Test Command')) problems.push(...spec.problems);
+  if (isRequired(requiredSections, 'Scope') && sectionBody(spec.sections, 'Scope') && spec.scope.length === 0) {
+    problems.push('Scope lists no files or folders');
+  }
+  if (problems.length > 0) return { verdict: 'spec_wrong', problems, questions: [], spec };
+  if (spec.openQuestions.length > 0) return { verdict: 'needs_human', problems, questions: spec.openQuestions, spec };
+  return { verdict: 'pass', problems, questions: [], spec };
+}
+
+function normPath(p: string): string {
+  return p.trim().replace(/\\/g, '/').replace(/^\.\//, '').replace(/^\/+/, '');
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i] ?? '';
+    if (ch === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+      if (glob[i + 1] === '/') i++; // "a/**/b" also matches "a/b"
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/**
+ * Whether a repository path is covered by the spec's Scope: an exact file, a folder ('src/' or 'src'),
+ * or a glob ('src/**', 'src/*.ts', '**').
+ */
+export function isInScope(path: string, scope: readonly string[]): boolean {
+  const p = normPath(path);
+  return scope.some((raw) => {
+    const s = normPath(raw);
+    if (s === '' || s === '.' || s === '**') return true;
+    if (s.includes('*') || s.includes('?')) return globToRegExp(s).test(p);
+    const dir = s.endsWith('/') ? s : `${s}/`;
+    return p === s || p.startsWith(dir);
+  });
+}
+
+/** A few lines for a status comment or a log: what the spec asks, how it is tested, where it may touch. */
+export function specSummary(spec: ParsedSpec): string {
+  const summary = (sectionBody(spec.sections, 'Summary') ?? '').split(/\n\s*\n/)[0]?.replace(/\s+/g, ' ').trim() ?? '';
+  const lines = [
+    summary === '' ? '(no summary)' : summary.length > 300 ? `${summary.slice(0, 297)}...` : summary,
+    `${spec.acceptanceCriteria.length} acceptance criteria${spec.acceptanceCriteria.length ? ` (${spec.acceptanceCriteria.map((c) => c.id).join(', ')})` : ''}`,
+    `Test command: ${spec.testCommand === null ? '(none)' : `\`${spec.testCommand}\``}`,
+    `Scope: ${spec.scope.length === 0 ? '(none)' : spec.scope.map((s) => `\`${s}\``).join(', ')}`,
+  ];
+  if (spec.openQuestions.length > 0) lines.push(`${spec.openQuestions.length} open question(s)`);
+  return lines.join('\n');
+}

@@ -1,0 +1,158 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  branchName, cacheName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, openWorktree, pushBranch, removeWorktree,
+} from '../../src/agent/worktree.js';
+import { reviewChanges } from '../../src/agent/guard.js';
+
+const BOT = { name: 'damascus-bot', email: 'bot@damascus.invalid' };
+let root: string;
+let remote: string;
+let dataDir: string;
+
+function sh(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_AUTHOR_NAME: 'human', GIT_AUTHOR_EMAIL: 'h@x', GIT_COMMITTER_NAME: 'human', GIT_COMMITTER_EMAIL: 'h@x' } }).trim();
+}
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'damascus-wt-'));
+  remote = join(root, 'remote.git');
+  dataDir = join(root, 'data');
+  sh(root, 'init', '--bare', '--quiet', '--initial-branch=main', remote);
+  // Seed the remote through an ordinary clone.
+  const seed = join(root, 'seed');
+  sh(root, 'clone', '--quiet', remote, seed);
+  await mkdir(join(seed, 'tests'));
+  await writeFile(join(seed, 'README.md'), '# demo\n');
+  await writeFile(join(seed, 'tests/a.test.ts'), "test('a', () => {\n  expect(1).toBe(1);\n});\n");
+  sh(seed, 'checkout', '--quiet', '-b', 'main');
+  sh(seed, 'add', '.');
+  sh(seed, 'commit', '--quiet', '-m', 'initial');
+  sh(seed, 'push', '--quiet', 'origin', 'main');
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+test('branchName: damascus/<n>-<slug>, lowercase ascii, at most 40 slug characters', () => {
+  expect(branchName(12, 'Add a /hello endpoint!')).toBe('damascus/12-add-a-hello-endpoint');
+  expect(branchName(3, 'Café à la crème: ÜBER')).toBe('damascus/3-cafe-a-la-creme-uber');
+  expect(branchName(4, '$(rm -rf /); `x`')).toBe('damascus/4-rm-rf-x');
+  expect(branchName(5, '日本語')).toBe('damascus/5-issue');
+  const long = branchName(6, 'word '.repeat(30)).slice('damascus/6-'.length);
+  expect(long.length).toBeLessThanOrEqual(40);
+  expect(long).not.toMatch(/-$/);
+  expect(cacheName('owner/repo')).toBe('owner__repo');
+});
+
+test('a build attempt: clone cache, branch from main, bot commit, push lands in the remote', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  expect(cache).toBe(join(dataDir, 'repos', 'o__r.git'));
+  const branch = branchName(7, 'Say hello');
+  const wt = await openWorktree({ cache, branch, base: 'main', dataDir });
+  expect(wt.continued).toBe(false);
+  expect(wt.headBefore).toBe(sh(remote, 'rev-parse', 'main'));
+  expect(sh(wt.path, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe(branch);
+
+  expect(await commitAll({ path: wt.path, message: 'nothing', author: BOT })).toBeNull();
+
+  await writeFile(join(wt.path, 'hello.txt'), 'hi\n');
+  const sha = await commitAll({ path: wt.path, message: 'Implement #7', author: BOT });
+  expect(sha).toMatch(/^[0-9a-f]{40}$/);
+  expect(sh(wt.path, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s')).toBe('damascus-bot <bot@damascus.invalid>|damascus-bot <bot@damascus.invalid>|Implement #7');
+  expect(await changedFiles(wt.path, wt.headBefore)).toEqual(['hello.txt']);
+
+  await pushBranch({ path: wt.path, branch, remoteUrl: remote });
+  expect(sh(remote, 'rev-parse', `refs/heads/${branch}`)).toBe(sha);
+  expect(sh(remote, 'show', `${branch}:hello.txt`)).toBe('hi');
+  // The cache's remote URL is the one given, with no credentials.
+  expect(sh(cache, 'remote', 'get-url', 'origin')).toBe(remote);
+
+  await removeWorktree({ cache, path: wt.path });
+  expect(existsSync(wt.path)).toBe(false);
+  expect(sh(cache, 'worktree', 'list')).not.toContain(wt.path);
+});
+
+test('the next attempt reuses the pushed branch and continues from its commit', async () => {
+  const branch = branchName(8, 'Two attempts');
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const first = await openWorktree({ cache, branch, dataDir });
+  await writeFile(join(first.path, 'one.txt'), '1\n');
+  const sha1 = await commitAll({ path: first.path, message: 'attempt 1', author: BOT });
+  await pushBranch({ path: first.path, branch, remoteUrl: remote });
+  await removeWorktree({ cache, path: first.path });
+
+  await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote }); // fetch
+  const second = await openWorktree({ cache, branch, dataDir });
+  expect(second.continued).toBe(true);
+  expect(second.headBefore).toBe(sha1);
+  expect(second.path).not.toBe(first.path);
+  expect(await readFile(join(second.path, 'one.txt'), 'utf8')).toBe('1\n');
+  await writeFile(join(second.path, 'two.txt'), '2\n');
+  const sha2 = await commitAll({ path: second.path, message: 'attempt 2', author: BOT });
+  expect(sh(second.path, 'rev-parse', 'HEAD~1')).toBe(sha1);
+  expect(await changedFiles(second.path, second.headBefore)).toEqual(['two.txt']);
+  await pushBranch({ path: second.path, branch, remoteUrl: remote });
+  expect(sh(remote, 'rev-parse', `refs/heads/${branch}`)).toBe(sha2);
+  await removeWorktree({ cache, path: second.path });
+});
+
+test('diffFingerprint is equal for the same change and differs for another', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const prints: string[] = [];
+  for (const [i, content] of ['same\n', 'same\n', 'different\n'].entries()) {
+    const wt = await openWorktree({ cache, branch: `damascus/9-try-${i}`, dataDir });
+    await writeFile(join(wt.path, 'f.txt'), content);
+    await commitAll({ path: wt.path, message: `try ${i}`, author: BOT });
+    prints.push(await diffFingerprint(wt.path, 'refs/remotes/origin/main'));
+    await removeWorktree({ cache, path: wt.path });
+  }
+  expect(prints[0]).toMatch(/^[0-9a-f]{64}$/);
+  expect(prints[1]).toBe(prints[0]);
+  expect(prints[2]).not.toBe(prints[0]);
+});
+
+test('the real diff feeds the change guard: a weakened assertion is caught', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const wt = await openWorktree({ cache, branch: 'damascus/10-guard', dataDir });
+  await writeFile(join(wt.path, 'tests/a.test.ts'), "test('a', () => {\n  expect(1).toBeDefined();\n});\n");
+  await writeFile(join(wt.path, 'src.ts'), 'export {};\n');
+  await commitAll({ path: wt.path, message: 'weaken', author: BOT });
+  const files = await changedFiles(wt.path, wt.headBefore);
+  const r = reviewChanges({ changedFiles: files, diffText: await diffSince(wt.path, wt.headBefore), scope: ['tests/'] });
+  expect(r).toEqual({ outOfScope: ['src.ts'], touchesCi: [], weakenedAssertions: ['tests/a.test.ts'] });
+  await removeWorktree({ cache, path: wt.path });
+});
+
+test('hooks planted in the worktree do not run on commit', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const wt = await openWorktree({ cache, branch: 'damascus/11-hooks', dataDir });
+  const marker = join(root, 'hook-ran');
+  // An agent could set core.hooksPath in the shared config or drop a hook into the cache.
+  await mkdir(join(cache, 'hooks'), { recursive: true });
+  await writeFile(join(cache, 'hooks', 'pre-commit'), `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+  await writeFile(join(wt.path, 'x.txt'), 'x\n');
+  expect(await commitAll({ path: wt.path, message: 'x', author: BOT })).not.toBeNull();
+  expect(existsSync(marker)).toBe(false);
+  await removeWorktree({ cache, path: wt.path });
+});
+
+test('credentials in a URL are refused, and a base branch that does not exist is a clear error', async () => {
+  await expect(ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: 'https://bot:tok@gitea.example/o/r.git' })).rejects.toThrow(/must not carry credentials/);
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  await expect(openWorktree({ cache, branch: 'damascus/1-x', base: 'develop', dataDir })).rejects.toThrow(/base branch develop not found/);
+});
+
+test('a failed push never shows the auth header', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const wt = await openWorktree({ cache, branch: 'damascus/12-push', dataDir });
+  await writeFile(join(wt.path, 'x.txt'), 'x\n');
+  await commitAll({ path: wt.path, message: 'x', author: BOT });
+  const err = await pushBranch({ path: wt.path, branch: 'damascus/12-push', remoteUrl: join(root, 'missing.git'), authHeader: 'token s3cr3t-value' }).catch((e: Error) => e);
+  expect(err).toBeInstanceOf(Error);
+  expect(String((err as Error).message)).not.toContain('s3cr3t-value');
+  await removeWorktree({ cache, path: wt.path });
+});
