@@ -1,0 +1,521 @@
+import type { RepoPermission } from '../../../src/gitea/types.js';
+import * as g from './git.js';
+import { SimHttpError, type GiteaSim } from './sim.js';
+import { PERMISSION_RANK, labelsOf, now, type SimRepo } from './state.js';
+
+export interface HandlerContext {
+  sim: GiteaSim;
+  /** Login of the authenticated user. */
+  viewer: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  /** The request URL as the server saw it (for `Link` headers). */
+  url: URL;
+}
+
+export interface HandlerResult {
+  status: number;
+  /** JSON body (validated against the response schema). */
+  body?: unknown;
+  /** Non-JSON body (raw files). */
+  raw?: Buffer;
+  headers?: Record<string, string>;
+}
+
+type Handler = (ctx: HandlerContext) => HandlerResult | Promise<HandlerResult>;
+
+const DEFAULT_PAGE = 30;
+const MAX_PAGE = 50;
+
+function repoOf(ctx: HandlerContext): SimRepo {
+  const repo = ctx.sim.state.repo(ctx.params.owner ?? '', ctx.params.repo ?? '');
+  // A repo the viewer cannot see is a 404, not a 403.
+  if (!repo || ctx.sim.state.permission(repo, ctx.viewer) === 'none') throw new SimHttpError(404, 'The target couldn\'t be found.');
+  return repo;
+}
+
+function need(ctx: HandlerContext, repo: SimRepo, level: RepoPermission): void {
+  if (PERMISSION_RANK[ctx.sim.state.permission(repo, ctx.viewer)] < PERMISSION_RANK[level]) {
+    throw new SimHttpError(403, 'user should have specific permission or be a site admin');
+  }
+}
+
+function index(ctx: HandlerContext): number {
+  return Number(ctx.params.index);
+}
+
+/** Gitea pagination: `page` (1-based), `limit` (default 30, clamped to 50), X-Total-Count and `Link` (comma, no space). */
+function paginate(ctx: HandlerContext, items: unknown[]): HandlerResult {
+  const limit = Math.min(Math.max(Number(ctx.query.limit ?? DEFAULT_PAGE) || DEFAULT_PAGE, 1), MAX_PAGE);
+  const page = Math.max(Number(ctx.query.page ?? 1) || 1, 1);
+  const last = Math.max(Math.ceil(items.length / limit), 1);
+  const at = (p: number) => {
+    const u = new URL(ctx.url.toString());
+    u.searchParams.set('page', String(p));
+    u.searchParams.set('limit', String(limit));
+    return `<${u.toString()}>`;
+  };
+  const links: string[] = [];
+  if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
+  if (page > 1) links.push(`${at(1)}; rel="first"`, `${at(page - 1)}; rel="prev"`);
+  const headers: Record<string, string> = { 'X-Total-Count': String(items.length), 'Access-Control-Expose-Headers': 'X-Total-Count, Link' };
+  if (links.length > 0) headers.Link = links.join(',');
+  return { status: 200, body: items.slice((page - 1) * limit, page * limit), headers };
+}
+
+function body<T>(ctx: HandlerContext): T {
+  return (ctx.body ?? {}) as T;
+}
+
+/** Below 1.23 the label list is `[]int64`: names fail JSON binding (422). Unknown names/ids are ignored, like Gitea. */
+function resolveLabelIds(ctx: HandlerContext, repo: SimRepo, labels: unknown[]): number[] {
+  const hasNames = labels.some((l) => typeof l === 'string' && !/^\d+$/.test(l));
+  const hasIds = labels.some((l) => typeof l === 'number' || (typeof l === 'string' && /^\d+$/.test(l)));
+  if (hasNames && versionBelow(ctx.sim.version, 1, 23)) throw new SimHttpError(422, 'Labels: label names need Gitea >= 1.23');
+  if (hasNames && hasIds) throw new SimHttpError(400, 'mixing label ids and names is not supported');
+  return labels.flatMap((l) => {
+    const found = typeof l === 'string' && !/^\d+$/.test(l) ? repo.labels.find((x) => x.name === l) : repo.labels.find((x) => x.id === Number(l));
+    return found ? [found.id] : [];
+  });
+}
+
+function versionBelow(version: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  return Number(m[1]) < major || (Number(m[1]) === major && Number(m[2]) < minor);
+}
+
+async function refFor(repo: SimRepo, ref: string | undefined): Promise<string> {
+  const name = ref && ref.length > 0 ? ref : repo.defaultBranch;
+  const sha = (await g.revParse(repo.path, `refs/heads/${name}`)) ?? (await g.revParse(repo.path, `refs/tags/${name}`)) ?? (/^[0-9a-f]{7,40}$/.test(name) ? await g.revParse(repo.path, name) : null);
+  if (!sha) throw new SimHttpError(404, `object does not exist [id: ${name}, rel_path: ]`);
+  return sha;
+}
+
+function contentsEntry(ctx: HandlerContext, repo: SimRepo, ref: string, e: g.TreeEntry, lastCommit: g.CommitInfo | null, content?: Buffer) {
+  const base = ctx.sim.url;
+  const type = e.type === 'tree' ? 'dir' : e.type === 'commit' ? 'submodule' : e.mode === '120000' ? 'symlink' : 'file';
+  const self = `${base}/api/v1/repos/${repo.owner}/${repo.name}/contents/${e.path}?ref=${ref}`;
+  const gitUrl = `${base}/api/v1/repos/${repo.owner}/${repo.name}/git/${e.type === 'tree' ? 'trees' : 'blobs'}/${e.sha}`;
+  const html = `${base}/${repo.owner}/${repo.name}/src/branch/${ref}/${e.path}`;
+  return {
+    name: e.path.split('/').pop() ?? e.path,
+    path: e.path,
+    sha: e.sha,
+    last_commit_sha: lastCommit?.sha ?? '',
+    last_committer_date: lastCommit?.date ?? '0001-01-01T00:00:00Z',
+    last_author_date: lastCommit?.date ?? '0001-01-01T00:00:00Z',
+    last_commit_message: lastCommit?.message ?? '',
+    type,
+    size: e.size,
+    encoding: content ? 'base64' : null,
+    content: content ? content.toString('base64') : null,
+    target: null,
+    url: self,
+    html_url: html,
+    git_url: gitUrl,
+    download_url: type === 'file' ? `${base}/${repo.owner}/${repo.name}/raw/branch/${ref}/${e.path}` : null,
+    submodule_git_url: null,
+    _links: { self, git: gitUrl, html },
+  };
+}
+
+export const handlers: Record<string, Handler> = {
+  getVersion: (ctx) => ({ status: 200, body: { version: ctx.sim.version } }),
+
+  userGetCurrent: (ctx) => ({ status: 200, body: ctx.sim.render.userByLogin(ctx.viewer) }),
+
+  repoGet: (ctx) => ({ status: 200, body: ctx.sim.render.repository(repoOf(ctx), ctx.viewer) }),
+
+  issueListIssues: (ctx) => {
+    const repo = repoOf(ctx);
+    const state = ctx.query.state ?? 'open';
+    const wanted = (ctx.query.labels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const since = ctx.query.since ? Date.parse(ctx.query.since) : null;
+    const items = repo.issues
+      .filter((i) => state === 'all' || i.state === state)
+      .filter((i) => (ctx.query.type === 'issues' ? !i.pull : ctx.query.type === 'pulls' ? Boolean(i.pull) : true))
+      .filter((i) => wanted.every((w) => labelsOf(repo, i).some((l) => l.name === w || String(l.id) === w)))
+      .filter((i) => since === null || Date.parse(i.updatedAt) >= since)
+      .sort((a, b) => b.number - a.number)
+      .map((i) => ctx.sim.render.issue(repo, i));
+    return paginate(ctx, items);
+  },
+
+  issueCreateIssue: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'read');
+    const b = body<{ title: string; body?: string; labels?: number[]; closed?: boolean }>(ctx);
+    const issue = ctx.sim.newIssue(repo, { title: b.title, body: b.body ?? '', user: ctx.viewer, pull: null });
+    if (b.labels?.length) issue.labelIds = resolveLabelIds(ctx, repo, b.labels);
+    return { status: 201, body: ctx.sim.render.issue(repo, issue) };
+  },
+
+  issueGetIssue: (ctx) => {
+    const repo = repoOf(ctx);
+    return { status: 200, body: ctx.sim.render.issue(repo, ctx.sim.mustIssue(repo, index(ctx))) };
+  },
+
+  issueEditIssue: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    if (issue.user !== ctx.viewer) need(ctx, repo, 'write');
+    const b = body<{ title?: string; body?: string; state?: string; content_version?: number }>(ctx);
+    if (b.content_version !== undefined && b.content_version !== issue.contentVersion) throw new SimHttpError(409, 'issue was changed by someone else');
+    ctx.sim.editIssueRecord(repo, issue, b, ctx.viewer);
+    return { status: 201, body: ctx.sim.render.issue(repo, issue) };
+  },
+
+  issueGetComments: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const list = repo.comments.filter((c) => c.issueNumber === issue.number).map((c) => ctx.sim.render.comment(repo, c));
+    return { status: 200, body: list, headers: { 'X-Total-Count': String(list.length) } };
+  },
+
+  issueCreateComment: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const comment = ctx.sim.addComment(repo, issue, body<{ body: string }>(ctx).body, ctx.viewer);
+    return { status: 201, body: ctx.sim.render.comment(repo, comment) };
+  },
+
+  issueGetComment: (ctx) => {
+    const repo = repoOf(ctx);
+    const comment = repo.comments.find((c) => c.id === Number(ctx.params.id));
+    if (!comment) throw new SimHttpError(404, 'comment does not exist');
+    return { status: 200, body: ctx.sim.render.comment(repo, comment) };
+  },
+
+  issueEditComment: (ctx) => {
+    const repo = repoOf(ctx);
+    const comment = repo.comments.find((c) => c.id === Number(ctx.params.id));
+    if (!comment) throw new SimHttpError(404, 'comment does not exist');
+    if (comment.user !== ctx.viewer) need(ctx, repo, 'write');
+    ctx.sim.editComment(repo, comment, body<{ body: string }>(ctx).body, ctx.viewer);
+    return { status: 200, body: ctx.sim.render.comment(repo, comment) };
+  },
+
+  issueListLabels: (ctx) => {
+    const repo = repoOf(ctx);
+    return paginate(ctx, repo.labels.map((l) => ctx.sim.render.label(repo, l)));
+  },
+
+  issueCreateLabel: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const b = body<{ name: string; color: string; description?: string; exclusive?: boolean; is_archived?: boolean }>(ctx);
+    const color = normalizeColor(b.color);
+    if (!color) throw new SimHttpError(422, `Color: invalid color "${b.color}"`);
+    if (!b.name.trim()) throw new SimHttpError(422, 'Name: Required');
+    const label = ctx.sim.addLabelRecord(repo, { name: b.name, color, description: b.description ?? '', exclusive: b.exclusive, isArchived: b.is_archived });
+    return { status: 201, body: ctx.sim.render.label(repo, label) };
+  },
+
+  issueGetLabels: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    return { status: 200, body: labelsOf(repo, issue).map((l) => ctx.sim.render.label(repo, l)) };
+  },
+
+  issueAddLabel: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const ids = resolveLabelIds(ctx, repo, body<{ labels?: unknown[] }>(ctx).labels ?? []);
+    ctx.sim.setIssueLabels(repo, issue, [...issue.labelIds, ...ids], ctx.viewer);
+    return { status: 200, body: labelsOf(repo, issue).map((l) => ctx.sim.render.label(repo, l)) };
+  },
+
+  issueReplaceLabels: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    ctx.sim.setIssueLabels(repo, issue, resolveLabelIds(ctx, repo, body<{ labels?: unknown[] }>(ctx).labels ?? []), ctx.viewer);
+    return { status: 200, body: labelsOf(repo, issue).map((l) => ctx.sim.render.label(repo, l)) };
+  },
+
+  issueRemoveLabel: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const id = Number(ctx.params.id);
+    if (!repo.labels.some((l) => l.id === id)) throw new SimHttpError(422, `label does not exist [id: ${id}]`);
+    ctx.sim.setIssueLabels(repo, issue, issue.labelIds.filter((x) => x !== id), ctx.viewer);
+    return { status: 204 };
+  },
+
+  repoListPullRequests: (ctx) => {
+    const repo = repoOf(ctx);
+    const state = ctx.query.state ?? 'open';
+    const items = repo.issues
+      .filter((i) => i.pull && (state === 'all' || i.state === state))
+      .filter((i) => !ctx.query.base_branch || i.pull!.baseBranch === ctx.query.base_branch)
+      .sort((a, b) => b.number - a.number)
+      .map((i) => ctx.sim.render.pullRequest(repo, i, ctx.viewer));
+    return paginate(ctx, items);
+  },
+
+  repoCreatePullRequest: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'read');
+    const b = body<{ head?: string; base?: string; title?: string; body?: string }>(ctx);
+    const issue = await ctx.sim.createPull(repo, { head: b.head ?? '', base: b.base ?? '', title: b.title ?? '', body: b.body ?? '' }, ctx.viewer);
+    return { status: 201, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
+  },
+
+  repoGetPullRequest: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    if (!issue.pull) throw new SimHttpError(404, 'pull request does not exist');
+    return { status: 200, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
+  },
+
+  repoGetPullRequestByBaseHead: (ctx) => {
+    const repo = repoOf(ctx);
+    if (versionBelow(ctx.sim.version, 1, 22)) throw new SimHttpError(404, 'The target couldn\'t be found.');
+    const head = (ctx.params.head ?? '').includes(':') ? ctx.params.head!.split(':').pop()! : ctx.params.head;
+    // Gitea prefers the open PR, else the latest one for the pair.
+    const matches = repo.issues.filter((i) => i.pull && i.pull.baseBranch === ctx.params.base && i.pull.headBranch === head);
+    const issue = matches.find((i) => i.state === 'open') ?? matches.at(-1);
+    if (!issue) throw new SimHttpError(404, 'pull request does not exist');
+    return { status: 200, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
+  },
+
+  repoEditPullRequest: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    if (!issue.pull) throw new SimHttpError(404, 'pull request does not exist');
+    if (issue.user !== ctx.viewer) need(ctx, repo, 'write');
+    ctx.sim.editIssueRecord(repo, issue, body<{ title?: string; body?: string; state?: string }>(ctx), ctx.viewer);
+    return { status: 201, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
+  },
+
+  repoPullRequestIsMerged: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    return { status: issue.pull?.merged ? 204 : 404 };
+  },
+
+  repoMergePullRequest: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const b = body<Record<string, unknown>>(ctx);
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    await ctx.sim.mergePull(
+      repo,
+      issue,
+      {
+        style: str(b.do) ?? str(b.Do) ?? '',
+        headCommitId: str(b.head_commit_id),
+        title: str(b.merge_title_field) ?? str(b.MergeTitleField),
+        message: str(b.merge_message_field) ?? str(b.MergeMessageField),
+        deleteBranch: b.delete_branch_after_merge === true,
+      },
+      ctx.viewer,
+    );
+    return { status: 200 };
+  },
+
+  repoCreateStatus: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const sha = await g.revParse(repo.path, ctx.params.sha ?? '');
+    if (!sha) throw new SimHttpError(404, `object does not exist [id: ${ctx.params.sha}]`);
+    const b = body<{ state?: string; context?: string; description?: string; target_url?: string }>(ctx);
+    const status = {
+      id: ctx.sim.state.nextId('status'),
+      sha,
+      state: b.state ?? 'pending',
+      context: b.context || 'default',
+      description: b.description ?? '',
+      targetUrl: b.target_url ?? '',
+      creator: ctx.viewer,
+      createdAt: now(),
+    };
+    repo.statuses.push(status);
+    return { status: 201, body: ctx.sim.render.status(repo, status) };
+  },
+
+  repoListStatuses: async (ctx) => {
+    const repo = repoOf(ctx);
+    const sha = await g.revParse(repo.path, ctx.params.sha ?? '');
+    const list = repo.statuses.filter((s) => s.sha === sha).reverse().map((s) => ctx.sim.render.status(repo, s));
+    return paginate(ctx, list);
+  },
+
+  repoGetContents: async (ctx) => {
+    const repo = repoOf(ctx);
+    const path = (ctx.params.filepath ?? '').replace(/^\/+|\/+$/g, '');
+    const ref = ctx.query.ref || repo.defaultBranch;
+    const commit = await refFor(repo, ctx.query.ref);
+    const entry = await g.statPath(repo.path, commit, path);
+    if (!entry) throw new SimHttpError(404, `object does not exist [id: , rel_path: ${path}]`);
+    if (entry.type === 'tree') {
+      const children = await g.listDir(repo.path, commit, path);
+      const list = [];
+      for (const child of children) list.push(contentsEntry(ctx, repo, ref, child, await g.commitInfo(repo.path, commit, child.path)));
+      return { status: 200, body: list };
+    }
+    const content = entry.type === 'blob' ? await g.readBlob(repo.path, entry.sha) : undefined;
+    return { status: 200, body: contentsEntry(ctx, repo, ref, entry, await g.commitInfo(repo.path, commit, path), content) };
+  },
+
+  repoGetRawFile: async (ctx) => {
+    const repo = repoOf(ctx);
+    const path = (ctx.params.filepath ?? '').replace(/^\/+/, '');
+    const commit = await refFor(repo, ctx.query.ref);
+    const entry = await g.statPath(repo.path, commit, path);
+    if (!entry || entry.type !== 'blob') throw new SimHttpError(404, `object does not exist [id: , rel_path: ${path}]`);
+    return { status: 200, raw: await g.readBlob(repo.path, entry.sha) };
+  },
+
+  repoGetWikiPages: (ctx) => {
+    const repo = repoOf(ctx);
+    if (!repo.wiki) throw new SimHttpError(404, 'wiki does not exist');
+    const base = ctx.sim.url;
+    const pages = [...repo.wiki].map(([title, p]) => ({
+      title,
+      html_url: `${base}/${repo.owner}/${repo.name}/wiki/${encodeURIComponent(title)}`,
+      sub_url: encodeURIComponent(title),
+      last_commit: { sha: p.sha, message: `Update ${title}` },
+    }));
+    return paginate(ctx, pages);
+  },
+
+  repoGetWikiPage: (ctx) => {
+    const repo = repoOf(ctx);
+    const title = ctx.params.pageName ?? '';
+    const page = repo.wiki?.get(title);
+    if (!page) throw new SimHttpError(404, 'wiki page does not exist');
+    const base = ctx.sim.url;
+    return {
+      status: 200,
+      body: {
+        title,
+        html_url: `${base}/${repo.owner}/${repo.name}/wiki/${encodeURIComponent(title)}`,
+        sub_url: encodeURIComponent(title),
+        last_commit: { sha: page.sha, message: `Update ${title}` },
+        content_base64: Buffer.from(page.content).toString('base64'),
+        commit_count: 1,
+        sidebar: '',
+        footer: '',
+      },
+    };
+  },
+
+  ActionsDispatchWorkflow: async (ctx) => {
+    const repo = repoOf(ctx);
+    if (versionBelow(ctx.sim.version, 1, 24)) throw new SimHttpError(404, 'The target couldn\'t be found.');
+    need(ctx, repo, 'write');
+    const b = body<{ ref: string; inputs?: Record<string, unknown> }>(ctx);
+    const refName = b.ref.replace(/^refs\/(heads|tags)\//, '');
+    const sha = await refFor(repo, refName).catch(() => {
+      throw new SimHttpError(404, `ref ${b.ref} not found`);
+    });
+    const file = ctx.params.workflow_id ?? '';
+    const inDir = async (dir: string) => (await g.statPath(repo.path, sha, `${dir}/${file}`)) !== null;
+    if (!(await inDir('.gitea/workflows')) && !(await inDir('.github/workflows'))) throw new SimHttpError(404, `workflow ${file} not found`);
+    const inputs = Object.fromEntries(Object.entries(b.inputs ?? {}).map(([k, v]) => [k, String(v)]));
+    const runId = ctx.sim.state.nextId('run');
+    ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, sender: ctx.viewer });
+    if (ctx.query.return_run_details === 'true') {
+      const runUrl = `${ctx.sim.url}/api/v1/repos/${repo.owner}/${repo.name}/actions/runs/${runId}`;
+      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.url}/${repo.owner}/${repo.name}/actions/runs/${runId}` } };
+    }
+    return { status: 204 };
+  },
+
+  repoGetRepoPermissions: (ctx) => {
+    const repo = repoOf(ctx);
+    const login = ctx.params.collaborator ?? '';
+    if (login !== ctx.viewer) need(ctx, repo, 'admin');
+    const user = ctx.sim.state.users.get(login);
+    if (!user) throw new SimHttpError(404, `user does not exist [uid: 0, name: ${login}]`);
+    const permission = ctx.sim.state.permission(repo, login);
+    const roleName = permission === 'owner' ? 'Owner' : permission === 'none' ? '' : 'Collaborator';
+    return { status: 200, body: { permission, role_name: roleName, user: ctx.sim.render.user(user) } };
+  },
+
+  repoListHooks: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    return paginate(ctx, repo.hooks.map((h) => ctx.sim.render.hook(h)));
+  },
+
+  repoCreateHook: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const b = body<{ type: string; config: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    if (!b.config.url) throw new SimHttpError(422, 'Missing config option: url');
+    if (b.config.content_type !== 'json' && b.config.content_type !== 'form') throw new SimHttpError(422, 'Invalid content type');
+    if (b.type !== 'gitea') throw new SimHttpError(422, `hook type ${b.type} is not simulated`);
+    const hook = ctx.sim.addHookRecord(repo, {
+      url: b.config.url,
+      secret: b.config.secret ?? '',
+      contentType: b.config.content_type,
+      events: b.events ?? [],
+      active: b.active ?? false,
+      branchFilter: b.branch_filter,
+      authorizationHeader: b.authorization_header,
+    });
+    return { status: 201, body: ctx.sim.render.hook(hook) };
+  },
+
+  updateRepoSecret: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const name = ctx.params.secretname ?? '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /^(GITEA_|GITHUB_)/i.test(name)) throw new SimHttpError(400, `invalid secret name ${name}`);
+    const b = body<{ data: string; description?: string }>(ctx);
+    const key = name.toUpperCase();
+    const existed = repo.secrets.has(key);
+    repo.secrets.set(key, { data: b.data, description: b.description ?? '' });
+    return { status: existed ? 204 : 201 };
+  },
+
+  repoGetBranch: async (ctx) => {
+    const repo = repoOf(ctx);
+    const name = ctx.params.branch ?? '';
+    const sha = await g.revParse(repo.path, `refs/heads/${name}`);
+    if (!sha) throw new SimHttpError(404, `branch does not exist [name: ${name}]`);
+    const info = await g.commitInfo(repo.path, sha);
+    const perm = PERMISSION_RANK[ctx.sim.state.permission(repo, ctx.viewer)];
+    const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', username: '' };
+    return {
+      status: 200,
+      body: {
+        name,
+        commit: {
+          id: sha,
+          message: info?.message ?? '',
+          url: `${ctx.sim.url}/${repo.owner}/${repo.name}/commit/${sha}`,
+          author: person,
+          committer: person,
+          verification: null,
+          timestamp: info?.date ?? now(),
+          added: null,
+          removed: null,
+          modified: null,
+        },
+        protected: false,
+        required_approvals: 0,
+        enable_status_check: false,
+        status_check_contexts: [],
+        user_can_push: perm >= PERMISSION_RANK.write,
+        user_can_merge: perm >= PERMISSION_RANK.write,
+        effective_branch_protection_name: '',
+      },
+    };
+  },
+};
+
+/** `#rrggbb`, `rrggbb` or 3-digit → `rrggbb` (Gitea returns colours without '#'); null when invalid. */
+export function normalizeColor(color: string): string | null {
+  const c = color.replace(/^#/, '').toLowerCase();
+  if (/^[0-9a-f]{6}$/.test(c)) return c;
+  if (/^[0-9a-f]{3}$/.test(c)) return c.split('').map((x) => x + x).join('');
+  return null;
+}

@@ -1,0 +1,176 @@
+import type { RepoPermission } from '../../../src/gitea/types.js';
+
+/** In-memory Gitea data. Plain records; the server and the sim API mutate them, render.ts turns them into JSON. */
+
+export interface SimUser {
+  id: number;
+  login: string;
+  fullName: string;
+  isAdmin: boolean;
+  created: string;
+}
+
+export interface SimLabel {
+  id: number;
+  name: string;
+  color: string;
+  description: string;
+  exclusive: boolean;
+  isArchived: boolean;
+}
+
+export interface SimPull {
+  id: number;
+  headBranch: string;
+  baseBranch: string;
+  /** Head commit as last seen (refreshed from git before every API call on the repo). */
+  headSha: string;
+  mergeBase: string;
+  merged: boolean;
+  mergedAt: string | null;
+  mergedBy: string | null;
+  mergeCommitSha: string | null;
+  headDeleted: boolean;
+}
+
+export interface SimIssue {
+  id: number;
+  number: number;
+  user: string;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  labelIds: number[];
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  contentVersion: number;
+  pull: SimPull | null;
+}
+
+export interface SimComment {
+  id: number;
+  issueNumber: number;
+  user: string;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SimHook {
+  id: number;
+  url: string;
+  secret: string;
+  contentType: 'json' | 'form';
+  events: string[];
+  active: boolean;
+  authorizationHeader: string;
+  branchFilter: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SimStatus {
+  id: number;
+  sha: string;
+  state: string;
+  context: string;
+  description: string;
+  targetUrl: string;
+  creator: string;
+  createdAt: string;
+}
+
+export interface SimDispatch {
+  owner: string;
+  repo: string;
+  workflow: string;
+  ref: string;
+  /** The commit `ref` pointed at when the dispatch arrived. */
+  sha: string;
+  inputs: Record<string, string>;
+  runId: number;
+  sender: string;
+}
+
+export interface SimRepo {
+  id: number;
+  owner: string;
+  name: string;
+  defaultBranch: string;
+  private: boolean;
+  /** Bare git repository on disk. */
+  path: string;
+  createdAt: string;
+  /** Wiki pages by title; null when the repo has no wiki. */
+  wiki: Map<string, { content: string; sha: string }> | null;
+  labels: SimLabel[];
+  issues: SimIssue[];
+  comments: SimComment[];
+  hooks: SimHook[];
+  statuses: SimStatus[];
+  secrets: Map<string, { data: string; description: string }>;
+  permissions: Map<string, RepoPermission>;
+  dispatches: SimDispatch[];
+}
+
+export class SimState {
+  readonly users = new Map<string, SimUser>();
+  readonly repos = new Map<string, SimRepo>();
+  private seq = new Map<string, number>();
+
+  /** Gitea ids are global per table: one counter per kind. */
+  nextId(kind: 'user' | 'repo' | 'label' | 'issue' | 'pull' | 'comment' | 'hook' | 'status' | 'run'): number {
+    const n = (this.seq.get(kind) ?? 0) + 1;
+    this.seq.set(kind, n);
+    return n;
+  }
+
+  ensureUser(login: string, opts: { fullName?: string; isAdmin?: boolean } = {}): SimUser {
+    let user = this.users.get(login);
+    if (!user) {
+      user = { id: this.nextId('user'), login, fullName: opts.fullName ?? '', isAdmin: opts.isAdmin ?? false, created: now() };
+      this.users.set(login, user);
+    }
+    return user;
+  }
+
+  user(login: string): SimUser {
+    const u = this.users.get(login);
+    if (!u) throw new Error(`giteaSim: no user ${login}`);
+    return u;
+  }
+
+  repo(owner: string, name: string): SimRepo | undefined {
+    return this.repos.get(`${owner}/${name}`.toLowerCase());
+  }
+
+  mustRepo(owner: string, name: string): SimRepo {
+    const r = this.repo(owner, name);
+    if (!r) throw new Error(`giteaSim: no repo ${owner}/${name}`);
+    return r;
+  }
+
+  /** Permission of `login` on the repo, the way GET …/collaborators/{user}/permission reports it. */
+  permission(repo: SimRepo, login: string): RepoPermission {
+    if (login.toLowerCase() === repo.owner.toLowerCase()) return 'owner';
+    const user = this.users.get(login);
+    if (user?.isAdmin) return 'admin';
+    return repo.permissions.get(login) ?? (repo.private ? 'none' : 'read');
+  }
+}
+
+export function issueOf(repo: SimRepo, n: number): SimIssue | undefined {
+  return repo.issues.find((i) => i.number === n);
+}
+
+export function labelsOf(repo: SimRepo, issue: SimIssue): SimLabel[] {
+  return issue.labelIds.map((id) => repo.labels.find((l) => l.id === id)).filter((l): l is SimLabel => l !== undefined);
+}
+
+/** Gitea timestamps: RFC 3339 without milliseconds. */
+export function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export const PERMISSION_RANK: Record<RepoPermission, number> = { none: 0, read: 1, write: 2, admin: 3, owner: 4 };
