@@ -29,6 +29,9 @@ export function registerCycle(program: Command): void {
           case 'idle':
             console.log('nothing to do: no claimable item (or the concurrency cap is reached)');
             return;
+          case 'deferred':
+            console.log(`item ${outcome.itemId} (#${outcome.issueNumber}): ${outcome.phase} waits: ${outcome.reason}`);
+            return;
           case 'released':
             console.log(`item ${outcome.itemId}: ${outcome.phase} interrupted (${outcome.reason}); lease handed back`);
             return;

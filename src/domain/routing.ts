@@ -26,6 +26,11 @@ export interface VerdictInput {
   reason?: string;
   /** needs_human: one question each. */
   questions?: string[];
+  /**
+   * Park the item as blocked whatever the budget says (e.g. its cost budget is spent), with this
+   * sentence as the question. Applies to non-pass verdicts; consumes no attempt.
+   */
+  block?: string;
 }
 
 export interface BackoffPolicy {
@@ -90,6 +95,11 @@ export function decideTransition(item: ItemSnapshot, input: VerdictInput, backof
     type: 'work.verdict',
     payload: { phase: from, verdict: input.verdict, from, to, reason: input.reason ?? null, ...extra },
   });
+
+  if (input.block && input.verdict !== 'pass') {
+    const question = `${input.block} Reply \`/damascus retry\` to resume ${from} once that is settled.`;
+    return blocked({ ...base, errorCount: input.verdict === 'error' ? item.errorCount : 0 }, from, question, input, verdictEvent, input.block);
+  }
 
   if (input.verdict === 'error') {
     const errorCount = item.errorCount + 1;

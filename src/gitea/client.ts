@@ -25,6 +25,8 @@ import type {
   WikiPage,
   WikiPageMetaData,
   CreateStatusOption,
+  EditHookOption,
+  FileResponse,
 } from './types.js';
 
 /**
@@ -280,7 +282,7 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/contents/{filepath}: a file decoded to text, a directory's entries, or null on 404. */
     async getContents(o: string, r: string, path: string, ref?: string): Promise<RepoContents | null> {
-      const res = await orNull(call<ContentsResponse | ContentsResponse[]>('GET', `${repoPath(o, r)}/contents/${encPath(path)}`, { query: { ref } }));
+      const res = await orNull(call<ContentsResponse | ContentsResponse[]>('GET', path === '' ? `${repoPath(o, r)}/contents` : `${repoPath(o, r)}/contents/${encPath(path)}`, { query: { ref } }));
       if (res === null) return null;
       const data = res.data;
       if (Array.isArray(data)) return { type: 'dir', path, entries: data };
@@ -327,6 +329,23 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true }): Promise<Hook> {
       const body = { type: 'gitea', config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active };
       return (await call<Hook>('POST', `${repoPath(o, r)}/hooks`, { body })).data;
+    },
+
+    /** PATCH /repos/{owner}/{repo}/hooks/{id}. Gitea replaces the event list (empty means `push`) and sets only the config keys sent. */
+    async editHook(o: string, r: string, id: number, edit: EditHookOption): Promise<Hook> {
+      return (await call<Hook>('PATCH', `${repoPath(o, r)}/hooks/${id}`, { body: edit })).data;
+    },
+
+    /** POST /repos/{owner}/{repo}/contents/{filepath}: commits a new file (422 if it exists). `content` is text; sent base64. */
+    async createFile(o: string, r: string, path: string, f: { content: string; message: string; branch?: string }): Promise<FileResponse> {
+      const body = { content: Buffer.from(f.content, 'utf8').toString('base64'), message: f.message, branch: f.branch };
+      return (await call<FileResponse>('POST', `${repoPath(o, r)}/contents/${encPath(path)}`, { body })).data;
+    },
+
+    /** PUT /repos/{owner}/{repo}/contents/{filepath}: replaces the file whose blob is `sha` (422 when it moved on). */
+    async updateFile(o: string, r: string, path: string, f: { content: string; sha: string; message: string; branch?: string }): Promise<FileResponse> {
+      const body = { content: Buffer.from(f.content, 'utf8').toString('base64'), sha: f.sha, message: f.message, branch: f.branch };
+      return (await call<FileResponse>('PUT', `${repoPath(o, r)}/contents/${encPath(path)}`, { body })).data;
     },
 
     /** PUT /repos/{owner}/{repo}/actions/secrets/{secretname} `{data}` (201 created / 204 updated). */

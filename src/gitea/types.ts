@@ -352,3 +352,50 @@ export interface CreateHookInput {
   events: string[];
   active: true;
 }
+
+/** #/definitions/Identity */
+export interface Identity {
+  name?: string;
+  email?: string;
+}
+
+/** #/definitions/CreateFileOptions (`content` is base64). */
+export interface CreateFileOptions {
+  content: string;
+  message?: string;
+  branch?: string;
+  new_branch?: string;
+  author?: Identity;
+  committer?: Identity;
+  signoff?: boolean;
+}
+
+/** #/definitions/UpdateFileOptions: `sha` is the blob SHA of the file being replaced. */
+export interface UpdateFileOptions extends CreateFileOptions {
+  sha?: string;
+  from_path?: string;
+}
+
+/** #/definitions/FileCommitResponse (partial) */
+export interface FileCommitResponse {
+  sha: string;
+  message?: string;
+  html_url?: string;
+  url?: string;
+}
+
+/** #/definitions/FileResponse (answer of POST/PUT /repos/{owner}/{repo}/contents/{filepath}). */
+export interface FileResponse {
+  content: ContentsResponse | null;
+  commit: FileCommitResponse | null;
+}
+
+/** #/definitions/EditHookOption */
+export interface EditHookOption {
+  config?: Record<string, string>;
+  events?: string[];
+  active?: boolean;
+  branch_filter?: string;
+  authorization_header?: string;
+  name?: string;
+}

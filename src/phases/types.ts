@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Sql } from '../db/connection.js';
 import type { ClaimedItem } from '../db/types.js';
-import type { VerdictRecord } from '../db/ops/recordVerdict.js';
+import type { ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';
 import type { ActivePhase } from '../domain/states.js';
 
 export interface PhaseContext {
@@ -12,8 +12,20 @@ export interface PhaseContext {
   signal: AbortSignal;
 }
 
-/** What a phase returns: one typed verdict, with optional details and item fields to store. */
-export type PhaseResult = VerdictRecord;
+/**
+ * Instead of a verdict, a phase may end by waiting: the review phase that has just dispatched the
+ * review run waits for its result (or for ci_timeout). No attempt is consumed.
+ */
+export interface DeferRecord {
+  defer: { delayMs: number; reason: string; patch?: ItemPatch; event?: { type: string; payload: Record<string, unknown> }; wakeIfResultAfter?: number };
+}
+
+/** What a phase returns: one typed verdict (with optional details and item fields to store), or a wait. */
+export type PhaseResult = VerdictRecord | DeferRecord;
+
+export function isDefer(r: PhaseResult): r is DeferRecord {
+  return typeof (r as DeferRecord).defer === 'object' && (r as DeferRecord).defer !== null;
+}
 
 /** One phase: one run on one claimed item, ending in one verdict (DESIGN §2). */
 export interface Phase {

@@ -62,6 +62,12 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
 
   const afterTick = async (outcome: TickOutcome) => {
+    if (outcome.kind === 'deferred') {
+      o.metrics?.claims.inc({ result: 'claimed' });
+      await enqueueTicks(queues, 1, 'drain');
+      if (o.relay) await enqueueRelay(queues);
+      return;
+    }
     if (outcome.kind !== 'ran') {
       o.metrics?.claims.inc({ result: outcome.kind });
       return;

@@ -8,7 +8,9 @@ import type { ClaimedItem } from '../db/types.js';
 import type { BackoffPolicy } from '../domain/routing.js';
 import { isVerdict, type State, type Verdict } from '../domain/states.js';
 import type { Logger } from '../log.js';
-import type { PhaseRegistry, PhaseResult } from '../phases/types.js';
+import { isDefer, type PhaseRegistry, type PhaseResult } from '../phases/types.js';
+import { deferItem } from '../db/ops/deferItem.js';
+import type { VerdictRecord } from '../db/ops/recordVerdict.js';
 
 export interface TickDeps {
   sql: Sql;
@@ -28,6 +30,7 @@ export type TickOutcome =
   | { kind: 'idle' }
   | { kind: 'no-phases' }
   | { kind: 'released'; itemId: number; phase: State; reason: string }
+  | { kind: 'deferred'; itemId: number; issueNumber: number; phase: State; reason: string; recorded: boolean; delayMs: number }
   | {
       kind: 'ran';
       itemId: number;
@@ -85,7 +88,7 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
     deps.shutdown?.removeEventListener('abort', onShutdown);
   }
 
-  if (!result || !isVerdict(String((result as { verdict?: unknown }).verdict))) {
+  if (!result || (!isDefer(result) && !isVerdict(String((result as { verdict?: unknown }).verdict)))) {
     result = { verdict: 'error', reason: `${item.state} phase returned no valid verdict` };
   }
 
@@ -95,25 +98,31 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
     return { kind: 'released', itemId: item.id, phase: item.state, reason: 'shutdown' };
   }
 
-  const write = result.verdict === 'error'
-    ? releaseForRetry(deps.sql, item, result.reason ?? 'error', { backoff: deps.backoff, worker: deps.workerId, details: result.details })
-    : recordVerdict(deps.sql, item, result, { backoff: deps.backoff, worker: deps.workerId });
+  if (isDefer(result)) {
+    const recorded = await deferItem(deps.sql, item, result.defer);
+    log.info({ delayMs: result.defer.delayMs, recorded }, `waiting: ${result.defer.reason}`);
+    return { kind: 'deferred', itemId: item.id, issueNumber: item.issueNumber, phase: item.state, reason: result.defer.reason, recorded, delayMs: result.defer.delayMs };
+  }
+  const verdictResult: VerdictRecord = result;
+  const write = verdictResult.verdict === 'error' && !verdictResult.block
+    ? releaseForRetry(deps.sql, item, verdictResult.reason ?? 'error', { backoff: deps.backoff, worker: deps.workerId, details: verdictResult.details })
+    : recordVerdict(deps.sql, item, verdictResult, { backoff: deps.backoff, worker: deps.workerId });
   const recorded = await write;
   const durationMs = Date.now() - started;
   if (recorded.recorded) {
-    log.info({ verdict: result.verdict, to: recorded.transition.to, durationMs }, recorded.transition.explanation);
+    log.info({ verdict: verdictResult.verdict, to: recorded.transition.to, durationMs }, recorded.transition.explanation);
   } else {
-    log.warn({ verdict: result.verdict }, recorded.reason);
+    log.warn({ verdict: verdictResult.verdict }, recorded.reason);
   }
   return {
     kind: 'ran',
     itemId: item.id,
     issueNumber: item.issueNumber,
     phase: item.state,
-    verdict: result.verdict,
+    verdict: verdictResult.verdict,
     to: recorded.recorded ? recorded.transition.to : null,
     recorded: recorded.recorded,
-    reason: recorded.recorded ? (result.reason ?? recorded.transition.explanation) : recorded.reason,
+    reason: recorded.recorded ? (verdictResult.reason ?? recorded.transition.explanation) : recorded.reason,
     durationMs,
   };
 }

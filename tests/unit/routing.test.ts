@@ -124,3 +124,17 @@ describe('error backoff', () => {
     expect(errorBackoffMs(50, backoff)).toBe(60_000);
   });
 });
+
+describe('forced block (e.g. cost budget spent)', () => {
+  test('any non-pass verdict with block parks the item as blocked, resuming the same phase, consuming nothing', () => {
+    for (const verdict of ['fail', 'spec_wrong', 'needs_human', 'error'] as const) {
+      const t = decideTransition(item('build', { attempts: 1 }), { verdict, block: 'Cost budget spent: $5.10 of $5.00.' }, backoff);
+      expect(t.to).toBe('blocked');
+      expect(t.attempts).toBe(1);
+      expect(t.resumePhase).toBe('build');
+      expect(t.humanIssues[0]!.question).toContain('Cost budget spent');
+      expect(t.events.map((e) => e.type)).toEqual(['work.verdict', 'work.blocked']);
+    }
+    expect(decideTransition(item('build'), { verdict: 'pass', block: 'x' }, backoff).to).toBe('review');
+  });
+});

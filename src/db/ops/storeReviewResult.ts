@@ -32,9 +32,10 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
       ON CONFLICT (item_id, run_id) DO NOTHING
       RETURNING id, item_id
     ), wake AS (
+      -- Woken even while leased: a review run that is still dispatching reads lastResultId (deferItem).
       UPDATE work_items SET run_after = NULL,
-        details = details || jsonb_build_object('runUrl', ${r.runUrl}::text)
-      WHERE id IN (SELECT item_id FROM ins) AND lease_token IS NULL
+        details = details || jsonb_build_object('runUrl', ${r.runUrl}::text, 'lastResultId', (SELECT id FROM ins))
+      WHERE id IN (SELECT item_id FROM ins)
       RETURNING id
     )
     SELECT (SELECT id FROM item) AS item_id, (SELECT repo FROM item) AS repo, (SELECT state::text FROM item) AS state,

@@ -118,7 +118,8 @@ export async function statPath(bare: string, ref: string, path: string): Promise
 
 /** The entries directly inside directory `path` of `ref`. */
 export async function listDir(bare: string, ref: string, path: string): Promise<TreeEntry[]> {
-  const out = await git(['--git-dir', bare, 'ls-tree', '-l', ref, '--', `${path.replace(/\/+$/, '')}/`]);
+  const dir = path.replace(/\/+$/, '');
+  const out = await git(['--git-dir', bare, 'ls-tree', '-l', ref, ...(dir === '' ? [] : ['--', `${dir}/`])]);
   return parseTree(out);
 }
 

@@ -363,6 +363,17 @@ export const handlers: Record<string, Handler> = {
     return { status: 200, body: contentsEntry(ctx, repo, ref, entry, await g.commitInfo(repo.path, commit, path), content) };
   },
 
+  // GET /repos/{owner}/{repo}/contents: the root directory (the same listing as an empty filepath)
+  repoGetContentsList: async (ctx) => {
+    const repo = repoOf(ctx);
+    const ref = ctx.query.ref || repo.defaultBranch;
+    const commit = await refFor(repo, ctx.query.ref);
+    const children = await g.listDir(repo.path, commit, '');
+    const list = [];
+    for (const child of children) list.push(contentsEntry(ctx, repo, ref, child, await g.commitInfo(repo.path, commit, child.path)));
+    return { status: 200, body: list };
+  },
+
   repoGetRawFile: async (ctx) => {
     const repo = repoOf(ctx);
     const path = (ctx.params.filepath ?? '').replace(/^\/+/, '');
@@ -464,6 +475,32 @@ export const handlers: Record<string, Handler> = {
     return { status: 201, body: ctx.sim.render.hook(hook) };
   },
 
+  repoEditHook: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const hook = repo.hooks.find((h) => h.id === Number(ctx.params.id));
+    if (!hook) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    // Gitea's editHook: only the config keys sent change; the event list is replaced (empty means push); active only when sent.
+    const b = body<{ config?: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    if (b.config) {
+      const ct = b.config.content_type;
+      if (ct !== undefined && ct !== 'json' && ct !== 'form') throw new SimHttpError(422, 'Invalid content type');
+      if (b.config.url !== undefined) hook.url = b.config.url;
+      if (ct !== undefined) hook.contentType = ct;
+      if (b.config.secret !== undefined) hook.secret = b.config.secret;
+    }
+    hook.events = b.events && b.events.length > 0 ? b.events : ['push'];
+    hook.branchFilter = b.branch_filter ?? '';
+    hook.authorizationHeader = b.authorization_header ?? '';
+    if (b.active !== undefined) hook.active = b.active;
+    hook.updatedAt = now();
+    return { status: 200, body: ctx.sim.render.hook(hook) };
+  },
+
+  repoCreateFile: (ctx) => changeFile(ctx, 'create'),
+
+  repoUpdateFile: (ctx) => changeFile(ctx, 'update'),
+
   updateRepoSecret: (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
@@ -511,6 +548,64 @@ export const handlers: Record<string, Handler> = {
     };
   },
 };
+
+/**
+ * POST (create) / PUT (update) /repos/{owner}/{repo}/contents/{filepath}, as Gitea's ChangeRepoFiles: one real commit by
+ * the viewer on `branch` (default branch when absent) or on `new_branch` started from it. 422 when creating a file that
+ * exists, when updating without the current blob `sha` or with a stale one; PUT without `sha` creates (UpdateFileOptions).
+ */
+async function changeFile(ctx: HandlerContext, op: 'create' | 'update'): Promise<HandlerResult> {
+  const repo = repoOf(ctx);
+  need(ctx, repo, 'write');
+  const path = (ctx.params.filepath ?? '').replace(/^\/+|\/+$/g, '');
+  const b = body<{ content: string; message?: string; branch?: string; new_branch?: string; sha?: string; force_push?: boolean }>(ctx);
+  if (!path || path.split('/').some((part) => part === '' || part === '.' || part === '..' || part === '.git')) {
+    throw new SimHttpError(422, `path contains a malformed path component [path: ${path}]`);
+  }
+  const base = b.branch || repo.defaultBranch;
+  const baseSha = await g.revParse(repo.path, `refs/heads/${base}`);
+  if (!baseSha) throw new SimHttpError(404, `branch does not exist [name: ${base}]`);
+  const target = b.new_branch || base;
+  if (b.new_branch && !b.force_push && (await g.revParse(repo.path, `refs/heads/${b.new_branch}`))) {
+    throw new SimHttpError(422, `branch already exists [name: ${b.new_branch}]`);
+  }
+  const existing = await g.statPath(repo.path, baseSha, path);
+  if (existing?.type === 'tree') throw new SimHttpError(422, `a directory exists where a file was expected [path: ${path}]`);
+  if (op === 'create' || !b.sha) {
+    if (existing) throw new SimHttpError(422, op === 'create' ? `repository file already exists [path: ${path}]` : 'a SHA or commit ID must be provided when updating a file');
+  } else {
+    if (!existing) throw new SimHttpError(404, `repository file does not exist [path: ${path}]`);
+    if (existing.sha !== b.sha) throw new SimHttpError(422, `sha does not match [given: ${b.sha}, expected: ${existing.sha}]`);
+  }
+  const user = ctx.sim.state.user(ctx.viewer);
+  const author = { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` };
+  const message = b.message || `${existing ? 'Update' : 'Add'} ${path}`;
+  const content = Buffer.from(b.content, 'base64').toString('utf8');
+  const sha = await g.commitToBranch(repo.path, target, { files: { [path]: content }, message, from: baseSha, author });
+  await ctx.sim.syncRepo(repo, ctx.viewer);
+  const entry = await g.statPath(repo.path, sha, path);
+  const info = await g.commitInfo(repo.path, sha);
+  const api = `${ctx.sim.url}/api/v1/repos/${repo.owner}/${repo.name}`;
+  const person = { name: author.name, email: author.email, date: info?.date ?? now() };
+  return {
+    status: op === 'create' ? 201 : 200,
+    body: {
+      content: entry ? contentsEntry(ctx, repo, target, entry, info, await g.readBlob(repo.path, entry.sha)) : null,
+      commit: {
+        url: `${api}/git/commits/${sha}`,
+        sha,
+        created: info?.date ?? now(),
+        html_url: `${ctx.sim.url}/${repo.owner}/${repo.name}/commit/${sha}`,
+        author: person,
+        committer: person,
+        parents: [{ url: `${api}/git/commits/${baseSha}`, sha: baseSha, created: info?.date ?? now() }],
+        message: info?.message ?? message,
+        tree: null,
+      },
+      verification: { verified: false, reason: 'gpg.error.not_signed_commit', signature: '', signer: null, payload: '' },
+    },
+  };
+}
 
 /** `#rrggbb`, `rrggbb` or 3-digit → `rrggbb` (Gitea returns colours without '#'); null when invalid. */
 export function normalizeColor(color: string): string | null {

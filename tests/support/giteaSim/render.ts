@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SimComment, SimHook, SimIssue, SimLabel, SimRepo, SimState, SimStatus, SimUser } from './state.js';
 import { labelsOf } from './state.js';
+import { storedHookEvents } from './webhooks.js';
 
 /**
  * Gitea's JSON for each record, field for field as 1.26.3 writes it (`services/convert/*`), with the key sets
@@ -246,7 +247,7 @@ export class Renderer {
       type: 'gitea',
       branch_filter: h.branchFilter,
       config: { content_type: h.contentType, http_method: 'post', url: h.url },
-      events: h.events,
+      events: storedHookEvents(h.events),
       authorization_header: '',
       active: h.active,
       updated_at: h.updatedAt,

@@ -22,6 +22,30 @@ const SUBSCRIPTION_GROUPS: Record<string, string[]> = {
   pull_request_review: ['pull_request_review_approved', 'pull_request_review_rejected', 'pull_request_review_comment'],
 };
 
+/**
+ * The event list Gitea answers for a hook (`Webhook.EventsArray()`: the keys of its stored HookEvents map), given the
+ * subscription names it was created with: `issues_only` is stored as `issues`, the `issues` / `pull_request` groups
+ * as each member ([G] routers/api/v1/utils/hook.go `issuesHook`/`pullHook`). Gitea's order is a map's; this keeps input order.
+ */
+export function storedHookEvents(subscribed: readonly string[]): string[] {
+  const stored = subscribed.flatMap((name) => STORED_GROUPS[name] ?? [name.replace(/_only$/, '')]);
+  return [...new Set(stored)];
+}
+
+const STORED_GROUPS: Record<string, string[]> = {
+  issues: ['issues', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment'],
+  pull_request: [
+    'pull_request',
+    'pull_request_assign',
+    'pull_request_label',
+    'pull_request_milestone',
+    'pull_request_comment',
+    'pull_request_review',
+    'pull_request_sync',
+    'pull_request_review_request',
+  ],
+};
+
 /** X-Gitea-Event for an event type (`HookEventType.Event()`). */
 export function groupedEvent(eventType: string): string {
   switch (eventType) {

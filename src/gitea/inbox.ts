@@ -1,0 +1,195 @@
+/**
+ * The comment inbox (humans → bot): comments the webhook intake stored in webhook_deliveries are
+ * checked here, outside the webhook request, because who wrote them matters and that takes a Gitea
+ * API call. A writer's comment answers open questions and runs `/damascus` commands; a reader who
+ * tries either gets a polite refusal and changes nothing; the bot's own comments are skipped.
+ * Every write for one delivery commits in one transaction, together with its replies (outbox events).
+ */
+import type { Sql, TxSql } from '../db/connection.js';
+import { answerQuestions } from '../db/ops/answerQuestions.js';
+import { approveSpecGate } from '../db/ops/approveSpecGate.js';
+import { cancelItem } from '../db/ops/cancelItem.js';
+import { claimInboxDelivery } from '../db/ops/claimInboxDelivery.js';
+import { listInboxDeliveries } from '../db/ops/listInboxDeliveries.js';
+import { readItemView } from '../db/ops/readItemView.js';
+import { retryItem } from '../db/ops/retryItem.js';
+import { settleInboxDelivery } from '../db/ops/settleInboxDelivery.js';
+import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
+import { parseCommands, type CommandName } from '../domain/commands.js';
+import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
+import { isActivePhase, isState, type State } from '../domain/states.js';
+import type { Logger } from '../log.js';
+import type { GiteaClient } from './client.js';
+import { isBotSender, type GiteaEvent } from './events.js';
+import type { PermissionCache } from './permissions.js';
+import type { CommandReply } from './render.js';
+
+export interface InboxOptions {
+  sql: Sql;
+  /** Unused today (permissions go through `permissions`); kept so callers pass one client to both jobs. */
+  gitea?: GiteaClient;
+  log: Logger;
+  botLogin: string;
+  permissions: PermissionCache;
+  batch?: number;
+}
+
+export interface InboxResult {
+  /** Deliveries marked processed this run. */
+  processed: number;
+  /** Items that became claimable (answered, retried, approved): enqueue a tick for each. */
+  resumedItemIds: number[];
+}
+
+type CommentEvent = Extract<GiteaEvent, { kind: 'comment' }>;
+
+/** What a comment asks for, before anyone checks who wrote it (pure). */
+export interface CommentPlan {
+  answers: Answer[];
+  commands: CommandName[];
+  unknown: string[];
+}
+
+export function planComment(body: string, openQuestions: readonly OpenQuestion[]): CommentPlan {
+  const parsed = parseCommands(body);
+  return { answers: matchAnswer(body, openQuestions).answers, commands: parsed.commands.map((c) => c.name), unknown: parsed.unknown };
+}
+
+const wantsAnything = (p: CommentPlan) => p.answers.length > 0 || p.commands.length > 0 || p.unknown.length > 0;
+
+export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
+  const { sql, log } = opts;
+  const result: InboxResult = { processed: 0, resumedItemIds: [] };
+  for (const d of await listInboxDeliveries(sql, opts.batch ?? 50)) {
+    const skip = whyIgnored(d.payload, d.itemId, opts.botLogin);
+    if (skip !== null) {
+      await settleInboxDelivery(sql, d.id, { result: `ignored: ${skip}` });
+      result.processed += 1;
+      continue;
+    }
+    const ev = d.payload as CommentEvent;
+    const itemId = d.itemId!;
+    const login = ev.comment.user.login;
+    // Nothing to steer with: no permission lookup needed.
+    if (answerText(ev.comment.body) === '' && !wantsAnything(planComment(ev.comment.body, []))) {
+      await settleInboxDelivery(sql, d.id, { result: 'ignored: nothing to act on' });
+      result.processed += 1;
+      continue;
+    }
+    let writer: boolean;
+    try {
+      writer = await opts.permissions.canWrite(ev.repo.owner, ev.repo.name, login);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log.warn({ delivery: d.id, itemId, error }, 'inbox: permission lookup failed; the comment stays in the inbox');
+      await settleInboxDelivery(sql, d.id, { error });
+      continue;
+    }
+    const outcome = await sql.begin(async (tx) => {
+      if (!(await claimInboxDelivery(tx, d.id))) return null;
+      const applied = await applyComment(tx, itemId, ev, login, writer);
+      await settleInboxDelivery(tx, d.id, { result: applied.result });
+      return applied;
+    });
+    if (outcome === null) continue;
+    result.processed += 1;
+    if (outcome.resumed && !result.resumedItemIds.includes(itemId)) result.resumedItemIds.push(itemId);
+    log.info({ delivery: d.id, itemId, login, result: outcome.result }, 'inbox: comment processed');
+  }
+  return result;
+}
+
+/** Why a delivery needs no work, or null when it is a human's new comment on a story. */
+function whyIgnored(payload: unknown, itemId: number | null, botLogin: string): string | null {
+  const ev = payload as Partial<CommentEvent> | null;
+  if (!ev || ev.kind !== 'comment' || !ev.comment || !ev.repo || typeof ev.comment.body !== 'string' || typeof ev.comment.user?.login !== 'string') {
+    return 'not a comment event';
+  }
+  if (itemId === null) return 'not a story';
+  if (isBotSender(ev.comment.user.login, botLogin)) return 'own comment';
+  // An edit would run its commands a second time; answers and commands count when first posted.
+  if (ev.action !== 'created') return 'edited comment';
+  return null;
+}
+
+async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: string, writer: boolean): Promise<{ result: string; resumed: boolean }> {
+  const view = await readItemView(tx, itemId);
+  if (!view) return { result: 'ignored: item not found', resumed: false };
+  const open = view.questions.filter((q) => q.status === 'open' && q.kind === 'question').map((q) => ({ id: q.id, tag: q.tag, question: q.question }));
+  const plan = planComment(ev.comment.body, open);
+  const reply = (r: CommandReply) => writeOutboxEvent(tx, itemId, replyType(r), { reply: r, commentId: ev.comment.id, by: login });
+
+  if (!writer) {
+    if (!wantsAnything(plan)) return { result: 'ignored: comment from a reader', resumed: false };
+    await reply({ kind: 'forbidden', login });
+    return { result: 'refused: no write permission', resumed: false };
+  }
+
+  const done: string[] = [];
+  let state: State = view.state;
+  let resumed = false;
+  if (plan.answers.length > 0) {
+    const a = await answerQuestions(tx, itemId, plan.answers.map((x) => ({ humanIssueId: x.id, text: x.text, by: login })));
+    const tags = open.filter((q) => a.answered.includes(q.id)).map((q) => q.tag);
+    if (tags.length > 0) done.push(`answered ${tags.join(', ')}`);
+    if (a.resumedTo) {
+      state = a.resumedTo;
+      resumed = true;
+    }
+  }
+  for (const command of plan.commands) {
+    switch (command) {
+      case 'retry': {
+        const r = await retryItem(tx, itemId, login);
+        if (r.ok) {
+          state = r.to;
+          resumed = true;
+          await reply({ kind: 'retried', login, resumes: r.to });
+        } else await reply({ kind: 'not_applicable', command, state });
+        break;
+      }
+      case 'cancel': {
+        const r = await cancelItem(tx, itemId, login, `/damascus cancel by ${login}`);
+        if (r.ok) {
+          state = 'cancelled';
+          await reply({ kind: 'cancelled', login });
+        } else await reply({ kind: 'not_applicable', command, state });
+        break;
+      }
+      case 'approve': {
+        const g = await approveSpecGate(tx, itemId, login);
+        if (g.closed > 0) {
+          const free = g.gateCount === 0 && g.state !== null && isActivePhase(g.state);
+          if (free) resumed = true;
+          await reply(free ? { kind: 'approved', login, resumes: g.state! } : { kind: 'approved', login });
+        } else await reply({ kind: 'not_applicable', command, state });
+        break;
+      }
+      case 'status':
+        await writeOutboxEvent(tx, itemId, 'status.refresh', { by: login, commentId: ev.comment.id });
+        break;
+      case 'why': {
+        const last = view.details.lastTransition as { from?: unknown; to?: unknown; explanation?: unknown } | undefined;
+        const from = typeof last?.from === 'string' && isState(last.from) ? last.from : undefined;
+        const to = typeof last?.to === 'string' && isState(last.to) ? last.to : undefined;
+        await reply({
+          kind: 'why',
+          explanation: typeof last?.explanation === 'string' ? last.explanation : null,
+          ...(from && to ? { from, to } : {}),
+        });
+        break;
+      }
+    }
+    done.push(command);
+  }
+  if (plan.unknown.length > 0) {
+    await reply({ kind: 'unknown', words: plan.unknown });
+    done.push(`unknown: ${plan.unknown.join(' ')}`);
+  }
+  return { result: done.length > 0 ? done.join('; ') : 'ignored: nothing to act on', resumed };
+}
+
+/** The outbox type of a reply: `reply.<kind>`, with a reader's refusal as `reply.refused`. */
+function replyType(r: CommandReply): string {
+  return r.kind === 'forbidden' ? 'reply.refused' : `reply.${r.kind}`;
+}

@@ -1,0 +1,276 @@
+/**
+ * The outbox relay: turns committed events_outbox rows into Gitea effects (DESIGN §5 "Mirror").
+ * Delivery is at-least-once; every comment carries a hidden marker, and a retried event looks for
+ * its marker among the bot's own comments before writing, so a crash between "posted" and
+ * "marked delivered" never doubles a comment. Failures back off exponentially; an event that keeps
+ * failing is parked with its error (shown by `damascus status`), never dropped.
+ */
+import type { Sql } from '../db/connection.js';
+import { claimOutboxEvents, type OutboxEvent } from '../db/ops/claimOutboxEvents.js';
+import { readItemView, type ItemView } from '../db/ops/readItemView.js';
+import { releaseOutboxEvents } from '../db/ops/releaseOutboxEvents.js';
+import { setQuestionCommentId } from '../db/ops/setQuestionCommentId.js';
+import { setStatusCommentId } from '../db/ops/setStatusCommentId.js';
+import { settleOutboxEvent } from '../db/ops/settleOutboxEvent.js';
+import { isState, type State } from '../domain/states.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { GiteaClient } from './client.js';
+import { labelCreateOption, labelPlan } from './labels.js';
+import {
+  hasMarker,
+  markerFor,
+  renderCommandReply,
+  renderQuestionComment,
+  renderStatusComment,
+  renderVerdictComment,
+  type CommandReply,
+} from './render.js';
+import { buildStatusView } from './statusView.js';
+import type { Comment } from './types.js';
+
+/** The client methods the relay calls. */
+export type RelayGitea = Pick<
+  GiteaClient,
+  'listIssueComments' | 'createIssueComment' | 'editIssueComment' | 'ensureRepoLabel' | 'getIssueLabels' | 'addIssueLabels' | 'removeIssueLabel'
+>;
+
+export interface RelayOptions {
+  sql: Sql;
+  gitea: RelayGitea;
+  log: Logger;
+  /** The bot's login (GET /user): only its comments' markers are trusted. */
+  botLogin: string;
+  metrics?: Pick<Metrics, 'relayed'>;
+  batch?: number;
+  /** Failed attempts after which an event is parked. */
+  maxAttempts?: number;
+  /** Backoff after the first failure; doubles per failure, capped at one hour. */
+  baseBackoffMs?: number;
+  /** How long a claim keeps other relays away (a crashed relay's events are due again after this). */
+  claimMs?: number;
+}
+
+export interface RelayResult {
+  delivered: number;
+  failed: number;
+  parked: number;
+}
+
+const MAX_BACKOFF_MS = 3_600_000;
+
+export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
+  const { sql, log } = opts;
+  const maxAttempts = opts.maxAttempts ?? 8;
+  const baseBackoffMs = opts.baseBackoffMs ?? 1000;
+  const events = await claimOutboxEvents(sql, { batch: opts.batch ?? 50, claimMs: opts.claimMs ?? 120_000 });
+  const result: RelayResult = { delivered: 0, failed: 0, parked: 0 };
+  const labelIds = new Map<string, number>();
+
+  for (const [itemId, itemEvents] of groupByItem(events)) {
+    const mirror = itemId === null ? null : new ItemMirror(opts, itemId, labelIds);
+    for (let i = 0; i < itemEvents.length; i++) {
+      const ev = itemEvents[i]!;
+      try {
+        // An event without an item has nothing to mirror.
+        if (mirror) await mirror.deliver(ev);
+        await settleOutboxEvent(sql, ev.id, { ok: true });
+        result.delivered += 1;
+        opts.metrics?.relayed.inc({ result: 'delivered' });
+      } catch (err) {
+        const error = errorMessage(err);
+        const backoffMs = Math.min(baseBackoffMs * 2 ** ev.attempts, MAX_BACKOFF_MS);
+        const settled = await settleOutboxEvent(sql, ev.id, { ok: false, error, backoffMs, maxAttempts });
+        const parked = settled?.parked ?? false;
+        if (parked) result.parked += 1;
+        else result.failed += 1;
+        opts.metrics?.relayed.inc({ result: parked ? 'parked' : 'failed' });
+        log.warn({ eventId: ev.id, itemId, type: ev.type, attempts: settled?.attempts, parked, error }, 'outbox event not delivered');
+        // Later events of this item wait for this one, so the issue's comments keep their order.
+        await releaseOutboxEvents(sql, itemEvents.slice(i + 1).map((e) => e.id));
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+function groupByItem(events: OutboxEvent[]): Map<number | null, OutboxEvent[]> {
+  const groups = new Map<number | null, OutboxEvent[]>();
+  for (const e of events) {
+    const g = groups.get(e.itemId);
+    if (g) g.push(e);
+    else groups.set(e.itemId, [e]);
+  }
+  return groups;
+}
+
+/**
+ * One item's issue during one relay run: its view and its comments are read once (Gitea does not
+ * paginate issue comments), the status comment and state label are made current once, then each
+ * event adds its own comment.
+ */
+class ItemMirror {
+  private view: ItemView | null = null;
+  private botComments: Comment[] | null = null;
+  private statusSynced = false;
+
+  constructor(
+    private readonly opts: RelayOptions,
+    private readonly itemId: number,
+    private readonly labelIds: Map<string, number>,
+  ) {}
+
+  async deliver(ev: OutboxEvent): Promise<void> {
+    const view = await this.loadView();
+    if (!this.statusSynced) {
+      await this.syncStatusComment(view);
+      await this.syncStateLabel(view);
+      this.statusSynced = true;
+    }
+    if (ev.type === 'work.verdict') await this.postOnce(markerFor.event(ev.id), () => renderVerdictComment(verdictInput(ev)));
+    else if (ev.type === 'human.question') await this.postQuestion(view, ev);
+    else if (ev.type.startsWith('reply.')) await this.postOnce(markerFor.event(ev.id), () => renderCommandReply(ev.id, replyOf(ev)));
+    // work.created / reactivated / retried / cancelled / done / blocked / resumed, status.refresh: status and label only.
+  }
+
+  private async loadView(): Promise<ItemView> {
+    if (this.view) return this.view;
+    const view = await readItemView(this.opts.sql, this.itemId);
+    if (!view) throw new Error(`work item ${this.itemId} not found`);
+    this.view = view;
+    return view;
+  }
+
+  private async comments(): Promise<Comment[]> {
+    if (this.botComments) return this.botComments;
+    const v = await this.loadView();
+    const bot = this.opts.botLogin.toLowerCase();
+    const all = await this.opts.gitea.listIssueComments(v.owner, v.repo, v.issueNumber);
+    // Anyone can type a marker: only the bot's own comments count.
+    this.botComments = all.filter((c) => c.user?.login?.toLowerCase() === bot);
+    return this.botComments;
+  }
+
+  /** The bot comment carrying `marker`, if it was written before (e.g. by a run that crashed before marking delivery). */
+  private async findByMarker(marker: string): Promise<Comment | undefined> {
+    return (await this.comments()).find((c) => hasMarker(c.body, marker));
+  }
+
+  private async create(body: string): Promise<Comment> {
+    const v = await this.loadView();
+    const c = await this.opts.gitea.createIssueComment(v.owner, v.repo, v.issueNumber, body);
+    (await this.comments()).push(c);
+    return c;
+  }
+
+  private async postOnce(marker: string, render: () => string): Promise<Comment> {
+    return (await this.findByMarker(marker)) ?? this.create(render());
+  }
+
+  private async syncStatusComment(v: ItemView): Promise<void> {
+    const body = renderStatusComment(buildStatusView(v));
+    const mine = await this.comments();
+    const existing =
+      (v.statusCommentId !== null ? mine.find((c) => c.id === v.statusCommentId) : undefined) ??
+      mine.find((c) => hasMarker(c.body, markerFor.status(v.id)));
+    let id: number;
+    if (!existing) id = (await this.create(body)).id;
+    else {
+      id = existing.id;
+      if (existing.body !== body) {
+        const edited = await this.opts.gitea.editIssueComment(v.owner, v.repo, existing.id, body);
+        existing.body = edited.body ?? body;
+      }
+    }
+    if (id !== v.statusCommentId) await setStatusCommentId(this.opts.sql, v.id, id);
+  }
+
+  /** Exactly one `damascus/<state>` label: the current one added (created in the repo if missing), the others removed by id. */
+  private async syncStateLabel(v: ItemView): Promise<void> {
+    const { gitea } = this.opts;
+    const current = await gitea.getIssueLabels(v.owner, v.repo, v.issueNumber);
+    const plan = labelPlan(current.map((l) => l.name), v.state);
+    if (plan.add !== null) {
+      const key = `${v.owner}/${v.repo}/${v.state}`.toLowerCase();
+      let id = this.labelIds.get(key);
+      if (id === undefined) {
+        id = (await gitea.ensureRepoLabel(v.owner, v.repo, labelCreateOption(v.state))).id;
+        this.labelIds.set(key, id);
+      }
+      await gitea.addIssueLabels(v.owner, v.repo, v.issueNumber, [id]);
+    }
+    for (const label of current) {
+      if (plan.remove.includes(label.name)) {
+        await gitea.removeIssueLabel(v.owner, v.repo, v.issueNumber, label.id);
+      }
+    }
+  }
+
+  private async postQuestion(v: ItemView, ev: OutboxEvent): Promise<void> {
+    const id = Number(ev.payload.humanIssueId);
+    const q = v.questions.find((x) => x.id === id);
+    if (!q) throw new Error(`human.question event ${ev.id}: human issue ${String(ev.payload.humanIssueId)} not found for item ${v.id}`);
+    const c = await this.postOnce(markerFor.question(q.id), () =>
+      renderQuestionComment({
+        humanIssueId: q.id,
+        tag: q.tag,
+        question: q.question,
+        kind: q.kind === 'blocked' ? 'blocked' : 'question',
+        phase: q.resumePhase ?? v.resumePhase ?? v.state,
+      }),
+    );
+    if (q.commentId !== c.id) await setQuestionCommentId(this.opts.sql, q.id, c.id);
+  }
+}
+
+function state(v: unknown, fallback: State): State {
+  return typeof v === 'string' && isState(v) ? v : fallback;
+}
+
+function num(v: unknown, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+}
+
+function text(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+/** A work.verdict payload (written by recordVerdict) as the verdict comment's input. */
+function verdictInput(ev: OutboxEvent): Parameters<typeof renderVerdictComment>[0] {
+  const p = ev.payload;
+  const verdict = p.verdict;
+  if (verdict !== 'pass' && verdict !== 'fail' && verdict !== 'spec_wrong' && verdict !== 'needs_human' && verdict !== 'error') {
+    throw new Error(`work.verdict event ${ev.id}: payload.verdict is ${JSON.stringify(verdict)}`);
+  }
+  const from = state(p.from ?? p.phase, 'spec');
+  return {
+    eventId: ev.id,
+    phase: state(p.phase, from),
+    verdict,
+    from,
+    to: state(p.to, from),
+    reason: text(p.reason),
+    attempts: num(p.attempts, 0),
+    budgetCycles: num(p.budgetCycles, 0),
+    explanation: text(p.explanation),
+    details: text(p.details),
+  };
+}
+
+const REPLY_KINDS = new Set(['unknown', 'forbidden', 'status', 'why', 'approved', 'retried', 'cancelled', 'not_applicable']);
+
+/** A reply.* payload (written by the inbox): `{ reply: CommandReply }`. */
+function replyOf(ev: OutboxEvent): CommandReply {
+  const r = ev.payload.reply;
+  if (typeof r !== 'object' || r === null || !REPLY_KINDS.has(String((r as { kind?: unknown }).kind))) {
+    throw new Error(`${ev.type} event ${ev.id}: payload.reply is not a command reply`);
+  }
+  return r as CommandReply;
+}
+
+/** The error's message only: GiteaError messages name method and path, never the token. */
+function errorMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.slice(0, 1000);
+}

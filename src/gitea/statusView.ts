@@ -1,0 +1,68 @@
+/**
+ * The status comment's content from an item's stored facts (pure): which phases are behind it,
+ * what it waits on, what happens next, and the PR and review-run links.
+ */
+import type { ItemView } from '../db/ops/readItemView.js';
+import type { StatusView } from './render.js';
+
+const ORDER = ['spec', 'build', 'review', 'done'] as const;
+
+/** The phases done so far follow from where the item is (or where it resumes). */
+function phasesDone(v: ItemView): StatusView['phasesDone'] {
+  const at = v.state === 'done' ? 'done' : v.state === 'spec' || v.state === 'build' || v.state === 'review' ? v.state : v.resumePhase;
+  const rank = at === null ? 0 : ORDER.indexOf(at);
+  return { spec: rank > 0, build: rank > 1, review: rank > 2, merge: rank > 2 };
+}
+
+function str(details: Record<string, unknown>, key: string): string | null {
+  const v = details[key];
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function waitingAndNext(v: ItemView, openTags: string[]): { waitingOn: string | null; next: string } {
+  switch (v.state) {
+    case 'awaiting_human':
+      return {
+        waitingOn: openTags.length > 0 ? `an answer to ${openTags.join(', ')}` : 'a human answer',
+        next: `${v.resumePhase ?? 'the phase it came from'} resumes once every open question is answered`,
+      };
+    case 'blocked':
+      return { waitingOn: 'a human: fix the cause, then comment /damascus retry', next: `/damascus retry resumes ${v.resumePhase ?? 'spec'} with a fresh attempt budget` };
+    case 'done':
+      return { waitingOn: null, next: 'nothing: the work is merged' };
+    case 'cancelled':
+      return { waitingOn: null, next: 'nothing: add the trigger label again to resume' };
+    default: {
+      const after = v.state === 'spec' ? 'build' : v.state === 'build' ? 'review' : 'merge';
+      const next = `${v.state}, then ${after}`;
+      if (v.gateCount > 0) return { waitingOn: `${v.gateCount} open gate(s): another item to finish or a spec approval`, next };
+      if (v.leased) return { waitingOn: null, next: `${v.state} is running; then ${after}` };
+      if (v.runAfter !== null && v.state === 'review' && v.errorCount === 0) return { waitingOn: 'the review run', next };
+      if (v.runAfter !== null) return { waitingOn: `a retry after an infrastructure error (${v.errorCount} of ${v.maxErrors})`, next };
+      return { waitingOn: 'a free worker', next };
+    }
+  }
+}
+
+export function buildStatusView(v: ItemView, now: Date = v.since): StatusView {
+  const open = v.questions.filter((q) => q.status === 'open');
+  const prUrl = str(v.details, 'prUrl') ?? (v.prNumber !== null && v.projectHtmlUrl ? `${v.projectHtmlUrl.replace(/\/+$/, '')}/pulls/${v.prNumber}` : null);
+  const { waitingOn, next } = waitingAndNext(v, open.map((q) => q.tag));
+  return {
+    itemId: v.id,
+    state: v.state,
+    resumePhase: v.resumePhase,
+    attempts: v.attempts,
+    budgetCycles: v.budgetCycles,
+    costUsd: v.costUsd,
+    maxCostUsd: v.maxCostUsd,
+    phasesDone: phasesDone(v),
+    waitingOn,
+    since: v.since,
+    next,
+    prUrl,
+    runUrl: str(v.details, 'runUrl'),
+    openQuestions: open.map((q) => ({ tag: q.tag, question: q.question })),
+    updatedAt: now,
+  };
+}

@@ -1,0 +1,128 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defaultBuilderCommand, parseBuilderCommand } from '../agent/builderCommand.js';
+import { reviewChanges } from '../agent/guard.js';
+import { writeAgentInputs } from '../agent/inputs.js';
+import { runAgent } from '../agent/runAgent.js';
+import { redactSecrets, secretValues } from '../agent/sanitizeEnv.js';
+import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, openWorktree, pushBranch, removeWorktree } from '../agent/worktree.js';
+import { recordCost } from '../db/ops/recordCost.js';
+import type { ClaimedItem } from '../db/types.js';
+import { parseSpec, specSummary } from '../domain/spec.js';
+import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
+import type { Phase, PhaseResult } from './types.js';
+
+/** The latest feedback a build should see: what the last failing review or build said. */
+function lastFeedback(verdicts: { phase: string; verdict: string; reason: string | null; details: Record<string, unknown> }[]): string | undefined {
+  const v = verdicts.find((x) => x.verdict === 'fail' && (x.phase === 'review' || x.phase === 'build'));
+  if (!v) return undefined;
+  const feedback = v.details.feedback;
+  return typeof feedback === 'string' ? feedback : (v.reason ?? undefined);
+}
+
+/**
+ * The code-builder: a fresh worktree on the story's branch (continuing earlier attempts' commits),
+ * the coding agent run without a shell, without Gitea credentials and with a wall-clock limit, then
+ * Damascus commits as the bot, pushes with an auth header (never a token in a URL) and creates or
+ * updates the pull request. No change → fail; out-of-scope or protected changes → a writer must
+ * approve; a diff that repeats an earlier attempt's → parked before the budget is spent.
+ */
+export function buildPhase(deps: PhaseDeps): Phase {
+  return {
+    async run(item: ClaimedItem, { signal, log }): Promise<PhaseResult> {
+      const loaded = await loadPhaseInputs(deps, item);
+      if (!isLoaded(loaded)) return loaded;
+      const { ctx, config } = loaded;
+      const budget = overBudget(item, config);
+      if (budget) return { verdict: 'fail', block: budget, reason: budget };
+      if (!item.spec) return { verdict: 'spec_wrong', reason: 'there is no spec to build from' };
+      const spec = parseSpec(item.spec);
+      const { owner, name, defaultBranch, cloneUrl } = ctx.project;
+      if (!cloneUrl) return { verdict: 'error', reason: 'the project has no clone URL' };
+      const settings = deps.settings;
+      const authHeader = /^https?:/.test(cloneUrl) && settings.giteaToken ? `token ${settings.giteaToken}` : undefined;
+      const cache = await ensureClone({ dataDir: settings.dataDir, projectKey: `${owner}/${name}`, remoteUrl: cloneUrl, authHeader });
+      const branch = item.branch ?? branchName(item.issueNumber, item.title);
+      const wt = await openWorktree({ cache, branch, base: defaultBranch, dataDir: settings.dataDir });
+      const inputDir = await mkdtemp(join(settings.dataDir, 'agent-'));
+      const base = `origin/${defaultBranch}`;
+      const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
+      const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number): Promise<PhaseResult> => {
+        let pr = await deps.gitea.findPullRequest(owner, name, { base: defaultBranch, head: branch });
+        const body = `Closes #${item.issueNumber}\n\n${specSummary(spec)}\n\n_Opened by Damascus from the spec on the issue._`;
+        if (!pr) pr = await deps.gitea.createPullRequest(owner, name, { head: branch, base: defaultBranch, title: item.title || `Story #${item.issueNumber}`, body });
+        return {
+          verdict: 'pass',
+          reason: `pushed ${head.slice(0, 10)} to ${branch} (PR #${pr.number})`,
+          patch: {
+            branch, prNumber: pr.number, headSha: head,
+            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null },
+          },
+          details: { changed, fingerprint, costUsd },
+        };
+      };
+      try {
+        // A writer answered the approval question: the change they approved is already on the branch.
+        const approvalQuestion = typeof item.details.approvalQuestion === 'string' ? item.details.approvalQuestion : null;
+        if (approvalQuestion && wt.continued && ctx.answers.some((a) => a.question === approvalQuestion && /\bapprove/i.test(a.answer))) {
+          const fingerprint = await diffFingerprint(wt.path, base);
+          if (fingerprint === item.details.pendingApproval) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt.path, base), 0);
+        }
+        const files = await writeAgentInputs(inputDir, { spec: item.spec, feedback: lastFeedback(ctx.verdicts), answers: ctx.answers });
+        const command = config.builder.command
+          ?? (settings.builderCommand ? parseBuilderCommand(settings.builderCommand) : null)
+          ?? defaultBuilderCommand({ promptFile: files.promptFile, inputDir, maxTurns: config.builder.maxTurns, allowedTools: config.builder.allowedTools });
+        const run = await runAgent({
+          command, cwd: wt.path, inputDir, env: process.env, allowEnv: deps.agentAllowEnv,
+          timeoutMs: config.builder.timeoutMinutes * 60_000, log, signal,
+        });
+        if (run.costUsd > 0 || run.raw) {
+          await recordCost(deps.sql, { itemId: item.id, phase: 'build', kind: 'agent', model: null, usd: run.costUsd, details: { turns: run.numTurns } });
+        }
+        if (run.spawnError) return { verdict: 'error', reason: `the coding agent could not start: ${run.spawnError}` };
+        if (run.verdictFile) {
+          return run.verdictFile.verdict === 'spec_wrong'
+            ? { verdict: 'spec_wrong', reason: run.verdictFile.reason ?? 'the coding agent found the spec unimplementable' }
+            : { verdict: 'needs_human', reason: run.verdictFile.reason ?? 'the coding agent has questions', questions: run.verdictFile.questions ?? [] };
+        }
+        if (run.timedOut) return { verdict: 'fail', reason: `the coding agent was stopped at its ${config.builder.timeoutMinutes}-minute limit`, details: { feedback: 'The previous attempt ran out of time.' } };
+        if (run.isError) return { verdict: 'fail', reason: `the coding agent reported an error: ${run.result.slice(0, 300)}`, details: { feedback: run.result.slice(0, 4000) } };
+
+        const commit = await commitAll({ path: wt.path, message: `damascus: ${item.title} (#${item.issueNumber}), attempt ${item.attempts + 1}`, author: deps.botIdentity });
+        const changed = await changedFiles(wt.path, base);
+        if (changed.length === 0) return { verdict: 'fail', reason: 'the coding agent changed nothing', details: { feedback: 'The previous attempt made no change at all.' } };
+        const fingerprint = await diffFingerprint(wt.path, base);
+        if (commit === null || seen.includes(fingerprint)) {
+          return {
+            verdict: 'needs_human',
+            reason: 'no progress: this attempt produced the same change as an earlier one',
+            questions: [`The build produced exactly the same change as an earlier attempt, so retrying will not help. What should change? (Answer here; the build resumes with your answer.)`],
+          };
+        }
+        const diffText = redactSecrets(await diffSince(wt.path, base), secretValues(process.env));
+        const guard = reviewChanges({ changedFiles: changed, diffText, scope: spec.scope });
+        if (guard.outOfScope.length || guard.touchesCi.length || guard.weakenedAssertions.length) {
+          const parts = [
+            guard.outOfScope.length ? `files outside the spec's Scope: ${guard.outOfScope.join(', ')}` : '',
+            guard.touchesCi.length ? `CI or lint configuration: ${guard.touchesCi.join(', ')}` : '',
+            guard.weakenedAssertions.length ? `assertions removed from existing tests: ${guard.weakenedAssertions.join(', ')}` : '',
+          ].filter(Boolean);
+          // Keep the work on the branch (no PR yet): an approving answer continues from exactly this change.
+          await pushBranch({ path: wt.path, branch, remoteUrl: cloneUrl, authHeader });
+          const question = `The build changed ${parts.join('; ')}. A writer: reply \"approve\" to accept this change (the build then opens the pull request), or say what to do instead.`;
+          return {
+            verdict: 'needs_human',
+            reason: 'the change needs a writer\'s approval',
+            questions: [question],
+            patch: { branch, details: { pendingApproval: fingerprint, approvalQuestion: question } },
+          };
+        }
+        await pushBranch({ path: wt.path, branch, remoteUrl: cloneUrl, authHeader });
+        return await openPr(commit, fingerprint, changed, run.costUsd);
+      } finally {
+        await removeWorktree({ cache, path: wt.path }).catch(() => {});
+        await rm(inputDir, { recursive: true, force: true }).catch(() => {});
+      }
+    },
+  };
+}
