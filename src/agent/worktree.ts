@@ -11,13 +11,19 @@ import { simpleGit, type SimpleGit } from 'simple-git';
 
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL|^DATABASE_URL$|^REDIS_URL$/i;
 
+/**
+ * Programs git might start on its own (simple-git 4 refuses to run with these set, e.g. `npm test`
+ * exports EDITOR): Damascus never needs an editor or a pager, so they are left out.
+ */
+const PROGRAM_VARS = /^(EDITOR|VISUAL|PAGER|SSH_ASKPASS|PREFIX)$/;
+
 /** GIT_* variables git may see (simple-git 4 refuses any other ambient GIT_* variable). */
 const GIT_ENV_ALLOWED = ['GIT_TERMINAL_PROMPT', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH'];
 
 function gitEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || SECRET_NAME.test(k) || (k.startsWith('GIT_') && !GIT_ENV_ALLOWED.includes(k))) continue;
+    if (v === undefined || SECRET_NAME.test(k) || PROGRAM_VARS.test(k) || (k.startsWith('GIT_') && !GIT_ENV_ALLOWED.includes(k))) continue;
     env[k] = v;
   }
   env.GIT_TERMINAL_PROMPT = '0'; // never wait for a password on a TTY

@@ -7,6 +7,7 @@ import { registerEnqueue } from './enqueue.js';
 import { registerInit } from './init.js';
 import { registerItemCommands } from './itemCommands.js';
 import { registerProcessCommands } from './processes.js';
+import { registerSetup } from './setup.js';
 import { registerStatus } from './status.js';
 
 const program = new Command('damascus')
@@ -20,6 +21,7 @@ registerStatus(program);
 registerItemCommands(program);
 registerProcessCommands(program);
 registerEnqueue(program);
+registerSetup(program);
 
 try {
   await program.parseAsync(process.argv);

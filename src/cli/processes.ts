@@ -15,6 +15,12 @@ import { createGiteaClient } from '../gitea/client.js';
 import { GiteaStartup } from '../gitea/startup.js';
 import { webhookRoute } from '../http/webhooks.js';
 import { reviewResultsRoute } from '../http/reviewResults.js';
+import { createLlm } from '../llm/chat.js';
+import { builtinPhases } from '../phases/builtin.js';
+import { createPermissionCache } from '../gitea/permissions.js';
+import { processInbox } from '../gitea/inbox.js';
+import { relayOutbox } from '../gitea/relay.js';
+import { reconcile } from '../gitea/reconcile.js';
 import { sendJson } from '../http/server.js';
 import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
@@ -90,16 +96,45 @@ interface Parts {
   metrics: Metrics;
 }
 
+/**
+ * The worker's parts: the phases (a DAMASCUS_PHASES_MODULE, else the built-in ones when Gitea is
+ * configured), and, with Gitea, the relay job (comment inbox, then outbox → Gitea) and the reconcile sweep.
+ */
 async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metrics: Metrics): Promise<RunningWorker> {
-  const phases = await loadPhases(settings.phasesModule);
-  if (Object.keys(phases).length === 0) log.warn('no phases are configured (DAMASCUS_PHASES_MODULE): ticks will claim nothing');
+  const gitea = settings.giteaUrl && settings.giteaToken ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log }) : null;
+  const startup = new GiteaStartup(gitea, log, settings.botLogin);
+  void startup.run();
+  let phases = await loadPhases(settings.phasesModule);
+  if (!settings.phasesModule && gitea) {
+    const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
+    if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
+    phases = builtinPhases({ sql, gitea, settings, log, llm, botIdentity: { name: 'Damascus', email: 'damascus@noreply.invalid' } });
+  }
+  if (Object.keys(phases).length === 0) log.warn('no phases are configured (GITEA_URL/GITEA_TOKEN or DAMASCUS_PHASES_MODULE): ticks will claim nothing');
   await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
+  const permissions = gitea ? createPermissionCache({ gitea }) : null;
+  const botLogin = () => {
+    if (!startup.botLogin) throw new Error(`the bot's login is not known yet (${startup.problem ?? 'checking Gitea'})`);
+    return startup.botLogin;
+  };
   const worker = await startWorker({
     sql, redisUrl: settings.redisUrl, prefix: settings.queuePrefix, phases,
     workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
     backoff: backoffPolicy(settings), log, metrics,
+    relay: gitea && permissions ? async (queues) => {
+      const inbox = await processInbox({ sql, log, botLogin: botLogin(), permissions });
+      if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
+      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics });
+    } : undefined,
+    reconcile: gitea ? async (queues) => {
+      const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log });
+      if (report.wake) await enqueueTicks(queues, report.created, 'reconcile');
+      return report;
+    } : undefined,
   });
-  log.info({ cap: settings.concurrency }, 'worker started');
+  // The reconcile sweep also runs once at start: webhooks sent while Damascus was down are lost.
+  if (gitea) await worker.queues.reconcile.add('reconcile-on-start', {}, { removeOnComplete: true, removeOnFail: 10 });
+  log.info({ cap: settings.concurrency, gitea: gitea !== null }, 'worker started');
   return worker;
 }
 
@@ -187,6 +222,9 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   } else {
     routes.push({ method: 'POST', path: '/api/v1/review-results', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_CALLBACK_SECRET is not set' }) });
   }
+  // The dashboard, the items API and the queues view (loaded here so other commands do not pay for them).
+  const { dashboardRoutes } = await import('../http/dashboard.js');
+  routes.push(...dashboardRoutes({ sql, queues, cap: settings.concurrency, token: settings.dashboardToken }));
   stoppers.push(async () => startup.stop());
   const { server } = await serveHttp(routes, settings.port, log);
   stoppers.push(() => closeServer(server));

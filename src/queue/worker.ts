@@ -23,9 +23,9 @@ export interface WorkerOptions {
   backoff: BackoffPolicy;
   log: Logger;
   metrics?: Metrics;
-  /** Outbox relay and reconcile sweep: run when their jobs arrive (wired in by the Gitea integration). */
-  relay?: () => Promise<unknown>;
-  reconcile?: () => Promise<unknown>;
+  /** Inbox + outbox relay and reconcile sweep: run when their jobs arrive (given when Gitea is configured). */
+  relay?: (queues: Queues) => Promise<unknown>;
+  reconcile?: (queues: Queues) => Promise<unknown>;
 }
 
 export interface RunningWorker {
@@ -107,11 +107,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const workers: Worker[] = [new Worker(TICKS, processTick, { ...workerOpts, concurrency: o.cap })];
   if (o.relay) {
     const relay = o.relay;
-    workers.push(new Worker(RELAY, async () => relay(), { ...workerOpts, concurrency: 1 }));
+    workers.push(new Worker(RELAY, async () => relay(queues), { ...workerOpts, concurrency: 1 }));
   }
   if (o.reconcile) {
     const reconcile = o.reconcile;
-    workers.push(new Worker(RECONCILE, async () => reconcile(), { ...workerOpts, concurrency: 1 }));
+    workers.push(new Worker(RECONCILE, async () => reconcile(queues), { ...workerOpts, concurrency: 1 }));
   }
   for (const w of workers) {
     // Errors here are connection trouble; the Redis state already logs it once per change.

@@ -1,12 +1,15 @@
 import { createTestDb, seedItems, type TestDb } from '../support/db.js';
+import { startGiteaSim, type GiteaSim } from '../support/giteaSim/index.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../support/processes.js';
 
 describe('damascus serve: /healthz, /readyz, /metrics', () => {
   let db: TestDb;
   let redis: PrivateRedis;
   let dir: { path: string; remove(): Promise<void> };
+  let sim: GiteaSim;
   const procs: DamascusProcess[] = [];
   beforeAll(async () => {
+    sim = await startGiteaSim();
     db = await createTestDb();
     redis = await startPrivateRedis();
     dir = await tempDir('damascus-health-');
@@ -16,11 +19,15 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
     await redis.stop();
     await db.drop();
     await dir.remove();
+    await sim.close();
   });
 
   async function serve(env: Record<string, string>) {
     const port = await freePort();
-    const p = spawnDamascus(['serve'], { DAMASCUS_PORT: String(port), DAMASCUS_DATA_DIR: dir.path, DAMASCUS_QUEUE_PREFIX: 'health', ...env });
+    const p = spawnDamascus(['serve'], {
+      DAMASCUS_PORT: String(port), DAMASCUS_DATA_DIR: dir.path, DAMASCUS_QUEUE_PREFIX: 'health',
+      GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_WEBHOOK_SECRET: 'health-secret', ...env,
+    });
     procs.push(p);
     const base = `http://127.0.0.1:${port}`;
     await waitFor('the server to listen', async () => fetch(`${base}/healthz`).then((r) => r.ok, () => false), 20_000);
@@ -30,9 +37,11 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
   test('ready when PostgreSQL and Redis answer; metrics carry items by state, cap and queue depths', async () => {
     await seedItems(db.sql, 2);
     const { base } = await serve({ DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_CONCURRENCY: '3' });
-    const ready = await fetch(`${base}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok' } });
+    const ready = await waitFor('readyz to be ready', async () => {
+      const r = await fetch(`${base}/readyz`);
+      return r.status === 200 ? r.json() : null;
+    }, 20_000, 100);
+    expect(ready).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', gitea: 'ok', 'webhook secret': 'ok' } });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/damascus_items\{state="spec"\} 2/);
     expect(metrics).toMatch(/damascus_items\{state="done"\} 0/);
@@ -58,6 +67,16 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
     await redis.start();
     await waitFor('readyz to recover', async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, 200);
     expect(p.proc.exitCode).toBeNull();
+  });
+
+  test('Gitea unreachable and no webhook secret: the server still starts, accepts nothing unsigned, and /readyz says what is missing', async () => {
+    const { base } = await serve({ DATABASE_URL: db.url, REDIS_URL: redis.url, GITEA_URL: 'http://127.0.0.1:1', DAMASCUS_WEBHOOK_SECRET: '' });
+    const r = await fetch(`${base}/readyz`);
+    expect(r.status).toBe(503);
+    const body = await r.json();
+    expect(body.checks.gitea).toMatch(/Gitea is not reachable yet|not checked yet/);
+    expect(body.checks['webhook secret']).toMatch(/DAMASCUS_WEBHOOK_SECRET is not set/);
+    expect((await fetch(`${base}/api/gitea/webhooks`, { method: 'POST', body: '{}' })).status).toBe(503);
   });
 
   test('PostgreSQL unreachable: the server still starts and /readyz says so', async () => {

@@ -1,0 +1,278 @@
+/**
+ * GET /api/v1/items and /api/v1/items/ID: what the dashboard shows, as JSON. The shaping from
+ * database facts to summaries (why an item waits, its links) is pure and shared with the HTML page.
+ */
+import type { Sql } from '../db/connection.js';
+import { readDashboard, type DashboardFacts, type DashboardItemRow, type OpenQuestionRow } from '../db/ops/readDashboard.js';
+import { readItemDetail, type ItemQuestionRow, type ItemReviewRunRow, type ItemVerdictRow } from '../db/ops/readItemDetail.js';
+import { STATES, isState, type ActivePhase, type State } from '../domain/states.js';
+import { sendJson, type Route } from './server.js';
+
+export type WaitKind = 'running' | 'review_run' | 'error_retry' | 'gated' | 'question' | 'blocked' | 'queued' | 'finished';
+
+/** What an item waits on, in words, and since when. */
+export interface WaitReason {
+  kind: WaitKind;
+  text: string;
+  since: Date | null;
+}
+
+export interface ItemLinks {
+  issue: string | null;
+  pr: string | null;
+  run: string | null;
+}
+
+export interface ItemSummary {
+  id: number;
+  /** owner/name */
+  repo: string;
+  issueNumber: number;
+  title: string;
+  state: State;
+  resumePhase: ActivePhase | null;
+  attempts: number;
+  budgetCycles: number;
+  errorCount: number;
+  maxErrors: number;
+  costUsd: number;
+  maxCostUsd: number | null;
+  prNumber: number | null;
+  lease: { holder: string; since: Date | null; until: Date } | null;
+  waiting: WaitReason;
+  links: ItemLinks;
+  /** Tags of the item's open questions, oldest first. */
+  openQuestions: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface QuestionSummary {
+  tag: string;
+  itemId: number;
+  repo: string;
+  issueNumber: number;
+  question: string;
+  since: Date;
+  issueUrl: string | null;
+}
+
+export interface BlockedSummary {
+  itemId: number;
+  repo: string;
+  issueNumber: number;
+  title: string;
+  reason: string;
+  since: Date;
+  issueUrl: string | null;
+}
+
+export interface DashboardView {
+  generatedAt: Date;
+  counts: Record<State, number>;
+  leases: { live: number; cap: number };
+  /** Unfinished items (claim order), then the most recently finished. */
+  items: ItemSummary[];
+  /** Open questions, oldest first. */
+  openQuestions: QuestionSummary[];
+  blocked: BlockedSummary[];
+}
+
+export interface ItemDetailView extends ItemSummary {
+  spec: string | null;
+  specVersion: number;
+  branch: string | null;
+  headSha: string | null;
+  questions: ItemQuestionRow[];
+  verdicts: ItemVerdictRow[];
+  reviewRuns: ItemReviewRunRow[];
+}
+
+/** ISO time to the second (what people read). */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Only http(s) URLs become links: a value from the database or a payload could be `javascript:`. */
+export function safeHttpUrl(raw: string | null | undefined): string | null {
+  if (!raw) return null;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+export function itemLinks(row: Pick<DashboardItemRow, 'issueUrl' | 'projectHtmlUrl' | 'issueNumber' | 'prNumber' | 'prUrl' | 'runUrl'>): ItemLinks {
+  const base = safeHttpUrl(row.projectHtmlUrl)?.replace(/\/+$/, '') ?? null;
+  return {
+    issue: safeHttpUrl(row.issueUrl) ?? (base ? `${base}/issues/${row.issueNumber}` : null),
+    pr: safeHttpUrl(row.prUrl) ?? (base && row.prNumber !== null ? `${base}/pulls/${row.prNumber}` : null),
+    run: safeHttpUrl(row.runUrl),
+  };
+}
+
+type WaitFacts = Pick<DashboardItemRow, 'state' | 'leaseOwner' | 'leasedAt' | 'leaseUntil' | 'runAfter' | 'gateCount' | 'errorCount' | 'maxErrors' | 'explanation' | 'updatedAt'>;
+
+/**
+ * Why an item waits (pure). `openQuestions` are the item's open questions, oldest first; `now` is
+ * the database's clock at the read.
+ */
+export function whyItWaits(f: WaitFacts, openQuestions: Pick<OpenQuestionRow, 'tag' | 'createdAt'>[], now: Date): WaitReason {
+  switch (f.state) {
+    case 'done':
+    case 'cancelled':
+      return { kind: 'finished', text: f.state, since: f.updatedAt };
+    case 'blocked':
+      return { kind: 'blocked', text: f.explanation ?? 'blocked (no reason was recorded)', since: f.updatedAt };
+    case 'awaiting_human': {
+      const tags = openQuestions.map((q) => q.tag);
+      return {
+        kind: 'question',
+        text: tags.length > 0 ? `waiting for an answer to ${tags.join(', ')}` : 'waiting for an answer',
+        since: openQuestions[0]?.createdAt ?? f.updatedAt,
+      };
+    }
+    default: {
+      const phase = f.state;
+      if (f.leaseOwner !== null && f.leaseUntil !== null && f.leaseUntil > now) {
+        const since = f.leasedAt ?? f.updatedAt;
+        return { kind: 'running', text: `running ${phase} on ${f.leaseOwner} since ${isoSeconds(since)}`, since };
+      }
+      if (f.runAfter !== null && f.runAfter > now) {
+        const until = isoSeconds(f.runAfter);
+        return phase === 'review' && f.errorCount === 0
+          ? { kind: 'review_run', text: `waiting for the review run until ${until}`, since: f.updatedAt }
+          : { kind: 'error_retry', text: `retrying after an error (${f.errorCount} of ${f.maxErrors}), waiting until ${until}`, since: f.updatedAt };
+      }
+      if (f.gateCount > 0) return { kind: 'gated', text: 'waiting on a dependency or spec approval', since: f.updatedAt };
+      return { kind: 'queued', text: 'queued', since: f.updatedAt };
+    }
+  }
+}
+
+function repoName(row: Pick<DashboardItemRow, 'owner' | 'repo'>): string {
+  return `${row.owner}/${row.repo}`;
+}
+
+/** Open human issues that are questions (a blocked item's issue is shown as its reason instead). */
+function questionsOnly<T extends { kind: string }>(rows: T[]): T[] {
+  return rows.filter((q) => q.kind !== 'blocked');
+}
+
+export function summarizeItem(row: DashboardItemRow, openQuestions: Pick<OpenQuestionRow, 'tag' | 'createdAt'>[], now: Date): ItemSummary {
+  return {
+    id: row.id,
+    repo: repoName(row),
+    issueNumber: row.issueNumber,
+    title: row.title,
+    state: row.state,
+    resumePhase: row.resumePhase,
+    attempts: row.attempts,
+    budgetCycles: row.budgetCycles,
+    errorCount: row.errorCount,
+    maxErrors: row.maxErrors,
+    costUsd: row.costUsd,
+    maxCostUsd: row.maxCostUsd,
+    prNumber: row.prNumber,
+    lease: row.leaseOwner !== null && row.leaseUntil !== null ? { holder: row.leaseOwner, since: row.leasedAt, until: row.leaseUntil } : null,
+    waiting: whyItWaits(row, openQuestions, now),
+    links: itemLinks(row),
+    openQuestions: openQuestions.map((q) => q.tag),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** The whole dashboard from its facts (pure). */
+export function buildDashboard(facts: DashboardFacts, cap: number): DashboardView {
+  const questions = questionsOnly(facts.openQuestions);
+  const byItem = new Map<number, OpenQuestionRow[]>();
+  for (const q of questions) byItem.set(q.itemId, [...(byItem.get(q.itemId) ?? []), q]);
+  const items = facts.items.map((row) => summarizeItem(row, byItem.get(row.id) ?? [], facts.now));
+  const itemById = new Map(facts.items.map((r) => [r.id, r]));
+  const counts = Object.fromEntries(STATES.map((s) => [s, facts.counts[s] ?? 0])) as Record<State, number>;
+  return {
+    generatedAt: facts.now,
+    counts,
+    leases: { live: facts.liveLeases, cap },
+    items,
+    openQuestions: questions.map((q) => {
+      const row = itemById.get(q.itemId);
+      return {
+        tag: q.tag,
+        itemId: q.itemId,
+        repo: row ? repoName(row) : '',
+        issueNumber: row?.issueNumber ?? 0,
+        question: q.question,
+        since: q.createdAt,
+        issueUrl: row ? itemLinks(row).issue : null,
+      };
+    }),
+    blocked: items
+      .filter((i) => i.state === 'blocked')
+      .map((i) => ({ itemId: i.id, repo: i.repo, issueNumber: i.issueNumber, title: i.title, reason: i.waiting.text, since: i.updatedAt, issueUrl: i.links.issue }))
+      .sort((a, b) => a.since.getTime() - b.since.getTime()),
+  };
+}
+
+/** A positive whole number that fits a BIGINT id, else null. */
+export function parseItemId(raw: string): number | null {
+  if (!/^[1-9][0-9]{0,15}$/.test(raw)) return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+export interface ItemsApiDeps {
+  sql: Sql;
+  /** The global concurrency cap (DAMASCUS_CONCURRENCY). */
+  cap: number;
+}
+
+export const ITEMS_PATH = '/api/v1/items';
+export const ITEM_PATH = /^\/api\/v1\/items\/([^/]*)$/;
+
+export async function loadDashboard(deps: ItemsApiDeps): Promise<DashboardView> {
+  return buildDashboard(await readDashboard(deps.sql), deps.cap);
+}
+
+/** The JSON routes (unguarded: src/http/dashboard.ts puts them behind the dashboard token). */
+export function itemsApiRoutes(deps: ItemsApiDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: ITEMS_PATH,
+      handler: async (_req, res, url) => {
+        const state = url.searchParams.get('state');
+        if (state !== null && !isState(state)) {
+          return sendJson(res, 400, { error: `unknown state ${JSON.stringify(state)}: use one of ${STATES.join(', ')}` });
+        }
+        const view = await loadDashboard(deps);
+        sendJson(res, 200, state === null ? view : { ...view, items: view.items.filter((i) => i.state === state) });
+      },
+    },
+    {
+      method: 'GET',
+      path: ITEM_PATH,
+      handler: async (_req, res, url) => {
+        const id = parseItemId(ITEM_PATH.exec(url.pathname)?.[1] ?? '');
+        if (id === null) return sendJson(res, 400, { error: 'the item id must be a positive whole number' });
+        const facts = await readItemDetail(deps.sql, id);
+        if (!facts) return sendJson(res, 404, { error: `no item ${id}` });
+        const open = questionsOnly(facts.questions.filter((q) => q.status === 'open'));
+        const detail: ItemDetailView = {
+          ...summarizeItem(facts.item, open, facts.now),
+          spec: facts.spec,
+          specVersion: facts.specVersion,
+          branch: facts.branch,
+          headSha: facts.headSha,
+          questions: facts.questions,
+          verdicts: facts.verdicts,
+          reviewRuns: facts.reviewRuns,
+        };
+        sendJson(res, 200, detail);
+      },
+    },
+  ];
+}
