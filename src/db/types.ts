@@ -28,6 +28,9 @@ export interface WorkItem {
   costUsd: number;
   maxCostUsd: number | null;
   details: Record<string, unknown>;
+  requestedBy: string | null;
+  issueUrl: string | null;
+  statusCommentId: number | null;
   createdAt: Date;
   updatedAt: Date;
 }

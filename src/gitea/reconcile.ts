@@ -36,7 +36,7 @@ export async function reconcile(o: { sql: Sql; gitea: GiteaClient; triggerLabel:
       const tracked = new Set(project.tracked);
       for (const issue of labelled.filter((i) => !tracked.has(i.number))) {
         const out = await replay(o, issueEvent(repo, issue, 'issue.labels'));
-        if (out.status === 'recorded' && (out.effect === 'created' || out.effect === 'reactivated')) { report.created++; wake = true; }
+        if (out.status === 'recorded' && (out.effect.startsWith('created') || out.effect === 'reactivated')) { report.created++; wake = true; }
       }
       for (const item of targets.items.filter((i) => i.projectId === project.id)) {
         const issue = await o.gitea.getIssue(project.owner, project.name, item.issueNumber);

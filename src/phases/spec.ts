@@ -42,6 +42,18 @@ export function specPhase(deps: PhaseDeps): Phase {
       const budget = overBudget(item, config);
       if (budget) return { verdict: 'fail', block: budget, reason: budget };
       const { owner, name, defaultBranch } = ctx.project;
+      // Who may steer (DESIGN §8): the trigger label counts only from a user with write access,
+      // checked here rather than in the webhook request. A writer's answer vouches for the story.
+      if (item.specVersion === 0 && ctx.answers.length === 0 && item.requestedBy) {
+        const permission = await deps.gitea.getCollaboratorPermission(owner, name, item.requestedBy);
+        if (!['write', 'admin', 'owner'].includes(permission)) {
+          return {
+            verdict: 'needs_human',
+            reason: `@${item.requestedBy} has no write access to ${owner}/${name}`,
+            questions: [`This story was labelled by a user without write access. A writer: reply here if Damascus should work on it.`],
+          };
+        }
+      }
       const issue = await deps.gitea.getIssue(owner, name, item.issueNumber);
       const repo = await readRepoContext(deps.gitea, owner, name, defaultBranch, config.contextFiles);
       const lastRejection = ctx.verdicts.find((v) => v.verdict === 'spec_wrong');
@@ -69,7 +81,9 @@ export function specPhase(deps: PhaseDeps): Phase {
       }
       return {
         verdict: 'pass',
-        reason: `spec v${item.specVersion + 1}: ${check.spec.acceptanceCriteria.length} acceptance criteria`,
+        reason: `spec v${item.specVersion + 1}: ${check.spec.acceptanceCriteria.length} acceptance criteria`
+          + (config.requireSpecApproval ? '; waiting for a writer to reply `/damascus approve`' : ''),
+        openGate: config.requireSpecApproval ? { kind: 'spec_approval', reason: 'require_spec_approval is set for this repository' } : undefined,
         patch: { spec: completion.text, details: { testCommand: check.spec.testCommand ?? config.testCommand, scope: check.spec.scope } },
         details: { testCommand: check.spec.testCommand },
       };

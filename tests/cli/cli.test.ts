@@ -27,7 +27,7 @@ describe('damascus CLI (real processes)', () => {
       const first = await damascus(['init'], { DATABASE_URL: url });
       expect(first.code).toBe(0);
       expect(first.stdout).toContain(`created database ${name}`);
-      expect(first.stdout).toContain('applied 001_core, 002_intake');
+      expect(first.stdout).toContain('applied 001_core, 002_intake, 003_gates');
       const second = await damascus(['init'], { DATABASE_URL: url });
       expect(second.code).toBe(0);
       expect(second.stdout).toMatch(/up to date .*nothing changed/);

@@ -61,6 +61,7 @@ export class Loop {
   posted: { status: number; body: string }[] = [];
   private pending: Promise<unknown>[] = [];
   phases!: ReturnType<typeof builtinPhases>;
+  gitea!: ReturnType<typeof createGiteaClient>;
   log = createLogger('silent');
 
   async start(files: Record<string, string> = {}): Promise<void> {
@@ -84,6 +85,7 @@ export class Loop {
       DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, SCRIPTED_AGENT]), LLM_BASE_URL: this.llm.url, LLM_MODEL: 'gpt-4o-mini', LLM_API_KEY: 'sk-test',
     });
     const gitea = createGiteaClient({ baseUrl: this.sim.url, token: this.sim.token, retries: 1, minBackoffMs: 10 });
+    this.gitea = gitea;
     this.phases = builtinPhases({
       sql: this.db.sql, gitea, settings: this.settings, log: this.log,
       llm: createLlm({ baseUrl: this.llm.url, apiKey: 'sk-test', model: 'gpt-4o-mini' }),

@@ -1,5 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { Loop, specText } from './harness.js';
+import { routeWebhook } from '../../src/gitea/events.js';
+import { applyWebhookEvent } from '../../src/db/ops/applyWebhookEvent.js';
+import { processInbox } from '../../src/gitea/inbox.js';
+import { createPermissionCache } from '../../src/gitea/permissions.js';
+import { commentPayload } from '../support/webhookFixtures.js';
 
 describe('the three phases end to end (simulated Gitea, scripted LLM and agent, review Action stand-in)', () => {
   const loop = new Loop();
@@ -50,9 +55,14 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     await loop.runUntil(id, ['awaiting_human']);
     const [q] = await loop.db.sql`SELECT id, tag, question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
     expect(q!.question).toBe('Should the greeting be in French?');
-    // the writer's reply, as the inbox stores it
-    await loop.db.sql`UPDATE human_issues SET status = 'answered', answer = 'No, English please.', answered_by = 'alice', answered_at = now() WHERE id = ${q!.id}`;
-    await loop.db.sql`UPDATE work_items SET state = resume_phase, resume_phase = NULL WHERE id = ${id}`;
+    // the writer quote-replies on the issue: the webhook intake stores it, the inbox checks her permission and answers
+    const [{ issueNumber }] = await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}` as unknown as [{ issueNumber: number }];
+    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: issueNumber, body: `> ${q!.question}\n\nNo, English please.`, sender: 'alice' }) });
+    if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
+    await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `answer-${id}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
+    const inbox = await processInbox({ sql: loop.db.sql, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
+    expect(inbox.resumedItemIds).toEqual([id]);
+    expect((await loop.db.sql`SELECT answered_by FROM human_issues WHERE id = ${q!.id}`)[0]!.answeredBy).toBe('alice');
     const before = loop.llm.requests.length;
     loop.scriptLlm({ text: specText({ scope: 'lang.txt' }) });
     await loop.runUntil(id, ['review', 'done']);
@@ -170,5 +180,17 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(envFile).toMatch(/PATH=/); // the agent did print its environment
     const texts = [envFile, ...loop.sim.comments('acme', 'widgets', row!.issueNumber as number).map((c) => c.body)];
     for (const s of secrets) for (const t of texts) expect(t).not.toContain(s);
+  });
+
+  test('a story labelled by a user without write access waits for a writer before any spec is written', async () => {
+    loop.sim.addUser('mallory');
+    const before = loop.llm.requests.length;
+    const id = await loop.story('From a reader');
+    await loop.db.sql`UPDATE work_items SET requested_by = 'mallory' WHERE id = ${id}`;
+    const out = await loop.tick();
+    expect(out).toMatchObject({ kind: 'ran', phase: 'spec', verdict: 'needs_human', to: 'awaiting_human' });
+    expect(loop.llm.requests.length).toBe(before); // no LLM call was made
+    const [q] = await loop.db.sql`SELECT question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
+    expect(q!.question).toMatch(/without write access/);
   });
 });

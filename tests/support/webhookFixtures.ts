@@ -42,7 +42,7 @@ export function giteaHeaders(body: string, secret: string, event: string, eventT
 export const giteaBody = (payload: unknown) => JSON.stringify(payload, null, 2);
 
 /** An `issues` payload (IssuePayload) built on the real issues.opened.json capture. */
-export function issuePayload(opts: { action: string; number: number; labels: string[]; sender?: string; state?: 'open' | 'closed'; repo?: string; title?: string; body?: string }): Record<string, unknown> {
+export function issuePayload(opts: { action: string; number: number; labels: string[]; sender?: string; state?: 'open' | 'closed'; repo?: string; repoId?: number; title?: string; body?: string }): Record<string, unknown> {
   const base = JSON.parse(readFileSync(join(WEBHOOK_DIR, 'issues.opened.json'), 'utf8'));
   const [owner, name] = (opts.repo ?? 'acme/widgets').split('/');
   base.action = opts.action;
@@ -54,6 +54,7 @@ export function issuePayload(opts: { action: string; number: number; labels: str
   base.issue.html_url = `http://localhost:3000/${owner}/${name}/issues/${opts.number}`;
   base.issue.labels = opts.labels.map((l, i) => ({ id: 100 + i, name: l, color: 'ee0701', description: '', url: '', exclusive: false, is_archived: false }));
   base.repository.name = name;
+  if (opts.repoId !== undefined) base.repository.id = opts.repoId;
   base.repository.full_name = `${owner}/${name}`;
   base.repository.owner.login = owner;
   base.repository.owner.username = owner;

@@ -2,6 +2,8 @@ import type { TxSql } from '../connection.js';
 import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
 import { cancelItem } from './cancelItem.js';
 import { upsertProject } from './upsertProject.js';
+import { openDependencyGates } from './openDependencyGates.js';
+import { parseDependencies } from '../../domain/gates.js';
 
 export interface Delivery {
   deliveryId: string;
@@ -116,7 +118,10 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
           )
           SELECT id FROM ins`;
         if (!created) return none('ignored: item already exists');
-        return { effect: 'created', itemId: created.id, wake: true, relay: true, inbox: false };
+        // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
+        const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
+        const gated = await openDependencyGates(tx, created.id, deps);
+        return { effect: gated ? `created: waiting on ${gated} dependenc${gated === 1 ? 'y' : 'ies'}` : 'created', itemId: created.id, wake: gated === 0, relay: true, inbox: false };
       }
       if (change === 'removed' && item) {
         const r = await cancelItem(tx, item.id, ev.sender.login, 'trigger label removed');

@@ -14,6 +14,8 @@ export interface ItemPatch {
 }
 
 export interface VerdictRecord extends VerdictInput {
+  /** Hold the item after this verdict until a writer approves (`/damascus approve`): a spec_approval gate. */
+  openGate?: { kind: 'spec_approval'; reason: string };
   /** Stored on the verdict row (feedback for the next attempt, test output, …). */
   details?: Record<string, unknown>;
   patch?: ItemPatch;
@@ -50,6 +52,7 @@ export async function recordVerdict(
         state = ${t.to}, resume_phase = ${t.resumePhase}, attempts = ${t.attempts}, error_count = ${t.errorCount},
         run_after = CASE WHEN ${t.delayMs}::bigint IS NULL THEN NULL ELSE now() + ${t.delayMs}::bigint * interval '1 millisecond' END,
         lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+        gate_count = gate_count + ${record.openGate ? 1 : 0},
         spec = COALESCE(${patch.spec ?? null}, spec),
         spec_version = spec_version + CASE WHEN ${patch.spec ?? null}::text IS NULL THEN 0 ELSE 1 END,
         branch = COALESCE(${patch.branch ?? null}, branch),
@@ -73,6 +76,10 @@ export async function recordVerdict(
       SELECT item.id, q.kind, q.question, q.resume_phase::work_state
       FROM item, jsonb_to_recordset(${sql.json(humanIssues as never)}::jsonb) AS q(kind text, question text, resume_phase text)
       RETURNING id, tag, kind, question
+    ), gate AS (
+      INSERT INTO coordination_gates (item_id, kind, details)
+      SELECT item.id, 'spec_approval', jsonb_build_object('reason', ${record.openGate?.reason ?? null}::text)
+      FROM item WHERE ${record.openGate ? true : false}
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
       SELECT item.id, e.type, e.payload || jsonb_build_object('verdictId', (SELECT id FROM v))
