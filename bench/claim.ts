@@ -3,7 +3,8 @@
  * UPDATE … RETURNING transactions, and claim latency as the table grows (issue 2).
  * Prints figures; asserts nothing (these machines are shared and noisy). Medians of several rounds.
  */
-import { hrtime } from 'node:process';
+import { argv, hrtime } from 'node:process';
+import { pathToFileURL } from 'node:url';
 import { openDb, type Sql } from '../src/db/connection.js';
 import { claimNextItem } from '../src/db/ops/claimNextItem.js';
 import { ensureLeaseSlots } from '../src/db/ops/ensureLeaseSlots.js';
@@ -47,7 +48,12 @@ async function drive(url: string, workers: number, op: (sql: Sql, w: number) => 
   return { perSec: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-async function throughput(): Promise<void> {
+export interface ThroughputRow { workers: number; perSec: number; p50: number; p99: number; baselinePerSec: number; ratio: number }
+export interface LatencyRow { name: string; p50: number; p99: number; vs1k: number }
+
+/** Claim + verdict throughput at each worker count, with the same-run baseline (medians of ROUNDS rounds). */
+export async function throughput(workerCounts: number[] = [1, 8, 32], print = true): Promise<ThroughputRow[]> {
+  const out: ThroughputRow[] = [];
   const db = await benchDb('damascus_bench_claim');
   try {
     await seed(db.sql, 20_000);
@@ -55,7 +61,7 @@ async function throughput(): Promise<void> {
     await db.sql`CREATE TABLE bench_counter (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`;
     await db.sql`INSERT INTO bench_counter (id) SELECT generate_series(1, 20000)`;
     const rows: (string | number)[][] = [];
-    for (const workers of [1, 8, 32]) {
+    for (const workers of workerCounts) {
       const claimRounds = [];
       const baseRounds = [];
       for (let r = 0; r < ROUNDS; r++) {
@@ -74,13 +80,17 @@ async function throughput(): Promise<void> {
       }
       const c = { perSec: median(claimRounds.map((x) => x.perSec)), p50: median(claimRounds.map((x) => x.p50)), p99: median(claimRounds.map((x) => x.p99)) };
       const b = { perSec: median(baseRounds.map((x) => x.perSec)) };
+      out.push({ workers, perSec: c.perSec, p50: c.p50, p99: c.p99, baselinePerSec: b.perSec, ratio: c.perSec / b.perSec });
       rows.push([workers, fmt(c.perSec, 0), fmt(c.p50), fmt(c.p99), fmt(b.perSec, 0), fmt(c.perSec / b.perSec), workers === 8 ? '>= 0.4' : '']);
     }
-    console.log(`\nclaim + verdict (phases/s) vs single-row UPDATE … RETURNING, median of ${ROUNDS} rounds of ${SECONDS}s`);
-    printTable(['workers', 'phases/s', 'p50 ms', 'p99 ms', 'baseline/s', 'ratio', 'target'], rows);
+    if (print) {
+      console.log(`\nclaim + verdict (phases/s) vs single-row UPDATE … RETURNING, median of ${ROUNDS} rounds of ${SECONDS}s`);
+      printTable(['workers', 'phases/s', 'p50 ms', 'p99 ms', 'baseline/s', 'ratio', 'target'], rows);
+    }
   } finally {
     await db.drop();
   }
+  return out;
 }
 
 /** Median and p99 of a lone claim (claim, then hand the lease back) on the given table. */
@@ -101,7 +111,8 @@ async function claimLatency(sql: Sql): Promise<{ p50: number; p99: number }> {
   return { p50: median(rounds.map((x) => x.p50)), p99: median(rounds.map((x) => x.p99)) };
 }
 
-async function latency(): Promise<void> {
+/** Claim latency on 1k items, 1M items, and 1k items next to 10k waiting + 64 leased. */
+export async function latency(print = true): Promise<LatencyRow[]> {
   const results: { name: string; p50: number; p99: number }[] = [];
   const scenario = async (name: string, setup: (sql: Sql) => Promise<void>) => {
     const db = await benchDb('damascus_bench_latency');
@@ -124,12 +135,18 @@ async function latency(): Promise<void> {
     for (let i = 0; i < 64; i++) await claimNextItem(sql, `holder-${i}`, { cap: 128, leaseMs: 3_600_000 });
   });
   const base = results[0]!;
-  console.log(`\nclaim latency (one connection, median of ${ROUNDS} rounds × ${LATENCY_SAMPLES} claims)`);
-  printTable(['table', 'p50 ms', 'p99 ms', 'p50 vs 1k', 'target'], results.map((r, i) => [
-    r.name, fmt(r.p50, 3), fmt(r.p99, 3), fmt(r.p50 / base.p50), i === 0 ? '' : '<= 1.5',
-  ]));
+  if (print) {
+    console.log(`\nclaim latency (one connection, median of ${ROUNDS} rounds × ${LATENCY_SAMPLES} claims)`);
+    printTable(['table', 'p50 ms', 'p99 ms', 'p50 vs 1k', 'target'], results.map((r, i) => [
+      r.name, fmt(r.p50, 3), fmt(r.p99, 3), fmt(r.p50 / base.p50), i === 0 ? '' : '<= 1.5',
+    ]));
+  }
+  return results.map((r) => ({ ...r, vs1k: r.p50 / base.p50 }));
 }
 
-const only = process.argv[2];
-if (!only || only === 'throughput') await throughput();
-if (!only || only === 'latency') await latency();
+// Run as a script (npm run bench:claim); imported by bench/all.ts it only exports.
+if (argv[1] && import.meta.url === pathToFileURL(argv[1]).href) {
+  const only = argv[2];
+  if (!only || only === 'throughput') await throughput();
+  if (!only || only === 'latency') await latency();
+}

@@ -5,7 +5,8 @@
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { hrtime } from 'node:process';
+import { argv, hrtime } from 'node:process';
+import { pathToFileURL } from 'node:url';
 import { createHttpServer, listen } from '../src/http/server.js';
 import { webhookRoute } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
@@ -80,31 +81,47 @@ function bareServer(): Server {
   });
 }
 
-const db = await benchDb('damascus_bench_webhooks');
-const log = createLogger('silent');
-const intake = createHttpServer([webhookRoute({ sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log, afterCommit: async () => {} })], log);
-const bare = bareServer();
-try {
-  const intakeUrl = `http://127.0.0.1:${await listen(intake, 0, '127.0.0.1')}/api/gitea/webhooks`;
-  const bareUrl = `http://127.0.0.1:${await listen(bare, 0, '127.0.0.1')}/`;
-  const ours = [];
-  const base = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    ours.push(await drive(intakeUrl));
-    base.push(await drive(bareUrl));
-  }
-  const o = { perSec: median(ours.map((x) => x.perSec)), p50: median(ours.map((x) => x.p50)), p99: median(ours.map((x) => x.p99)) };
-  const b = { perSec: median(base.map((x) => x.perSec)), p50: median(base.map((x) => x.p50)), p99: median(base.map((x) => x.p99)) };
-  const [stored] = await db.sql`SELECT count(*)::int AS n FROM webhook_deliveries`;
-  console.log(`\nsigned issues label deliveries, ${CONNECTIONS} concurrent connections, median of ${ROUNDS} rounds of ${SECONDS}s (${stored!.n} deliveries stored, ${ours.reduce((s, x) => s + x.errors, 0)} errors)`);
-  printTable(['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'ratio', 'target'], [
-    ['damascus intake (durable before 2xx)', fmt(o.perSec, 0), fmt(o.p50), fmt(o.p99), fmt(o.perSec / b.perSec), 'ratio >= 0.5, p99 < 50 ms'],
-    ['bare node:http HMAC check', fmt(b.perSec, 0), fmt(b.p50), fmt(b.p99), '1.00', ''],
-  ]);
-} finally {
-  await new Promise((r) => intake.close(r));
-  intake.closeAllConnections();
-  await new Promise((r) => bare.close(r));
-  bare.closeAllConnections();
-  await db.drop();
+export interface WebhookFigures {
+  intake: { perSec: number; p50: number; p99: number };
+  bare: { perSec: number; p50: number; p99: number };
+  ratio: number;
+  errors: number;
 }
+
+/** Intake vs bare HMAC server, medians of ROUNDS rounds. */
+export async function webhookIntake(print = true): Promise<WebhookFigures> {
+  const db = await benchDb('damascus_bench_webhooks');
+  const log = createLogger('silent');
+  const intake = createHttpServer([webhookRoute({ sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log, afterCommit: async () => {} })], log);
+  const bare = bareServer();
+  try {
+    const intakeUrl = `http://127.0.0.1:${await listen(intake, 0, '127.0.0.1')}/api/gitea/webhooks`;
+    const bareUrl = `http://127.0.0.1:${await listen(bare, 0, '127.0.0.1')}/`;
+    const ours = [];
+    const base = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      ours.push(await drive(intakeUrl));
+      base.push(await drive(bareUrl));
+    }
+    const o = { perSec: median(ours.map((x) => x.perSec)), p50: median(ours.map((x) => x.p50)), p99: median(ours.map((x) => x.p99)) };
+    const b = { perSec: median(base.map((x) => x.perSec)), p50: median(base.map((x) => x.p50)), p99: median(base.map((x) => x.p99)) };
+    const [stored] = await db.sql`SELECT count(*)::int AS n FROM webhook_deliveries`;
+    if (print) {
+      console.log(`\nsigned issues label deliveries, ${CONNECTIONS} concurrent connections, median of ${ROUNDS} rounds of ${SECONDS}s (${stored!.n} deliveries stored, ${ours.reduce((s, x) => s + x.errors, 0)} errors)`);
+      printTable(['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'ratio', 'target'], [
+        ['damascus intake (durable before 2xx)', fmt(o.perSec, 0), fmt(o.p50), fmt(o.p99), fmt(o.perSec / b.perSec), 'ratio >= 0.5, p99 < 50 ms'],
+        ['bare node:http HMAC check', fmt(b.perSec, 0), fmt(b.p50), fmt(b.p99), '1.00', ''],
+      ]);
+    }
+    return { intake: o, bare: b, ratio: o.perSec / b.perSec, errors: ours.reduce((s, x) => s + x.errors, 0) };
+  } finally {
+    await new Promise((r) => intake.close(r));
+    intake.closeAllConnections();
+    await new Promise((r) => bare.close(r));
+    bare.closeAllConnections();
+    await db.drop();
+  }
+}
+
+// Run as a script (npm run bench:webhooks); imported by bench/all.ts it only exports.
+if (argv[1] && import.meta.url === pathToFileURL(argv[1]).href) await webhookIntake();

@@ -124,7 +124,8 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     relay: gitea && permissions ? async (queues) => {
       const inbox = await processInbox({ sql, log, botLogin: botLogin(), permissions });
       if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
-      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics });
+      // A crashed relay's claimed events are due again after claimMs: keep it short.
+      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000 });
     } : undefined,
     reconcile: gitea ? async (queues) => {
       const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log });

@@ -26,9 +26,13 @@ export function reviewResultsRoute(o: ReviewResultsOptions): Route {
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req, MAX_BYTES);
     if (body === null) return sendJson(res, 413, { error: `body over ${MAX_BYTES} bytes` });
+    if (!/^application\/json\b/i.test(String(req.headers['content-type'] ?? ''))) {
+      return sendJson(res, 415, { error: 'send the result as application/json' });
+    }
+    const text = body.toString('utf8');
     let json: unknown;
     try {
-      json = JSON.parse(body.toString('utf8'));
+      json = JSON.parse(text);
     } catch {
       return sendJson(res, 400, { error: 'body is not JSON' });
     }
@@ -37,6 +41,7 @@ export function reviewResultsRoute(o: ReviewResultsOptions): Route {
     if (!repository || !verifySignature(deriveProjectSecret(o.callbackSecret, repository), body, Array.isArray(signature) ? signature[0] : signature)) {
       return sendJson(res, 401, { error: `missing or wrong ${SIGNATURE_HEADER}` });
     }
+    if (!Buffer.from(text, 'utf8').equals(body)) return sendJson(res, 400, { error: 'body is not valid UTF-8' });
     const parsed = parseReviewResult(json);
     if (!parsed.ok) return sendJson(res, 400, { error: parsed.error });
     const outcome = await storeReviewResult(o.sql, parsed.value);

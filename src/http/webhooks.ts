@@ -44,6 +44,10 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
       count('too_large');
       return sendJson(res, 413, { error: `body over ${MAX_WEBHOOK_BYTES} bytes` });
     }
+    if (body.length === 0) {
+      count('bad_json');
+      return sendJson(res, 400, { error: 'empty body' });
+    }
     const signature = header(req, 'x-hub-signature-256');
     const text = body.toString('utf8');
     // Constant-time HMAC-SHA256 over the raw body (@octokit/webhooks). Invalid UTF-8 cannot
