@@ -150,13 +150,14 @@ export async function commitAll(o: { path: string; message: string; author: { na
 
 /** Files changed between `fromSha` and HEAD (renames count as a delete and an add). */
 export async function changedFiles(path: string, fromSha: string): Promise<string[]> {
-  const out = await git(path).raw(['diff', '--name-only', '--no-renames', '-z', fromSha, 'HEAD']);
+  // from...HEAD: changes since the branch left `fromSha`, not what landed on the base meanwhile
+  const out = await git(path).raw(['diff', '--name-only', '--no-renames', '-z', `${fromSha}...HEAD`]);
   return out.split('\0').filter((f) => f !== '');
 }
 
 /** The unified diff between `fromSha` and HEAD (input for the change guard). */
 export async function diffSince(path: string, fromSha: string): Promise<string> {
-  return git(path).raw(['diff', '--no-color', '--no-ext-diff', '--no-renames', fromSha, 'HEAD']);
+  return git(path).raw(['diff', '--no-color', '--no-ext-diff', '--no-renames', `${fromSha}...HEAD`]);
 }
 
 /**
