@@ -38,8 +38,12 @@ export async function loadPhaseInputs(deps: PhaseDeps, item: ClaimedItem): Promi
   if (!parsed.ok) {
     return { verdict: 'needs_human', reason: `${REPO_CONFIG_PATH} is invalid`, questions: [renderConfigError(parsed)] };
   }
+  loadedConfig.set(item, parsed.config);
   return { ctx, config: parsed.config };
 }
+
+/** The repo config each claimed item's phase loaded (read back by builtinPhases to apply budget_cycles). */
+export const loadedConfig = new WeakMap<ClaimedItem, RepoConfig>();
 
 export function isLoaded(x: Loaded | PhaseResult): x is Loaded {
   return (x as Loaded).config !== undefined && (x as Loaded).ctx !== undefined;

@@ -193,4 +193,17 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     const [q] = await loop.db.sql`SELECT question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
     expect(q!.question).toMatch(/without write access/);
   });
+
+  test('the repo\'s budget_cycles from .gitea/damascus.yml is applied to the item', async () => {
+    loop.scriptLlm({ text: specText({ testCommand: null }) });
+    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': 'budget_cycles: 2\n' }, by: 'alice' });
+    try {
+      const id = await loop.story('Two cycles only');
+      await loop.runUntil(id, ['blocked', 'done']);
+      expect(await loop.state(id)).toMatchObject({ state: 'blocked', attempts: 2 });
+      expect((await loop.db.sql`SELECT budget_cycles FROM work_items WHERE id = ${id}`)[0]!.budgetCycles).toBe(2);
+    } finally {
+      await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': '' }, by: 'alice' });
+    }
+  });
 });

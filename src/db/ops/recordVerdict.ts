@@ -9,6 +9,8 @@ export interface ItemPatch {
   branch?: string | null;
   prNumber?: number | null;
   headSha?: string | null;
+  /** The repo's budget_cycles (.gitea/damascus.yml), applied from this verdict on (it counts for this verdict too). */
+  budgetCycles?: number | null;
   /** Merged into work_items.details. */
   details?: Record<string, unknown>;
 }
@@ -38,18 +40,20 @@ export async function recordVerdict(
   record: VerdictRecord,
   opts: { backoff: BackoffPolicy; worker?: string },
 ): Promise<RecordResult> {
+  const budgetCycles = record.patch?.budgetCycles ?? item.budgetCycles;
   const t = decideTransition(
-    { id: item.id, state: item.state, attempts: item.attempts, budgetCycles: item.budgetCycles, errorCount: item.errorCount, maxErrors: item.maxErrors },
+    { id: item.id, state: item.state, attempts: item.attempts, budgetCycles, errorCount: item.errorCount, maxErrors: item.maxErrors },
     record,
     opts.backoff,
   );
   const patch = record.patch ?? {};
   const humanIssues = t.humanIssues.map((h) => ({ kind: h.kind, question: h.question, resume_phase: h.resumePhase }));
-  const events = t.events.map((e) => ({ type: e.type, payload: { ...e.payload, attempts: t.attempts, budgetCycles: item.budgetCycles, explanation: t.explanation } }));
+  const events = t.events.map((e) => ({ type: e.type, payload: { ...e.payload, attempts: t.attempts, budgetCycles, explanation: t.explanation } }));
   const rows = await sql<{ verdictId: number; humanIssueIds: number[] | null }[]>`
     WITH item AS (
       UPDATE work_items SET
         state = ${t.to}, resume_phase = ${t.resumePhase}, attempts = ${t.attempts}, error_count = ${t.errorCount},
+        budget_cycles = ${budgetCycles},
         run_after = CASE WHEN ${t.delayMs}::bigint IS NULL THEN NULL ELSE now() + ${t.delayMs}::bigint * interval '1 millisecond' END,
         lease_owner = NULL, lease_token = NULL, lease_until = NULL,
         gate_count = gate_count + ${record.openGate ? 1 : 0},
