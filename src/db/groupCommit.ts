@@ -7,17 +7,19 @@ interface Pending<T> {
 }
 
 /**
- * Commit concurrent small writes together: while one transaction commits, new jobs queue up and
- * go into the next one, each inside its own savepoint (one job's error rolls back only that job).
+ * Commit concurrent small writes together: while the transactions in flight commit, new jobs queue
+ * up and go into the next ones, each inside its own savepoint (one job's error rolls back only that job).
  * Every job's promise resolves only after its transaction has committed, so a caller can answer
  * "stored" durably while paying one fsync per group instead of one per job.
  */
-export function createGroupCommitter(sql: Sql, maxBatch = 64) {
+export function createGroupCommitter(sql: Sql, maxBatch = 64, parallel = 1) {
   let queue: Pending<unknown>[] = [];
-  let running = false;
+  let running = 0;
 
+  // Up to `parallel` transactions at once (one connection each): a batch's statements run one after
+  // another, so a single committer would leave the server idle between round trips.
   async function flush(): Promise<void> {
-    running = true;
+    running++;
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);
@@ -37,14 +39,14 @@ export function createGroupCommitter(sql: Sql, maxBatch = 64) {
         for (const job of batch) job.reject(err);
       }
     }
-    running = false;
+    running--;
   }
 
   return {
     run<T>(fn: (tx: TxSql) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve, reject } as Pending<unknown>);
-        if (!running) void flush();
+        if (running < parallel) void flush();
       });
     },
   };

@@ -20,8 +20,19 @@ export interface Project {
   config: Record<string, unknown>;
 }
 
-/** Insert the repository as a project, or refresh what Gitea says about it. Keyed by owner/name. */
+/**
+ * Insert the repository as a project, or refresh what Gitea says about it. Keyed by owner/name.
+ * An unchanged project is only read: an upsert would rewrite (and lock) the row for every webhook.
+ */
 export async function upsertProject(sql: Queryable, p: ProjectInput): Promise<Project> {
+  const [current] = await sql<Project[]>`
+    SELECT id, owner, name, gitea_repo_id, default_branch, html_url, clone_url, config FROM projects
+    WHERE owner = ${p.owner} AND name = ${p.name}
+      AND gitea_repo_id IS NOT DISTINCT FROM COALESCE(${p.giteaRepoId ?? null}::bigint, gitea_repo_id)
+      AND default_branch = ${p.defaultBranch ?? 'main'}
+      AND html_url IS NOT DISTINCT FROM COALESCE(${p.htmlUrl ?? null}::text, html_url)
+      AND clone_url IS NOT DISTINCT FROM COALESCE(${p.cloneUrl ?? null}::text, clone_url)`;
+  if (current) return current;
   const [row] = await sql<Project[]>`
     INSERT INTO projects (owner, name, gitea_repo_id, default_branch, html_url, clone_url)
     VALUES (${p.owner}, ${p.name}, ${p.giteaRepoId ?? null}, ${p.defaultBranch ?? 'main'}, ${p.htmlUrl ?? null}, ${p.cloneUrl ?? null})
