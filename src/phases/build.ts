@@ -92,7 +92,9 @@ export function buildPhase(deps: PhaseDeps): Phase {
         const changed = await changedFiles(wt.path, base);
         if (changed.length === 0) return { verdict: 'fail', reason: 'the coding agent changed nothing', details: { feedback: 'The previous attempt made no change at all.' } };
         const fingerprint = await diffFingerprint(wt.path, base);
-        if (commit === null || seen.includes(fingerprint)) {
+        // Only attempts that reached a verdict count: a run killed after pushing left its change on the
+        // branch, and finding it there again (no new commit) is not a lack of progress.
+        if (seen.includes(fingerprint)) {
           return {
             verdict: 'needs_human',
             reason: 'no progress: this attempt produced the same change as an earlier one',
@@ -118,7 +120,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
           };
         }
         await pushBranch({ path: wt.path, branch, remoteUrl: cloneUrl, authHeader });
-        return await openPr(commit, fingerprint, changed, run.costUsd);
+        return await openPr(commit ?? wt.headBefore, fingerprint, changed, run.costUsd);
       } finally {
         await removeWorktree({ cache, path: wt.path }).catch(() => {});
         await rm(inputDir, { recursive: true, force: true }).catch(() => {});

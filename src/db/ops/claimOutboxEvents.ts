@@ -10,28 +10,43 @@ export interface OutboxEvent {
 }
 
 /**
- * Claim up to `batch` due outbox events in one statement: their next_attempt_at moves `claimMs`
+ * Claim up to `batch` due outbox events in one short transaction: their next_attempt_at moves `claimMs`
  * ahead, so a second relay (in any process) does not take them while this one works, and a relay
  * that dies leaves them due again after `claimMs`. An event waits while an earlier event of the
  * same item is pending but not due (backing off, or claimed by another relay), so each item's
  * comments keep their order. Returned in item, then id order.
  */
 export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs: number }): Promise<OutboxEvent[]> {
-  const rows = await sql<OutboxEvent[]>`
-    WITH due AS (
-      SELECT e.id FROM events_outbox e
-      WHERE e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now()
-        AND NOT EXISTS (
-          SELECT 1 FROM events_outbox b
-          WHERE b.item_id = e.item_id AND b.id < e.id AND b.delivered_at IS NULL AND b.parked_at IS NULL
-            AND b.next_attempt_at > now()
-        )
-      ORDER BY e.next_attempt_at, e.id
+  // Items, not single events, are claimed, in two statements of one short transaction: the first
+  // locks the items' rows (SKIP LOCKED), the second — with a fresh snapshot, so it sees what another
+  // relay committed meanwhile — takes their due events. Two relays therefore never split one item's
+  // events between them (each would find no status comment yet and post one). After commit the
+  // claimed events' next_attempt_at is in the future, which holds that item's later events back.
+  const rows = await sql.begin(async (tx) => {
+    const items = await tx<{ id: number }[]>`
+      SELECT w.id FROM work_items w
+      WHERE EXISTS (
+        SELECT 1 FROM events_outbox e
+        WHERE e.item_id = w.id AND e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now())
+      ORDER BY w.id
       LIMIT ${opts.batch}
-      FOR UPDATE SKIP LOCKED
-    )
-    UPDATE events_outbox e SET next_attempt_at = now() + ${opts.claimMs} * interval '1 millisecond'
-    FROM due WHERE e.id = due.id
-    RETURNING e.id, e.item_id, e.type, e.payload, e.attempts`;
-  return [...rows].sort((a, b) => (a.itemId ?? 0) - (b.itemId ?? 0) || a.id - b.id);
+      FOR UPDATE SKIP LOCKED`;
+    if (items.length === 0) return [];
+    return tx<OutboxEvent[]>`
+      WITH due AS (
+        SELECT e.id FROM events_outbox e
+        WHERE e.item_id IN ${tx(items.map((i) => i.id))}
+          AND e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now()
+          AND NOT EXISTS (
+            SELECT 1 FROM events_outbox b
+            WHERE b.item_id = e.item_id AND b.id < e.id AND b.delivered_at IS NULL AND b.parked_at IS NULL
+              AND b.next_attempt_at > now())
+        ORDER BY e.id
+        LIMIT ${opts.batch}
+      )
+      UPDATE events_outbox e SET next_attempt_at = now() + ${opts.claimMs} * interval '1 millisecond'
+      FROM due WHERE e.id = due.id
+      RETURNING e.id, e.item_id, e.type, e.payload, e.attempts`;
+  });
+  return [...(rows as OutboxEvent[])].sort((a, b) => (a.itemId ?? 0) - (b.itemId ?? 0) || a.id - b.id);
 }
