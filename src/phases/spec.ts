@@ -65,8 +65,8 @@ export function specPhase(deps: PhaseDeps): Phase {
       try {
         completion = await deps.llm.complete(messages, { signal });
       } catch (err) {
-        if (err instanceof LlmError && !err.retryable) return { verdict: 'error', reason: err.message };
-        return { verdict: 'error', reason: (err as Error).message };
+        // Any LLM failure (5xx, timeout, a rejected key) is infrastructure: backoff, no attempt consumed.
+        return { verdict: 'error', reason: err instanceof LlmError ? err.message : `LLM call failed: ${(err as Error).message}` };
       }
       await recordCost(deps.sql, {
         itemId: item.id, phase: 'spec', kind: 'llm', model: completion.model, inputTokens: completion.inputTokens,
