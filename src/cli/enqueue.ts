@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createGiteaClient } from '../gitea/client.js';
 import { reconcileIssue } from '../gitea/reconcile.js';
+import { triggerLabelOption } from '../gitea/setupRepo.js';
 import { CliError, commandContext, withDb } from './context.js';
 
 /** OWNER/REPO#N → its parts, or a usage error. */
@@ -22,7 +23,7 @@ export function registerEnqueue(program: Command): void {
       const gitea = createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log });
       let labelId: number;
       try {
-        const label = await gitea.ensureRepoLabel(ref.owner, ref.name, { name: settings.triggerLabel, color: '#1d76db', description: 'Damascus takes this story from spec to merge' });
+        const label = await gitea.ensureRepoLabel(ref.owner, ref.name, triggerLabelOption(settings.triggerLabel));
         labelId = label.id;
         await gitea.addIssueLabels(ref.owner, ref.name, ref.number, [labelId]);
       } catch (err) {

@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DbError, databaseName, openDb, withDatabase, type Sql } from './connection.js';
+import { packageFile } from '../packageFile.js';
 
 export interface Migration {
   version: number;
@@ -17,12 +17,7 @@ export interface InitReport {
 
 /** The package's schema/ folder, found from this file whether it runs from src/ or dist/src/. */
 export function schemaDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'schema')) && existsSync(join(dir, 'package.json'))) return join(dir, 'schema');
-    dir = dirname(dir);
-  }
-  throw new DbError('cannot find the schema/ folder of the damascus package');
+  return packageFile('schema');
 }
 
 export function loadMigrations(dir = schemaDir()): Migration[] {

@@ -4,15 +4,14 @@
  * app.yml's `default_events`. Each step looks before it writes, so a second run changes nothing
  * (except the secret, which Gitea cannot show back and is therefore always written).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import { STATES } from '../domain/states.js';
 import type { GiteaClient } from './client.js';
 import { labelCreateOption } from './labels.js';
 import { REVIEW_WORKFLOW_FILE } from './reviewWorkflow.js';
 import type { CreateLabelOption, Hook } from './types.js';
+import { packageFile } from '../packageFile.js';
 
 /** The Actions secret the review workflow signs its result with (`secrets.DAMASCUS_CALLBACK_TOKEN`). */
 export const CALLBACK_SECRET_NAME = 'DAMASCUS_CALLBACK_TOKEN';
@@ -26,12 +25,7 @@ export interface AppManifest {
 
 /** The package's app.yml, found from this file whether it runs from src/ or dist/src/. */
 export function appManifestPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'app.yml')) && existsSync(join(dir, 'package.json'))) return join(dir, 'app.yml');
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find app.yml of the damascus package');
+  return packageFile('app.yml');
 }
 
 /** Reads the Probot-format manifest; throws when `default_events` is not a non-empty list of names. */

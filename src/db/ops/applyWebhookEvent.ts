@@ -62,18 +62,12 @@ interface ItemRow {
   resumePhase: string | null;
 }
 
-async function findItem(tx: TxSql, repo: RepoRef, issueNumber: number): Promise<ItemRow | null> {
+/** The story's item, row-locked for this transaction: by its issue number, or by its pull request. */
+async function findItem(tx: TxSql, repo: RepoRef, by: { issue: number } | { pr: number }): Promise<ItemRow | null> {
+  const match = 'issue' in by ? tx`w.issue_number = ${by.issue}` : tx`w.pr_number = ${by.pr}`;
   const rows = await tx<ItemRow[]>`
     SELECT w.id, w.state, w.resume_phase FROM work_items w JOIN projects p ON p.id = w.project_id
-    WHERE p.owner = ${repo.owner} AND p.name = ${repo.name} AND w.issue_number = ${issueNumber}
-    FOR UPDATE OF w`;
-  return rows[0] ?? null;
-}
-
-async function findItemByPr(tx: TxSql, repo: RepoRef, pr: number): Promise<ItemRow | null> {
-  const rows = await tx<ItemRow[]>`
-    SELECT w.id, w.state, w.resume_phase FROM work_items w JOIN projects p ON p.id = w.project_id
-    WHERE p.owner = ${repo.owner} AND p.name = ${repo.name} AND w.pr_number = ${pr}
+    WHERE p.owner = ${repo.owner} AND p.name = ${repo.name} AND ${match}
     FOR UPDATE OF w`;
   return rows[0] ?? null;
 }
@@ -83,7 +77,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
     case 'issue.opened':
     case 'issue.labels': {
       if (ev.issue.isPull) return none('ignored: labels on a pull request');
-      const item = await findItem(tx, ev.repo, ev.issue.number);
+      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       const active = item !== null && item.state !== 'cancelled' && item.state !== 'done';
       // label_cleared's list is stale (FACTS §c): a cleared issue has no labels left
       const labels = ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
@@ -130,7 +124,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
       return none('ignored: trigger label unchanged', item?.id ?? null);
     }
     case 'issue.closed': {
-      const item = await findItem(tx, ev.repo, ev.issue.number);
+      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       if (!item) return none('ignored: not a story');
       const r = await cancelItem(tx, item.id, ev.sender.login, 'issue closed');
       return { ...none(r.ok ? 'cancelled' : 'ignored: already finished', item.id), relay: r.ok };
@@ -138,12 +132,12 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
     case 'issue.reopened':
       return none('ignored: reopened (add the trigger label again to resume)');
     case 'comment': {
-      const item = await findItem(tx, ev.repo, ev.issue.number);
+      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       if (!item) return none('ignored: not a story');
       return { effect: 'inbox', itemId: item.id, wake: false, relay: true, inbox: true };
     }
     case 'pr.closed': {
-      const item = await findItemByPr(tx, ev.repo, ev.number);
+      const item = await findItem(tx, ev.repo, { pr: ev.number });
       if (!item) return none('ignored: not a story PR');
       if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
       if (ev.merged) {
@@ -179,7 +173,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
       return { effect: 'parked: PR closed unmerged', itemId: item.id, wake: false, relay: true, inbox: false };
     }
     case 'pr.synchronized': {
-      const item = await findItemByPr(tx, ev.repo, ev.number);
+      const item = await findItem(tx, ev.repo, { pr: ev.number });
       if (!item) return none('ignored: not a story PR');
       // The head moved: results for older heads no longer count, and a waiting review runs again now.
       await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${item.id} AND head_sha <> ${ev.headSha} AND NOT superseded`;
