@@ -1,52 +1,128 @@
+import postgres from 'postgres';
 import type { Sql, TxSql } from './connection.js';
 
-interface Pending<T> {
-  fn: (tx: TxSql) => Promise<T>;
-  resolve: (v: T) => void;
+interface Pending<I, O> {
+  input: I;
+  keys: readonly string[];
+  resolve: (v: O) => void;
   reject: (e: unknown) => void;
 }
 
-/**
- * Commit concurrent small writes together: while the transactions in flight commit, new jobs queue
- * up and go into the next ones, each inside its own savepoint (one job's error rolls back only that job).
- * Every job's promise resolves only after its transaction has committed, so a caller can answer
- * "stored" durably while paying one fsync per group instead of one per job.
- */
-export function createGroupCommitter(sql: Sql, maxBatch = 64, parallel = 1) {
-  let queue: Pending<unknown>[] = [];
-  let running = 0;
+export interface GroupCommitOptions {
+  /** Most jobs in one transaction. */
+  maxBatch?: number;
+  /** Transactions in flight at once (one connection each). */
+  parallel?: number;
+}
 
-  // Up to `parallel` transactions at once (one connection each): a batch's statements run one after
-  // another, so a single committer would leave the server idle between round trips.
-  async function flush(): Promise<void> {
-    running++;
-    while (queue.length > 0) {
-      const batch = queue.slice(0, maxBatch);
-      queue = queue.slice(batch.length);
-      const results: { ok: boolean; value: unknown }[] = [];
-      try {
-        await sql.begin(async (tx) => {
-          for (const job of batch) {
-            try {
-              results.push({ ok: true, value: await tx.savepoint((sp) => job.fn(sp)) });
-            } catch (err) {
-              results.push({ ok: false, value: err });
-            }
+/** Write a group of inputs inside `tx`; one output per input, in order. */
+export type GroupWriter<I, O> = (tx: TxSql, inputs: I[]) => Promise<O[]>;
+
+/**
+ * Two jobs conflict when they touch the same subject: equal keys, or a whole-scope key ("acme/widgets")
+ * and a key inside it ("acme/widgets#5"). Conflicting jobs never share a transaction, and run in order.
+ */
+export function keysConflict(a: readonly string[], b: readonly string[]): boolean {
+  return a.some((x) => b.some((y) => x === y || y.startsWith(x + '#') || x.startsWith(y + '#')));
+}
+
+/**
+ * Commit concurrent small writes together. While a group commits, new jobs queue up and go into the
+ * next group, which `write` handles in one go (a few statements for the whole group, not a few per
+ * job). Jobs with conflicting keys go into separate groups, in arrival order.
+ *
+ * If the group fails with a database error, it rolls back and runs again with each job in its own
+ * savepoint, so one job's error fails only that job. Every job's promise settles only after its
+ * transaction has committed, so a caller can answer "stored" durably while paying one fsync per group.
+ */
+export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, opts: GroupCommitOptions = {}) {
+  type Job = Pending<I, O>;
+  const maxBatch = opts.maxBatch ?? 64;
+  const parallel = opts.parallel ?? 1;
+  let queue: Job[] = [];
+  /** Groups whose transactions are in flight (parallel > 1): a conflicting job waits for them. */
+  const inFlight = new Set<Job[]>();
+
+  /** The longest head of the queue whose jobs conflict neither with each other nor with a group in flight. */
+  function takeGroup(): Job[] {
+    const group: Job[] = [];
+    const busy = [...inFlight].flat();
+    for (const job of queue) {
+      if (group.length >= maxBatch) break;
+      if ([...group, ...busy].some((g) => keysConflict(g.keys, job.keys))) break;
+      group.push(job);
+    }
+    queue = queue.slice(group.length);
+    return group;
+  }
+
+  /** True when the group is settled; false when a database error rolled it back (try again isolated). */
+  async function runTogether(group: Job[]): Promise<boolean> {
+    let outputs: O[];
+    try {
+      outputs = await sql.begin((tx) => write(tx, group.map((j) => j.input))) as O[];
+    } catch (err) {
+      // the server refused a statement: one job's fault, so find it (a lone job's error is its own).
+      // Anything else (the connection is gone) would fail the second try the same way.
+      if (group.length > 1 && err instanceof postgres.PostgresError) return false;
+      for (const job of group) job.reject(err);
+      return true;
+    }
+    group.forEach((job, i) => job.resolve(outputs[i]!));
+    return true;
+  }
+
+  async function runIsolated(group: Job[]): Promise<void> {
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      await sql.begin(async (tx) => {
+        for (const job of group) {
+          try {
+            const [out] = await tx.savepoint((sp) => write(sp, [job.input]));
+            results.push({ ok: true, value: out });
+          } catch (err) {
+            results.push({ ok: false, value: err });
           }
-        });
-        batch.forEach((job, i) => (results[i]!.ok ? job.resolve(results[i]!.value) : job.reject(results[i]!.value)));
-      } catch (err) {
-        for (const job of batch) job.reject(err);
+        }
+      });
+      group.forEach((job, i) => (results[i]!.ok ? job.resolve(results[i]!.value as O) : job.reject(results[i]!.value)));
+    } catch (err) {
+      for (const job of group) job.reject(err);
+    }
+  }
+
+  /** Commit groups until none can be taken; returns how many it committed. */
+  async function flush(): Promise<number> {
+    for (let done = 0; ; done++) {
+      const group = takeGroup();
+      if (group.length === 0) return done;
+      inFlight.add(group);
+      try {
+        if (!(await runTogether(group))) await runIsolated(group);
+      } finally {
+        inFlight.delete(group);
       }
     }
-    running--;
+  }
+
+  /**
+   * Start flushers up to `parallel`. A flusher that can take nothing (every queued job conflicts with
+   * a group in flight) ends at once; the flusher of that group takes the job when its group is done.
+   */
+  function kick(): void {
+    while (inFlight.size < parallel && queue.length > 0) {
+      const before = queue.length;
+      void flush().then((done) => done > 0 && kick());
+      if (queue.length === before) return;
+    }
   }
 
   return {
-    run<T>(fn: (tx: TxSql) => Promise<T>): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        queue.push({ fn, resolve, reject } as Pending<unknown>);
-        if (running < parallel) void flush();
+    /** Write `input` in the next group's transaction; resolves after that transaction commits. */
+    run(input: I, keys: readonly string[] = []): Promise<O> {
+      return new Promise<O>((resolve, reject) => {
+        queue.push({ input, keys, resolve, reject });
+        kick();
       });
     },
   };

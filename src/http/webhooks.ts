@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Webhooks } from '@octokit/webhooks';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
-import { applyWebhookEvent, type IntakeOutcome } from '../db/ops/applyWebhookEvent.js';
-import { isBotSender, routeWebhook } from '../gitea/events.js';
+import { applyWebhookEvents, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
+import { isBotSender, routeWebhook, type GiteaEvent } from '../gitea/events.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { readBody, sendJson, type Route } from './server.js';
@@ -23,6 +23,16 @@ export interface WebhookIntakeOptions {
   metrics?: Metrics;
 }
 
+/**
+ * What a delivery touches, for the group committer: deliveries about one issue (or with one id)
+ * never share a transaction. A pull-request event names no issue, so it stands apart from all of
+ * its repo's events.
+ */
+export function intakeKeys(ev: Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>, deliveryId: string): string[] {
+  const repo = `${ev.repo.owner}/${ev.repo.name}`.toLowerCase();
+  return [ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized' ? repo : `${repo}#${ev.issue.number}`, `delivery:${deliveryId}`];
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -35,7 +45,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  */
 export function webhookRoute(o: WebhookIntakeOptions): Route {
   const webhooks = new Webhooks({ secret: o.secret });
-  const committer = createGroupCommitter(o.sql);
+  const committer = createGroupCommitter(o.sql, (tx, deliveries: WebhookDelivery[]) => applyWebhookEvents(tx, deliveries, o.triggerLabel), { parallel: 1 });
   const count = (result: string) => o.metrics?.webhookDeliveries.inc({ result });
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
@@ -91,7 +101,7 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
     const action = typeof (payload as { action?: unknown }).action === 'string' ? (payload as { action: string }).action : null;
     let outcome: IntakeOutcome;
     try {
-      outcome = await committer.run((tx) => applyWebhookEvent(tx, { deliveryId, event, eventType: eventType ?? null, action }, routed, o.triggerLabel));
+      outcome = await committer.run({ delivery: { deliveryId, event, eventType: eventType ?? null, action }, event: routed }, intakeKeys(routed, deliveryId));
     } catch (err) {
       count('error');
       o.log.error({ err: (err as Error).message, deliveryId }, 'could not store the webhook delivery');

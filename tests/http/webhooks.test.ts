@@ -160,4 +160,32 @@ describe('POST /api/gitea/webhooks', () => {
     const [n] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE issue_number >= 1000`;
     expect(n!.n).toBe(40);
   });
+
+  test('a group of concurrent deliveries: one bad delivery fails alone and writes nothing', async () => {
+    const good = Array.from({ length: 12 }, (_, i) => issuePayload({ action: 'label_updated', number: 2000 + i, labels: ['damascus'] }));
+    // PostgreSQL refuses a NUL character in text: the statement fails for the whole group, which is
+    // then written again one delivery at a time
+    const bad = issuePayload({ action: 'label_updated', number: 2100, labels: ['damascus'], title: 'nul \u0000 inside' });
+    const badDelivery = randomUUID();
+    const added = issuePayload({ action: 'label_updated', number: 2200, labels: ['damascus'] });
+    const results = await Promise.all([
+      ...good.map((p) => deliver(p, 'issues', 'issue_label')),
+      deliver(bad, 'issues', 'issue_label', { delivery: badDelivery }),
+      deliver(added, 'issues', 'issue_label'),
+    ]);
+    expect(results.slice(0, 12).map((r) => r.json.result)).toEqual(Array(12).fill('created'));
+    expect(results[12]!.status).toBe(503);
+    expect(results[13]!.json.result).toBe('created');
+    // the same group path also cancels (the removal runs its own statement between the two)
+    const removed = await deliver(issuePayload({ action: 'label_cleared', number: 2200, labels: [] }), 'issues', 'issue_label');
+    expect(removed.json.result).toBe('cancelled');
+    // nothing of the bad delivery was written, not even its id (a retry by hand is not a duplicate)
+    expect(await db.sql`SELECT id FROM webhook_deliveries WHERE delivery_id = ${badDelivery}`).toHaveLength(0);
+    expect(await db.sql`SELECT id FROM work_items WHERE issue_number = 2100`).toHaveLength(0);
+    const rows = await db.sql<{ issueNumber: number; state: string }[]>`
+      SELECT issue_number, state FROM work_items WHERE issue_number >= 2000 ORDER BY issue_number`;
+    expect(rows).toEqual([...good.map((_, i) => ({ issueNumber: 2000 + i, state: 'spec' })), { issueNumber: 2200, state: 'cancelled' }]);
+    // every stored delivery was settled with its result
+    expect(await db.sql`SELECT id FROM webhook_deliveries WHERE result = 'received'`).toHaveLength(0);
+  });
 });

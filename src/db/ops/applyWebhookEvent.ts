@@ -1,7 +1,7 @@
 import type { TxSql } from '../connection.js';
 import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
 import { cancelItem } from './cancelItem.js';
-import { upsertProject } from './upsertProject.js';
+import { upsertProject, type ProjectInput } from './upsertProject.js';
 import { openDependencyGates } from './openDependencyGates.js';
 import { parseDependencies } from '../../domain/gates.js';
 
@@ -29,31 +29,55 @@ export type IntakeOutcome =
       inbox: boolean;
     };
 
+export interface WebhookDelivery {
+  delivery: Delivery;
+  event: Actionable;
+}
+
 /**
  * The webhook intake's one write: record the delivery id (a duplicate writes nothing) and apply
  * the event to the store, inside the caller's transaction. No outbound call: what needs the Gitea
  * API (a commenter's permission) is left in the inbox for the relay job.
  */
 export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: Actionable, triggerLabel: string): Promise<IntakeOutcome> {
-  const inserted = await tx`
-    INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result)
-    VALUES (${d.deliveryId}, ${d.event}, ${d.eventType}, ${d.action}, 'received')
-    ON CONFLICT (delivery_id) DO NOTHING
-    RETURNING id`;
-  if (inserted.length === 0) return { status: 'duplicate' };
-  const deliveryRowId = inserted[0]!.id as number;
+  const [outcome] = await applyWebhookEvents(tx, [{ delivery: d, event: ev }], triggerLabel);
+  return outcome!;
+}
 
-  const outcome = await apply(tx, ev, triggerLabel);
-  await tx`
-    UPDATE webhook_deliveries SET
-      result = ${outcome.effect}, item_id = ${outcome.itemId},
-      payload = ${outcome.inbox ? tx.json(ev as never) : null},
-      processed_at = ${outcome.inbox ? null : tx`now()`}
-    WHERE id = ${deliveryRowId}`;
-  return { status: 'recorded', ...outcome };
+/**
+ * The same for several deliveries at once (the intake's group commit, src/db/groupCommit.ts), in
+ * two statements whatever their number: one records them all and reads (and locks) their items and
+ * projects; one creates the new stories and settles every delivery row. The rarer effects (cancel,
+ * reactivate, a merged PR, …) run their own statements in between, pipelined. The deliveries must
+ * be about different issues and have different ids (the committer's keys see to it).
+ */
+export async function applyWebhookEvents(tx: TxSql, deliveries: readonly WebhookDelivery[], triggerLabel: string): Promise<IntakeOutcome[]> {
+  // A group's size varies and the tables grow: plan these statements for each group, not once
+  // per connection (DbOptions sets force_generic_plan, which suits the fixed-shape claim).
+  const [, contexts] = await Promise.all([tx`SET LOCAL plan_cache_mode = force_custom_plan`, recordDeliveries(tx, deliveries)]);
+  const effects = await Promise.all(deliveries.map((w, n) => (contexts[n] ? apply(tx, w.event, triggerLabel, contexts[n]!) : null)));
+  const creates: { n: number; deliveryRowId: number; deliveryTid: string; projectId: number; issueNumber: number; title: string; by: string; issueUrl: string }[] = [];
+  const settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[] = [];
+  effects.forEach((e, n) => {
+    if (e === null) return;
+    const ctx = contexts[n]!;
+    if ('create' in e) creates.push({ n, deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...e.create });
+    else settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: e.effect, itemId: e.itemId, payload: e.inbox ? deliveries[n]!.event : null });
+  });
+  const created = await createAndSettle(tx, creates, settles);
+  return effects.map((e, n): IntakeOutcome => {
+    if (e === null) return { status: 'duplicate' };
+    if (!('create' in e)) return { status: 'recorded', ...e };
+    const itemId = created.get(n) ?? null;
+    return itemId === null
+      ? { status: 'recorded', ...none('ignored: item already exists') }
+      : { status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false };
+  });
 }
 
 type Effect = Omit<Extract<IntakeOutcome, { status: 'recorded' }>, 'status'>;
+/** A new story without dependencies: created by the closing statement, with the others. */
+interface Create { create: { projectId: number; issueNumber: number; title: string; by: string; issueUrl: string } }
 const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
 
 interface ItemRow {
@@ -62,22 +86,132 @@ interface ItemRow {
   resumePhase: string | null;
 }
 
-/** The story's item, row-locked for this transaction: by its issue number, or by its pull request. */
-async function findItem(tx: TxSql, repo: RepoRef, by: { issue: number } | { pr: number }): Promise<ItemRow | null> {
-  const match = 'issue' in by ? tx`w.issue_number = ${by.issue}` : tx`w.pr_number = ${by.pr}`;
-  const rows = await tx<ItemRow[]>`
-    SELECT w.id, w.state, w.resume_phase FROM work_items w JOIN projects p ON p.id = w.project_id
-    WHERE p.owner = ${repo.owner} AND p.name = ${repo.name} AND ${match}
-    FOR UPDATE OF w`;
-  return rows[0] ?? null;
+interface Context {
+  deliveryRowId: number;
+  /** Where the delivery row is: the closing statement updates it by TID, whatever plan the cache holds. */
+  deliveryTid: string;
+  /** The story's item, row-locked for this transaction: by its issue number, or by its pull request. */
+  item: ItemRow | null;
+  /** The project's id when its row already says what this payload says about the repository. */
+  currentProjectId: number | null;
 }
 
-async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect> {
+const projectInput = (r: RepoRef): ProjectInput => ({
+  owner: r.owner, name: r.name, giteaRepoId: r.id, defaultBranch: r.defaultBranch, htmlUrl: r.htmlUrl, cloneUrl: r.cloneUrl,
+});
+
+const isPrEvent = (ev: Actionable): ev is Extract<Actionable, { kind: 'pr.closed' | 'pr.synchronized' }> =>
+  ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized';
+
+/** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
+async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[]): Promise<(Context | null)[]> {
+  const input = deliveries.map(({ delivery: d, event: ev }, n) => ({
+    n, delivery_id: d.deliveryId, event: d.event, event_type: d.eventType, action: d.action,
+    owner: ev.repo.owner, name: ev.repo.name, repo_id: ev.repo.id, default_branch: ev.repo.defaultBranch, html_url: ev.repo.htmlUrl, clone_url: ev.repo.cloneUrl,
+    issue_number: isPrEvent(ev) ? null : ev.issue.number, pr_number: isPrEvent(ev) ? ev.number : null,
+  }));
+  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; currentProjectId: number | null }[]>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
+        n int, delivery_id text, event text, event_type text, action text, owner text, name text, repo_id bigint,
+        default_branch text, html_url text, clone_url text, issue_number int, pr_number int)
+    ), d AS (
+      -- processed from the start (the closing statement reopens an inbox delivery), so the settling
+      -- update leaves the pending index alone
+      INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result, processed_at)
+      SELECT delivery_id, event, event_type, action, 'received', now() FROM input ORDER BY n
+      ON CONFLICT (delivery_id) DO NOTHING
+      RETURNING id, ctid, delivery_id
+    ), item AS (
+      -- one index probe per delivery (a join could be planned as a scan of the whole table: the
+      -- planner takes the input for 100 rows, and a cached plan outlives the table's growth)
+      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
+      CROSS JOIN LATERAL (
+        SELECT w.id, w.state, w.resume_phase FROM work_items w
+        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
+          AND w.issue_number = i.issue_number
+        FOR UPDATE
+      ) w
+      UNION ALL
+      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
+      CROSS JOIN LATERAL (
+        SELECT w.id, w.state, w.resume_phase FROM work_items w
+        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
+          AND w.pr_number = i.pr_number
+        FOR UPDATE
+      ) w
+    ), project AS (
+      -- the same test as upsertProject's: unknown fields match anything
+      SELECT i.n, p.id FROM input i JOIN projects p ON p.owner = i.owner AND p.name = i.name
+      WHERE p.gitea_repo_id IS NOT DISTINCT FROM COALESCE(i.repo_id, p.gitea_repo_id)
+        AND p.default_branch = COALESCE(i.default_branch, 'main')
+        AND p.html_url IS NOT DISTINCT FROM COALESCE(i.html_url, p.html_url)
+        AND p.clone_url IS NOT DISTINCT FROM COALESCE(i.clone_url, p.clone_url)
+    )
+    SELECT i.n, d.id AS delivery_row_id, d.ctid::text AS delivery_tid, item.id AS item_id, item.state, item.resume_phase, project.id AS current_project_id
+    FROM input i JOIN d ON d.delivery_id = i.delivery_id
+    LEFT JOIN item ON item.n = i.n LEFT JOIN project ON project.n = i.n
+    ORDER BY i.n`;
+  const out: (Context | null)[] = deliveries.map(() => null);
+  for (const r of rows) {
+    if (out[r.n]) continue; // a second item with the same PR number: the first one counts
+    out[r.n] = {
+      deliveryRowId: r.deliveryRowId,
+      deliveryTid: r.deliveryTid,
+      item: r.itemId === null ? null : { id: r.itemId, state: r.state!, resumePhase: r.resumePhase },
+      currentProjectId: r.currentProjectId,
+    };
+  }
+  return out;
+}
+
+/**
+ * The closing statement: create the new stories (each with its work.created event) and write every
+ * delivery's result. Returns the created item id by delivery index (absent: the item already existed).
+ */
+async function createAndSettle(
+  tx: TxSql,
+  creates: { n: number; deliveryRowId: number; deliveryTid: string; projectId: number; issueNumber: number; title: string; by: string; issueUrl: string }[],
+  settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[],
+): Promise<Map<number, number>> {
+  const rows = await tx<{ n: number; itemId: number | null }[]>`
+    WITH c AS (
+      SELECT * FROM jsonb_to_recordset(${tx.json(creates as never)}::jsonb)
+        AS c(n int, "deliveryRowId" bigint, "projectId" bigint, "issueNumber" int, title text, by text, "issueUrl" text)
+    ), ins AS (
+      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
+      SELECT "projectId", "issueNumber", title, by, "issueUrl" FROM c ORDER BY n
+      ON CONFLICT (project_id, issue_number) DO NOTHING
+      RETURNING id, project_id, issue_number, title, requested_by
+    ), ev AS (
+      INSERT INTO events_outbox (item_id, type, payload)
+      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
+    ), made AS (
+      SELECT c.n, c."deliveryRowId", ins.id FROM c LEFT JOIN ins ON ins.project_id = c."projectId" AND ins.issue_number = c."issueNumber"
+    ), settle_created AS (
+      -- rows found by TID: joined to 100 estimated input rows alone, a plan cached while the table
+      -- was small would scan the whole table
+      UPDATE webhook_deliveries d SET result = CASE WHEN made.id IS NULL THEN 'ignored: item already exists' ELSE 'created' END,
+        item_id = made.id, processed_at = now()
+      FROM made WHERE d.ctid = ANY(${creates.map((c) => c.deliveryTid)}::tid[]) AND d.id = made."deliveryRowId"
+    ), s AS (
+      SELECT * FROM jsonb_to_recordset(${tx.json(settles as never)}::jsonb) AS s("deliveryRowId" bigint, result text, "itemId" bigint, payload jsonb)
+    ), settle_others AS (
+      -- an inbox delivery (a comment) keeps its event and stays unprocessed until the relay job checks its sender
+      UPDATE webhook_deliveries d SET result = s.result, item_id = s."itemId", payload = s.payload,
+        processed_at = CASE WHEN s.payload IS NULL THEN now() END
+      FROM s WHERE d.ctid = ANY(${settles.map((x) => x.deliveryTid)}::tid[]) AND d.id = s."deliveryRowId"
+    )
+    SELECT n, id AS item_id FROM made`;
+  return new Map(rows.filter((r) => r.itemId !== null).map((r) => [r.n, r.itemId!]));
+}
+
+async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): Promise<Effect | Create> {
+  const item = ctx.item;
   switch (ev.kind) {
     case 'issue.opened':
     case 'issue.labels': {
       if (ev.issue.isPull) return none('ignored: labels on a pull request');
-      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       const active = item !== null && item.state !== 'cancelled' && item.state !== 'done';
       // label_cleared's list is stale (FACTS §c): a cleared issue has no labels left
       const labels = ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
@@ -96,24 +230,23 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
             SELECT id, 'work.reactivated', jsonb_build_object('to', state, 'by', ${ev.sender.login}::text) FROM upd`;
           return { effect: 'reactivated', itemId: item.id, wake: true, relay: true, inbox: false };
         }
-        const project = await upsertProject(tx, {
-          owner: ev.repo.owner, name: ev.repo.name, giteaRepoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch,
-          htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-        });
+        const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(ev.repo))).id;
+        // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
+        const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
+        const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
+        if (deps.length === 0) return { create: story };
         const [created] = await tx<{ id: number }[]>`
           WITH ins AS (
             INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
-            VALUES (${project.id}, ${ev.issue.number}, ${ev.issue.title}, ${ev.sender.login}, ${ev.issue.htmlUrl})
+            VALUES (${story.projectId}, ${story.issueNumber}, ${story.title}, ${story.by}, ${story.issueUrl})
             ON CONFLICT (project_id, issue_number) DO NOTHING
             RETURNING id, issue_number, title
           ), ev AS (
             INSERT INTO events_outbox (item_id, type, payload)
-            SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', ${ev.sender.login}::text) FROM ins
+            SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', ${story.by}::text) FROM ins
           )
           SELECT id FROM ins`;
         if (!created) return none('ignored: item already exists');
-        // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
-        const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
         const gated = await openDependencyGates(tx, created.id, deps);
         return { effect: gated ? `created: waiting on ${gated} dependenc${gated === 1 ? 'y' : 'ies'}` : 'created', itemId: created.id, wake: gated === 0, relay: true, inbox: false };
       }
@@ -124,7 +257,6 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
       return none('ignored: trigger label unchanged', item?.id ?? null);
     }
     case 'issue.closed': {
-      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       if (!item) return none('ignored: not a story');
       const r = await cancelItem(tx, item.id, ev.sender.login, 'issue closed');
       return { ...none(r.ok ? 'cancelled' : 'ignored: already finished', item.id), relay: r.ok };
@@ -132,12 +264,10 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
     case 'issue.reopened':
       return none('ignored: reopened (add the trigger label again to resume)');
     case 'comment': {
-      const item = await findItem(tx, ev.repo, { issue: ev.issue.number });
       if (!item) return none('ignored: not a story');
       return { effect: 'inbox', itemId: item.id, wake: false, relay: true, inbox: true };
     }
     case 'pr.closed': {
-      const item = await findItem(tx, ev.repo, { pr: ev.number });
       if (!item) return none('ignored: not a story PR');
       if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
       if (ev.merged) {
@@ -173,7 +303,6 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string): Promise<Effect
       return { effect: 'parked: PR closed unmerged', itemId: item.id, wake: false, relay: true, inbox: false };
     }
     case 'pr.synchronized': {
-      const item = await findItem(tx, ev.repo, { pr: ev.number });
       if (!item) return none('ignored: not a story PR');
       // The head moved: results for older heads no longer count, and a waiting review runs again now.
       await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${item.id} AND head_sha <> ${ev.headSha} AND NOT superseded`;

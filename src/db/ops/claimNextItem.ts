@@ -61,7 +61,9 @@ export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptio
       FROM item, slot
       WHERE s.slot = slot.slot
       RETURNING s.slot
+    ), relaxed AS (
+      SELECT set_config('synchronous_commit', 'off', true) AS v
     )
-    SELECT item.*, taken.slot FROM item, taken`;
+    SELECT item.*, taken.slot FROM item, taken, relaxed`;
   return rows[0] ?? null;
 }
