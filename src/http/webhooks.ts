@@ -45,7 +45,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  */
 export function webhookRoute(o: WebhookIntakeOptions): Route {
   const webhooks = new Webhooks({ secret: o.secret });
-  const committer = createGroupCommitter(o.sql, (tx, deliveries: WebhookDelivery[]) => applyWebhookEvents(tx, deliveries, o.triggerLabel), { parallel: 1 });
+  const committer = createGroupCommitter(o.sql, (tx, deliveries: WebhookDelivery[]) => applyWebhookEvents(tx, deliveries, o.triggerLabel), { parallel: 2 });
   const count = (result: string) => o.metrics?.webhookDeliveries.inc({ result });
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
