@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import type { Sql, TxSql } from './connection.js';
+import type { Sql } from './connection.js';
 
 interface Pending<I, O> {
   input: I;
@@ -15,8 +15,21 @@ export interface GroupCommitOptions {
   parallel?: number;
 }
 
-/** Write a group of inputs inside `tx`; one output per input, in order. */
-export type GroupWriter<I, O> = (tx: TxSql, inputs: I[]) => Promise<O[]>;
+/**
+ * Write a group of inputs atomically (one statement, or a transaction of its own); one output per
+ * input, in order. A group that fails writes nothing.
+ */
+export type GroupWriter<I, O> = (sql: Sql, inputs: I[]) => Promise<O[]>;
+
+/**
+ * Thrown by a writer that committed part of its group before a later part failed: the committed
+ * outputs by input index, and the failure. The committer settles those and retries the rest.
+ */
+export class PartialGroupWrite<O> extends Error {
+  constructor(readonly done: ReadonlyMap<number, O>, readonly failure: unknown) {
+    super(failure instanceof Error ? failure.message : String(failure));
+  }
+}
 
 /**
  * Two jobs conflict when they touch the same subject: equal keys, or a whole-scope key ("acme/widgets")
@@ -31,9 +44,9 @@ export function keysConflict(a: readonly string[], b: readonly string[]): boolea
  * next group, which `write` handles in one go (a few statements for the whole group, not a few per
  * job). Jobs with conflicting keys go into separate groups, in arrival order.
  *
- * If the group fails with a database error, it rolls back and runs again with each job in its own
- * savepoint, so one job's error fails only that job. Every job's promise settles only after its
- * transaction has committed, so a caller can answer "stored" durably while paying one fsync per group.
+ * If the group fails with a database error, each of its jobs is written again alone, so one job's
+ * error fails only that job. Every job's promise settles only after its write has committed, so a
+ * caller can answer "stored" durably while paying one fsync per group.
  */
 export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, opts: GroupCommitOptions = {}) {
   type Job = Pending<I, O>;
@@ -56,39 +69,34 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
     return group;
   }
 
-  /** True when the group is settled; false when a database error rolled it back (try again isolated). */
-  async function runTogether(group: Job[]): Promise<boolean> {
+  /** Write the group; a database error fails only the jobs it touched (they are written again alone). */
+  async function runTogether(group: Job[]): Promise<void> {
     let outputs: O[];
     try {
-      outputs = await sql.begin((tx) => write(tx, group.map((j) => j.input))) as O[];
+      outputs = await write(sql, group.map((j) => j.input));
     } catch (err) {
+      const done = err instanceof PartialGroupWrite ? (err.done as ReadonlyMap<number, O>) : new Map<number, O>();
+      const failure = err instanceof PartialGroupWrite ? err.failure : err;
+      for (const [i, out] of done) group[i]!.resolve(out);
+      const rest = group.filter((_, i) => !done.has(i));
       // the server refused a statement: one job's fault, so find it (a lone job's error is its own).
       // Anything else (the connection is gone) would fail the second try the same way.
-      if (group.length > 1 && err instanceof postgres.PostgresError) return false;
-      for (const job of group) job.reject(err);
-      return true;
+      if (rest.length > 1 && failure instanceof postgres.PostgresError) return runAlone(rest);
+      for (const job of rest) job.reject(failure);
+      return;
     }
     group.forEach((job, i) => job.resolve(outputs[i]!));
-    return true;
   }
 
-  async function runIsolated(group: Job[]): Promise<void> {
-    const results: { ok: boolean; value: unknown }[] = [];
-    try {
-      await sql.begin(async (tx) => {
-        for (const job of group) {
-          try {
-            const [out] = await tx.savepoint((sp) => write(sp, [job.input]));
-            results.push({ ok: true, value: out });
-          } catch (err) {
-            results.push({ ok: false, value: err });
-          }
-        }
-      });
-      group.forEach((job, i) => (results[i]!.ok ? job.resolve(results[i]!.value as O) : job.reject(results[i]!.value)));
-    } catch (err) {
-      for (const job of group) job.reject(err);
-    }
+  async function runAlone(group: Job[]): Promise<void> {
+    await Promise.all(group.map(async (job) => {
+      try {
+        const [out] = await write(sql, [job.input]);
+        job.resolve(out!);
+      } catch (err) {
+        job.reject(err);
+      }
+    }));
   }
 
   /** Commit groups until none can be taken; returns how many it committed. */
@@ -98,7 +106,7 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
       if (group.length === 0) return done;
       inFlight.add(group);
       try {
-        if (!(await runTogether(group))) await runIsolated(group);
+        await runTogether(group);
       } finally {
         inFlight.delete(group);
       }

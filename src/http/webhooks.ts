@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Webhooks } from '@octokit/webhooks';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
-import { applyWebhookEvents, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
+import { writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
 import { isBotSender, routeWebhook, type GiteaEvent } from '../gitea/events.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -45,7 +45,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  */
 export function webhookRoute(o: WebhookIntakeOptions): Route {
   const webhooks = new Webhooks({ secret: o.secret });
-  const committer = createGroupCommitter(o.sql, (tx, deliveries: WebhookDelivery[]) => applyWebhookEvents(tx, deliveries, o.triggerLabel), { parallel: 2 });
+  const committer = createGroupCommitter(o.sql, (sql, deliveries: WebhookDelivery[]) => writeWebhookGroup(sql, deliveries, o.triggerLabel), { parallel: 3 });
   const count = (result: string) => o.metrics?.webhookDeliveries.inc({ result });
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {

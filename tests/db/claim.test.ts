@@ -1,3 +1,4 @@
+import { openDb } from '../../src/db/connection.js';
 import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
@@ -109,5 +110,19 @@ describe('claimNextItem', () => {
     expect((row!.leaseUntil as Date).getTime() - Date.now()).toBeGreaterThan(100_000);
     const [slot] = await db.sql`SELECT lease_until FROM lease_slots WHERE slot = ${c!.slot}`;
     expect((slot!.leaseUntil as Date).getTime()).toBe((row!.leaseUntil as Date).getTime());
+  });
+
+  test("the claim's relaxed commit applies to its own transaction only", async () => {
+    await seedItems(db.sql, 2);
+    const one = openDb(db.url, { max: 1 });
+    try {
+      // the claim turns synchronous_commit off inside its statement…
+      expect(await claimNextItem(one, 'w', opts)).not.toBeNull();
+      // …and the next statement on the same connection commits durably again
+      const [row] = await one`SHOW synchronous_commit`;
+      expect(row!.synchronousCommit).toBe('on');
+    } finally {
+      await one.end();
+    }
   });
 });

@@ -1,9 +1,9 @@
-import { createGroupCommitter, keysConflict } from '../../src/db/groupCommit.js';
-import type { TxSql } from '../../src/db/connection.js';
+import { createGroupCommitter, keysConflict, PartialGroupWrite } from '../../src/db/groupCommit.js';
+import type { Queryable, Sql } from '../../src/db/connection.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 
-/** Each job inserts its value and reports the transaction it ran in. */
-async function writeValues(tx: TxSql, values: number[]): Promise<{ value: number; txid: string }[]> {
+/** Each job inserts its value and reports the transaction it ran in (one statement: all or nothing). */
+async function writeValues(tx: Queryable, values: number[]): Promise<{ value: number; txid: string }[]> {
   const rows = await tx<{ v: number; txid: string }[]>`
     INSERT INTO gc_rows (v) SELECT unnest(${values}::int[]) RETURNING v, txid_current()::text AS txid`;
   return values.map((value) => ({ value, txid: rows.find((r) => r.v === value)!.txid }));
@@ -54,8 +54,8 @@ describe('group commit', () => {
 
   test('jobs with conflicting keys never share a transaction and commit in arrival order', async () => {
     const order: number[] = [];
-    const committer = createGroupCommitter(db.sql, async (tx: TxSql, values: number[]) => {
-      const out = await writeValues(tx, values);
+    const committer = createGroupCommitter(db.sql, async (sql: Sql, values: number[]) => {
+      const out = await writeValues(sql, values);
       order.push(...values);
       return out;
     }, { parallel: 3 });
@@ -67,5 +67,26 @@ describe('group commit', () => {
       expect(results.filter((r) => r.txid === txid)).toHaveLength(1);
     }
     expect(order).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  test('a writer that committed part of its group: that part is settled once, the rest is written again alone', async () => {
+    const calls: number[][] = [];
+    // commits the first value of a group on its own, then fails on the value 13 with the rest
+    const committer = createGroupCommitter(db.sql, async (sql: Sql, values: number[]) => {
+      calls.push(values);
+      if (values.length === 1) return writeValues(sql, values);
+      const [first] = await writeValues(sql, values.slice(0, 1));
+      try {
+        return [first!, ...(await writeValues(sql, values.slice(1)))];
+      } catch (err) {
+        throw new PartialGroupWrite(new Map([[0, first!]]), err);
+      }
+    });
+    const outcomes = await Promise.allSettled([20, 21, 22, 13, 23].map((v) => committer.run(v)));
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const rows = await db.sql<{ v: number }[]>`SELECT v FROM gc_rows ORDER BY v`;
+    expect(rows.map((r) => r.v)).toEqual([20, 21, 22, 23]);
+    // 21 was committed by the group's first part and never written again
+    expect(calls.filter((c) => c.includes(21))).toHaveLength(1);
   });
 });

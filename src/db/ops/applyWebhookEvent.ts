@@ -1,4 +1,6 @@
-import type { TxSql } from '../connection.js';
+import type { Sql, TxSql } from '../connection.js';
+import { PartialGroupWrite } from '../groupCommit.js';
+import { recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
 import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
 import { cancelItem } from './cancelItem.js';
 import { upsertProject, type ProjectInput } from './upsertProject.js';
@@ -42,6 +44,53 @@ export interface WebhookDelivery {
 export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: Actionable, triggerLabel: string): Promise<IntakeOutcome> {
   const [outcome] = await applyWebhookEvents(tx, [{ delivery: d, event: ev }], triggerLabel);
   return outcome!;
+}
+
+/**
+ * The intake's group writer (src/db/groupCommit.ts). Deliveries that by their payload start a new
+ * story go first through one statement, which is its own transaction (recordNewStories): the
+ * common case costs one round trip for the whole group. The rest, and those that statement left
+ * alone (the issue has an item, the project row is new or stale), go through applyWebhookEvents in
+ * one transaction.
+ */
+export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDelivery[], triggerLabel: string): Promise<IntakeOutcome[]> {
+  const out = new Map<number, IntakeOutcome>();
+  const eligible = deliveries.flatMap((w, n) => {
+    const story = newStoryDelivery(w, triggerLabel);
+    return story ? [{ n, story }] : [];
+  });
+  if (eligible.length > 0) {
+    const ids = await recordNewStories(sql, eligible.map((e) => e.story));
+    ids.forEach((itemId, k) => {
+      if (itemId !== null) out.set(eligible[k]!.n, { status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false });
+    });
+  }
+  const rest = deliveries.flatMap((_, n) => (out.has(n) ? [] : [n]));
+  if (rest.length > 0) {
+    try {
+      const outcomes = await sql.begin((tx) => applyWebhookEvents(tx, rest.map((n) => deliveries[n]!), triggerLabel));
+      rest.forEach((n, k) => out.set(n, outcomes[k]!));
+    } catch (err) {
+      if (out.size > 0) throw new PartialGroupWrite(out, err);
+      throw err;
+    }
+  }
+  return deliveries.map((_, n) => out.get(n)!);
+}
+
+/** The delivery as recordNewStories takes it, when its payload alone says it starts a story. */
+function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, trigger: string): NewStoryDelivery | null {
+  if (ev.kind !== 'issue.opened' && ev.kind !== 'issue.labels') return null;
+  if (ev.issue.isPull || ev.issue.state !== 'open') return null;
+  const labels = ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
+  if (triggerLabelChange(false, labels, trigger) !== 'added') return null;
+  if (parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number }).length > 0) return null;
+  return {
+    deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
+    owner: ev.repo.owner, name: ev.repo.name, repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch,
+    htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
+    issueNumber: ev.issue.number, title: ev.issue.title, by: ev.sender.login, issueUrl: ev.issue.htmlUrl,
+  };
 }
 
 /**

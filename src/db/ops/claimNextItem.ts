@@ -18,6 +18,11 @@ export interface ClaimOptions {
  *  - expired: items whose worker's lease ran out (work_items_leased).
  * The best of the three by claim order wins. Leased and waiting rows are outside the ready
  * index, so a claim stays short however many items run or wait on CI.
+ *
+ * The claim's commit does not wait for the WAL flush (synchronous_commit off for this transaction
+ * only; call it outside any transaction of yours). A claim lost in a crash is a lease that never
+ * existed: the item is claimable again and the fenced verdict writes nothing. The verdict's
+ * commit waits, and flushes the claim's records with its own.
  */
 export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptions): Promise<ClaimedItem | null> {
   const token = randomUUID();
@@ -62,6 +67,7 @@ export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptio
       WHERE s.slot = slot.slot
       RETURNING s.slot
     ), relaxed AS (
+      -- referenced below so that it runs; is_local = true: this transaction only
       SELECT set_config('synchronous_commit', 'off', true) AS v
     )
     SELECT item.*, taken.slot FROM item, taken, relaxed`;
