@@ -173,6 +173,8 @@ if (want('webhooks')) {
   const w = await webhookIntake(false);
   add({ name: 'webhook intake (durable before 2xx), 50 connections', value: w.intake.perSec, unit: 'deliveries/s', baseline: w.bare.perSec, baselineName: 'bare node:http HMAC check/s', target: 'ratio >= 0.5' });
   add({ name: 'webhook intake p99', value: w.intake.p99, unit: 'ms', baseline: w.bare.p99, baselineName: 'bare server p99', target: '< 50 ms' });
+  add({ name: 'webhook intake, issues that already have a story (general path)', value: w.known.perSec, unit: 'deliveries/s', baseline: w.bare.perSec, baselineName: 'bare node:http HMAC check/s', target: null });
+  add({ name: 'webhook intake p99, general path', value: w.known.p99, unit: 'ms', baseline: w.bare.p99, baselineName: 'bare server p99', target: null });
 }
 
 if (want('e2s')) {
