@@ -65,6 +65,20 @@ describe('the intake group writer', () => {
     expect(states).toEqual([{ n: 5, state: 'spec' }, { n: 20, state: 'cancelled' }, { n: 21, state: 'spec' }, { n: 22, state: 'spec' }]);
   });
 
+  test("a repository whose default branch changed: the project row is refreshed and the story created", async () => {
+    const d = delivery('label_updated', 30);
+    if (d.event.kind !== 'issue.labels') throw new Error('unexpected event');
+    const moved = { ...d, event: { ...d.event, repo: { ...d.event.repo, defaultBranch: 'trunk' } } };
+    const [out] = await writeWebhookGroup(db.sql, [moved], 'damascus');
+    expect(out).toMatchObject({ status: 'recorded', effect: 'created' });
+    const [p] = await db.sql`SELECT default_branch FROM projects WHERE owner = ${d.event.repo.owner} AND name = ${d.event.repo.name}`;
+    expect(p!.defaultBranch).toBe('trunk');
+    // the next new story in that repository takes the one-statement path again
+    const next = { ...delivery('label_updated', 31), event: { ...moved.event, issue: { ...moved.event.issue, number: 31 } } };
+    expect((await recordNewStories(db.sql, [{ ...known, deliveryId: randomUUID(), issueNumber: 32, defaultBranch: 'trunk' }]))[0]).toEqual(expect.any(Number));
+    expect((await writeWebhookGroup(db.sql, [next], 'damascus'))[0]).toMatchObject({ effect: 'created' });
+  });
+
   test('the same delivery written by two processes at once: one item, one "created", one duplicate', async () => {
     const a = openDb(db.url, { max: 2 });
     const b = openDb(db.url, { max: 2 });

@@ -3,7 +3,7 @@ import { PartialGroupWrite } from '../groupCommit.js';
 import { recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
 import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
 import { cancelItem } from './cancelItem.js';
-import { upsertProject, type ProjectInput } from './upsertProject.js';
+import { projectIsCurrent, upsertProject, type ProjectInput } from './upsertProject.js';
 import { openDependencyGates } from './openDependencyGates.js';
 import { parseDependencies } from '../../domain/gates.js';
 
@@ -190,12 +190,8 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
         FOR UPDATE
       ) w
     ), project AS (
-      -- the same test as upsertProject's: unknown fields match anything
       SELECT i.n, p.id FROM input i JOIN projects p ON p.owner = i.owner AND p.name = i.name
-      WHERE p.gitea_repo_id IS NOT DISTINCT FROM COALESCE(i.repo_id, p.gitea_repo_id)
-        AND p.default_branch = COALESCE(i.default_branch, 'main')
-        AND p.html_url IS NOT DISTINCT FROM COALESCE(i.html_url, p.html_url)
-        AND p.clone_url IS NOT DISTINCT FROM COALESCE(i.clone_url, p.clone_url)
+      WHERE ${projectIsCurrent(tx, 'p', { repoId: tx`i.repo_id`, defaultBranch: tx`COALESCE(i.default_branch, 'main')`, htmlUrl: tx`i.html_url`, cloneUrl: tx`i.clone_url` })}
     )
     SELECT i.n, d.id AS delivery_row_id, d.ctid::text AS delivery_tid, item.id AS item_id, item.state, item.resume_phase, project.id AS current_project_id
     FROM input i JOIN d ON d.delivery_id = i.delivery_id

@@ -1,4 +1,5 @@
 import type { Queryable } from '../connection.js';
+import { projectIsCurrent } from './upsertProject.js';
 
 /** A delivery that, by its payload alone, starts a story: the trigger label on an open issue, no dependencies. */
 export interface NewStoryDelivery {
@@ -39,12 +40,8 @@ export async function recordNewStories(sql: Queryable, deliveries: readonly NewS
         "defaultBranch" text, "htmlUrl" text, "cloneUrl" text, "issueNumber" int, title text, by text, "issueUrl" text)
     ), fresh AS (
       SELECT i.*, p.id AS project_id FROM input i
-      -- the same test as upsertProject's: unknown fields match anything
       JOIN projects p ON p.owner = i.owner AND p.name = i.name
-        AND p.gitea_repo_id IS NOT DISTINCT FROM COALESCE(i."repoId", p.gitea_repo_id)
-        AND p.default_branch = i."defaultBranch"
-        AND p.html_url IS NOT DISTINCT FROM COALESCE(i."htmlUrl", p.html_url)
-        AND p.clone_url IS NOT DISTINCT FROM COALESCE(i."cloneUrl", p.clone_url)
+        AND ${projectIsCurrent(sql, 'p', { repoId: sql`i."repoId"`, defaultBranch: sql`i."defaultBranch"`, htmlUrl: sql`i."htmlUrl"`, cloneUrl: sql`i."cloneUrl"` })}
       WHERE (SELECT d.id FROM webhook_deliveries d WHERE d.delivery_id = i."deliveryId") IS NULL
         AND (SELECT w.id FROM work_items w WHERE w.project_id = p.id AND w.issue_number = i."issueNumber") IS NULL
     ), ins AS (

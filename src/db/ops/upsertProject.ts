@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Queryable } from '../connection.js';
 
 export interface ProjectInput {
@@ -20,6 +21,21 @@ export interface Project {
   config: Record<string, unknown>;
 }
 
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
+
+/**
+ * SQL condition: the projects row `row` already says what these values say about the repository
+ * (a value that is NULL, unknown to the sender, matches anything). Shared by every intake path, so
+ * they agree on when a project needs refreshing.
+ */
+export function projectIsCurrent(sql: Queryable, row: string, v: { repoId: Fragment; defaultBranch: Fragment; htmlUrl: Fragment; cloneUrl: Fragment }): Fragment {
+  const r = sql(row);
+  return sql`${r}.gitea_repo_id IS NOT DISTINCT FROM COALESCE(${v.repoId}, ${r}.gitea_repo_id)
+    AND ${r}.default_branch = ${v.defaultBranch}
+    AND ${r}.html_url IS NOT DISTINCT FROM COALESCE(${v.htmlUrl}, ${r}.html_url)
+    AND ${r}.clone_url IS NOT DISTINCT FROM COALESCE(${v.cloneUrl}, ${r}.clone_url)`;
+}
+
 /**
  * Insert the repository as a project, or refresh what Gitea says about it. Keyed by owner/name.
  * An unchanged project is only read: an upsert would rewrite (and lock) the row for every webhook.
@@ -27,11 +43,10 @@ export interface Project {
 export async function upsertProject(sql: Queryable, p: ProjectInput): Promise<Project> {
   const [current] = await sql<Project[]>`
     SELECT id, owner, name, gitea_repo_id, default_branch, html_url, clone_url, config FROM projects
-    WHERE owner = ${p.owner} AND name = ${p.name}
-      AND gitea_repo_id IS NOT DISTINCT FROM COALESCE(${p.giteaRepoId ?? null}::bigint, gitea_repo_id)
-      AND default_branch = ${p.defaultBranch ?? 'main'}
-      AND html_url IS NOT DISTINCT FROM COALESCE(${p.htmlUrl ?? null}::text, html_url)
-      AND clone_url IS NOT DISTINCT FROM COALESCE(${p.cloneUrl ?? null}::text, clone_url)`;
+    WHERE owner = ${p.owner} AND name = ${p.name} AND ${projectIsCurrent(sql, 'projects', {
+      repoId: sql`${p.giteaRepoId ?? null}::bigint`, defaultBranch: sql`${p.defaultBranch ?? 'main'}::text`,
+      htmlUrl: sql`${p.htmlUrl ?? null}::text`, cloneUrl: sql`${p.cloneUrl ?? null}::text`,
+    })}`;
   if (current) return current;
   const [row] = await sql<Project[]>`
     INSERT INTO projects (owner, name, gitea_repo_id, default_branch, html_url, clone_url)
