@@ -1,6 +1,6 @@
 import type { Sql, TxSql } from '../connection.js';
 import { PartialGroupWrite } from '../groupCommit.js';
-import { recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
+import { insertStories, recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
 import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
 import { cancelItem } from './cancelItem.js';
 import { projectIsCurrent, upsertProject, type ProjectInput } from './upsertProject.js';
@@ -105,12 +105,12 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
   // per connection (DbOptions sets force_generic_plan, which suits the fixed-shape claim).
   const [, contexts] = await Promise.all([tx`SET LOCAL plan_cache_mode = force_custom_plan`, recordDeliveries(tx, deliveries)]);
   const effects = await Promise.all(deliveries.map((w, n) => (contexts[n] ? apply(tx, w.event, triggerLabel, contexts[n]!) : null)));
-  const creates: { n: number; deliveryRowId: number; deliveryTid: string; projectId: number; issueNumber: number; title: string; by: string; issueUrl: string }[] = [];
+  const creates: StoryRow[] = [];
   const settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[] = [];
   effects.forEach((e, n) => {
     if (e === null) return;
     const ctx = contexts[n]!;
-    if ('create' in e) creates.push({ n, deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...e.create });
+    if ('create' in e) creates.push({ n, delivery_row_id: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...storyRow(e.create) });
     else settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: e.effect, itemId: e.itemId, payload: e.inbox ? deliveries[n]!.event : null });
   });
   const created = await createAndSettle(tx, creates, settles);
@@ -125,8 +125,12 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
 }
 
 type Effect = Omit<Extract<IntakeOutcome, { status: 'recorded' }>, 'status'>;
+type Story = { projectId: number; issueNumber: number; title: string; by: string; issueUrl: string };
+/** A story as insertStories reads it, with its delivery's row. */
+type StoryRow = { n: number; delivery_row_id: number; deliveryTid: string; project_id: number; issue_number: number; title: string; requested_by: string; issue_url: string };
+const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl });
 /** A new story without dependencies: created by the closing statement, with the others. */
-interface Create { create: { projectId: number; issueNumber: number; title: string; by: string; issueUrl: string } }
+interface Create { create: Story }
 const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
 
 interface ItemRow {
@@ -216,29 +220,21 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
  */
 async function createAndSettle(
   tx: TxSql,
-  creates: { n: number; deliveryRowId: number; deliveryTid: string; projectId: number; issueNumber: number; title: string; by: string; issueUrl: string }[],
+  creates: StoryRow[],
   settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[],
 ): Promise<Map<number, number>> {
   const rows = await tx<{ n: number; itemId: number | null }[]>`
     WITH c AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(creates as never)}::jsonb)
-        AS c(n int, "deliveryRowId" bigint, "projectId" bigint, "issueNumber" int, title text, by text, "issueUrl" text)
-    ), ins AS (
-      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
-      SELECT "projectId", "issueNumber", title, by, "issueUrl" FROM c ORDER BY n
-      ON CONFLICT (project_id, issue_number) DO NOTHING
-      RETURNING id, project_id, issue_number, title, requested_by
-    ), ev AS (
-      INSERT INTO events_outbox (item_id, type, payload)
-      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
-    ), made AS (
-      SELECT c.n, c."deliveryRowId", ins.id FROM c LEFT JOIN ins ON ins.project_id = c."projectId" AND ins.issue_number = c."issueNumber"
+        AS c(n int, delivery_row_id bigint, project_id bigint, issue_number int, title text, requested_by text, issue_url text)
+    ), ${insertStories(tx, 'c')}, made AS (
+      SELECT c.n, c.delivery_row_id, ins.id FROM c LEFT JOIN ins ON ins.project_id = c.project_id AND ins.issue_number = c.issue_number
     ), settle_created AS (
       -- rows found by TID: joined to 100 estimated input rows alone, a plan cached while the table
       -- was small would scan the whole table
       UPDATE webhook_deliveries d SET result = CASE WHEN made.id IS NULL THEN 'ignored: item already exists' ELSE 'created' END,
         item_id = made.id, processed_at = now()
-      FROM made WHERE d.ctid = ANY(${creates.map((c) => c.deliveryTid)}::tid[]) AND d.id = made."deliveryRowId"
+      FROM made WHERE d.ctid = ANY(${creates.map((c) => c.deliveryTid)}::tid[]) AND d.id = made.delivery_row_id
     ), s AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(settles as never)}::jsonb) AS s("deliveryRowId" bigint, result text, "itemId" bigint, payload jsonb)
     ), settle_others AS (
@@ -281,15 +277,10 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
         const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
         if (deps.length === 0) return { create: story };
         const [created] = await tx<{ id: number }[]>`
-          WITH ins AS (
-            INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
-            VALUES (${story.projectId}, ${story.issueNumber}, ${story.title}, ${story.by}, ${story.issueUrl})
-            ON CONFLICT (project_id, issue_number) DO NOTHING
-            RETURNING id, issue_number, title
-          ), ev AS (
-            INSERT INTO events_outbox (item_id, type, payload)
-            SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', ${story.by}::text) FROM ins
-          )
+          WITH story AS (
+            SELECT * FROM jsonb_to_recordset(${tx.json([{ n: 0, ...storyRow(story) }] as never)}::jsonb)
+              AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text)
+          ), ${insertStories(tx, 'story')}
           SELECT id FROM ins`;
         if (!created) return none('ignored: item already exists');
         const gated = await openDependencyGates(tx, created.id, deps);

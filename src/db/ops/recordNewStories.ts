@@ -1,5 +1,23 @@
+import type postgres from 'postgres';
 import type { Queryable } from '../connection.js';
 import { projectIsCurrent } from './upsertProject.js';
+
+/**
+ * The CTEs that start stories, for every statement that does: `ins` creates an item in spec for each
+ * row of `source` (columns n, project_id, issue_number, title, requested_by, issue_url; an issue that
+ * already has an item is skipped) and `ev` writes its work.created event.
+ */
+export function insertStories(sql: Queryable, source: string): postgres.PendingQuery<postgres.Row[]> {
+  return sql`ins AS (
+      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
+      SELECT project_id, issue_number, title, requested_by, issue_url FROM ${sql(source)} ORDER BY n
+      ON CONFLICT (project_id, issue_number) DO NOTHING
+      RETURNING id, project_id, issue_number, title, requested_by
+    ), ev AS (
+      INSERT INTO events_outbox (item_id, type, payload)
+      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
+    )`;
+}
 
 /** A delivery that, by its payload alone, starts a story: the trigger label on an open issue, no dependencies. */
 export interface NewStoryDelivery {
@@ -39,22 +57,16 @@ export async function recordNewStories(sql: Queryable, deliveries: readonly NewS
         n int, "deliveryId" text, event text, "eventType" text, action text, owner text, name text, "repoId" bigint,
         "defaultBranch" text, "htmlUrl" text, "cloneUrl" text, "issueNumber" int, title text, by text, "issueUrl" text)
     ), fresh AS (
-      SELECT i.*, p.id AS project_id FROM input i
+      SELECT i.n, i."deliveryId", i.event, i."eventType", i.action, p.id AS project_id, i."issueNumber" AS issue_number,
+             i.title, i.by AS requested_by, i."issueUrl" AS issue_url
+      FROM input i
       JOIN projects p ON p.owner = i.owner AND p.name = i.name
         AND ${projectIsCurrent(sql, 'p', { repoId: sql`i."repoId"`, defaultBranch: sql`i."defaultBranch"`, htmlUrl: sql`i."htmlUrl"`, cloneUrl: sql`i."cloneUrl"` })}
       WHERE (SELECT d.id FROM webhook_deliveries d WHERE d.delivery_id = i."deliveryId") IS NULL
         AND (SELECT w.id FROM work_items w WHERE w.project_id = p.id AND w.issue_number = i."issueNumber") IS NULL
-    ), ins AS (
-      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
-      SELECT project_id, "issueNumber", title, by, "issueUrl" FROM fresh ORDER BY n
-      ON CONFLICT (project_id, issue_number) DO NOTHING
-      RETURNING id, project_id, issue_number, title, requested_by
-    ), ev AS (
-      INSERT INTO events_outbox (item_id, type, payload)
-      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
-    ), made AS (
+    ), ${insertStories(sql, 'fresh')}, made AS (
       SELECT f.n, f."deliveryId", f.event, f."eventType", f.action, ins.id
-      FROM fresh f JOIN ins ON ins.project_id = f.project_id AND ins.issue_number = f."issueNumber"
+      FROM fresh f JOIN ins ON ins.project_id = f.project_id AND ins.issue_number = f.issue_number
     ), recorded AS (
       INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result, item_id, processed_at)
       SELECT "deliveryId", event, "eventType", action, 'created', id, now() FROM made ORDER BY n
