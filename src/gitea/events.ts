@@ -226,9 +226,11 @@ function readIssue(i: Unchecked<GiteaIssue>): IssueRef {
   if (state !== 'open' && state !== 'closed') throw new PayloadError(`issue.state must be "open" or "closed", got "${state}"`);
   const prMeta = i.pull_request;
   if (prMeta !== undefined && prMeta !== null && !isObj(prMeta)) throw new PayloadError('issue.pull_request must be an object or null');
+  const title = text(i, 'title', 'issue');
+  if (title === '') throw new PayloadError('issue.title must be a non-empty string');
   return {
     number: positiveInt(i, 'number', 'issue'),
-    title: str(i, 'title', 'issue'),
+    title,
     body: text(i, 'body', 'issue'),
     state,
     htmlUrl: str(i, 'html_url', 'issue'),
@@ -265,19 +267,23 @@ function obj<T>(v: unknown, path: string): Unchecked<T> {
   return v as Unchecked<T>;
 }
 
-/** A required non-empty string. */
+/** A required non-empty string (a name: a NUL character in it is a bad payload). */
 function str<T>(o: Unchecked<T>, key: keyof T & string, path: string): string {
   const v = o[key];
   if (typeof v !== 'string' || v === '') throw new PayloadError(`${path}.${key} must be a non-empty string`);
+  if (v.includes('\u0000')) throw new PayloadError(`${path}.${key} must not contain a NUL character`);
   return v;
 }
 
-/** A string that may be empty; null (Go's nil) reads as ''. */
+/**
+ * A string that may be empty; null (Go's nil) reads as ''. Free text (a title, a body): NUL
+ * characters are dropped, because PostgreSQL text cannot hold them and the story must not be lost.
+ */
 function text<T>(o: Unchecked<T>, key: keyof T & string, path: string): string {
   const v = o[key];
   if (v === null) return '';
   if (typeof v !== 'string') throw new PayloadError(`${path}.${key} must be a string`);
-  return v;
+  return v.replaceAll('\u0000', '');
 }
 
 function int<T>(o: Unchecked<T>, key: keyof T & string, path: string): number {

@@ -163,9 +163,16 @@ describe('POST /api/gitea/webhooks', () => {
 
   test('a group of concurrent deliveries: one bad delivery fails alone and writes nothing', async () => {
     const good = Array.from({ length: 12 }, (_, i) => issuePayload({ action: 'label_updated', number: 2000 + i, labels: ['damascus'] }));
-    // PostgreSQL refuses a NUL character in text: the statement fails for the whole group, which is
-    // then written again one delivery at a time
-    const bad = issuePayload({ action: 'label_updated', number: 2100, labels: ['damascus'], title: 'nul \u0000 inside' });
+    // a database refusal for one delivery (injected by a trigger) fails its whole group's statement,
+    // which is then written again one delivery at a time
+    await db.sql.unsafe(`
+      CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.title = 'refused by the database' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_refuse_title BEFORE INSERT ON work_items FOR EACH ROW EXECUTE FUNCTION test_refuse_title();`);
+    const bad = issuePayload({ action: 'label_updated', number: 2100, labels: ['damascus'], title: 'refused by the database' });
     const badDelivery = randomUUID();
     const added = issuePayload({ action: 'label_updated', number: 2200, labels: ['damascus'] });
     const results = await Promise.all([
@@ -173,6 +180,7 @@ describe('POST /api/gitea/webhooks', () => {
       deliver(bad, 'issues', 'issue_label', { delivery: badDelivery }),
       deliver(added, 'issues', 'issue_label'),
     ]);
+    await db.sql.unsafe('DROP TRIGGER test_refuse_title ON work_items; DROP FUNCTION test_refuse_title()');
     expect(results.slice(0, 12).map((r) => r.json.result)).toEqual(Array(12).fill('created'));
     expect(results[12]!.status).toBe(503);
     expect(results[13]!.json.result).toBe('created');
@@ -187,5 +195,12 @@ describe('POST /api/gitea/webhooks', () => {
     expect(rows).toEqual([...good.map((_, i) => ({ issueNumber: 2000 + i, state: 'spec' })), { issueNumber: 2200, state: 'cancelled' }]);
     // every stored delivery was settled with its result
     expect(await db.sql`SELECT id FROM webhook_deliveries WHERE result = 'received'`).toHaveLength(0);
+  });
+
+  test('a title with a NUL character (which PostgreSQL text cannot hold) still starts the story', async () => {
+    const r = await deliver(issuePayload({ action: 'label_updated', number: 2300, labels: ['damascus'], title: 'nul \u0000inside' }), 'issues', 'issue_label');
+    expect(r.json.result).toBe('created');
+    const [row] = await db.sql`SELECT title FROM work_items WHERE issue_number = 2300`;
+    expect(row!.title).toBe('nul inside');
   });
 });

@@ -325,4 +325,14 @@ describe('triggerLabelChange (label_updated has no delta: diff against what is k
   ] as const)('known=%s labels=%j → %s', (known, labels, expected) => {
     expect(triggerLabelChange(known, [...labels], 'damascus')).toBe(expected);
   });
+
+  test('NUL characters: dropped from free text (PostgreSQL text cannot hold them), refused in names', () => {
+    const payload = load('issues.opened.json') as { issue: Record<string, unknown>; sender: Record<string, unknown> };
+    payload.issue.title = 'a \u0000title';
+    payload.issue.body = 'body\u0000 with NUL';
+    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload });
+    expect(ev).toMatchObject({ kind: 'issue.opened', issue: { title: 'a title', body: 'body with NUL' } });
+    payload.sender.login = 'mallory\u0000';
+    expect(routeWebhook({ event: 'issues', eventType: 'issues', payload })).toEqual({ kind: 'invalid', reason: 'sender.login must not contain a NUL character' });
+  });
 });
