@@ -9,6 +9,7 @@ import type { Sql } from '../db/connection.js';
 import { claimOutboxEvents, type OutboxEvent } from '../db/ops/claimOutboxEvents.js';
 import { readItemView, type ItemView } from '../db/ops/readItemView.js';
 import { releaseOutboxEvents } from '../db/ops/releaseOutboxEvents.js';
+import { renewOutboxClaim } from '../db/ops/renewOutboxClaim.js';
 import { setQuestionCommentId } from '../db/ops/setQuestionCommentId.js';
 import { setStatusCommentId } from '../db/ops/setStatusCommentId.js';
 import { settleOutboxEvent } from '../db/ops/settleOutboxEvent.js';
@@ -63,11 +64,24 @@ export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
   const { sql, log } = opts;
   const maxAttempts = opts.maxAttempts ?? 8;
   const baseBackoffMs = opts.baseBackoffMs ?? 1000;
-  const events = await claimOutboxEvents(sql, { batch: opts.batch ?? 50, claimMs: opts.claimMs ?? 120_000 });
+  const claimMs = opts.claimMs ?? 120_000;
+  const claimedAt = Date.now();
+  const events = await claimOutboxEvents(sql, { batch: opts.batch ?? 50, claimMs });
   const result: RelayResult = { delivered: 0, failed: 0, parked: 0 };
   const labelIds = new Map<string, number>();
 
-  for (const [itemId, itemEvents] of groupByItem(events)) {
+  for (const [itemId, claimed] of groupByItem(events)) {
+    // Late in a long run, renew the claim before starting on an item. If another relay took any of
+    // its events after this claim lapsed, the item is that relay's now: hand back the rest and move on.
+    let itemEvents = claimed;
+    if (Date.now() - claimedAt > claimMs / 4) {
+      itemEvents = await renewOutboxClaim(sql, claimed, claimMs);
+      if (itemEvents.length < claimed.length) {
+        log.warn({ itemId }, 'outbox claim lapsed before the relay reached this item; another relay has it');
+        await releaseOutboxEvents(sql, itemEvents.map((e) => e.id));
+        continue;
+      }
+    }
     const mirror = itemId === null ? null : new ItemMirror(opts, itemId, labelIds);
     for (let i = 0; i < itemEvents.length; i++) {
       const ev = itemEvents[i]!;

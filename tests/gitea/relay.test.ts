@@ -1,5 +1,6 @@
 import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
 import { claimOutboxEvents } from '../../src/db/ops/claimOutboxEvents.js';
+import { renewOutboxClaim } from '../../src/db/ops/renewOutboxClaim.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { readStatus } from '../../src/db/ops/readStatus.js';
@@ -236,5 +237,56 @@ describe('relayOutbox under Gitea failures', () => {
     expect(claimed).toEqual([...ids].sort());
     // Claimed means not due: a third relay gets nothing until claimMs passes.
     expect(await claimOutboxEvents(db.sql, { batch: 10, claimMs: 60_000 })).toEqual([]);
+  });
+
+  it("a relay whose claim lapsed mid-run leaves the items another relay has taken since", async () => {
+    const stories = [await newStory('slow one'), await newStory('two'), await newStory('three')];
+    // relay A stalls inside its first item (on its first label read) until the test lets it go
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let stalled = false;
+    const slow: RelayOptions['gitea'] = {
+      listIssueComments: (...a) => gitea.listIssueComments(...a),
+      createIssueComment: (...a) => gitea.createIssueComment(...a),
+      editIssueComment: (...a) => gitea.editIssueComment(...a),
+      ensureRepoLabel: (...a) => gitea.ensureRepoLabel(...a),
+      addIssueLabels: (...a) => gitea.addIssueLabels(...a),
+      removeIssueLabel: (...a) => gitea.removeIssueLabel(...a),
+      getIssueLabels: async (...a) => {
+        if (!stalled) {
+          stalled = true;
+          await gate;
+        }
+        return gitea.getIssueLabels(...a);
+      },
+    };
+    const runA = relay({ gitea: slow, claimMs: 200 });
+    while (!stalled) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300)); // A's claim has lapsed
+    const b = await relay({ claimMs: 60_000 });
+    release();
+    const a = await runA;
+    expect(b.delivered).toBe(3);
+    // A finishes the item it was on, and renews nothing for the two that B took
+    expect(a).toEqual({ delivered: 1, failed: 0, parked: 0 });
+    for (const st of stories) {
+      expect(botComments(st.n).status).toHaveLength(1);
+      expect(damascusLabels(st.n)).toEqual(['damascus/spec']);
+      expect(await pendingEvents(st.itemId)).toBe(0);
+    }
+  });
+
+  it('renewing a claim extends it, and fails for an event another relay claimed after it lapsed', async () => {
+    const st = await newStory('renew');
+    const [mine] = await claimOutboxEvents(db.sql, { batch: 50, claimMs: 60_000 });
+    expect(mine!.itemId).toBe(st.itemId);
+    const [renewed] = await renewOutboxClaim(db.sql, [mine!], 120_000);
+    expect(new Date(renewed!.claimedUntil).getTime()).toBeGreaterThan(new Date(mine!.claimedUntil).getTime());
+    // the claim lapses; another relay takes the event; the old claim can no longer be renewed
+    await db.sql`UPDATE events_outbox SET next_attempt_at = now() WHERE id = ${mine!.id}`;
+    const [theirs] = await claimOutboxEvents(db.sql, { batch: 50, claimMs: 60_000 });
+    expect(theirs!.id).toBe(mine!.id);
+    expect(await renewOutboxClaim(db.sql, [renewed!], 120_000)).toEqual([]);
+    expect((await renewOutboxClaim(db.sql, [theirs!], 120_000)).map((e) => e.id)).toEqual([mine!.id]);
   });
 });

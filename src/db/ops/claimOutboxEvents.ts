@@ -7,6 +7,8 @@ export interface OutboxEvent {
   payload: Record<string, unknown>;
   /** Failed attempts so far (before this one). */
   attempts: number;
+  /** This claim's next_attempt_at, exactly as stored: the token renewOutboxClaim fences on. */
+  claimedUntil: string;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs
       )
       UPDATE events_outbox e SET next_attempt_at = now() + ${opts.claimMs} * interval '1 millisecond'
       FROM due WHERE e.id = due.id
-      RETURNING e.id, e.item_id, e.type, e.payload, e.attempts`;
+      RETURNING e.id, e.item_id, e.type, e.payload, e.attempts, e.next_attempt_at::text AS claimed_until`;
   });
   return [...(rows as OutboxEvent[])].sort((a, b) => (a.itemId ?? 0) - (b.itemId ?? 0) || a.id - b.id);
 }
