@@ -40,11 +40,8 @@ export async function reconcile(o: { sql: Sql; gitea: GiteaClient; triggerLabel:
       }
       for (const item of targets.items.filter((i) => i.projectId === project.id)) {
         const issue = await o.gitea.getIssue(project.owner, project.name, item.issueNumber);
-        if (issue.state === 'closed') {
-          const out = await replay(o, issueEvent(repo, issue, 'issue.closed'));
-          if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
-          continue;
-        }
+        // The PR first: merging it closes the issue too (by "Closes #N", or by the review phase right
+        // after the merge), and a merged story is done, not cancelled.
         if (item.prNumber !== null) {
           const pr = await o.gitea.getPullRequest(project.owner, project.name, item.prNumber);
           if (pr.state === 'closed') {
@@ -52,6 +49,11 @@ export async function reconcile(o: { sql: Sql; gitea: GiteaClient; triggerLabel:
             if (out.status === 'recorded') report.prs++;
             continue;
           }
+        }
+        if (issue.state === 'closed') {
+          const out = await replay(o, issueEvent(repo, issue, 'issue.closed'));
+          if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
+          continue;
         }
         const stateLabels = issue.labels.map((l) => stateOfLabel(l.name)).filter((s) => s !== null);
         if (stateLabels.length !== 1 || stateLabels[0] !== item.state) {

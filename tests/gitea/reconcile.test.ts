@@ -43,6 +43,21 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect(await itemFor(missed)).toMatchObject({ state: 'cancelled' });
   });
 
+  test('a story whose PR was merged and whose issue was closed meanwhile is done, not cancelled', async () => {
+    const [project] = await db.sql`SELECT id FROM projects WHERE owner = 'acme' AND name = 'widgets'`;
+    const n = sim.createIssue('acme', 'widgets', { title: 'merged meanwhile', user: 'alice', labels: ['damascus'] });
+    const head = await sim.pushToBranch('acme', 'widgets', 'damascus/merged', { files: { 'feature.txt': 'done\n' } });
+    const gitea = client();
+    const pr = await gitea.createPullRequest('acme', 'widgets', { head: 'damascus/merged', base: 'main', title: 'merged meanwhile', body: `Closes #${n}` });
+    await db.sql`INSERT INTO work_items (project_id, issue_number, pr_number, state) VALUES (${project!.id}, ${n}, ${pr.number}, 'review')`;
+    // the merge and the issue's closing happen while Damascus is not looking
+    await gitea.mergePullRequest('acme', 'widgets', pr.number, { style: 'merge', headCommitId: head });
+    sim.closeIssue('acme', 'widgets', n, { by: 'alice' });
+    const sweep = await reconcile({ sql: db.sql, gitea, triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(sweep).toMatchObject({ prs: 1, cancelled: 0, errors: [] });
+    expect(await itemFor(n)).toMatchObject({ state: 'done' });
+  });
+
   test('damascus enqueue labels the issue through the API and reports the item id', async () => {
     const n = sim.createIssue('acme', 'widgets', { title: 'enqueue me', user: 'alice' });
     const env = { DATABASE_URL: db.url, GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_DATA_DIR: '/tmp' };

@@ -136,12 +136,22 @@ describe('POST /api/gitea/webhooks', () => {
     expect(r1.json).toEqual({ result: 'done: merged', item: merged });
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${merged}`)[0]!.state).toBe('done');
 
+    // the issue's closing seen before the merge (Gitea sends them in no fixed order): cancelled, then done
+    const raced = await seed('anbraten', 'test-repo', 504, 1, 'cancelled');
+    const r1b = await deliver(fx['pull_request.closed-merged.json']!.payload, 'pull_request', 'pull_request');
+    expect(r1b.json).toEqual({ result: 'done: merged', item: raced });
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${raced}`)[0]!.state).toBe('done');
+
     const closed = await seed('anbraten', 'test-repo', 502, 1, 'review');
     const r2 = await deliver(fx['pull_request.closed.json']!.payload, 'pull_request', 'pull_request');
     expect(r2.json).toEqual({ result: 'parked: PR closed unmerged', item: closed });
     expect((await db.sql`SELECT state, resume_phase FROM work_items WHERE id = ${closed}`)[0]).toEqual({ state: 'awaiting_human', resumePhase: 'review' });
     const [q] = await db.sql`SELECT question, status FROM human_issues WHERE item_id = ${closed}`;
     expect(q!.question).toMatch(/closed without merging/);
+    // closed unmerged after a cancel: stays cancelled
+    const gone = await seed('anbraten', 'test-repo', 505, 1, 'cancelled');
+    const r2b = await deliver(fx['pull_request.closed.json']!.payload, 'pull_request', 'pull_request');
+    expect(r2b.json).toEqual({ result: 'ignored: already finished', item: gone });
 
     const synced = await seed('Test-CI', 'multi-line-secrets', 503, 2, 'review');
     await db.sql`UPDATE work_items SET run_after = now() + interval '1 hour' WHERE id = ${synced}`;

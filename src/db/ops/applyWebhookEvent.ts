@@ -305,7 +305,9 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
     }
     case 'pr.closed': {
       if (!item) return none('ignored: not a story PR');
-      if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
+      // A merged PR makes its story done even when the issue's closing was seen first and cancelled
+      // it: Gitea sends the two webhooks in no fixed order.
+      if (item.state === 'done' || (item.state === 'cancelled' && !ev.merged)) return none('ignored: already finished', item.id);
       if (ev.merged) {
         await tx`
           WITH upd AS (
