@@ -62,7 +62,8 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
     const busy = [...inFlight].flat();
     for (const job of queue) {
       if (group.length >= maxBatch) break;
-      if ([...group, ...busy].some((g) => keysConflict(g.keys, job.keys))) break;
+      const clashes = (other: Job) => keysConflict(other.keys, job.keys);
+      if (group.some(clashes) || busy.some(clashes)) break;
       group.push(job);
     }
     queue = queue.slice(group.length);

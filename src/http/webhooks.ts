@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Webhooks } from '@octokit/webhooks';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
-import { writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
+import { isPrEvent, writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
 import { isBotSender, routeWebhook, type GiteaEvent } from '../gitea/events.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -30,7 +30,7 @@ export interface WebhookIntakeOptions {
  */
 export function intakeKeys(ev: Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>, deliveryId: string): string[] {
   const repo = `${ev.repo.owner}/${ev.repo.name}`.toLowerCase();
-  return [ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized' ? repo : `${repo}#${ev.issue.number}`, `delivery:${deliveryId}`];
+  return [isPrEvent(ev) ? repo : `${repo}#${ev.issue.number}`, `delivery:${deliveryId}`];
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

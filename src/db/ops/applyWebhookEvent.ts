@@ -62,7 +62,7 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   if (eligible.length > 0) {
     const ids = await recordNewStories(sql, eligible.map((e) => e.story));
     ids.forEach((itemId, k) => {
-      if (itemId !== null) out.set(eligible[k]!.n, { status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false });
+      if (itemId !== null) out.set(eligible[k]!.n, created(itemId));
     });
   }
   const rest = deliveries.flatMap((_, n) => (out.has(n) ? [] : [n]));
@@ -82,8 +82,7 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
 function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, trigger: string): NewStoryDelivery | null {
   if (ev.kind !== 'issue.opened' && ev.kind !== 'issue.labels') return null;
   if (ev.issue.isPull || ev.issue.state !== 'open') return null;
-  const labels = ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
-  if (triggerLabelChange(false, labels, trigger) !== 'added') return null;
+  if (triggerLabelChange(false, labelsNow(ev), trigger) !== 'added') return null;
   if (parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number }).length > 0) return null;
   return {
     deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
@@ -113,14 +112,12 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
     if ('create' in e) creates.push({ n, delivery_row_id: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...storyRow(e.create) });
     else settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: e.effect, itemId: e.itemId, payload: e.inbox ? deliveries[n]!.event : null });
   });
-  const created = await createAndSettle(tx, creates, settles);
+  const createdIds = await createAndSettle(tx, creates, settles);
   return effects.map((e, n): IntakeOutcome => {
     if (e === null) return { status: 'duplicate' };
     if (!('create' in e)) return { status: 'recorded', ...e };
-    const itemId = created.get(n) ?? null;
-    return itemId === null
-      ? { status: 'recorded', ...none('ignored: item already exists') }
-      : { status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false };
+    const itemId = createdIds.get(n);
+    return itemId === undefined ? { status: 'recorded', ...none('ignored: item already exists') } : created(itemId);
   });
 }
 
@@ -132,6 +129,8 @@ const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issue
 /** A new story without dependencies: created by the closing statement, with the others. */
 interface Create { create: Story }
 const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
+/** A new story, claimable at once. */
+const created = (itemId: number): IntakeOutcome => ({ status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false });
 
 interface ItemRow {
   id: number;
@@ -153,7 +152,12 @@ const projectInput = (r: RepoRef): ProjectInput => ({
   owner: r.owner, name: r.name, giteaRepoId: r.id, defaultBranch: r.defaultBranch, htmlUrl: r.htmlUrl, cloneUrl: r.cloneUrl,
 });
 
-const isPrEvent = (ev: Actionable): ev is Extract<Actionable, { kind: 'pr.closed' | 'pr.synchronized' }> =>
+/** The issue's labels after the event: label_cleared's list is stale (FACTS §c), a cleared issue has none. */
+const labelsNow = (ev: Extract<Actionable, { kind: 'issue.opened' | 'issue.labels' }>): string[] =>
+  ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
+
+/** A pull-request event: it names the PR, not the issue. */
+export const isPrEvent = (ev: Actionable): ev is Extract<Actionable, { kind: 'pr.closed' | 'pr.synchronized' }> =>
   ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized';
 
 /** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
@@ -163,6 +167,15 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
     owner: ev.repo.owner, name: ev.repo.name, repo_id: ev.repo.id, default_branch: ev.repo.defaultBranch, html_url: ev.repo.htmlUrl, clone_url: ev.repo.cloneUrl,
     issue_number: isPrEvent(ev) ? null : ev.issue.number, pr_number: isPrEvent(ev) ? ev.number : null,
   }));
+  // the delivery's item by one work_items column, the same in the input
+  const itemBy = (column: 'issue_number' | 'pr_number') => tx`
+      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
+      CROSS JOIN LATERAL (
+        SELECT w.id, w.state, w.resume_phase FROM work_items w
+        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
+          AND w.${tx(column)} = i.${tx(column)}
+        FOR UPDATE
+      ) w`;
   const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; currentProjectId: number | null }[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
@@ -178,21 +191,9 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
     ), item AS (
       -- one index probe per delivery (a join could be planned as a scan of the whole table: the
       -- planner takes the input for 100 rows, and a cached plan outlives the table's growth)
-      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
-      CROSS JOIN LATERAL (
-        SELECT w.id, w.state, w.resume_phase FROM work_items w
-        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
-          AND w.issue_number = i.issue_number
-        FOR UPDATE
-      ) w
+      ${itemBy('issue_number')}
       UNION ALL
-      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
-      CROSS JOIN LATERAL (
-        SELECT w.id, w.state, w.resume_phase FROM work_items w
-        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
-          AND w.pr_number = i.pr_number
-        FOR UPDATE
-      ) w
+      ${itemBy('pr_number')}
     ), project AS (
       SELECT i.n, p.id FROM input i JOIN projects p ON p.owner = i.owner AND p.name = i.name
       WHERE ${projectIsCurrent(tx, 'p', { repoId: tx`i.repo_id`, defaultBranch: tx`COALESCE(i.default_branch, 'main')`, htmlUrl: tx`i.html_url`, cloneUrl: tx`i.clone_url` })}
@@ -254,9 +255,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
     case 'issue.labels': {
       if (ev.issue.isPull) return none('ignored: labels on a pull request');
       const active = item !== null && item.state !== 'cancelled' && item.state !== 'done';
-      // label_cleared's list is stale (FACTS §c): a cleared issue has no labels left
-      const labels = ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
-      const change = triggerLabelChange(active, labels, trigger);
+      const change = triggerLabelChange(active, labelsNow(ev), trigger);
       if (change === 'added') {
         if (ev.issue.state === 'closed') return none('ignored: trigger label on a closed issue', item?.id ?? null);
         if (item?.state === 'done') return none('ignored: story already done', item.id);
