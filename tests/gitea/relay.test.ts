@@ -224,6 +224,10 @@ describe('relayOutbox under Gitea failures', () => {
     // a's next event may not overtake its failed first one.
     await db.sql`INSERT INTO events_outbox (item_id, type) VALUES (${a.itemId}, 'status.refresh')`;
     expect(await claimOutboxEvents(db.sql, { batch: 50, claimMs: 60_000 })).toEqual([]);
+    // ...nor take a place in a batch from an item that has work (a's id is lower, so it would come first)
+    const c = await newStory('third');
+    const batch = await claimOutboxEvents(db.sql, { batch: 1, claimMs: 60_000 });
+    expect(batch.map((e) => e.itemId)).toEqual([c.itemId]);
   });
 
   it('two relays never claim the same event', async () => {
@@ -237,6 +241,19 @@ describe('relayOutbox under Gitea failures', () => {
     expect(claimed).toEqual([...ids].sort());
     // Claimed means not due: a third relay gets nothing until claimMs passes.
     expect(await claimOutboxEvents(db.sql, { batch: 10, claimMs: 60_000 })).toEqual([]);
+  });
+
+  it('racing relays together take every due event, round after round (an empty claim means nothing is due)', async () => {
+    // The race this guards: relay B's first statement sees items as due, relay A commits its claim
+    // of them and lets go of their rows, B locks them and finds nothing due any more. Without a
+    // retry, B returned nothing though another item was due.
+    for (let round = 0; round < 60; round++) {
+      const stories = await Promise.all(['one', 'two', 'three', 'four'].map((t) => newStory(t)));
+      const claims = await Promise.all(stories.map(() => claimOutboxEvents(db.sql, { batch: 1, claimMs: 60_000 })));
+      const claimed = claims.flat().map((e) => e.itemId).sort();
+      expect({ round, claimed }).toEqual({ round, claimed: stories.map((s) => s.itemId).sort() });
+      await db.sql`UPDATE events_outbox SET delivered_at = now() WHERE delivered_at IS NULL`;
+    }
   });
 
   it("a relay whose claim lapsed mid-run leaves the items another relay has taken since", async () => {

@@ -1,4 +1,4 @@
-import type { Sql } from '../connection.js';
+import type { Sql, TxSql } from '../connection.js';
 
 export interface OutboxEvent {
   id: number;
@@ -24,31 +24,49 @@ export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs
   // relay committed meanwhile — takes their due events. Two relays therefore never split one item's
   // events between them (each would find no status comment yet and post one). After commit the
   // claimed events' next_attempt_at is in the future, which holds that item's later events back.
-  const rows = await sql.begin(async (tx) => {
+  //
+  // The first statement's snapshot can predate another relay's commit: it then locks items whose
+  // events that relay has just claimed and finds none of them due. That is a lost race, not an
+  // empty outbox, so it tries again (each lost race means another relay got work; the bound only
+  // guards against a bug).
+  for (let attempt = 1; ; attempt++) {
+    const { locked, events } = await claimOnce(sql, opts);
+    if (events.length > 0 || locked === 0 || attempt === 10) {
+      return [...events].sort((a, b) => (a.itemId ?? 0) - (b.itemId ?? 0) || a.id - b.id);
+    }
+  }
+}
+
+async function claimOnce(sql: Sql, opts: { batch: number; claimMs: number }): Promise<{ locked: number; events: OutboxEvent[] }> {
+  return sql.begin(async (tx) => {
     const items = await tx<{ id: number }[]>`
       SELECT w.id FROM work_items w
       WHERE EXISTS (
         SELECT 1 FROM events_outbox e
-        WHERE e.item_id = w.id AND e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now())
+        WHERE e.item_id = w.id AND e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now()
+          AND NOT EXISTS (${heldBack(tx)}))
       ORDER BY w.id
       LIMIT ${opts.batch}
       FOR UPDATE SKIP LOCKED`;
-    if (items.length === 0) return [];
-    return tx<OutboxEvent[]>`
+    if (items.length === 0) return { locked: 0, events: [] };
+    const events = await tx<OutboxEvent[]>`
       WITH due AS (
         SELECT e.id FROM events_outbox e
         WHERE e.item_id IN ${tx(items.map((i) => i.id))}
           AND e.delivered_at IS NULL AND e.parked_at IS NULL AND e.next_attempt_at <= now()
-          AND NOT EXISTS (
-            SELECT 1 FROM events_outbox b
-            WHERE b.item_id = e.item_id AND b.id < e.id AND b.delivered_at IS NULL AND b.parked_at IS NULL
-              AND b.next_attempt_at > now())
+          AND NOT EXISTS (${heldBack(tx)})
         ORDER BY e.id
         LIMIT ${opts.batch}
       )
       UPDATE events_outbox e SET next_attempt_at = now() + ${opts.claimMs} * interval '1 millisecond'
       FROM due WHERE e.id = due.id
       RETURNING e.id, e.item_id, e.type, e.payload, e.attempts, e.next_attempt_at::text AS claimed_until`;
-  });
-  return [...(rows as OutboxEvent[])].sort((a, b) => (a.itemId ?? 0) - (b.itemId ?? 0) || a.id - b.id);
+    return { locked: items.length, events: [...events] };
+  }) as Promise<{ locked: number; events: OutboxEvent[] }>;
 }
+
+/** An earlier event of e's item is pending but not due (backing off, or claimed by another relay): e waits. */
+const heldBack = (tx: TxSql) => tx`
+  SELECT 1 FROM events_outbox b
+  WHERE b.item_id = e.item_id AND b.id < e.id AND b.delivered_at IS NULL AND b.parked_at IS NULL
+    AND b.next_attempt_at > now()`;
