@@ -283,7 +283,12 @@ function text<T>(o: Unchecked<T>, key: keyof T & string, path: string): string {
   const v = o[key];
   if (v === null) return '';
   if (typeof v !== 'string') throw new PayloadError(`${path}.${key} must be a string`);
-  return v.replaceAll('\u0000', '');
+  return withoutNul(v);
+}
+
+/** Free text from Gitea (a webhook or an API answer) made storable: PostgreSQL text cannot hold NUL. */
+export function withoutNul(s: string): string {
+  return s.replaceAll('\u0000', '');
 }
 
 function int<T>(o: Unchecked<T>, key: keyof T & string, path: string): number {

@@ -4,7 +4,7 @@ import { applyWebhookEvent, type IntakeOutcome } from '../db/ops/applyWebhookEve
 import { listReconcileTargets } from '../db/ops/listReconcileTargets.js';
 import type { Logger } from '../log.js';
 import type { GiteaClient } from './client.js';
-import type { GiteaEvent, RepoRef } from './events.js';
+import { withoutNul, type GiteaEvent, type RepoRef } from './events.js';
 import { stateOfLabel } from './labels.js';
 import type { Issue, PullRequest, Repository } from './types.js';
 
@@ -89,7 +89,7 @@ function repoRef(r: Repository): RepoRef {
 const SWEEP = { id: 0, login: 'damascus-reconcile' };
 
 function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed'): Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }> {
-  const ref = { number: issue.number, title: issue.title, body: issue.body ?? '', state: issue.state, htmlUrl: issue.html_url, isPull: issue.pull_request !== null };
+  const ref = { number: issue.number, title: withoutNul(issue.title), body: withoutNul(issue.body ?? ''), state: issue.state, htmlUrl: issue.html_url, isPull: issue.pull_request !== null };
   if (kind === 'issue.closed') return { kind, repo, issue: ref, sender: SWEEP };
   return { kind, repo, issue: ref, labels: issue.labels.map((l) => l.name), cleared: false, sender: SWEEP };
 }

@@ -58,6 +58,13 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect(await itemFor(n)).toMatchObject({ state: 'done' });
   });
 
+  test('a NUL character in an issue read from the API is dropped, as in a webhook, and the story is not lost', async () => {
+    const n = sim.createIssue('acme', 'widgets', { title: 'odd\u0000 title', body: 'odd\u0000 body', user: 'alice', labels: ['damascus'] });
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(sweep).toMatchObject({ created: 1, errors: [] });
+    expect((await db.sql`SELECT title FROM work_items WHERE issue_number = ${n}`)[0]).toEqual({ title: 'odd title' });
+  });
+
   test('damascus enqueue labels the issue through the API and reports the item id', async () => {
     const n = sim.createIssue('acme', 'widgets', { title: 'enqueue me', user: 'alice' });
     const env = { DATABASE_URL: db.url, GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_DATA_DIR: '/tmp' };
