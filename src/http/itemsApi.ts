@@ -4,7 +4,7 @@
  */
 import type { Sql } from '../db/connection.js';
 import { readDashboard, type DashboardFacts, type DashboardItemRow, type OpenQuestionRow } from '../db/ops/readDashboard.js';
-import { readItemDetail, type ItemQuestionRow, type ItemReviewRunRow, type ItemVerdictRow } from '../db/ops/readItemDetail.js';
+import { readItemDetail, type ItemDetailFacts } from '../db/ops/readItemDetail.js';
 import { STATES, isState, type ActivePhase, type State } from '../domain/states.js';
 import { sendJson, type Route } from './server.js';
 
@@ -78,15 +78,8 @@ export interface DashboardView {
   blocked: BlockedSummary[];
 }
 
-export interface ItemDetailView extends ItemSummary {
-  spec: string | null;
-  specVersion: number;
-  branch: string | null;
-  headSha: string | null;
-  questions: ItemQuestionRow[];
-  verdicts: ItemVerdictRow[];
-  reviewRuns: ItemReviewRunRow[];
-}
+/** One item's page: its summary, and its spec, branch, questions, verdicts and review runs. */
+export type ItemDetailView = ItemSummary & Omit<ItemDetailFacts, 'now' | 'item'>;
 
 /** ISO time to the second (what people read). */
 export function isoSeconds(d: Date): string {

@@ -1,5 +1,6 @@
 import type { Sql } from '../connection.js';
-import type { ActivePhase, State, Verdict } from '../../domain/states.js';
+import type { ActivePhase } from '../../domain/states.js';
+import type { VerdictRow } from '../types.js';
 import { ITEM_COLUMNS, type DashboardItemRow } from './readDashboard.js';
 
 export interface ItemQuestionRow {
@@ -15,17 +16,8 @@ export interface ItemQuestionRow {
   answeredAt: Date | null;
 }
 
-export interface ItemVerdictRow {
-  id: number;
-  phase: State;
-  verdict: Verdict;
-  fromState: State;
-  toState: State;
-  attempt: number;
-  reason: string | null;
-  worker: string | null;
-  createdAt: Date;
-}
+/** A verdict as the item page lists it: the verdicts row without its item id and details. */
+export type ItemVerdictRow = Omit<VerdictRow, 'itemId' | 'details'>;
 
 export interface ItemReviewRunRow {
   runId: string;
