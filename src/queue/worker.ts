@@ -1,27 +1,16 @@
 import { Worker, type Job } from 'bullmq';
-import type { Sql } from '../db/connection.js';
 import { countTickWork } from '../db/ops/countTickWork.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
-import type { BackoffPolicy } from '../domain/routing.js';
 import { DependencyState } from '../health.js';
-import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { PhaseRegistry } from '../phases/types.js';
-import { runTick, type TickOutcome } from '../tick/runTick.js';
+import { runTick, type TickDeps, type TickOutcome } from '../tick/runTick.js';
 import { connectRedis, type RedisHandle } from './redis.js';
 import { RECONCILE, RELAY, TICKS, enqueueRelay, enqueueTicks, openQueues, type Queues } from './queues.js';
 
-export interface WorkerOptions {
-  sql: Sql;
+/** What each tick needs (TickDeps; `cap`, enforced in the claim, is also this process's number of parallel ticks), and the queue. */
+export interface WorkerOptions extends Pick<TickDeps, 'sql' | 'phases' | 'workerId' | 'cap' | 'leaseMs' | 'backoff' | 'log'> {
   redisUrl: string;
   prefix: string;
-  phases: PhaseRegistry;
-  workerId: string;
-  /** Global cap (enforced in the claim) and this process's number of parallel ticks. */
-  cap: number;
-  leaseMs: number;
-  backoff: BackoffPolicy;
-  log: Logger;
   metrics?: Metrics;
   /** Inbox + outbox relay and reconcile sweep: run when their jobs arrive (given when Gitea is configured). */
   relay?: (queues: Queues) => Promise<unknown>;
