@@ -9,11 +9,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { SIGNATURE_HEADER, verifySignature } from '../../src/signing.js';
 import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
+import { ACTION_DIST, parseOutputFile } from '../support/runAction.js';
 
-export const DIST = resolve('action/dist/index.js');
+export const DIST = ACTION_DIST;
 export const HEAD_SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 export const REPO = 'acme/widgets';
 export const CALLBACK_TOKEN = 'project-callback-secret-7f3a9c';
@@ -140,14 +141,6 @@ export interface ActionRun {
   outputs: Record<string, string>;
   summary: string;
   workspace: string;
-}
-
-/** Parse the GITHUB_OUTPUT file: `name<<DELIM\nvalue\nDELIM` blocks, as @actions/core writes them. */
-function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /^([^\n<]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  for (let m = re.exec(text); m; m = re.exec(text)) out[m[1]!] = m[3]!;
-  return out;
 }
 
 export interface RunOptions {

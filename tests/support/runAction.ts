@@ -17,24 +17,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { load } from 'js-yaml';
 import { ROOT } from './cli.js';
+import type { SimDispatch } from './giteaSim/state.js';
 
 const run = promisify(execFile);
 
 export const ACTION_DIR = join(ROOT, 'action');
 export const ACTION_DIST = join(ACTION_DIR, 'dist', 'index.js');
 
-export interface DispatchLike {
-  owner: string;
-  repo: string;
-  /** The workflow file name (e.g. damascus-review.yml). */
-  workflow: string;
-  /** The dispatched ref (the branch the workflow file is read from). */
-  ref: string;
-  /** The commit `ref` pointed at (GITHUB_SHA of the run). */
-  sha: string;
-  inputs: Record<string, string>;
-  runId: number;
-}
+/** What the runner needs of a dispatch: the simulated Gitea's record of it, whoever sent it. */
+export type DispatchLike = Omit<SimDispatch, 'sender'>;
 
 interface Step {
   uses?: string;
@@ -127,8 +118,8 @@ export interface ActionRunResult {
   runId: number;
 }
 
-/** `name<<DELIM\nvalue\nDELIM` blocks, as @actions/core writes them. */
-function parseOutputFile(text: string): Record<string, string> {
+/** Parse a GITHUB_OUTPUT file: `name<<DELIM\nvalue\nDELIM` blocks, as @actions/core writes them. */
+export function parseOutputFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /^([^\n<]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
   for (let m = re.exec(text); m; m = re.exec(text)) out[m[1]!] = m[3]!;

@@ -84,9 +84,11 @@ export interface SimStatus {
 export interface SimDispatch {
   owner: string;
   repo: string;
+  /** The workflow file name (e.g. damascus-review.yml). */
   workflow: string;
+  /** The dispatched ref (the branch the workflow file is read from). */
   ref: string;
-  /** The commit `ref` pointed at when the dispatch arrived. */
+  /** The commit `ref` pointed at when the dispatch arrived (GITHUB_SHA of the run). */
   sha: string;
   inputs: Record<string, string>;
   runId: number;
