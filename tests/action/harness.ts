@@ -14,7 +14,6 @@ import { SIGNATURE_HEADER, verifySignature } from '../../src/signing.js';
 import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
 import { ACTION_DIST, parseOutputFile } from '../support/runAction.js';
 
-export const DIST = ACTION_DIST;
 export const HEAD_SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 export const REPO = 'acme/widgets';
 export const CALLBACK_TOKEN = 'project-callback-secret-7f3a9c';
@@ -192,7 +191,7 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   const inputs = { ...opts.inputs, ...opts.inputsAfterPrepare?.() };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
 
-  const child = spawn(process.execPath, [DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
