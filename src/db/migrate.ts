@@ -15,12 +15,8 @@ export interface InitReport {
   version: number;
 }
 
-/** The package's schema/ folder, found from this file whether it runs from src/ or dist/src/. */
-export function schemaDir(): string {
-  return packageFile('schema');
-}
-
-export function loadMigrations(dir = schemaDir()): Migration[] {
+/** The migrations in `dir` (by default the package's schema/ folder), in version order. */
+export function loadMigrations(dir = packageFile('schema')): Migration[] {
   const files = readdirSync(dir).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
   const migrations = files.map((f) => ({
     version: Number(f.split('_')[0]),

@@ -23,13 +23,8 @@ export interface AppManifest {
   defaultPermissions: Record<string, string>;
 }
 
-/** The package's app.yml, found from this file whether it runs from src/ or dist/src/. */
-export function appManifestPath(): string {
-  return packageFile('app.yml');
-}
-
-/** Reads the Probot-format manifest; throws when `default_events` is not a non-empty list of names. */
-export function loadAppManifest(path: string = appManifestPath()): AppManifest {
+/** Reads the Probot-format manifest (by default the package's app.yml); throws when `default_events` is not a non-empty list of names. */
+export function loadAppManifest(path: string = packageFile('app.yml')): AppManifest {
   const doc = load(readFileSync(path, 'utf8')) as { default_events?: unknown; default_permissions?: unknown } | null;
   const events = doc?.default_events;
   if (!Array.isArray(events) || events.length === 0 || !events.every((e) => typeof e === 'string' && /^[a-z_]+$/.test(e))) {
