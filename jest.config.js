@@ -8,5 +8,7 @@ export default {
   // Sources import './x.js' (NodeNext style); map them back to the .ts files.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
+  // tests/live need a real Gitea and run only through `npm run test:live`, which lifts this.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/tests/live/'],
   testTimeout: 60000,
 };

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,6 +34,8 @@ export interface Settings {
   llmApiKey: string | undefined;
   llmModel: string | undefined;
   builderCommand: string | undefined;
+  /** The runner label the review workflow asks for (`runs-on`), as `damascus setup` writes it. */
+  runsOn: string;
   logLevel: string;
 }
 
@@ -53,15 +56,36 @@ function optional(env: Env, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/**
+ * A secret from `NAME`, or else from the file `NAME_FILE` names (Docker secrets, or a file a provisioning
+ * step wrote), with its trailing newline removed. An unreadable or empty file is an error that names the
+ * variable and the path, never the value.
+ */
+function secret(env: Env, name: string): string | undefined {
+  const direct = optional(env, name);
+  if (direct !== undefined) return direct;
+  const path = optional(env, `${name}_FILE`);
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE names ${path}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '' || /[\r\n]/.test(value)) throw new ConfigError(`${name}_FILE names ${path}, which must hold one non-empty line`);
+  return value;
+}
+
 /** The one place that reads process settings. Defaults follow DESIGN §6. */
 export function loadSettings(env: Env = process.env): Settings {
   return {
     databaseUrl: optional(env, 'DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/damascus',
     redisUrl: optional(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379',
     giteaUrl: optional(env, 'GITEA_URL'),
-    giteaToken: optional(env, 'GITEA_TOKEN'),
-    webhookSecret: optional(env, 'DAMASCUS_WEBHOOK_SECRET'),
-    callbackSecret: optional(env, 'DAMASCUS_CALLBACK_SECRET'),
+    giteaToken: secret(env, 'GITEA_TOKEN'),
+    webhookSecret: secret(env, 'DAMASCUS_WEBHOOK_SECRET'),
+    callbackSecret: secret(env, 'DAMASCUS_CALLBACK_SECRET'),
     port: positiveInt(env, 'DAMASCUS_PORT', 8787),
     dataDir: optional(env, 'DAMASCUS_DATA_DIR') ?? join(homedir(), '.damascus'),
     concurrency: positiveInt(env, 'DAMASCUS_CONCURRENCY', 4),
@@ -79,9 +103,10 @@ export function loadSettings(env: Env = process.env): Settings {
     publicUrl: optional(env, 'DAMASCUS_PUBLIC_URL'),
     phasesModule: optional(env, 'DAMASCUS_PHASES_MODULE'),
     llmBaseUrl: optional(env, 'LLM_BASE_URL'),
-    llmApiKey: optional(env, 'LLM_API_KEY'),
+    llmApiKey: secret(env, 'LLM_API_KEY'),
     llmModel: optional(env, 'LLM_MODEL'),
     builderCommand: optional(env, 'DAMASCUS_BUILDER_COMMAND'),
+    runsOn: optional(env, 'DAMASCUS_RUNS_ON') ?? 'ubuntu-latest',
     logLevel: optional(env, 'DAMASCUS_LOG_LEVEL') ?? 'info',
   };
 }

@@ -1,33 +1,62 @@
 /**
- * The deployment files, parsed (no Docker engine here): the compose stack, the image and the CI
- * workflow say what docs/OPERATIONS.md promises.
+ * The deployment files, parsed (no Docker engine here): the compose stack, the runner's config, the
+ * provisioning script, the image and the CI workflow say what docs/OPERATIONS.md promises.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
+import { loadSettings } from '../../src/config/env.js';
 
 type Service = {
   image?: string; build?: unknown; command?: string[]; restart?: string; healthcheck?: { test?: string[] };
-  environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; volumes?: string[];
+  environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; volumes?: string[]; ports?: string[];
 };
-type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown>; configs?: Record<string, { content?: string }> };
+type Compose = {
+  services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { name?: string }>;
+};
 
 // Compose resolves YAML merge keys (`<<: *damascus`); js-yaml 5 does so only with the merge tag.
 const compose = load(readFileSync('docker-compose.yml', 'utf8'), { schema: CORE_SCHEMA.withTags(mergeTag) }) as Compose;
 const s = compose.services;
+const runnerConfig = load(readFileSync('deploy/act_runner.yaml', 'utf8')) as {
+  runner: { labels?: string[] };
+  cache?: { enabled?: boolean };
+  container: { network?: string; docker_host?: string; privileged?: boolean; valid_volumes?: string[] };
+};
+const provisionScript = readFileSync('deploy/provision.sh', 'utf8');
+
+const ONE_SHOT = ['bootstrap', 'provision'];
+const DAMASCUS = ['bootstrap', 'serve', 'worker', 'scheduler'];
+/** The `_FILE` settings of src/config/env.ts → the file deploy/provision.sh writes for each. */
+const PROVISIONED_FILES = {
+  GITEA_TOKEN_FILE: 'gitea-token',
+  DAMASCUS_WEBHOOK_SECRET_FILE: 'webhook-secret',
+  DAMASCUS_CALLBACK_SECRET_FILE: 'callback-secret',
+} as const;
+
+/** Where `service` mounts the named volume `volume`, and whether read-only. */
+function mountOf(service: string, volume: string): { target: string; readOnly: boolean } | undefined {
+  for (const v of s[service]!.volumes ?? []) {
+    const [source, target, mode] = v.split(':');
+    if (source === volume && target) return { target, readOnly: mode === 'ro' };
+  }
+  return undefined;
+}
 
 describe('docker-compose.yml', () => {
   test('the services of the stack are all there', () => {
-    expect(Object.keys(s).sort()).toEqual(['bootstrap', 'gitea', 'postgres', 'redis', 'runner', 'scheduler', 'serve', 'worker']);
+    expect(Object.keys(s).sort()).toEqual(['bootstrap', 'gitea', 'postgres', 'provision', 'redis', 'runner', 'scheduler', 'serve', 'worker']);
   });
 
-  test('every long-running service has a health check and a restart policy; the one-shot bootstrap restarts on failure only', () => {
+  test('every long-running service has a health check and a restart policy; the one-shots restart on failure only', () => {
     for (const [name, svc] of Object.entries(s)) {
-      if (name === 'bootstrap') continue;
+      if (ONE_SHOT.includes(name)) continue;
       expect([name, Array.isArray(svc.healthcheck?.test) && svc.healthcheck!.test!.length > 1]).toEqual([name, true]);
       expect([name, svc.restart]).toEqual([name, 'unless-stopped']);
     }
-    expect(s.bootstrap!.restart).toBe('on-failure');
+    for (const name of ONE_SHOT) expect([name, s[name]!.restart]).toEqual([name, 'on-failure']);
   });
 
   test('PostgreSQL 16 and Redis 7 with append-only persistence on volumes', () => {
@@ -38,15 +67,70 @@ describe('docker-compose.yml', () => {
     expect(s.postgres!.volumes![0]).toMatch(/^postgres-data:/);
   });
 
-  test('Gitea with Actions on and webhooks allowed to reach the bot; a runner registered against it', () => {
+  test('Gitea with Actions on; webhooks allowed to reach serve; the CLI reaches the server from another container', () => {
     const env = s.gitea!.environment!;
+    expect(s.gitea!.image).toBe('gitea/gitea:1.26.3');
     expect(env.GITEA__actions__ENABLED).toBe('true');
-    expect(env.GITEA__webhook__ALLOWED_HOST_LIST!.split(',')).toEqual(expect.arrayContaining(['serve', 'private']));
+    expect(env.GITEA__security__INSTALL_LOCK).toBe('true');
+    // `provision` runs `gitea actions generate-runner-token` in its own container: the internal API must not be localhost.
+    expect(new URL(env.GITEA__server__LOCAL_ROOT_URL!).host).toBe(`gitea:${env.GITEA__server__HTTP_PORT}`);
+  });
+
+  test('provision: Gitea\'s own image and data, after Gitea is healthy, running deploy/provision.sh as the git user', () => {
+    const p = s.provision!;
+    expect(p.image).toBe(s.gitea!.image);
+    expect(p.depends_on).toEqual({ gitea: { condition: 'service_healthy' } });
+    // the same data volume at the same place as the server, so the CLI sees the server's app.ini and database
+    const data = mountOf('gitea', 'gitea-data')!;
+    expect(mountOf('provision', 'gitea-data')).toEqual(data);
+    expect(p.environment!.GITEA_CONFIG!.startsWith(`${data.target}/`)).toBe(true);
+    expect(p.environment!.GITEA_RUN_AS).toBe('git');
+    expect(p.environment!.GITEA_BIN).toBe('/usr/local/bin/gitea');
+    // the script, mounted read-only, is what runs
+    const script = (p.volumes ?? []).find((v) => v.startsWith('./deploy/provision.sh:'));
+    expect(script).toMatch(/^\.\/deploy\/provision\.sh:\/[^:]+:ro$/);
+    expect(p.command).toEqual(['/bin/sh', script!.split(':')[1]]);
+    // it writes into the provision volume (read-write here only), and gives the files to the image's node user (uid 1000)
+    expect(mountOf('provision', 'provision')).toEqual({ target: p.environment!.PROVISION_DIR, readOnly: false });
+    expect(p.environment!.PROVISION_OWNER).toMatch(/^1000(:1000)?$/);
+    expect(readFileSync('Dockerfile', 'utf8')).toMatch(/^USER node$/m);
+    expect(p.environment!.DAMASCUS_BOT_USER).toBe('${DAMASCUS_BOT_USER:-damascus-bot}');
+    expect(Object.keys(compose.volumes ?? {})).toContain('provision');
+  });
+
+  test('the runner and every Damascus service wait for provision and mount its volume read-only', () => {
+    for (const name of ['runner', ...DAMASCUS]) {
+      expect([name, s[name]!.depends_on?.provision?.condition]).toEqual([name, 'service_completed_successfully']);
+      expect([name, mountOf(name, 'provision')?.readOnly]).toEqual([name, true]);
+    }
+  });
+
+  test('the Damascus services read the provisioned files through the _FILE settings, and a plain variable can override each', () => {
+    for (const name of DAMASCUS) {
+      const env = s[name]!.environment!;
+      const dir = mountOf(name, 'provision')!.target;
+      for (const [fileVar, file] of Object.entries(PROVISIONED_FILES)) {
+        expect([name, fileVar, env[fileVar]]).toEqual([name, fileVar, `${dir}/${file}`]);
+        const plain = fileVar.replace(/_FILE$/, '');
+        // empty when unset, which env.ts treats as unset, so the file is read
+        expect([name, plain, env[plain]]).toEqual([name, plain, `\${${plain}:-}`]);
+      }
+    }
+    for (const file of Object.values(PROVISIONED_FILES)) expect(provisionScript).toContain(file);
+  });
+
+  test('the runner registers with the provisioned token unless GITEA_RUNNER_REGISTRATION_TOKEN is set', () => {
+    const env = s.runner!.environment!;
+    // act_runner's run.sh reads the _FILE only when the plain variable is empty
+    expect(env.GITEA_RUNNER_REGISTRATION_TOKEN).toBe('${GITEA_RUNNER_REGISTRATION_TOKEN:-}');
+    expect(env.GITEA_RUNNER_REGISTRATION_TOKEN_FILE).toBe(`${mountOf('runner', 'provision')!.target}/runner-registration-token`);
+    expect(provisionScript).toContain('runner-registration-token');
     expect(s.runner!.image).toMatch(/^gitea\/act_runner:/);
-    expect(s.runner!.environment!.GITEA_INSTANCE_URL).toBe('http://gitea:3000');
     expect(s.runner!.depends_on!.gitea!.condition).toBe('service_healthy');
-    expect(readFileSync('deploy/act_runner.yaml', 'utf8')).toMatch(/network: damascus/);
-    expect((compose.services['runner'] as { volumes?: string[] }).volumes).toContain('./deploy/act_runner.yaml:/config.yaml:ro');
+    expect(s.runner!.volumes).toContain('./deploy/act_runner.yaml:/config.yaml:ro');
+    expect(env.CONFIG_FILE).toBe('/config.yaml');
+    // the runner itself starts job containers through the host's Docker
+    expect(s.runner!.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
   });
 
   test('serve, worker, scheduler and bootstrap run one image; bootstrap runs init and the others wait for it', () => {
@@ -59,10 +143,59 @@ describe('docker-compose.yml', () => {
       expect(s[name]!.environment!.REDIS_URL).toBe('redis://redis:6379');
     }
     for (const name of ['serve', 'worker', 'scheduler']) expect(s[name]!.depends_on!.bootstrap!.condition).toBe('service_completed_successfully');
-    expect(s.bootstrap!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(s.bootstrap!.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      provision: { condition: 'service_completed_successfully' },
+    });
     // the worker's health check needs its metrics port
     expect(s.worker!.command).toEqual(['worker', '--metrics-port', '9464']);
     expect(s.worker!.healthcheck!.test!.join(' ')).toContain('127.0.0.1:9464/healthz');
+  });
+});
+
+describe('deploy/act_runner.yaml', () => {
+  const c = runnerConfig.container;
+  test('jobs get no Docker socket, no host volumes, no privileges, and run on the stack\'s network', () => {
+    expect(c.docker_host).toBe('-');
+    expect(c.privileged).toBe(false);
+    expect(c.valid_volumes).toEqual([]);
+    expect(compose.networks?.default?.name).toBeTruthy();
+    expect(c.network).toBe(compose.networks!.default!.name);
+  });
+
+  test('the cache server is off', () => {
+    expect(runnerConfig.cache?.enabled).toBe(false);
+  });
+
+  test('the runner offers the label the review workflow asks for, on an image with node 20, git and bash', () => {
+    const labels = new Map((runnerConfig.runner.labels ?? []).map((l) => {
+      const i = l.indexOf(':');
+      return [l.slice(0, i), l.slice(i + 1)] as const;
+    }));
+    for (const name of DAMASCUS) {
+      const runsOn = s[name]!.environment!.DAMASCUS_RUNS_ON;
+      expect([name, runsOn]).toEqual([name, 'damascus']);
+    }
+    // Debian-based node:20 (not -slim or -alpine): git and bash are in the image, so a job downloads nothing
+    expect(labels.get('damascus')).toMatch(/^docker:\/\/node:20(\.\d+)*-(bookworm|bullseye)$/);
+  });
+});
+
+describe('the URLs of the stack agree', () => {
+  const env = (svc: string) => s[svc]!.environment!;
+  test('Damascus and the runner reach Gitea inside the network; people reach it through the published port', () => {
+    const httpPort = env('gitea').GITEA__server__HTTP_PORT;
+    const internal = `http://gitea:${httpPort}`;
+    for (const name of DAMASCUS) expect([name, env(name).GITEA_URL]).toEqual([name, internal]);
+    expect(env('runner').GITEA_INSTANCE_URL).toBe(internal);
+    expect(env('gitea').GITEA__server__ROOT_URL).toBe('${GITEA_ROOT_URL:-http://localhost:3000/}');
+    expect(s.gitea!.ports).toContain(`3000:${httpPort}`);
+  });
+
+  test('Gitea and the job containers reach Damascus at serve, and Gitea may deliver webhooks there', () => {
+    for (const name of DAMASCUS) expect([name, env(name).DAMASCUS_PUBLIC_URL]).toEqual([name, '${DAMASCUS_PUBLIC_URL:-http://serve:8787}']);
+    expect(readFileSync('Dockerfile', 'utf8')).toMatch(/DAMASCUS_PORT=8787/);
+    expect(env('gitea').GITEA__webhook__ALLOWED_HOST_LIST).toBe('${GITEA_WEBHOOK_ALLOWED_HOST_LIST:-serve}');
   });
 });
 
@@ -95,20 +228,219 @@ describe('.gitea/workflows/ci.yml', () => {
   });
 });
 
+/** Debian's docker-compose (installed by .ci/run) or the compose plugin, whichever is here. */
+function composeCli(): { bin: string; pre: string[] } {
+  for (const [bin, pre] of [['docker', ['compose']], ['docker-compose', []]] as const) {
+    const probe = spawnSync(bin, [...pre, 'version'], { encoding: 'utf8' });
+    if (!probe.error && probe.status === 0) return { bin, pre: [...pre] };
+  }
+  throw new Error('no compose CLI here: install Debian\'s docker-compose (apt-get install docker-compose) to validate docker-compose.yml');
+}
+
 describe('docker compose config', () => {
-  test('the compose file validates with the compose CLI (no engine needed)', () => {
-    // Debian's docker-compose (installed by .ci/run) or the compose plugin, whichever is here.
-    const cli = [['docker', ['compose']], ['docker-compose', []]] as const;
-    let ran = false;
-    for (const [bin, pre] of cli) {
-      const probe = spawnSync(bin, [...pre, 'version'], { encoding: 'utf8' });
-      if (probe.error || probe.status !== 0) continue;
-      const r = spawnSync(bin, [...pre, '-f', 'docker-compose.yml', 'config', '--quiet'], { encoding: 'utf8', env: { ...process.env, GITEA_RUNNER_REGISTRATION_TOKEN: 'x' } });
-      expect({ bin, status: r.status, stderr: r.stderr.trim() }).toEqual({ bin, status: 0, stderr: '' });
-      ran = true;
-      break;
-    }
-    if (!ran) throw new Error('no compose CLI here: install Debian\'s docker-compose (apt-get install docker-compose) to validate docker-compose.yml');
+  const work = mkdtempSync(join(tmpdir(), 'damascus-compose-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const emptyEnvFile = join(work, 'empty.env');
+  writeFileSync(emptyEnvFile, '');
+
+  /** `compose config` with only `vars` set (no .env, none of this machine's variables), parsed. */
+  function resolved(vars: Record<string, string> = {}): { status: number | null; stderr: string; config?: Compose } {
+    const { bin, pre } = composeCli();
+    const r = spawnSync(bin, [...pre, '-f', 'docker-compose.yml', '--env-file', emptyEnvFile, 'config'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, ...vars },
+    });
+    return { status: r.status, stderr: r.stderr.trim(), config: r.status === 0 ? (load(r.stdout) as Compose) : undefined };
+  }
+
+  test('the compose file validates with the compose CLI (no engine needed) with no variable set', () => {
+    const r = resolved();
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('resolved: the URLs default as documented, and the webhook host list contains the public URL\'s host', () => {
+    const c = resolved().config!;
+    const gitea = c.services.gitea!.environment!;
+    const serve = c.services.serve!.environment!;
+    expect(gitea.GITEA__server__ROOT_URL).toBe('http://localhost:3000/');
+    expect(serve.GITEA_URL).toBe('http://gitea:3000');
+    expect(serve.DAMASCUS_PUBLIC_URL).toBe('http://serve:8787');
+    expect(gitea.GITEA__webhook__ALLOWED_HOST_LIST!.split(',')).toContain(new URL(serve.DAMASCUS_PUBLIC_URL!).hostname);
+    // the browser's URL is not the one containers use
+    expect(new URL(gitea.GITEA__server__ROOT_URL!).origin).not.toBe(new URL(serve.GITEA_URL!).origin);
+  });
+
+  test('resolved and loaded by Damascus: an unset secret reads the provisioned file; a set one wins over it', () => {
+    // The provision volume, as a temporary directory: the services' /provision/... paths are mapped into it.
+    const dir = join(work, 'provision');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'gitea-token'), 'token-from-file\n');
+    writeFileSync(join(dir, 'webhook-secret'), 'webhook-from-file\n');
+    writeFileSync(join(dir, 'callback-secret'), 'callback-from-file\n');
+    const settingsOf = (c: Compose) => {
+      const env = { ...c.services.serve!.environment! };
+      const target = mountOf('serve', 'provision')!.target;
+      for (const k of Object.keys(PROVISIONED_FILES)) env[k] = env[k]!.replace(`${target}/`, `${dir}/`);
+      return loadSettings(env);
+    };
+    const unset = settingsOf(resolved().config!);
+    expect([unset.giteaToken, unset.webhookSecret, unset.callbackSecret]).toEqual(['token-from-file', 'webhook-from-file', 'callback-from-file']);
+    expect(unset.runsOn).toBe('damascus');
+    const set = settingsOf(resolved({ GITEA_TOKEN: 'token-from-env' }).config!);
+    expect([set.giteaToken, set.webhookSecret]).toEqual(['token-from-env', 'webhook-from-file']);
   });
 });
 
+/**
+ * deploy/provision.sh against a stand-in for the gitea CLI (a shell script that logs its arguments and keeps
+ * its users in a directory), so the script's logic runs in `npm test`. tests/live/provision.live.test.ts
+ * runs it against a real Gitea.
+ */
+describe('deploy/provision.sh with a stand-in gitea', () => {
+  const FAKE_GITEA = `#!/bin/sh
+state="$FAKE_STATE"
+{ printf 'CALL'; for a in "$@"; do printf ' <%s>' "$a"; done; printf '\\n'; } >>"$state/calls"
+if [ "$1" = --config ]; then shift 2; fi
+case "$1 $2 $3" in
+  'admin user list')
+    printf 'ID   Username    Email                     IsActive IsAdmin 2FA\\n'
+    if [ -f "$state/users" ]; then cat "$state/users"; fi
+    ;;
+  'admin user create')
+    name=''
+    while [ $# -gt 0 ]; do if [ "$1" = --username ]; then name=$2; fi; shift; done
+    printf '9 %s %s@x true false false\\n' "$name" "$name" >>"$state/users"
+    printf "generated random password is 'PASSWORD-%s'\\n" "$name"
+    printf "New user '%s' has been successfully created!\\n" "$name"
+    ;;
+  'admin user generate-access-token')
+    printf '2026/01/01 00:00:00 cmd/admin.go:1 [I] a log line on stdout\\n'
+    od -An -N20 -tx1 /dev/urandom | tr -d ' \\n'
+    printf '\\n2026/01/01 00:00:01 cmd/admin.go:2 [I] and one after it\\n'
+    ;;
+  'actions generate-runner-token ')
+    if [ ! -f "$state/runner" ]; then od -An -N20 -tx1 /dev/urandom | tr -d ' \\n' >"$state/runner"; fi
+    cat "$state/runner"
+    printf '\\n'
+    ;;
+  *) echo "stand-in gitea: unexpected arguments" >&2; exit 3 ;;
+esac
+`;
+  let root: string;
+  let state: string;
+  let out: string;
+  let bin: string;
+  let config: string;
+  beforeEach(() => {
+    // spaces in every path: a value that were word-split would break the run
+    root = mkdtempSync(join(tmpdir(), 'damascus provision '));
+    state = join(root, 'gitea state');
+    out = join(root, 'provision out');
+    mkdirSync(state);
+    mkdirSync(join(root, 'bin dir'));
+    bin = join(root, 'bin dir', 'gitea');
+    writeFileSync(bin, FAKE_GITEA);
+    chmodSync(bin, 0o755);
+    mkdirSync(join(root, 'conf dir'));
+    config = join(root, 'conf dir', 'app.ini');
+    writeFileSync(config, '[security]\nINSTALL_LOCK = true\n');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  function provision(extra: Record<string, string> = {}) {
+    const r = spawnSync('sh', ['deploy/provision.sh'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', FAKE_STATE: state, GITEA_BIN: bin, GITEA_CONFIG: config, PROVISION_DIR: out, DAMASCUS_BOT_USER: 'the-bot', ...extra },
+    });
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  }
+  const calls = () => {
+    try {
+      return readFileSync(join(state, 'calls'), 'utf8').trim().split('\n');
+    } catch {
+      return [];
+    }
+  };
+  const files = () => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f), 'utf8')]));
+
+  test('the first run makes the bot, its token, the runner token and the secrets; it prints none of them', () => {
+    const r = provision();
+    expect(r.status).toBe(0);
+    const f = files();
+    expect(Object.keys(f)).toEqual(['callback-secret', 'gitea-token', 'gitea-token.user', 'runner-registration-token', 'webhook-secret']);
+    expect(f['gitea-token']).toMatch(/^[0-9a-f]{40}\n$/); // not the log lines gitea printed around it
+    expect(f['gitea-token.user']).toBe('the-bot\n');
+    expect(f['runner-registration-token']).toBe(`${readFileSync(join(state, 'runner'), 'utf8')}\n`);
+    expect(f['webhook-secret']).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(f['callback-secret']).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(f['webhook-secret']).not.toBe(f['callback-secret']);
+    expect(statSync(out).mode & 0o777).toBe(0o700);
+    for (const name of Object.keys(f)) expect([name, statSync(join(out, name)).mode & 0o777]).toEqual([name, 0o600]);
+    for (const [name, value] of Object.entries(f)) {
+      if (name !== 'gitea-token.user') expect([name, r.output.includes(value.trim())]).toEqual([name, false]);
+    }
+    expect(r.output).not.toContain('PASSWORD-');
+    // one argument each, as given: --config with its spaces, the scopes, a password nobody sees, no admin
+    const log = calls();
+    expect(log.every((c) => c.startsWith(`CALL <--config> <${config}> `))).toBe(true);
+    const create = log.find((c) => c.includes('<admin> <user> <create>'))!;
+    expect(create).toContain('<--username> <the-bot>');
+    expect(create).toContain('<--must-change-password=false>');
+    expect(create).toContain('<--random-password>');
+    expect(create).not.toContain('<--admin>');
+    const token = log.find((c) => c.includes('<generate-access-token>'))!;
+    expect(token).toContain('<--username> <the-bot>');
+    expect(token).toContain('<--scopes> <write:repository,write:issue,read:user,write:user>');
+    expect(token).toContain('<--raw>');
+    expect(token).toMatch(/<--token-name> <damascus-\d{8}T\d{6}Z>/);
+  });
+
+  test('a second run changes nothing: no user is created, no token made, no file rewritten', () => {
+    expect(provision().status).toBe(0);
+    const before = files();
+    const mtimes = Object.keys(before).map((n) => statSync(join(out, n)).mtimeMs);
+    const callsBefore = calls().length;
+    const r = provision();
+    expect(r.status).toBe(0);
+    expect(files()).toEqual(before);
+    expect(Object.keys(before).map((n) => statSync(join(out, n)).mtimeMs)).toEqual(mtimes);
+    const again = calls().slice(callsBefore);
+    expect(again.some((c) => c.includes('<create>') || c.includes('<generate-access-token>'))).toBe(false);
+    expect(r.output).toMatch(/the bot user the-bot exists/);
+    expect(r.output).toMatch(/kept gitea-token/);
+  });
+
+  test('a token whose user no longer exists in Gitea (its data was reset) is replaced; the secrets stay', () => {
+    expect(provision().status).toBe(0);
+    const before = files();
+    rmSync(join(state, 'users'));
+    const r = provision();
+    expect(r.status).toBe(0);
+    const after = files();
+    expect(after['gitea-token']).toMatch(/^[0-9a-f]{40}\n$/);
+    expect(after['gitea-token']).not.toBe(before['gitea-token']);
+    expect(after['webhook-secret']).toBe(before['webhook-secret']);
+    expect(r.output).toMatch(/replaced gitea-token because the user the-bot did not exist/);
+  });
+
+  test('a bot name that is not a plain login, or a missing PROVISION_DIR, stops it before gitea runs', () => {
+    for (const bad of ['bot; touch pwned', '-x', 'bot name', '.bot', 'bot\nroot']) {
+      const r = provision({ DAMASCUS_BOT_USER: bad });
+      expect([bad, r.status]).toEqual([bad, 1]);
+      expect(r.output).toMatch(/DAMASCUS_BOT_USER must be/);
+    }
+    const r = provision({ PROVISION_DIR: '' });
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/PROVISION_DIR must name the directory/);
+    expect(provision({ PROVISION_DIR: 'relative/dir' }).output).toMatch(/PROVISION_DIR must be an absolute path/);
+    expect(calls()).toEqual([]);
+  });
+
+  test('an existing user of that name who is a site administrator is refused, and gets no token', () => {
+    writeFileSync(join(state, 'users'), '1 The-Bot admin@x true true false\n');
+    const r = provision();
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/the user the-bot exists and is a site administrator/);
+    expect(calls().some((c) => c.includes('<generate-access-token>'))).toBe(false);
+  });
+});
