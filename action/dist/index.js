@@ -19155,7 +19155,7 @@ __export(main_exports, {
   TAIL_LIMIT: () => TAIL_LIMIT
 });
 module.exports = __toCommonJS(main_exports);
-var import_node_crypto3 = require("node:crypto");
+var import_node_crypto4 = require("node:crypto");
 var import_node_path2 = require("node:path");
 
 // node_modules/@actions/core/lib/command.js
@@ -19659,12 +19659,41 @@ function info(message) {
 
 // action/src/checkout.ts
 var import_node_child_process = require("node:child_process");
-function checkCheckedOutHead(cwd, headSha) {
-  const res = (0, import_node_child_process.spawnSync)("git", ["rev-parse", "HEAD"], { cwd, encoding: "utf8", timeout: 3e4 });
-  if (res.error) return { kind: "unknown", reason: res.error.message };
-  if (res.status !== 0) return { kind: "unknown", reason: (res.stderr || `git exited ${res.status}`).trim() };
-  const actual = res.stdout.trim().toLowerCase();
-  return actual === headSha ? { kind: "match" } : { kind: "mismatch", actual };
+var import_node_fs = require("node:fs");
+function git(args, cwd, env) {
+  const res = (0, import_node_child_process.spawnSync)("git", args, { cwd, env, encoding: "utf8", timeout: 10 * 6e4 });
+  if (res.error) return { ok: false, out: "", err: res.error.message };
+  return { ok: res.status === 0, out: res.stdout ?? "", err: (res.stderr ?? "").trim() };
+}
+function baseEnv() {
+  const env = { GIT_TERMINAL_PROMPT: "0", GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" };
+  for (const k of ["PATH", "HOME", "TMPDIR", "LANG"]) if (process.env[k]) env[k] = process.env[k];
+  return env;
+}
+function authEnv(token) {
+  if (token === "") return {};
+  const basic = Buffer.from(`x-access-token:${token}`, "utf8").toString("base64");
+  return { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: basic ${basic}` };
+}
+function checkoutHead(o) {
+  if ((0, import_node_fs.existsSync)(o.dir) && (0, import_node_fs.readdirSync)(o.dir).length > 0) {
+    return { ok: false, reason: `the workspace ${o.dir} is not empty (the review workflow must not check anything out before this step)` };
+  }
+  (0, import_node_fs.mkdirSync)(o.dir, { recursive: true });
+  const env = baseEnv();
+  const remote = `${o.serverUrl.replace(/\/+$/, "")}/${o.repository}.git`;
+  const init = git(["init", "-q"], o.dir, env);
+  if (!init.ok) return { ok: false, reason: `git init failed: ${init.err}` };
+  const fetch2 = (ref) => git(["-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--depth=1", remote, ref], o.dir, { ...env, ...authEnv(o.token) });
+  let fetched = fetch2(o.headSha);
+  if (!fetched.ok && o.pullRequest !== null) fetched = fetch2(`refs/pull/${o.pullRequest}/head`);
+  if (!fetched.ok) return { ok: false, reason: `could not fetch ${o.headSha} from ${remote}: ${fetched.err}` };
+  const got = git(["rev-parse", "FETCH_HEAD"], o.dir, env).out.trim().toLowerCase();
+  if (got !== o.headSha) return { ok: false, reason: `the pull request's head is ${got}, not head-sha ${o.headSha} (it moved): nothing was run` };
+  const co = git(["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD"], o.dir, env);
+  if (!co.ok) return { ok: false, reason: `git checkout failed: ${co.err}` };
+  const head = git(["rev-parse", "HEAD"], o.dir, env).out.trim().toLowerCase();
+  return head === o.headSha ? { ok: true } : { ok: false, reason: `checked out ${head}, not ${o.headSha}` };
 }
 
 // action/src/deliver.ts
@@ -19720,8 +19749,11 @@ async function deliverResult(opts) {
   }
 }
 
+// action/src/inputs.ts
+var import_node_crypto3 = require("node:crypto");
+
 // action/src/junit.ts
-var import_node_fs = require("node:fs");
+var import_node_fs2 = require("node:fs");
 var import_node_path = require("node:path");
 
 // node_modules/fast-xml-parser/src/util.js
@@ -23934,7 +23966,7 @@ function findJUnitFiles(root, patterns, sinceMs) {
   const walk = (dir, depth) => {
     let entries;
     try {
-      entries = (0, import_node_fs.readdirSync)(dir, { withFileTypes: true });
+      entries = (0, import_node_fs2.readdirSync)(dir, { withFileTypes: true });
     } catch {
       return;
     }
@@ -23947,7 +23979,7 @@ function findJUnitFiles(root, patterns, sinceMs) {
       } else if (entry.isFile()) {
         const rel = (0, import_node_path.relative)(root, full).split(import_node_path.sep).join("/");
         if (!matchers.some((m) => m.test(rel))) continue;
-        const st = (0, import_node_fs.statSync)(full);
+        const st = (0, import_node_fs2.statSync)(full);
         if (st.mtimeMs >= sinceMs && st.size <= MAX_REPORT_BYTES) found.push(full);
       }
     }
@@ -23990,7 +24022,7 @@ function summarizeJUnit(files, warn) {
   for (const file of files) {
     let one;
     try {
-      one = parseJUnit((0, import_node_fs.readFileSync)(file, "utf8"));
+      one = parseJUnit((0, import_node_fs2.readFileSync)(file, "utf8"));
     } catch (err) {
       warn(`ignoring ${file}: not valid JUnit XML (${err.message.split("\n")[0]})`);
       continue;
@@ -24051,6 +24083,13 @@ function parseInputs(input, env) {
   const orchestratorRaw = required("orchestrator-url");
   const orchestrator = orchestratorRaw === "" ? null : httpUrl(orchestratorRaw, "input orchestrator-url", problems);
   const token = required("token");
+  const prRaw = get("pull-request");
+  const pullRequest = prRaw === "" ? null : Number(prRaw);
+  if (pullRequest !== null && (!Number.isSafeInteger(pullRequest) || pullRequest <= 0)) {
+    problems.push(`input pull-request must be a positive whole number (got ${JSON.stringify(prRaw)})`);
+  }
+  const dispatch = get("dispatch");
+  if (dispatch !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(dispatch)) problems.push(`input dispatch must be a plain nonce (got ${JSON.stringify(dispatch)})`);
   const timeoutMinutes = positiveNumber(get("timeout-minutes") || "30", "input timeout-minutes", problems);
   const deliverySeconds = positiveNumber(get("delivery-timeout-seconds") || "120", "input delivery-timeout-seconds", problems);
   const failRaw = get("fail-on-test-failure").toLowerCase() || "true";
@@ -24061,14 +24100,18 @@ function parseInputs(input, env) {
   if (!REPO.test(repository)) problems.push(`GITHUB_REPOSITORY must be "owner/repo" (got ${JSON.stringify(repository)})`);
   const runIdBase = env.GITHUB_RUN_ID ?? "";
   if (runIdBase === "") problems.push("GITHUB_RUN_ID is not set (is this running in Gitea Actions?)");
-  const attempt = env.GITHUB_RUN_ATTEMPT ?? "";
-  if (problems.length > 0) throw new InputError(problems.join("; "));
   const serverUrl = (env.GITHUB_SERVER_URL ?? "").replace(/\/+$/, "");
+  if (!/^https?:\/\//.test(serverUrl)) problems.push(`GITHUB_SERVER_URL must be the Gitea's http(s) URL (got ${JSON.stringify(env.GITHUB_SERVER_URL ?? "")})`);
+  if (problems.length > 0) throw new InputError(problems.join("; "));
   const base = orchestrator.href.replace(/\/+$/, "");
   return {
     testCommand,
     workItem,
     headSha: headSha.toLowerCase(),
+    pullRequest,
+    dispatch,
+    serverUrl,
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
     resultsUrl: `${base}/api/v1/review-results`,
     token,
     giteaToken: get("gitea-token"),
@@ -24078,10 +24121,23 @@ function parseInputs(input, env) {
     junitPatterns: get("junit-paths") || DEFAULT_JUNIT_PATTERNS,
     deliveryTimeoutMs: Math.round(deliverySeconds * 1e3),
     repository,
-    runId: attempt === "" ? runIdBase : `${runIdBase}-${attempt}`,
-    runUrl: serverUrl === "" ? null : `${serverUrl}/${repository}/actions/runs/${runIdBase}`,
+    runId: `${runIdBase}-${executionId(env)}`,
+    // The web route takes the run's number, not its database id (FACTS §0).
+    runUrl: `${serverUrl}/${repository}/actions/runs/${env.GITHUB_RUN_NUMBER || runIdBase}`,
     apiUrl: (env.GITHUB_API_URL ?? "").replace(/\/+$/, "") || null
   };
+}
+function executionId(env) {
+  if (env.GITHUB_RUN_ATTEMPT) return `attempt-${env.GITHUB_RUN_ATTEMPT}`;
+  const parts = (env.ACTIONS_RUNTIME_TOKEN ?? "").split(".");
+  if (parts.length === 3) {
+    try {
+      const claims = JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8"));
+      if (Number.isSafeInteger(claims.TaskID) && claims.TaskID > 0) return `task-${claims.TaskID}`;
+    } catch {
+    }
+  }
+  return `exec-${(0, import_node_crypto3.randomBytes)(6).toString("hex")}`;
 }
 
 // action/src/mask.ts
@@ -24300,17 +24356,23 @@ async function run() {
   }
   const secrets = collectSecrets([cfg.token, cfg.giteaToken], process.env);
   for (const s of secrets) setSecret(s);
-  const cwd = (0, import_node_path2.resolve)(cfg.workingDirectory);
-  const head = checkCheckedOutHead(cwd, cfg.headSha);
-  if (head.kind === "mismatch") {
-    setFailed(`Damascus review: the checked-out commit ${head.actual} is not head-sha ${cfg.headSha}; nothing was run or reported (check the checkout step's ref)`);
+  const checkout = checkoutHead({
+    serverUrl: cfg.serverUrl,
+    repository: cfg.repository,
+    headSha: cfg.headSha,
+    pullRequest: cfg.pullRequest,
+    token: cfg.giteaToken,
+    dir: cfg.workspace
+  });
+  if (!checkout.ok) {
+    setFailed(`Damascus review: ${checkout.reason}; nothing was run or reported`);
     return;
   }
-  if (head.kind === "unknown") warning(`Could not confirm the checked-out commit is ${cfg.headSha}: ${head.reason}`);
+  const cwd = (0, import_node_path2.resolve)(cfg.workspace, cfg.workingDirectory);
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
   info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd} (timeout ${cfg.timeoutMs / 6e4} min)`);
-  const resumeToken = (0, import_node_crypto3.randomBytes)(16).toString("hex");
+  const resumeToken = (0, import_node_crypto4.randomBytes)(16).toString("hex");
   process.stdout.write(`::stop-commands::${resumeToken}
 `);
   const started = Date.now();
@@ -24344,6 +24406,7 @@ async function run() {
     headSha: cfg.headSha,
     runId: cfg.runId,
     runUrl: cfg.runUrl,
+    dispatch: cfg.dispatch || null,
     passed,
     exitCode: outcome.exitCode,
     timedOut: outcome.timedOut,

@@ -1,10 +1,19 @@
-/** The Action's inputs and runner environment, validated up front (pure: no I/O). */
+/** The Action's inputs and runner environment, validated up front (no I/O). */
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_JUNIT_PATTERNS } from './junit.js';
 
 export interface ActionConfig {
   testCommand: string;
   workItem: number;
   headSha: string;
+  /** The PR whose head is reviewed (its refs/pull/<n>/head is the fallback fetch); null when not given. */
+  pullRequest: number | null;
+  /** Damascus's nonce for the dispatch that started this run ('' when not given). */
+  dispatch: string;
+  /** GITHUB_SERVER_URL without a trailing slash: where the head is fetched from. */
+  serverUrl: string;
+  /** GITHUB_WORKSPACE: where the head is checked out. */
+  workspace: string;
   /** Full URL of the review-results endpoint. */
   resultsUrl: string;
   /** The per-project callback secret: signs the result. */
@@ -75,6 +84,13 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
   const orchestratorRaw = required('orchestrator-url');
   const orchestrator = orchestratorRaw === '' ? null : httpUrl(orchestratorRaw, 'input orchestrator-url', problems);
   const token = required('token');
+  const prRaw = get('pull-request');
+  const pullRequest = prRaw === '' ? null : Number(prRaw);
+  if (pullRequest !== null && (!Number.isSafeInteger(pullRequest) || pullRequest <= 0)) {
+    problems.push(`input pull-request must be a positive whole number (got ${JSON.stringify(prRaw)})`);
+  }
+  const dispatch = get('dispatch');
+  if (dispatch !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(dispatch)) problems.push(`input dispatch must be a plain nonce (got ${JSON.stringify(dispatch)})`);
 
   const timeoutMinutes = positiveNumber(get('timeout-minutes') || '30', 'input timeout-minutes', problems);
   const deliverySeconds = positiveNumber(get('delivery-timeout-seconds') || '120', 'input delivery-timeout-seconds', problems);
@@ -87,16 +103,20 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
   if (!REPO.test(repository)) problems.push(`GITHUB_REPOSITORY must be "owner/repo" (got ${JSON.stringify(repository)})`);
   const runIdBase = env.GITHUB_RUN_ID ?? '';
   if (runIdBase === '') problems.push('GITHUB_RUN_ID is not set (is this running in Gitea Actions?)');
-  const attempt = env.GITHUB_RUN_ATTEMPT ?? '';
+  const serverUrl = (env.GITHUB_SERVER_URL ?? '').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(serverUrl)) problems.push(`GITHUB_SERVER_URL must be the Gitea's http(s) URL (got ${JSON.stringify(env.GITHUB_SERVER_URL ?? '')})`);
 
   if (problems.length > 0) throw new InputError(problems.join('; '));
 
-  const serverUrl = (env.GITHUB_SERVER_URL ?? '').replace(/\/+$/, '');
   const base = orchestrator!.href.replace(/\/+$/, '');
   return {
     testCommand,
     workItem,
     headSha: headSha.toLowerCase(),
+    pullRequest,
+    dispatch,
+    serverUrl,
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
     resultsUrl: `${base}/api/v1/review-results`,
     token,
     giteaToken: get('gitea-token'),
@@ -106,8 +126,29 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
     junitPatterns: get('junit-paths') || DEFAULT_JUNIT_PATTERNS,
     deliveryTimeoutMs: Math.round(deliverySeconds * 1000),
     repository,
-    runId: attempt === '' ? runIdBase : `${runIdBase}-${attempt}`,
-    runUrl: serverUrl === '' ? null : `${serverUrl}/${repository}/actions/runs/${runIdBase}`,
+    runId: `${runIdBase}-${executionId(env)}`,
+    // The web route takes the run's number, not its database id (FACTS §0).
+    runUrl: `${serverUrl}/${repository}/actions/runs/${env.GITHUB_RUN_NUMBER || runIdBase}`,
     apiUrl: (env.GITHUB_API_URL ?? '').replace(/\/+$/, '') || null,
   };
+}
+
+/**
+ * What tells this execution of the job from a re-run of the same run: Gitea keeps GITHUB_RUN_ID across re-runs and
+ * act never sets GITHUB_RUN_ATTEMPT, but each execution is a new task, whose id is a claim (`TaskID`) of the
+ * runtime token Gitea issues it. The token's signature is not checked (nothing is trusted because of this id);
+ * without a readable token, a random id makes every execution distinct.
+ */
+export function executionId(env: Env): string {
+  if (env.GITHUB_RUN_ATTEMPT) return `attempt-${env.GITHUB_RUN_ATTEMPT}`;
+  const parts = (env.ACTIONS_RUNTIME_TOKEN ?? '').split('.');
+  if (parts.length === 3) {
+    try {
+      const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { TaskID?: unknown };
+      if (Number.isSafeInteger(claims.TaskID) && (claims.TaskID as number) > 0) return `task-${claims.TaskID as number}`;
+    } catch {
+      // not a JWT: fall through
+    }
+  }
+  return `exec-${randomBytes(6).toString('hex')}`;
 }

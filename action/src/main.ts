@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
 import type { ReviewResult } from '../../src/review/resultSchema.js';
-import { checkCheckedOutHead } from './checkout.js';
+import { checkoutHead } from './checkout.js';
 import { deliverResult, type DeliveryOutcome } from './deliver.js';
 import { type ActionConfig, parseInputs } from './inputs.js';
 import { findJUnitFiles, summarizeJUnit } from './junit.js';
@@ -68,14 +68,16 @@ async function run(): Promise<void> {
   const secrets = collectSecrets([cfg.token, cfg.giteaToken], process.env);
   for (const s of secrets) core.setSecret(s);
 
-  const cwd = resolve(cfg.workingDirectory);
-  // A pass reported for head-sha lets Damascus merge head-sha: it must be what is checked out.
-  const head = checkCheckedOutHead(cwd, cfg.headSha);
-  if (head.kind === 'mismatch') {
-    core.setFailed(`Damascus review: the checked-out commit ${head.actual} is not head-sha ${cfg.headSha}; nothing was run or reported (check the checkout step's ref)`);
+  // A pass reported for head-sha lets Damascus merge head-sha: the Action checks out exactly that commit itself.
+  const checkout = checkoutHead({
+    serverUrl: cfg.serverUrl, repository: cfg.repository, headSha: cfg.headSha, pullRequest: cfg.pullRequest,
+    token: cfg.giteaToken, dir: cfg.workspace,
+  });
+  if (!checkout.ok) {
+    core.setFailed(`Damascus review: ${checkout.reason}; nothing was run or reported`);
     return;
   }
-  if (head.kind === 'unknown') core.warning(`Could not confirm the checked-out commit is ${cfg.headSha}: ${head.reason}`);
+  const cwd = resolve(cfg.workspace, cfg.workingDirectory);
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
   core.info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd} (timeout ${cfg.timeoutMs / 60_000} min)`);
@@ -114,6 +116,7 @@ async function run(): Promise<void> {
     headSha: cfg.headSha,
     runId: cfg.runId,
     runUrl: cfg.runUrl,
+    dispatch: cfg.dispatch || null,
     passed,
     exitCode: outcome.exitCode,
     timedOut: outcome.timedOut,

@@ -109,6 +109,8 @@ export interface OpenWorktreeOptions {
   branch: string;
   base?: string;
   dataDir: string;
+  /** Start from origin/<base> even when the branch exists on the remote (a rebuild after a conflict). */
+  fresh?: boolean;
 }
 
 export interface Worktree {
@@ -127,7 +129,7 @@ export async function openWorktree(o: OpenWorktreeOptions): Promise<Worktree> {
   const g = git(o.cache);
   await g.raw(['worktree', 'prune']);
   const remoteBranch = `refs/remotes/origin/${o.branch}`;
-  const continued = await refExists(g, remoteBranch);
+  const continued = !o.fresh && (await refExists(g, remoteBranch));
   const start = continued ? remoteBranch : `refs/remotes/origin/${o.base ?? 'main'}`;
   if (!continued && !(await refExists(g, start))) throw new Error(`base branch ${o.base ?? 'main'} not found on the remote`);
   const path = join(o.dataDir, 'worktrees', basename(o.cache, '.git'), `${o.branch.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`);
@@ -174,11 +176,14 @@ export async function diffFingerprint(path: string, baseRef: string): Promise<st
   return createHash('sha256').update(normalized).digest('hex');
 }
 
-/** Push HEAD to `branch` on the remote. The auth header goes in argv as -c http.extraHeader, never in the URL. */
-export async function pushBranch(o: { path: string; branch: string; remoteUrl: string; authHeader?: string | undefined }): Promise<void> {
+/**
+ * Push HEAD to `branch` on the remote. The auth header goes in argv as -c http.extraHeader, never in the URL.
+ * `force` replaces the branch (a rebuild from the base); without it a push that is not a fast-forward fails.
+ */
+export async function pushBranch(o: { path: string; branch: string; remoteUrl: string; authHeader?: string | undefined; force?: boolean }): Promise<void> {
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(o.remoteUrl)) throw new Error('remoteUrl must not carry credentials; pass authHeader instead');
   try {
-    await git(o.path, { authHeader: o.authHeader }).raw(['push', '--quiet', '--no-verify', o.remoteUrl, `HEAD:refs/heads/${o.branch}`]);
+    await git(o.path, { authHeader: o.authHeader }).raw(['push', '--quiet', '--no-verify', o.remoteUrl, `${o.force ? '+' : ''}HEAD:refs/heads/${o.branch}`]);
   } catch (e) {
     throw scrub(e, o.authHeader);
   }

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { loadPhases } from '../phases/registry.js';
 import { connectRedis } from '../queue/redis.js';
-import { enqueueRelay, enqueueTicks, openQueues } from '../queue/queues.js';
+import { enqueueIssueConfirm, enqueueRelay, enqueueTicks, openQueues, type IssueKey } from '../queue/queues.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { GiteaStartup } from '../gitea/startup.js';
 import { webhookRoute } from '../http/webhooks.js';
@@ -20,7 +20,7 @@ import { builtinPhases } from '../phases/builtin.js';
 import { createPermissionCache } from '../gitea/permissions.js';
 import { processInbox } from '../gitea/inbox.js';
 import { relayOutbox } from '../gitea/relay.js';
-import { reconcile } from '../gitea/reconcile.js';
+import { reconcile, reconcileIssue } from '../gitea/reconcile.js';
 import { sendJson } from '../http/server.js';
 import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
@@ -127,9 +127,20 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
       // A crashed relay's claimed events are due again after claimMs: keep it short.
       return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000 });
     } : undefined,
-    reconcile: gitea ? async (queues) => {
-      const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log });
+    reconcile: gitea ? async (queues, job) => {
+      if (job.name === 'confirm-issue') {
+        const k = job.data as IssueKey;
+        const out = await reconcileIssue({ sql, gitea, triggerLabel: settings.triggerLabel }, k.owner, k.name, k.number);
+        if (out.status === 'recorded' && out.effect !== 'ignored: trigger label unchanged') {
+          log.info({ issue: `${k.owner}/${k.name}#${k.number}`, effect: out.effect }, 'issue read back after a label change');
+          if (out.wake) await enqueueTicks(queues, 1, 'confirm');
+          if (out.relay) await enqueueRelay(queues);
+        }
+        return out;
+      }
+      const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log, botLogin: startup.botLogin });
       if (report.wake) await enqueueTicks(queues, report.created, 'reconcile');
+      if (report.comments > 0 || report.cancelled > 0 || report.refreshed > 0) await enqueueRelay(queues);
       return report;
     } : undefined,
   });
@@ -210,9 +221,13 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   if (settings.webhookSecret) {
     routes.push(webhookRoute({
       sql, secret: settings.webhookSecret, triggerLabel: settings.triggerLabel, botLogin: () => startup.botLogin, log, metrics,
-      afterCommit: async (outcome) => {
+      afterCommit: async (outcome, event) => {
         if (outcome.wake) await enqueueTicks(queues, 1, 'webhook');
         if (outcome.relay) await enqueueRelay(queues);
+        // A story started, stopped or came back because of a label: read the issue back once its deliveries are in.
+        if ((event.kind === 'issue.labels' || event.kind === 'issue.opened') && /^(created|cancelled|reactivated)/.test(outcome.effect)) {
+          await enqueueIssueConfirm(queues, { owner: event.repo.owner, name: event.repo.name, number: event.issue.number });
+        }
       },
     }));
   } else {

@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
 import { createGiteaClient } from '../gitea/client.js';
-import { renderReviewWorkflow } from '../gitea/reviewWorkflow.js';
-import { formatStep, loadAppManifest, setupRepo, SetupError, type SetupStep } from '../gitea/setupRepo.js';
+import { renderReviewWorkflow, runnerLabelProblem } from '../gitea/reviewWorkflow.js';
+import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../gitea/setupRepo.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
 import { deriveProjectSecret } from '../signing.js';
 import { CliError, commandContext } from './context.js';
 
 interface SetupOptions {
   actionUrl?: string;
-  actionRef: string;
+  actionRef?: string;
+  runsOn?: string;
   publicUrl?: string;
   dryRun?: boolean;
 }
@@ -40,14 +41,17 @@ export function registerSetup(program: Command): void {
     .command('setup')
     .argument('<repo>', 'OWNER/REPO')
     .description(
-      'prepare a repository for Damascus: the review workflow file, the DAMASCUS_CALLBACK_TOKEN Actions secret, the labels ' +
-        'and the webhook (events from app.yml). Safe to run again: only what differs is written.',
+      'prepare a repository for Damascus: check the rights it needs, publish the review Action to the bot\'s public repo ' +
+        'damascus-action on this Gitea, then set the DAMASCUS_CALLBACK_TOKEN Actions secret, the labels, the webhook (events ' +
+        'from app.yml) and, last, the review workflow. Nothing is written unless every right is there. Safe to run again: ' +
+        'only what differs is written.',
     )
     .option(
       '--action-url <url>',
-      'URL of the review Action repository (default: $GITEA_URL/damascus/damascus-action). The runner clones it without a token, so it must be readable anonymously',
+      'use the review Action from this repository URL instead of publishing it (with --action-ref). The runner clones it without a token, so it must be readable anonymously',
     )
-    .option('--action-ref <ref>', 'tag, branch or full 40-hex commit SHA of the Action (short SHAs are rejected by the runner)', 'main')
+    .option('--action-ref <ref>', 'with --action-url: a tag or full 40-hex commit SHA of the Action (short SHAs are rejected by the runner)')
+    .option('--runs-on <label>', 'runner label the review job asks for (default: DAMASCUS_RUNS_ON, else ubuntu-latest)')
     .option('--public-url <url>', 'URL at which Gitea reaches Damascus (default: DAMASCUS_PUBLIC_URL)')
     .option('--dry-run', 'print what would change and change nothing')
     .action(async (raw: string, opts: SetupOptions) => {
@@ -67,13 +71,24 @@ export function registerSetup(program: Command): void {
       if (!publicUrl) throw new CliError('the URL Gitea reaches Damascus at is needed: set DAMASCUS_PUBLIC_URL or pass --public-url', 2);
       const webhookUrl = webhookUrlFor(publicUrl);
 
-      let workflow: string;
-      try {
-        const actionUrl = opts.actionUrl ?? `${giteaUrl.replace(/\/+$/, '')}/damascus/damascus-action`;
-        workflow = renderReviewWorkflow({ actionUrl, actionRef: opts.actionRef });
-      } catch (err) {
-        throw new CliError((err as Error).message, 2);
+      if ((opts.actionUrl === undefined) !== (opts.actionRef === undefined)) {
+        throw new CliError('--action-url and --action-ref go together (without both, setup publishes the bundled Action)', 2);
       }
+      const runsOn = opts.runsOn ?? settings.runsOn;
+      const workflow = (action: { url: string; ref: string }) => renderReviewWorkflow({ actionUrl: action.url, actionRef: action.ref, runsOn });
+      // Bad arguments fail before anything is sent.
+      const labelProblem = runnerLabelProblem(runsOn);
+      if (labelProblem) throw new CliError(`--runs-on: ${labelProblem}`, 2);
+      if (opts.actionUrl && opts.actionRef) {
+        try {
+          workflow({ url: opts.actionUrl, ref: opts.actionRef });
+        } catch (err) {
+          throw new CliError((err as Error).message, 2);
+        }
+      }
+      const action: SetupInput['action'] = opts.actionUrl && opts.actionRef
+        ? { url: opts.actionUrl, ref: opts.actionRef }
+        : { publish: { giteaUrl, files: bundledActionFiles() } };
       let events: string[];
       try {
         events = loadAppManifest().defaultEvents;
@@ -91,6 +106,7 @@ export function registerSetup(program: Command): void {
             owner: ref.owner,
             repo: ref.name,
             workflow,
+            action,
             webhookUrl,
             webhookSecret,
             callbackToken: deriveProjectSecret(callbackSecret, `${ref.owner}/${ref.name}`),

@@ -1,7 +1,17 @@
 import type { Logger } from '../log.js';
+import { currentItem, ITEM_HEADER } from './attribution.js';
 import { GiteaError, giteaMessage, isRetryableStatus } from './errors.js';
 import type {
+  ActionRunner,
+  ActionWorkflow,
+  ActionWorkflowRun,
   Branch,
+  ChangeFileOperation,
+  CreateRepoOption,
+  FilesResponse,
+  OrganizationPermissions,
+  RunDetails,
+  TimelineComment,
   Comment,
   CommitStatus,
   CreateLabelOption,
@@ -31,8 +41,11 @@ import type {
 
 /**
  * The Gitea REST client: one method per endpoint Damascus calls (Gitea 1.26.3 swagger), token auth,
- * retries with exponential backoff for 5xx / 429 / network errors / timeouts, `Link`-following pagination.
- * Every failure is a GiteaError carrying status, method and API path (never the token).
+ * retries with exponential backoff for 5xx / 429 / network errors / timeouts — for requests that are safe to
+ * repeat only: a POST whose answer was lost may have taken effect, so its caller looks before sending it
+ * again (sendOnce.ts). Lists are paged by number until `X-Total-Count` is reached or a page comes back short
+ * (labels, hooks, wiki pages and timelines send no `Link` header). Every failure is a GiteaError carrying
+ * status, method and API path (never the token).
  */
 
 export interface GiteaClientOptions {
@@ -53,7 +66,12 @@ type Query = Record<string, string | number | boolean | undefined>;
 interface CallOptions {
   query?: Query;
   body?: unknown;
+  /** A POST that does the same when sent twice (adding a label): retried like a GET. */
+  idempotent?: boolean;
 }
+
+/** Methods that change nothing more when repeated; a POST is retried only when its caller says so. */
+const REPEATABLE = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH']);
 
 interface CallResult<T> {
   status: number;
@@ -66,7 +84,6 @@ export const PAGE_LIMIT = 50;
 
 /** Endpoints Damascus needs that older servers lack: [minimum version, what breaks]. */
 export const VERSION_REQUIREMENTS: ReadonlyArray<{ min: string; feature: string }> = [
-  { min: '1.22.0', feature: 'GET /repos/{owner}/{repo}/pulls/{base}/{head} (find a PR by branches) needs Gitea ≥ 1.22' },
   { min: '1.23.0', feature: 'label names in POST/PUT /repos/{owner}/{repo}/issues/{index}/labels need Gitea ≥ 1.23' },
   { min: '1.24.0', feature: 'POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches (review dispatch) needs Gitea ≥ 1.24' },
 ];
@@ -85,7 +102,10 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { Authorization: `token ${opts.token}`, Accept: 'application/json' };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    const item = currentItem();
+    if (item !== undefined) headers[ITEM_HEADER] = String(item);
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const maxRetries = REPEATABLE.has(method) || options.idempotent ? retries : 0;
 
     for (let attempt = 0; ; attempt++) {
       let failure: GiteaError;
@@ -100,23 +120,26 @@ export function createGiteaClient(opts: GiteaClientOptions) {
         log?.debug({ method, path, status: null, attempt }, 'gitea call failed');
         failure = new GiteaError({ status: null, method, path, detail, cause: err });
       }
-      if (!isRetryableStatus(failure.status) || attempt >= retries) throw failure;
+      if (!isRetryableStatus(failure.status) || attempt >= maxRetries) throw failure;
       await sleep(minBackoffMs * 2 ** attempt);
     }
   }
 
-  /** Every page of a list endpoint: `limit=50`, then whatever `Link: <…>; rel="next"` points at. */
+  /**
+   * Every page of a list endpoint, `limit=50` each. Gitea sends `X-Total-Count` on every list but `Link` only on
+   * some (not on labels, hooks, wiki pages or timelines), so pages are counted, not followed: the walk ends at
+   * the total or an empty page, or, when no total is sent, at a short page that `Link` names no successor of.
+   */
   async function listAll<T>(path: string, query: Query = {}): Promise<T[]> {
     const all: T[] = [];
-    let pageQuery: Query = { ...query, limit: PAGE_LIMIT, page: 1 };
-    for (;;) {
-      const { data, headers } = await call<T[] | null>('GET', path, { query: pageQuery });
-      all.push(...(data ?? []));
-      const next = nextLink(headers.get('link'));
-      if (!next) return all;
-      // Follow the link's query only: Gitea builds it from its AppURL, which may not be the URL we reach it
-      // through, and the token must never go to a host other than baseUrl.
-      pageQuery = Object.fromEntries(new URL(next).searchParams.entries());
+    for (let page = 1; ; page++) {
+      const { data, headers } = await call<T[] | null>('GET', path, { query: { ...query, limit: PAGE_LIMIT, page } });
+      const rows = data ?? [];
+      all.push(...rows);
+      if (rows.length === 0) return all;
+      // The total, when sent, decides (a server with a smaller MAX_RESPONSE_ITEMS sends shorter pages).
+      const total = Number(headers.get('x-total-count') ?? Number.NaN);
+      if (Number.isFinite(total) ? all.length >= total : rows.length < PAGE_LIMIT && nextLink(headers.get('link')) === null) return all;
     }
   }
 
@@ -130,6 +153,11 @@ export function createGiteaClient(opts: GiteaClientOptions) {
   }
 
   const repoPath = (o: string, r: string) => `/repos/${enc(o)}/${enc(r)}`;
+
+  /** A runners endpoint's `{runners, total_count}` (the spec declares no paging for these; Gitea's first page is 30 or more). */
+  async function runnerList(path: string): Promise<ActionRunner[]> {
+    return (await call<{ runners: ActionRunner[] | null }>('GET', path)).data.runners ?? [];
+  }
 
   const client = {
     /** GET /version */
@@ -177,9 +205,9 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       return (await call<Issue>('PATCH', `${repoPath(o, r)}/issues/${n}`, { body: edit })).data;
     },
 
-    /** GET /repos/{owner}/{repo}/issues/{index}/comments — not paginated by Gitea: one call returns all. */
-    async listIssueComments(o: string, r: string, n: number): Promise<Comment[]> {
-      return (await call<Comment[] | null>('GET', `${repoPath(o, r)}/issues/${n}/comments`)).data ?? [];
+    /** GET /repos/{owner}/{repo}/issues/{index}/comments — not paginated by Gitea: one call returns all (since: updated since). */
+    async listIssueComments(o: string, r: string, n: number, q: { since?: string } = {}): Promise<Comment[]> {
+      return (await call<Comment[] | null>('GET', `${repoPath(o, r)}/issues/${n}/comments`, { query: { since: q.since } })).data ?? [];
     },
 
     /** POST /repos/{owner}/{repo}/issues/{index}/comments */
@@ -215,7 +243,12 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** POST /repos/{owner}/{repo}/issues/{index}/labels — returns the issue's full label list afterwards. */
     async addIssueLabels(o: string, r: string, n: number, labelIds: number[]): Promise<Label[]> {
-      return (await call<Label[] | null>('POST', `${repoPath(o, r)}/issues/${n}/labels`, { body: { labels: labelIds } })).data ?? [];
+      return (await call<Label[] | null>('POST', `${repoPath(o, r)}/issues/${n}/labels`, { body: { labels: labelIds }, idempotent: true })).data ?? [];
+    },
+
+    /** GET /repos/{owner}/{repo}/issues/{index}/timeline, all pages (label entries name who added or removed a label). */
+    async getIssueTimeline(o: string, r: string, n: number): Promise<TimelineComment[]> {
+      return listAll<TimelineComment>(`${repoPath(o, r)}/issues/${n}/timeline`);
     },
 
     /** DELETE /repos/{owner}/{repo}/issues/{index}/labels/{id} (numeric id only). */
@@ -233,14 +266,26 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       return (await call<PullRequest>('GET', `${repoPath(o, r)}/pulls/${n}`)).data;
     },
 
-    /** GET /repos/{owner}/{repo}/pulls/{base}/{head} (Gitea ≥ 1.22); null when no PR joins these branches. */
-    async findPullRequest(o: string, r: string, q: { base: string; head: string }): Promise<PullRequest | null> {
-      return orNull(call<PullRequest>('GET', `${repoPath(o, r)}/pulls/${enc(q.base)}/${enc(q.head)}`).then((x) => x.data));
+    /**
+     * The open PR from `head` into `base`, or null. Not `GET …/pulls/{base}/{head}`: Gitea answers that with the
+     * first row it finds, which can be an old closed or merged PR of the same branches (FACTS §0).
+     */
+    async findOpenPullRequest(o: string, r: string, q: { base: string; head: string }): Promise<PullRequest | null> {
+      const open = await client.listPullRequests(o, r, { state: 'open', baseBranch: q.base });
+      return open.find((pr) => pr.head.ref === q.head && pr.base.ref === q.base) ?? null;
     },
 
     /** GET /repos/{owner}/{repo}/pulls, all pages. */
-    async listPullRequests(o: string, r: string, q: { state?: IssueState | 'all' } = {}): Promise<PullRequest[]> {
-      return listAll<PullRequest>(`${repoPath(o, r)}/pulls`, { state: q.state });
+    async listPullRequests(o: string, r: string, q: { state?: IssueState | 'all'; baseBranch?: string } = {}): Promise<PullRequest[]> {
+      return listAll<PullRequest>(`${repoPath(o, r)}/pulls`, { state: q.state, base_branch: q.baseBranch });
+    },
+
+    /**
+     * POST /repos/{owner}/{repo}/pulls/{index}/update: merges (or rebases onto) the base into the PR's branch.
+     * 409 when that conflicts; Gitea answers 500 when the branch is not behind, so check that first.
+     */
+    async updatePullRequest(o: string, r: string, n: number, style: 'merge' | 'rebase' = 'merge'): Promise<void> {
+      await call('POST', `${repoPath(o, r)}/pulls/${n}/update`, { query: { style } });
     },
 
     /** POST /repos/{owner}/{repo}/pulls — 409 (GiteaError) when an open PR for head/base exists. */
@@ -310,9 +355,49 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       return { ...res.data, content: Buffer.from(res.data.content_base64 ?? '', 'base64').toString('utf8') };
     },
 
-    /** POST /repos/{owner}/{repo}/actions/workflows/{file}/dispatches (Gitea ≥ 1.24; 204). Inputs are strings. */
-    async dispatchWorkflow(o: string, r: string, file: string, d: { ref: string; inputs?: Record<string, string> }): Promise<void> {
-      await call('POST', `${repoPath(o, r)}/actions/workflows/${enc(file)}/dispatches`, { body: { ref: d.ref, inputs: d.inputs ?? {} } });
+    /**
+     * POST /repos/{owner}/{repo}/actions/workflows/{file}/dispatches (Gitea ≥ 1.24). Inputs are strings. With
+     * Gitea ≥ 1.26 the answer names the run (return_run_details); older servers answer 204 and this returns null.
+     */
+    async dispatchWorkflow(o: string, r: string, file: string, d: { ref: string; inputs?: Record<string, string> }): Promise<RunDetails | null> {
+      const res = await call<RunDetails | undefined>('POST', `${repoPath(o, r)}/actions/workflows/${enc(file)}/dispatches`, {
+        query: { return_run_details: true },
+        body: { ref: d.ref, inputs: d.inputs ?? {} },
+      });
+      return res.status === 200 && res.data ? res.data : null;
+    },
+
+    /** GET /repos/{owner}/{repo}/actions/runs: the newest runs (one page of 50), filtered as Gitea allows. */
+    async listWorkflowRuns(o: string, r: string, q: { event?: string; branch?: string; status?: string; headSha?: string } = {}): Promise<ActionWorkflowRun[]> {
+      const res = await call<{ workflow_runs: ActionWorkflowRun[] | null }>('GET', `${repoPath(o, r)}/actions/runs`, {
+        query: { event: q.event, branch: q.branch, status: q.status, head_sha: q.headSha, limit: PAGE_LIMIT, page: 1 },
+      });
+      return res.data.workflow_runs ?? [];
+    },
+
+    /** GET /repos/{owner}/{repo}/actions/workflows: the workflows Gitea found in the default branch. */
+    async listWorkflows(o: string, r: string): Promise<ActionWorkflow[]> {
+      return (await call<{ workflows: ActionWorkflow[] | null }>('GET', `${repoPath(o, r)}/actions/workflows`)).data.workflows ?? [];
+    },
+
+    /** GET /repos/{owner}/{repo}/actions/runners: the runners registered to this repo only (not its owner's, not global ones). */
+    async listRepoRunners(o: string, r: string): Promise<ActionRunner[]> {
+      return runnerList(`${repoPath(o, r)}/actions/runners`);
+    },
+
+    /** GET /orgs/{org}/actions/runners (the token needs read:organization and org admin rights). */
+    async listOrgRunners(org: string): Promise<ActionRunner[]> {
+      return runnerList(`/orgs/${enc(org)}/actions/runners`);
+    },
+
+    /** GET /user/actions/runners: the runners of the token's own user. */
+    async listUserRunners(): Promise<ActionRunner[]> {
+      return runnerList('/user/actions/runners');
+    },
+
+    /** GET /admin/actions/runners: every runner, the global ones included (site admins only). */
+    async listAdminRunners(): Promise<ActionRunner[]> {
+      return runnerList('/admin/actions/runners');
     },
 
     /** GET /repos/{owner}/{repo}/collaborators/{user}/permission → none | read | write | admin | owner. */
@@ -326,9 +411,19 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
 
     /** POST /repos/{owner}/{repo}/hooks — a JSON `gitea` hook, explicitly active (Gitea defaults to inactive). */
-    async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true }): Promise<Hook> {
-      const body = { type: 'gitea', config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active };
+    async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true; name?: string }): Promise<Hook> {
+      const body = { type: 'gitea', name: h.name, config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active };
       return (await call<Hook>('POST', `${repoPath(o, r)}/hooks`, { body })).data;
+    },
+
+    /** DELETE /repos/{owner}/{repo}/hooks/{id} */
+    async deleteHook(o: string, r: string, id: number): Promise<void> {
+      await call('DELETE', `${repoPath(o, r)}/hooks/${id}`);
+    },
+
+    /** POST /repos/{owner}/{repo}/hooks/{id}/tests: Gitea sends the hook a test `push` delivery, signed with its secret. */
+    async testHook(o: string, r: string, id: number): Promise<void> {
+      await call('POST', `${repoPath(o, r)}/hooks/${id}/tests`, { idempotent: true });
     },
 
     /** PATCH /repos/{owner}/{repo}/hooks/{id}. Gitea replaces the event list (empty means `push`) and sets only the config keys sent. */
@@ -348,6 +443,27 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       return (await call<FileResponse>('PUT', `${repoPath(o, r)}/contents/${encPath(path)}`, { body })).data;
     },
 
+    /** DELETE /repos/{owner}/{repo}/contents/{filepath}: removes the file whose blob is `sha` (a commit on `branch`). */
+    async deleteFile(o: string, r: string, path: string, f: { sha: string; message: string; branch?: string }): Promise<void> {
+      await call('DELETE', `${repoPath(o, r)}/contents/${encPath(path)}`, { body: { sha: f.sha, message: f.message, branch: f.branch } });
+    },
+
+    /** POST /repos/{owner}/{repo}/contents: one commit with several file operations (contents are text; sent base64). */
+    async changeFiles(o: string, r: string, c: { branch?: string; message: string; files: (Omit<ChangeFileOperation, 'content'> & { content?: string })[] }): Promise<FilesResponse> {
+      const files = c.files.map((f) => ({ ...f, content: f.content === undefined ? undefined : Buffer.from(f.content, 'utf8').toString('base64') }));
+      return (await call<FilesResponse>('POST', `${repoPath(o, r)}/contents`, { body: { branch: c.branch, message: c.message, files } })).data;
+    },
+
+    /** POST /user/repos: a repository owned by the token's user (the token needs write:user as well as write:repository). */
+    async createCurrentUserRepo(opt: CreateRepoOption): Promise<Repository> {
+      return (await call<Repository>('POST', '/user/repos', { body: opt })).data;
+    },
+
+    /** GET /users/{username}/orgs/{org}/permissions: what `user` may do in `org` (is_owner: a member of its Owners team). */
+    async getOrgPermissions(user: string, org: string): Promise<OrganizationPermissions> {
+      return (await call<OrganizationPermissions>('GET', `/users/${enc(user)}/orgs/${enc(org)}/permissions`)).data;
+    },
+
     /** PUT /repos/{owner}/{repo}/actions/secrets/{secretname} `{data}` (201 created / 204 updated). */
     async setActionsSecret(o: string, r: string, name: string, value: string): Promise<void> {
       await call('PUT', `${repoPath(o, r)}/actions/secrets/${enc(name)}`, { body: { data: value } });
@@ -359,6 +475,15 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
   };
   return client;
+}
+
+/**
+ * Where git reaches a repository: always under GITEA_URL, never a payload's or an API answer's `clone_url`, which
+ * Gitea builds from its ROOT_URL (often not reachable from Damascus, e.g. inside a compose network) and which a
+ * forged payload could point anywhere (FACTS §0).
+ */
+export function gitRemoteUrl(giteaUrl: string, owner: string, repo: string): string {
+  return `${giteaUrl.replace(/\/+$/, '')}/${enc(owner)}/${enc(repo)}.git`;
 }
 
 /** Requirement messages this server version fails; [] when the version cannot be read (e.g. a dev build). */

@@ -51,7 +51,7 @@ export interface CommentRef {
 
 export type GiteaEvent =
   | { kind: 'issue.labels'; repo: RepoRef; issue: IssueRef; labels: string[]; cleared: boolean; sender: SenderRef }
-  | { kind: 'issue.closed' | 'issue.reopened'; repo: RepoRef; issue: IssueRef; sender: SenderRef }
+  | { kind: 'issue.closed' | 'issue.reopened' | 'issue.deleted'; repo: RepoRef; issue: IssueRef; sender: SenderRef }
   | { kind: 'issue.opened'; repo: RepoRef; issue: IssueRef; labels: string[]; sender: SenderRef }
   | {
       kind: 'comment';
@@ -116,6 +116,8 @@ const HANDLED: Record<string, Record<string, readonly string[]>> = {
     opened: ['issues'],
     closed: ['issues'],
     reopened: ['issues'],
+    // Deleting an issue sends this once; afterwards the API answers 404 (500 for its comments) (FACTS §0).
+    deleted: ['issues'],
     label_updated: ['issue_label'],
     label_cleared: ['issue_label'],
   },
@@ -163,6 +165,8 @@ function issueEvent(action: string, p: Unchecked<IssuePayload>): GiteaEvent {
       return { kind: 'issue.closed', repo, issue, sender };
     case 'reopened':
       return { kind: 'issue.reopened', repo, issue, sender };
+    case 'deleted':
+      return { kind: 'issue.deleted', repo, issue, sender };
     case 'label_updated':
       return { kind: 'issue.labels', repo, issue, labels: readLabelNames(rawIssue), cleared: false, sender };
     default:

@@ -19,6 +19,7 @@ import { parseCommands, type CommandName } from '../domain/commands.js';
 import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
 import { isActivePhase, isState, type State } from '../domain/states.js';
 import type { Logger } from '../log.js';
+import { forItem } from './attribution.js';
 import type { GiteaClient } from './client.js';
 import { isBotSender, type GiteaEvent } from './events.js';
 import type { PermissionCache } from './permissions.js';
@@ -78,7 +79,7 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
     }
     let writer: boolean;
     try {
-      writer = await opts.permissions.canWrite(ev.repo.owner, ev.repo.name, login);
+      writer = await forItem(itemId, () => opts.permissions.canWrite(ev.repo.owner, ev.repo.name, login));
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       log.warn({ delivery: d.id, itemId, error }, 'inbox: permission lookup failed; the comment stays in the inbox');

@@ -17,7 +17,9 @@ import { isState, type State } from '../domain/states.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { GiteaClient } from './client.js';
+import { forItem } from './attribution.js';
 import { labelCreateOption, labelPlan } from './labels.js';
+import { sendOnce } from './sendOnce.js';
 import {
   hasMarker,
   markerFor,
@@ -86,8 +88,8 @@ export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
     for (let i = 0; i < itemEvents.length; i++) {
       const ev = itemEvents[i]!;
       try {
-        // An event without an item has nothing to mirror.
-        if (mirror) await mirror.deliver(ev);
+        // An event without an item has nothing to mirror. Its Gitea requests say which item they are for.
+        if (mirror) await forItem(itemId!, () => mirror.deliver(ev));
         await settleOutboxEvent(sql, ev.id, { ok: true });
         result.delivered += 1;
         opts.metrics?.relayed.inc({ result: 'delivered' });
@@ -137,6 +139,8 @@ class ItemMirror {
 
   async deliver(ev: OutboxEvent): Promise<void> {
     const view = await this.loadView();
+    // The issue was deleted: there is nothing left to write to (Gitea answers 404, and 500 for its comments).
+    if (view.details.issueDeleted === true) return;
     if (!this.statusSynced) {
       await this.syncStatusComment(view);
       await this.syncStateLabel(view);
@@ -171,15 +175,27 @@ class ItemMirror {
     return (await this.comments()).find((c) => hasMarker(c.body, marker));
   }
 
-  private async create(body: string): Promise<Comment> {
+  /** Post a comment carrying `marker`; an answer lost on the way is looked up by the marker before it is sent again. */
+  private async create(body: string, marker: string): Promise<Comment> {
     const v = await this.loadView();
-    const c = await this.opts.gitea.createIssueComment(v.owner, v.repo, v.issueNumber, body);
-    (await this.comments()).push(c);
+    let posted = false;
+    const c = await sendOnce({
+      send: async () => {
+        const made = await this.opts.gitea.createIssueComment(v.owner, v.repo, v.issueNumber, body);
+        posted = true;
+        return made;
+      },
+      lookup: async () => {
+        this.botComments = null;
+        return (await this.findByMarker(marker)) ?? null;
+      },
+    });
+    if (posted) (await this.comments()).push(c);
     return c;
   }
 
   private async postOnce(marker: string, render: () => string): Promise<Comment> {
-    return (await this.findByMarker(marker)) ?? this.create(render());
+    return (await this.findByMarker(marker)) ?? this.create(render(), marker);
   }
 
   private async syncStatusComment(v: ItemView): Promise<void> {
@@ -189,7 +205,7 @@ class ItemMirror {
       (v.statusCommentId !== null ? mine.find((c) => c.id === v.statusCommentId) : undefined) ??
       mine.find((c) => hasMarker(c.body, markerFor.status(v.id)));
     let id: number;
-    if (!existing) id = (await this.create(body)).id;
+    if (!existing) id = (await this.create(body, markerFor.status(v.id))).id;
     else {
       id = existing.id;
       if (existing.body !== body) {

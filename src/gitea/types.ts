@@ -337,6 +337,7 @@ export interface CreateLabelOption {
   name: string;
   color: string;
   description?: string;
+  exclusive?: boolean;
 }
 
 /** #/definitions/CreateActionWorkflowDispatch */
@@ -398,4 +399,92 @@ export interface EditHookOption {
   branch_filter?: string;
   authorization_header?: string;
   name?: string;
+}
+
+/** #/definitions/TimelineComment (the fields Damascus reads). A `label` entry's body is "1" when added, "" when removed. */
+export interface TimelineComment {
+  id: number;
+  type: string;
+  body: string;
+  user: User | null;
+  label: Label | null;
+  created_at: string;
+}
+
+/** #/definitions/ActionRunnerLabel */
+export interface ActionRunnerLabel {
+  id: number;
+  name: string;
+  type: string;
+}
+
+/** #/definitions/ActionRunner. `status` is `online`, `offline`, `idle`, `active` (Gitea's runner status names). */
+export interface ActionRunner {
+  id: number;
+  name: string;
+  status: string;
+  busy: boolean;
+  disabled: boolean;
+  ephemeral: boolean;
+  labels: ActionRunnerLabel[];
+}
+
+/** #/definitions/ActionWorkflowRun (the fields Damascus reads). */
+export interface ActionWorkflowRun {
+  id: number;
+  run_number: number;
+  display_title: string;
+  event: string;
+  status: string;
+  conclusion: string;
+  head_branch: string;
+  head_sha: string;
+  path: string;
+  html_url: string;
+}
+
+/** #/definitions/ActionWorkflow */
+export interface ActionWorkflow {
+  id: string;
+  name: string;
+  path: string;
+  state: string;
+}
+
+/** #/definitions/RunDetails (answer of a dispatch with return_run_details=true, Gitea ≥ 1.26). */
+export interface RunDetails {
+  workflow_run_id: number;
+  run_url: string;
+  html_url: string;
+}
+
+/** #/definitions/OrganizationPermissions */
+export interface OrganizationPermissions {
+  is_owner: boolean;
+  is_admin: boolean;
+  can_write: boolean;
+  can_read: boolean;
+  can_create_repository: boolean;
+}
+
+/** #/definitions/CreateRepoOption (subset) */
+export interface CreateRepoOption {
+  name: string;
+  description?: string;
+  private?: boolean;
+  auto_init?: boolean;
+  default_branch?: string;
+}
+
+/** #/definitions/ChangeFileOperation: `content` is base64 (the client encodes it). */
+export interface ChangeFileOperation {
+  operation: 'create' | 'update' | 'delete';
+  path: string;
+  content?: string;
+  sha?: string;
+}
+
+/** #/definitions/FilesResponse (partial) */
+export interface FilesResponse {
+  commit: FileCommitResponse | null;
 }

@@ -17,8 +17,8 @@ export interface WebhookIntakeOptions {
   triggerLabel: string;
   /** The bot's login (GET /user or DAMASCUS_BOT_LOGIN); null until known. */
   botLogin: () => string | null;
-  /** Called after the delivery's transaction committed (enqueue a tick / a relay run). */
-  afterCommit: (outcome: Extract<IntakeOutcome, { status: 'recorded' }>) => Promise<void>;
+  /** Called after the delivery's transaction committed (enqueue a tick / a relay run / a read-back of the issue). */
+  afterCommit: (outcome: Extract<IntakeOutcome, { status: 'recorded' }>, event: Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>) => Promise<void>;
   log: Logger;
   metrics?: Metrics;
 }
@@ -113,7 +113,7 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
     }
     count(outcome.effect.split(':')[0]!);
     sendJson(res, 200, { result: outcome.effect, item: outcome.itemId });
-    o.afterCommit(outcome).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
+    o.afterCommit(outcome, routed).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
   };
   return { method: 'POST', path: WEBHOOK_PATH, handler };
 }

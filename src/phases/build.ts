@@ -7,6 +7,8 @@ import { runAgent } from '../agent/runAgent.js';
 import { redactSecrets, secretValues } from '../agent/sanitizeEnv.js';
 import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, openWorktree, pushBranch, removeWorktree } from '../agent/worktree.js';
 import { recordCost } from '../db/ops/recordCost.js';
+import { gitRemoteUrl } from '../gitea/client.js';
+import { sendOnce } from '../gitea/sendOnce.js';
 import type { ClaimedItem } from '../db/types.js';
 import { parseSpec, specSummary } from '../domain/spec.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
@@ -37,26 +39,33 @@ export function buildPhase(deps: PhaseDeps): Phase {
       if (budget) return { verdict: 'fail', block: budget, reason: budget };
       if (!item.spec) return { verdict: 'spec_wrong', reason: 'there is no spec to build from' };
       const spec = parseSpec(item.spec);
-      const { owner, name, defaultBranch, cloneUrl } = ctx.project;
-      if (!cloneUrl) return { verdict: 'error', reason: 'the project has no clone URL' };
+      const { owner, name, defaultBranch } = ctx.project;
       const settings = deps.settings;
-      const authHeader = /^https?:/.test(cloneUrl) && settings.giteaToken ? `token ${settings.giteaToken}` : undefined;
-      const cache = await ensureClone({ dataDir: settings.dataDir, projectKey: `${owner}/${name}`, remoteUrl: cloneUrl, authHeader });
+      if (!settings.giteaUrl) return { verdict: 'error', reason: 'GITEA_URL is not set' };
+      // Never the payload's clone_url: it comes from Gitea's ROOT_URL and, in a forged payload, from anyone.
+      const remoteUrl = gitRemoteUrl(settings.giteaUrl, owner, name);
+      const authHeader = settings.giteaToken ? `token ${settings.giteaToken}` : undefined;
+      const cache = await ensureClone({ dataDir: settings.dataDir, projectKey: `${owner}/${name}`, remoteUrl, authHeader });
       const branch = item.branch ?? branchName(item.issueNumber, item.title);
-      const wt = await openWorktree({ cache, branch, base: defaultBranch, dataDir: settings.dataDir });
+      // The review found the branch in conflict with the base: this attempt starts again from the base.
+      const rebuild = item.details.rebuildFromBase === true;
+      const wt = await openWorktree({ cache, branch, base: defaultBranch, dataDir: settings.dataDir, fresh: rebuild });
       const inputDir = await mkdtemp(join(settings.dataDir, 'agent-'));
       const base = `origin/${defaultBranch}`;
       const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
       const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number): Promise<PhaseResult> => {
-        let pr = await deps.gitea.findPullRequest(owner, name, { base: defaultBranch, head: branch });
+        const find = () => deps.gitea.findOpenPullRequest(owner, name, { base: defaultBranch, head: branch });
         const body = `Closes #${item.issueNumber}\n\n${specSummary(spec)}\n\n_Opened by Damascus from the spec on the issue._`;
-        if (!pr) pr = await deps.gitea.createPullRequest(owner, name, { head: branch, base: defaultBranch, title: item.title || `Story #${item.issueNumber}`, body });
+        const pr = (await find()) ?? await sendOnce({
+          send: () => deps.gitea.createPullRequest(owner, name, { head: branch, base: defaultBranch, title: item.title || `Story #${item.issueNumber}`, body }),
+          lookup: find,
+        });
         return {
           verdict: 'pass',
           reason: `pushed ${head.slice(0, 10)} to ${branch} (PR #${pr.number})`,
           patch: {
             branch, prNumber: pr.number, headSha: head,
-            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null },
+            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null, rebuildFromBase: null },
           },
           details: { changed, fingerprint, costUsd },
         };
@@ -110,7 +119,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
             guard.weakenedAssertions.length ? `assertions removed from existing tests: ${guard.weakenedAssertions.join(', ')}` : '',
           ].filter(Boolean);
           // Keep the work on the branch (no PR yet): an approving answer continues from exactly this change.
-          await pushBranch({ path: wt.path, branch, remoteUrl: cloneUrl, authHeader });
+          await pushBranch({ path: wt.path, branch, remoteUrl, authHeader, force: rebuild });
           const question = `The build changed ${parts.join('; ')}. A writer: reply \"approve\" to accept this change (the build then opens the pull request), or say what to do instead.`;
           return {
             verdict: 'needs_human',
@@ -119,7 +128,8 @@ export function buildPhase(deps: PhaseDeps): Phase {
             patch: { branch, details: { pendingApproval: fingerprint, approvalQuestion: question } },
           };
         }
-        await pushBranch({ path: wt.path, branch, remoteUrl: cloneUrl, authHeader });
+        // A rebuild replaces the branch's history (it no longer contains the old commits): a forced push.
+        await pushBranch({ path: wt.path, branch, remoteUrl, authHeader, force: rebuild });
         return await openPr(commit ?? wt.headBefore, fingerprint, changed, run.costUsd);
       } finally {
         await removeWorktree({ cache, path: wt.path }).catch(() => {});

@@ -1,7 +1,11 @@
-import { latestCiResult } from '../db/ops/latestCiResult.js';
+import { randomBytes } from 'node:crypto';
+import { latestCiResult, type CiResultRow } from '../db/ops/latestCiResult.js';
 import { noteReviewHead } from '../db/ops/noteReviewHead.js';
 import type { ClaimedItem } from '../db/types.js';
 import { GiteaError } from '../gitea/errors.js';
+import { reviewRunTitle } from '../gitea/reviewWorkflow.js';
+import { sendOnce } from '../gitea/sendOnce.js';
+import type { MergeStyle, PullRequest } from '../gitea/types.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
 
@@ -9,19 +13,43 @@ interface Dispatch {
   sha: string;
   at: number;
   count: number;
+  /** The nonce in the run's title (`run-name`): how a dispatch whose answer was lost is found among the runs. */
+  nonce?: string;
+  runId?: number | null;
+  runUrl?: string | null;
+}
+
+/** What the merge steps need of the claimed item and its repo. */
+interface MergeContext {
+  item: ClaimedItem;
+  owner: string;
+  name: string;
+  mergeStyle: MergeStyle;
 }
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
+export interface ReviewPhaseOptions {
+  /** Wait between looks while Gitea re-checks a PR (`mergeable: false`, merge 405). */
+  checkWaitMs?: number;
+  /** Looks before a PR Gitea never finishes checking counts as an infrastructure error. */
+  maxCheckWaits?: number;
+}
+
 /**
- * The reviewer. First run on a head: dispatch the review workflow and wait (up to ci_timeout). When
- * the Action's result for the current head is in: pass → re-read the PR, merge pinned to the tested
- * SHA, close the issue, done; fail → back to build with the failing output. A head that moved is
+ * The reviewer. First run on a head: dispatch the review workflow (on the default branch, so a PR cannot change
+ * its own review) and wait up to ci_timeout. When the Action's result for the current head is in: pass → merge
+ * exactly that commit, close the issue, done; fail → back to build with the failing output. A head that moved is
  * reviewed again, never merged. No result by ci_timeout → dispatched once more, then an error.
+ *
+ * Gitea refuses (405) to merge a PR it has not finished checking or has found in conflict, and says only
+ * `mergeable: false`. A PR behind its base is brought up to date through Gitea (POST …/update) and the new head is
+ * reviewed; one that conflicts goes back to build, which starts again from the base. A 409 never re-merges the
+ * same head: either the head moved (review again) or the merge conflicted (build again).
  */
-export function reviewPhase(deps: PhaseDeps, opts: { mergeRetries?: number; mergeBackoffMs?: number } = {}): Phase {
-  const mergeRetries = opts.mergeRetries ?? 5;
-  const mergeBackoffMs = opts.mergeBackoffMs ?? 1000;
+export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Phase {
+  const checkWaitMs = opts.checkWaitMs ?? 3000;
+  const maxCheckWaits = opts.maxCheckWaits ?? 40;
   return {
     async run(item: ClaimedItem): Promise<PhaseResult> {
       const loaded = await loadPhaseInputs(deps, item);
@@ -29,11 +57,12 @@ export function reviewPhase(deps: PhaseDeps, opts: { mergeRetries?: number; merg
       const { ctx, config } = loaded;
       const budget = overBudget(item, config);
       if (budget) return { verdict: 'fail', block: budget, reason: budget };
-      const { owner, name } = ctx.project;
+      const { owner, name, defaultBranch } = ctx.project;
       if (!item.prNumber) return { verdict: 'fail', reason: 'there is no pull request to review', details: { feedback: 'No pull request was opened.' } };
-      const pr = await deps.gitea.getPullRequest(owner, name, item.prNumber);
+      const prNumber = item.prNumber;
+      const pr = await deps.gitea.getPullRequest(owner, name, prNumber);
       if (pr.merged) return { verdict: 'pass', reason: `PR #${pr.number} was merged outside Damascus` };
-      if (pr.state === 'closed') return { verdict: 'needs_human', reason: 'the pull request is closed', questions: [`Pull request #${pr.number} is closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`] };
+      if (pr.state === 'closed') return closedPr(pr);
       const head = pr.head.sha;
       const testCommand = typeof item.details.testCommand === 'string' ? item.details.testCommand : config.testCommand;
       if (!testCommand) return { verdict: 'spec_wrong', reason: 'the spec has no test command and the repo config has no default' };
@@ -51,21 +80,31 @@ export function reviewPhase(deps: PhaseDeps, opts: { mergeRetries?: number; merg
         }
         if (!deps.settings.publicUrl) return { verdict: 'error', reason: 'DAMASCUS_PUBLIC_URL is not set: the review Action cannot report back' };
         if (!(await noteReviewHead(deps.sql, item.id, item.leaseToken, head))) throw new Error('lease lost before the review dispatch');
-        await deps.gitea.dispatchWorkflow(owner, name, config.reviewWorkflow, {
-          ref: pr.head.ref,
-          inputs: {
-            'work-item': String(item.id), 'head-sha': head, 'test-command': testCommand,
-            'orchestrator-url': deps.settings.publicUrl, 'timeout-minutes': String(config.ciTimeoutMinutes),
+        const nonce = randomBytes(8).toString('hex');
+        const title = reviewRunTitle(item.id, nonce);
+        // The workflow file is read from the default branch (where setup wrote it), never from the PR's branch.
+        const run = await sendOnce({
+          send: () => deps.gitea.dispatchWorkflow(owner, name, config.reviewWorkflow, {
+            ref: defaultBranch,
+            inputs: {
+              'work-item': String(item.id), 'head-sha': head, 'pull-request': String(prNumber), 'test-command': testCommand,
+              'orchestrator-url': deps.settings.publicUrl!, 'timeout-minutes': String(config.ciTimeoutMinutes), dispatch: nonce,
+            },
+          }),
+          // The answer was lost: the run exists if Gitea took the dispatch, and its title carries the nonce.
+          lookup: async () => {
+            const found = (await deps.gitea.listWorkflowRuns(owner, name, { event: 'workflow_dispatch' })).find((r) => r.display_title.includes(title));
+            return found ? { workflow_run_id: found.id, run_url: '', html_url: found.html_url } : null;
           },
         });
-        const dispatch: Dispatch = { sha: head, at: Date.now(), count: forThisHead ? last.count + 1 : 1 };
+        const dispatch: Dispatch = { sha: head, at: Date.now(), count: forThisHead ? last.count + 1 : 1, nonce, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
         return {
           defer: {
             delayMs: timeoutMs,
             wakeIfResultAfter: newestId,
             reason: `review run dispatched for ${head.slice(0, 10)}`,
-            patch: { headSha: head, details: { reviewDispatch: dispatch, prHead: head } },
-            event: { type: 'review.dispatched', payload: { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count } },
+            patch: { headSha: head, details: { reviewDispatch: dispatch, prHead: head, ...(dispatch.runUrl ? { runUrl: dispatch.runUrl } : {}) } },
+            event: { type: 'review.dispatched', payload: { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count, runUrl: dispatch.runUrl } },
           },
         };
       }
@@ -86,30 +125,88 @@ export function reviewPhase(deps: PhaseDeps, opts: { mergeRetries?: number; merg
         }
         return { verdict: 'fail', reason: `${failing.length || 'the'} failing test${failing.length === 1 ? '' : 's'} on ${head.slice(0, 10)}`, details: { feedback, failing, runId: current.runId } };
       }
-
-      // Passed: merge exactly the commit that was tested, or nothing.
-      for (let attempt = 0; ; attempt++) {
-        const fresh = await deps.gitea.getPullRequest(owner, name, item.prNumber);
-        if (fresh.merged) return { verdict: 'pass', reason: `PR #${fresh.number} is merged` };
-        if (fresh.head.sha !== current.headSha) {
-          return { defer: { delayMs: 0, reason: `the head moved to ${fresh.head.sha.slice(0, 10)} after the review passed: reviewing again` } };
-        }
-        try {
-          await deps.gitea.mergePullRequest(owner, name, item.prNumber, { style: config.mergeStyle, headCommitId: current.headSha, deleteBranchAfterMerge: true });
-          break;
-        } catch (err) {
-          if (err instanceof GiteaError && err.status === 409) {
-            return { defer: { delayMs: 0, reason: 'Gitea refused the merge (head out of date or conflict): reviewing again' } };
-          }
-          if (err instanceof GiteaError && err.status === 405 && attempt < mergeRetries) {
-            await new Promise((r) => setTimeout(r, mergeBackoffMs * 2 ** attempt));
-            continue;
-          }
-          throw err;
-        }
-      }
-      await deps.gitea.editIssue(owner, name, item.issueNumber, { state: 'closed' }).catch(() => {});
-      return { verdict: 'pass', reason: `merged PR #${item.prNumber} at ${current.headSha.slice(0, 10)}`, details: { mergedSha: current.headSha, runId: current.runId } };
+      return mergeTested({ item, owner, name, mergeStyle: config.mergeStyle }, current, pr);
     },
+  };
+
+  /** The review passed for `tested.headSha`: merge exactly that commit, or find out why Gitea will not. */
+  async function mergeTested(m: MergeContext, tested: CiResultRow, pr: PullRequest): Promise<PhaseResult> {
+    const { owner, name } = m;
+    const n = pr.number;
+    if (pr.head.sha !== tested.headSha) return reviewAgain(pr, `the head moved to ${pr.head.sha.slice(0, 10)} after the review passed`);
+    if (!pr.mergeable) return resolveUnmergeable(m, pr);
+    try {
+      await sendOnce({
+        send: () => deps.gitea.mergePullRequest(owner, name, n, { style: m.mergeStyle, headCommitId: tested.headSha, deleteBranchAfterMerge: true }),
+        lookup: async () => ((await deps.gitea.isPullRequestMerged(owner, name, n)) ? undefined : null),
+      });
+    } catch (err) {
+      if (!(err instanceof GiteaError) || (err.status !== 405 && err.status !== 409)) throw err;
+      const fresh = await deps.gitea.getPullRequest(owner, name, n);
+      if (fresh.merged) return merged(m, n, tested);
+      if (fresh.state === 'closed') return closedPr(fresh);
+      if (fresh.head.sha !== tested.headSha) return reviewAgain(fresh, `Gitea refused the merge (${err.status}): the head moved to ${fresh.head.sha.slice(0, 10)}`);
+      // 409 with the tested head: the conflict was found during the merge itself.
+      if (err.status === 409) return conflict(pr, 'Gitea found a conflict while merging');
+      return resolveUnmergeable(m, fresh);
+    }
+    return merged(m, n, tested);
+  }
+
+  async function merged(m: MergeContext, n: number, tested: CiResultRow): Promise<PhaseResult> {
+    await deps.gitea.editIssue(m.owner, m.name, m.item.issueNumber, { state: 'closed' }).catch(() => {});
+    return { verdict: 'pass', reason: `merged PR #${n} at ${tested.headSha.slice(0, 10)}`, details: { mergedSha: tested.headSha, runId: tested.runId } };
+  }
+
+  /**
+   * `mergeable: false`. A PR behind its base is updated through Gitea (the base merged in, as the bot): a clean
+   * update gives a new head to review, a conflicting one sends the story back to build. A PR that is not behind is
+   * still being checked by Gitea: look again shortly, a bounded number of times.
+   */
+  async function resolveUnmergeable(m: MergeContext, pr: PullRequest): Promise<PhaseResult> {
+    const { item, owner, name } = m;
+    const base = await deps.gitea.getBranch(owner, name, pr.base.ref);
+    if (base && base.commit.id !== pr.merge_base) {
+      try {
+        await deps.gitea.updatePullRequest(owner, name, pr.number, 'merge');
+      } catch (err) {
+        if (err instanceof GiteaError && err.status === 409) return conflict(pr, `the branch conflicts with ${pr.base.ref}`);
+        throw err;
+      }
+      const updated = await deps.gitea.getPullRequest(owner, name, pr.number);
+      return reviewAgain(updated, `${pr.base.ref} moved on: Damascus merged it into the branch (now ${updated.head.sha.slice(0, 10)})`);
+    }
+    const waits = typeof item.details.mergeWaits === 'number' ? item.details.mergeWaits : 0;
+    if (waits >= maxCheckWaits) {
+      return { verdict: 'error', reason: `Gitea still reports PR #${pr.number} as not mergeable after ${waits} looks, though it is up to date with ${pr.base.ref}` };
+    }
+    return { defer: { delayMs: checkWaitMs, reason: `waiting for Gitea to finish checking PR #${pr.number}`, patch: { details: { mergeWaits: waits + 1 } } } };
+  }
+
+  /** The reviewed head no longer counts: review the PR's current head (its results are looked up by SHA). */
+  function reviewAgain(pr: PullRequest, reason: string): PhaseResult {
+    return { defer: { delayMs: 0, reason: `${reason}: reviewing again`, patch: { headSha: pr.head.sha, details: { prHead: pr.head.sha, mergeWaits: 0 } } } };
+  }
+
+  function conflict(pr: PullRequest, what: string): PhaseResult {
+    return {
+      verdict: 'fail',
+      reason: `PR #${pr.number} cannot be merged: ${what}; the next build starts again from ${pr.base.ref}`,
+      details: {
+        conflict: true,
+        feedback: `The pull request could not be merged: ${what} (${pr.base.ref} changed since the branch was made). `
+          + `This attempt starts from the current ${pr.base.ref}: make the change again on top of it.`,
+      },
+      patch: { details: { rebuildFromBase: true, mergeWaits: 0 } },
+    };
+  }
+
+}
+
+function closedPr(pr: PullRequest): PhaseResult {
+  return {
+    verdict: 'needs_human',
+    reason: 'the pull request is closed',
+    questions: [`Pull request #${pr.number} is closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`],
   };
 }

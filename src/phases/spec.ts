@@ -12,7 +12,8 @@ const MAX_WIKI_PAGES = 10;
 /** README, top-level tree, configured context files and wiki pages, read through the Gitea API. */
 async function readRepoContext(gitea: GiteaClient, owner: string, name: string, ref: string, contextFiles: string[]): Promise<RepoContext> {
   const [readme, root] = await Promise.all([gitea.getRawFile(owner, name, 'README.md', ref), gitea.getContents(owner, name, '', ref)]);
-  const tree = Array.isArray(root) ? root.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)) : [];
+  // The root listing comes back as { type: 'dir', entries } (getContents), never as a bare array.
+  const tree = root?.type === 'dir' ? root.entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)) : [];
   const files = [];
   for (const path of contextFiles) {
     const content = await gitea.getRawFile(owner, name, path, ref);

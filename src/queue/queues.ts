@@ -44,3 +44,22 @@ export async function enqueueTicks(queues: Pick<Queues, 'ticks'>, n = 1, reason 
 export async function enqueueRelay(queues: Pick<Queues, 'relay'>): Promise<void> {
   await queues.relay.add('relay', {}, { jobId: 'relay-now', removeOnComplete: true, removeOnFail: true });
 }
+
+/** How long after a trigger-label change Damascus reads the issue back: deliveries sent together arrive within it. */
+export const LABEL_CONFIRM_DELAY_MS = 2_000;
+
+export interface IssueKey {
+  owner: string;
+  name: string;
+  number: number;
+}
+
+/**
+ * Read an issue back from Gitea shortly after a delivery changed whether it is a story. Gitea sends deliveries in
+ * parallel and in no fixed order, so a label added and removed at once may arrive the other way round; the
+ * confirmation applies what Gitea shows by then. One pending confirmation per issue is enough.
+ */
+export async function enqueueIssueConfirm(queues: Pick<Queues, 'reconcile'>, issue: IssueKey): Promise<void> {
+  const jobId = `confirm-${Buffer.from(`${issue.owner}/${issue.name}#${issue.number}`.toLowerCase()).toString('base64url')}`;
+  await queues.reconcile.add('confirm-issue', issue, { jobId, delay: LABEL_CONFIRM_DELAY_MS, removeOnComplete: true, removeOnFail: 100 });
+}

@@ -14,7 +14,8 @@ export interface WorkerOptions extends Pick<TickDeps, 'sql' | 'phases' | 'worker
   metrics?: Metrics;
   /** Inbox + outbox relay and reconcile sweep: run when their jobs arrive (given when Gitea is configured). */
   relay?: (queues: Queues) => Promise<unknown>;
-  reconcile?: (queues: Queues) => Promise<unknown>;
+  /** The sweep (`reconcile-*` jobs), or one issue read back (`confirm-issue`, data: IssueKey). */
+  reconcile?: (queues: Queues, job: { name: string; data: unknown }) => Promise<unknown>;
 }
 
 export interface RunningWorker {
@@ -100,7 +101,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   }
   if (o.reconcile) {
     const reconcile = o.reconcile;
-    workers.push(new Worker(RECONCILE, async () => reconcile(queues), { ...workerOpts, concurrency: 1 }));
+    workers.push(new Worker(RECONCILE, async (job) => reconcile(queues, { name: job.name, data: job.data }), { ...workerOpts, concurrency: 1 }));
   }
   for (const w of workers) {
     // Errors here are connection trouble; the Redis state already logs it once per change.

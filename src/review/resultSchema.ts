@@ -19,9 +19,11 @@ export interface ReviewResult {
   repository: string;
   /** The commit the tests ran on: 40 lowercase-or-uppercase hex digits. */
   headSha: string;
-  /** GITHUB_RUN_ID, plus "-GITHUB_RUN_ATTEMPT" when present. */
+  /** GITHUB_RUN_ID and the execution (its task): a re-run of a run is a new result. */
   runId: string;
   runUrl: string | null;
+  /** Damascus's nonce of the dispatch that started the run; null from an Action that was not given one. */
+  dispatch?: string | null;
   passed: boolean;
   /** null when the command was killed (timeout) or could not start. */
   exitCode: number | null;
@@ -38,7 +40,7 @@ export type ParseResult = { ok: true; value: ReviewResult } | { ok: false; error
 const REPO_SHAPE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const SHA_SHAPE = /^[0-9a-fA-F]{40}$/;
 const KEYS: readonly (keyof ReviewResult)[] = [
-  'version', 'workItem', 'repository', 'headSha', 'runId', 'runUrl', 'passed', 'exitCode',
+  'version', 'workItem', 'repository', 'headSha', 'runId', 'runUrl', 'dispatch', 'passed', 'exitCode',
   'timedOut', 'durationMs', 'outputTail', 'outputTruncated', 'tests',
 ];
 const TEST_KEYS: readonly (keyof ReviewTests)[] = ['total', 'failed', 'skipped', 'failing', 'skippedNames'];
@@ -69,6 +71,9 @@ function firstError(v: Record<string, unknown>): string | null {
   if (typeof v.headSha !== 'string' || !SHA_SHAPE.test(v.headSha)) return 'headSha must be 40 hex digits';
   if (typeof v.runId !== 'string' || v.runId === '') return 'runId must be a non-empty string';
   if (v.runUrl !== null && typeof v.runUrl !== 'string') return 'runUrl must be a string or null';
+  if (v.dispatch !== undefined && v.dispatch !== null && (typeof v.dispatch !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v.dispatch))) {
+    return 'dispatch must be a plain nonce or null';
+  }
   if (typeof v.passed !== 'boolean') return 'passed must be a boolean';
   if (v.exitCode !== null && !Number.isSafeInteger(v.exitCode)) return 'exitCode must be an integer or null';
   if (typeof v.timedOut !== 'boolean') return 'timedOut must be a boolean';

@@ -1,3 +1,4 @@
+import { forItem } from '../gitea/attribution.js';
 import type { Sql } from '../db/connection.js';
 import { claimNextItem } from '../db/ops/claimNextItem.js';
 import { recordVerdict } from '../db/ops/recordVerdict.js';
@@ -79,7 +80,8 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
     if (!phase) {
       result = { verdict: 'error', reason: `no ${item.state} phase is configured in this process` };
     } else {
-      result = await runPhase(() => phase.run(item, { sql: deps.sql, log, workerId: deps.workerId, signal: phaseAbort.signal }), phaseAbort.signal);
+      // Every Gitea request the phase makes says which item it is for (X-Damascus-Item).
+      result = await runPhase(() => forItem(item.id, () => phase.run(item, { sql: deps.sql, log, workerId: deps.workerId, signal: phaseAbort.signal })), phaseAbort.signal);
     }
   } catch (err) {
     result = { verdict: 'error', reason: `${item.state} phase failed: ${(err as Error)?.message ?? String(err)}` };

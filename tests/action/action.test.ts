@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, REPO, baseInputs, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
   type Receiver,
 } from './harness.js';
 
@@ -54,8 +54,10 @@ describe('the review Action, run like act_runner runs it', () => {
       workItem: 42,
       repository: REPO,
       headSha: HEAD_SHA,
-      runId: '77-2',
-      runUrl: `${gitea.serverUrl}/${REPO}/actions/runs/77`,
+      // Gitea keeps the run id across re-runs: the task the runtime token names makes each execution a new result.
+      runId: '77-task-901',
+      // The web route takes the run number, not the database id.
+      runUrl: `${gitea.serverUrl}/${REPO}/actions/runs/5`,
       passed: true,
       exitCode: 0,
       timedOut: false,
@@ -70,7 +72,7 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(gitea.calls[0]).toMatchObject({
       path: `/api/v1/repos/${REPO}/statuses/${HEAD_SHA}`,
       authorization: `token ${JOB_TOKEN}`,
-      body: { state: 'success', context: 'damascus/review', target_url: `${gitea.serverUrl}/${REPO}/actions/runs/77` },
+      body: { state: 'success', context: 'damascus/review', target_url: `${gitea.serverUrl}/${REPO}/actions/runs/5` },
     });
     expect(run.summary).toContain('Damascus review: passed');
     // The command's output is in the log, fenced by stop-commands so it cannot issue workflow commands.
@@ -162,16 +164,19 @@ describe('the review Action, run like act_runner runs it', () => {
 </testsuites>`;
     const stale = '<testsuite name="old"><testcase classname="old" name="from an earlier run"><failure/></testcase></testsuite>';
     const run = await runAction({
-      inputs: baseInputs(r.url, { 'test-command': 'mkdir -p reports && cat > reports/junit.xml < "$HOME/report.src"; exit 1' }),
+      // A report with an old mtime (as if committed long ago) and one inside node_modules: neither is this run's.
+      inputs: baseInputs(r.url, {
+        'test-command': [
+          'mkdir -p old node_modules/dep reports',
+          'cp "$HOME/stale.xml" old/junit-old.xml && touch -d 2020-01-01 old/junit-old.xml',
+          'cp "$HOME/stale.xml" node_modules/dep/junit.xml',
+          'cat > reports/junit.xml < "$HOME/report.src"; exit 1',
+        ].join('; '),
+      }),
       env: giteaEnv(),
-      prepare: (ws) => {
-        writeFileSync(join(ws, 'report.src'), report);
-        // A report committed to the repository (old mtime) and one inside node_modules: neither is this run's.
-        mkdirSync(join(ws, 'old'));
-        writeFileSync(join(ws, 'old', 'junit-old.xml'), stale);
-        utimesSync(join(ws, 'old', 'junit-old.xml'), new Date('2020-01-01'), new Date('2020-01-01'));
-        mkdirSync(join(ws, 'node_modules', 'dep'), { recursive: true });
-        writeFileSync(join(ws, 'node_modules', 'dep', 'junit.xml'), stale);
+      prepare: (home) => {
+        writeFileSync(join(home, 'report.src'), report);
+        writeFileSync(join(home, 'stale.xml'), stale);
       },
     });
     expect(run.exitCode).toBe(1);
@@ -264,45 +269,48 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(gitea.calls).toHaveLength(0);
   });
 
-  test('a checkout of another commit than head-sha: nothing runs, nothing is reported, the job fails saying so', async () => {
+  test('the Action fetches head-sha itself with the job token, and leaves no credential in the checkout', async () => {
     const r = await receiver();
-    const run = await runAction({
-      inputs: baseInputs(r.url, { 'test-command': 'touch ran' }),
-      env: giteaEnv(),
-      prepare: (ws) => {
-        const git = (...args: string[]): void => {
-          execFileSync('git', args, { cwd: ws, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
-        };
-        git('init', '-q');
-        writeFileSync(join(ws, 'file.txt'), 'x');
-        git('add', 'file.txt');
-        git('commit', '-q', '-m', 'not the head under review');
-      },
-    });
-    const actual = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: run.workspace, encoding: 'utf8' }).trim();
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'test "$(git rev-parse HEAD)" = "$DAMASCUS_HEAD_SHA" && cat README.md' }), env: giteaEnv() });
+    expect(run.exitCode).toBe(0);
+    expect(r.accepted()).toMatchObject({ passed: true, headSha: HEAD_SHA });
+    expect(r.accepted().outputTail).toContain('# widgets');
+    // act's way: HTTP basic with the job token as the password, and nothing written to .git/config.
+    expect(gitea.gitAuth).toContain(`basic ${Buffer.from(`x-access-token:${JOB_TOKEN}`).toString('base64')}`);
+    expect(readFileSync(join(run.workspace, '.git', 'config'), 'utf8')).not.toMatch(new RegExp(`${JOB_TOKEN}|extraheader|Authorization`, 'i'));
+  });
+
+  test('a head-sha Gitea does not have: nothing runs, nothing is reported, the job fails saying so', async () => {
+    const r = await receiver();
+    const missing = 'f'.repeat(40);
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"', 'head-sha': missing }), env: giteaEnv() });
     expect(run.exitCode).toBe(1);
-    expect(run.stdout).toContain(`::error::Damascus review: the checked-out commit ${actual} is not head-sha ${HEAD_SHA}`);
-    expect(existsSync(join(run.workspace, 'ran'))).toBe(false);
+    expect(run.stdout).toContain(`::error::Damascus review: could not fetch ${missing} from ${gitea.serverUrl}/${REPO}.git`);
+    expect(run.stdout).toContain('nothing was run or reported');
+    expect(existsSync(join(run.home, 'ran'))).toBe(false);
     expect(r.results).toHaveLength(0);
   });
 
-  test('a checkout of head-sha itself is accepted', async () => {
+  test('the PR moved on after the dispatch: its head ref holds another commit, so nothing runs (a pass is only ever for head-sha)', async () => {
     const r = await receiver();
-    let sha = '';
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"', 'head-sha': 'e'.repeat(40), 'pull-request': '9' }), env: giteaEnv() });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain(`the pull request's head is ${MOVED_SHA}, not head-sha ${'e'.repeat(40)} (it moved)`);
+    expect(existsSync(join(run.home, 'ran'))).toBe(false);
+    expect(r.results).toHaveLength(0);
+  });
+
+  test('a workspace that already holds files (a workflow that checked something out first) is refused', async () => {
+    const r = await receiver();
     const run = await runAction({
-      inputs: {},
+      inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"' }),
       env: giteaEnv(),
-      prepare: (ws) => {
-        const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
-        execFileSync('git', ['init', '-q'], { cwd: ws, env });
-        execFileSync('git', ['commit', '-q', '--allow-empty', '-m', 'head'], { cwd: ws, env });
-        sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ws, encoding: 'utf8' }).trim();
-      },
-      inputsAfterPrepare: () => baseInputs(r.url, { 'head-sha': sha }),
+      prepareWorkspace: (ws) => writeFileSync(join(ws, 'planted.txt'), 'x'),
     });
-    expect(run.exitCode).toBe(0);
-    expect(run.stdout).not.toContain('Could not confirm the checked-out commit');
-    expect(r.accepted().headSha).toBe(sha);
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toMatch(/::error::Damascus review: the workspace .* is not empty/);
+    expect(existsSync(join(run.home, 'ran'))).toBe(false);
+    expect(r.results).toHaveLength(0);
   });
 
   test('a commit status that cannot be posted is only a warning', async () => {

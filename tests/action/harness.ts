@@ -1,10 +1,11 @@
 /**
  * Runs the bundled review Action (action/dist/index.js) the way act_runner does: a real `node`
  * child process with INPUT_* variables, GITHUB_* / GITEA_* environment and file-command files,
- * against a local orchestrator receiver (verifying with the server's own verifier) and a fake
- * Gitea commit-status endpoint.
+ * against a local orchestrator receiver (verifying with the server's own verifier) and a stand-in
+ * Gitea that serves the repository over git's smart HTTP (the Action fetches the head itself, with
+ * the job token) and the commit-status endpoint.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,8 +15,37 @@ import { SIGNATURE_HEADER, verifySignature } from '../../src/signing.js';
 import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
 import { ACTION_DIST, parseOutputFile } from '../support/runAction.js';
 
-export const HEAD_SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 export const REPO = 'acme/widgets';
+
+/** A bare repository for REPO with one commit, made with fixed names and dates: its head SHA is the same on every machine. */
+function makeFixtureRepo(): { root: string; headSha: string; pullSha: string } {
+  const root = mkdtempSync(join(tmpdir(), 'damascus-action-git-'));
+  const bare = join(root, `${REPO}.git`);
+  const work = join(root, 'work');
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_AUTHOR_NAME: 'Fixture', GIT_AUTHOR_EMAIL: 'fixture@example.invalid', GIT_COMMITTER_NAME: 'Fixture', GIT_COMMITTER_EMAIL: 'fixture@example.invalid',
+    GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+  };
+  const git = (...args: string[]) => execFileSync('git', args, { env, encoding: 'utf8' }).trim();
+  git('init', '-q', '--bare', '--initial-branch=main', bare);
+  git('init', '-q', '--initial-branch=main', work);
+  writeFileSync(join(work, 'README.md'), '# widgets\n');
+  git('-C', work, 'add', 'README.md');
+  git('-C', work, 'commit', '-q', '-m', 'the head under review');
+  git('-C', work, 'push', '-q', bare, 'HEAD:refs/heads/main');
+  const headSha = git('-C', work, 'rev-parse', 'HEAD');
+  // A later commit the pull request's ref points at (the head moved after the dispatch).
+  git('-C', work, 'commit', '-q', '--allow-empty', '-m', 'pushed later');
+  git('-C', work, 'push', '-q', bare, 'HEAD:refs/pull/9/head');
+  return { root, headSha, pullSha: git('-C', work, 'rev-parse', 'HEAD') };
+}
+
+const FIXTURE = makeFixtureRepo();
+/** The head under review: a real commit of the fixture repository. */
+export const HEAD_SHA = FIXTURE.headSha;
+/** What refs/pull/9/head holds: a commit after HEAD_SHA. */
+export const MOVED_SHA = FIXTURE.pullSha;
 export const CALLBACK_TOKEN = 'project-callback-secret-7f3a9c';
 export const JOB_TOKEN = 'gitea-job-token-5e1d2b';
 
@@ -103,13 +133,49 @@ export interface StatusCall {
   body: Record<string, unknown>;
 }
 
-/** Gitea's POST /repos/{owner}/{repo}/statuses/{sha}: validates CreateStatusOption as the spec does. */
-export async function startGiteaStatuses(): Promise<{ apiUrl: string; serverUrl: string; calls: StatusCall[]; close(): Promise<void> }> {
+/** One git smart-HTTP request against the fixture repository (git http-backend), as Gitea serves it: the job token required. */
+async function serveGit(req: IncomingMessage, res: ServerResponse, gitAuth: string[]): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const auth = req.headers.authorization ?? '';
+  gitAuth.push(auth);
+  const basic = /^basic (\S+)$/i.exec(auth);
+  const password = basic ? Buffer.from(basic[1]!, 'base64').toString('utf8').split(':').slice(1).join(':') : null;
+  if (password !== JOB_TOKEN) return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Gitea"' }).end();
+  const body = await readBody(req);
+  const backend = spawnSync('git', ['http-backend'], {
+    input: body,
+    env: {
+      PATH: process.env.PATH, GIT_PROJECT_ROOT: FIXTURE.root, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method, CONTENT_TYPE: String(req.headers['content-type'] ?? ''), CONTENT_LENGTH: String(body.length),
+      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''), HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+    },
+  });
+  // An unknown object makes upload-pack fail after the headers: git then reports the remote's error.
+  const out = backend.stdout ?? Buffer.alloc(0);
+  const split = out.indexOf('\r\n\r\n');
+  if (split < 0) return void res.writeHead(500).end(backend.stderr);
+  const headers: Record<string, string> = {};
+  let status = 200;
+  for (const line of out.subarray(0, split).toString('latin1').split('\r\n')) {
+    const [name, ...rest] = line.split(':');
+    if (name!.toLowerCase() === 'status') status = Number(rest.join(':').trim().split(' ')[0]);
+    else if (name) headers[name] = rest.join(':').trim();
+  }
+  res.writeHead(status, headers).end(out.subarray(split + 4));
+}
+
+/**
+ * A stand-in Gitea: the fixture repository over git's smart HTTP at /acme/widgets.git (basic auth with the job
+ * token, as act sends it), and POST /repos/{owner}/{repo}/statuses/{sha} validating CreateStatusOption as the spec does.
+ */
+export async function startGiteaStatuses(): Promise<{ apiUrl: string; serverUrl: string; calls: StatusCall[]; gitAuth: string[]; close(): Promise<void> }> {
   const calls: StatusCall[] = [];
+  const gitAuth: string[] = [];
   const STATES = ['pending', 'success', 'error', 'failure', 'warning', 'skipped'];
   const FIELDS = ['context', 'description', 'state', 'target_url'];
   const server = createServer((req, res) => {
     void (async () => {
+      if ((req.url ?? '').startsWith(`/${REPO}.git/`)) return serveGit(req, res, gitAuth);
       const raw = (await readBody(req)).toString('utf8');
       const m = /^\/api\/v1\/repos\/([^/]+)\/([^/]+)\/statuses\/([0-9a-f]{40})$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !m) return void res.writeHead(404).end('{"message":"not found"}');
@@ -130,7 +196,7 @@ export async function startGiteaStatuses(): Promise<{ apiUrl: string; serverUrl:
   });
   const port = await listen(server);
   const serverUrl = `http://127.0.0.1:${port}`;
-  return { apiUrl: `${serverUrl}/api/v1`, serverUrl, calls, close: () => new Promise((ok) => server.close(() => ok())) };
+  return { apiUrl: `${serverUrl}/api/v1`, serverUrl, calls, gitAuth, close: () => new Promise((ok) => server.close(() => ok())) };
 }
 
 export interface ActionRun {
@@ -140,15 +206,16 @@ export interface ActionRun {
   outputs: Record<string, string>;
   summary: string;
   workspace: string;
+  home: string;
 }
 
 export interface RunOptions {
   inputs: Record<string, string>;
   env?: Record<string, string>;
-  /** Prepare files in the workspace before the run. */
-  prepare?: (workspace: string) => void;
-  /** Inputs that depend on what prepare() made (merged over `inputs`). */
-  inputsAfterPrepare?: () => Record<string, string>;
+  /** Prepare files in the job's HOME before the run (the workspace starts empty: the Action checks the head out there). */
+  prepare?: (home: string) => void;
+  /** Put files in the workspace before the run (a workflow that checked something out first). */
+  prepareWorkspace?: (workspace: string) => void;
   /** Only GITEA_STEP_SUMMARY / GITEA_OUTPUT (no GITHUB_ names) for the file commands. */
   giteaFileNamesOnly?: boolean;
 }
@@ -163,9 +230,11 @@ export function removeWorkspaces(): void {
 /** Run node action/dist/index.js with act_runner's environment; cwd is a fresh workspace. */
 export async function runAction(opts: RunOptions): Promise<ActionRun> {
   const workspace = mkdtempSync(join(tmpdir(), 'damascus-action-'));
-  workspaces.push(workspace);
+  const home = mkdtempSync(join(tmpdir(), 'damascus-home-'));
+  workspaces.push(workspace, home);
   const files = mkdtempSync(join(tmpdir(), 'damascus-files-'));
-  opts.prepare?.(workspace);
+  opts.prepare?.(home);
+  opts.prepareWorkspace?.(workspace);
   const outputFile = join(files, 'output');
   const summaryFile = join(files, 'summary');
   // act creates the file-command files empty before the step runs.
@@ -173,14 +242,17 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   writeFileSync(summaryFile, '');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: workspace,
+    HOME: home,
     CI: 'true',
     GITHUB_ACTIONS: 'true',
     GITEA_ACTIONS: 'true',
     GITHUB_WORKSPACE: workspace,
     GITHUB_REPOSITORY: REPO,
+    // Gitea: the run's database id and its number; act sets no GITHUB_RUN_ATTEMPT, and each execution is a task
+    // named in the runtime token.
     GITHUB_RUN_ID: '77',
-    GITHUB_RUN_ATTEMPT: '2',
+    GITHUB_RUN_NUMBER: '5',
+    ACTIONS_RUNTIME_TOKEN: runtimeToken(901),
     GITHUB_SHA: '0000000000000000000000000000000000000000', // the dispatch ref's commit, not the head
     GITHUB_EVENT_NAME: 'workflow_dispatch',
     ...(opts.giteaFileNamesOnly
@@ -188,8 +260,7 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
       : { GITHUB_OUTPUT: outputFile, GITEA_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, GITEA_STEP_SUMMARY: summaryFile }),
     ...opts.env,
   };
-  const inputs = { ...opts.inputs, ...opts.inputsAfterPrepare?.() };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  for (const [name, value] of Object.entries(opts.inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
 
   const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
@@ -205,9 +276,16 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
     outputs: parseOutputFile(read(outputFile)),
     summary: read(summaryFile),
     workspace,
+    home,
   };
   rmSync(files, { recursive: true, force: true });
   return run;
+}
+
+/** A runtime token shaped like Gitea's: only its TaskID claim matters to the Action. */
+export function runtimeToken(taskId: number): string {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ TaskID: taskId, RunID: 77, JobID: 1 })}.signature`;
 }
 
 export function baseInputs(receiverUrl: string, overrides: Record<string, string> = {}): Record<string, string> {

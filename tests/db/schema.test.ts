@@ -25,7 +25,7 @@ describe('schema', () => {
   test('applied twice → identical catalog, and the second run changes nothing', async () => {
     const before = await catalog(db);
     const second = await initDatabase(db.url);
-    expect(second).toEqual({ databaseCreated: false, applied: [], version: 3 });
+    expect(second).toEqual({ databaseCreated: false, applied: [], version: 4 });
     expect(await catalog(db)).toBe(before);
     // the catalog really holds the design's tables, enums and the trigger
     for (const t of ['projects', 'work_items', 'verdicts', 'coordination_gates', 'human_issues', 'cost_ledger', 'events_outbox', 'webhook_deliveries', 'ci_results', 'schema_migrations']) {
@@ -46,7 +46,7 @@ describe('schema', () => {
       const sql = openDb(url, { max: 1 });
       const rows = await sql`SELECT count(*)::int AS n FROM schema_migrations`;
       await sql.end();
-      expect(rows[0]!.n).toBe(3); // 001_core, 002_intake and 003_gates, once each
+      expect(rows[0]!.n).toBe(4); // 001_core, 002_intake, 003_gates and 004_comments, once each
     } finally {
       const admin = openDb(SERVER_URL, { max: 1 });
       await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -59,11 +59,12 @@ describe('schema', () => {
       { version: 1, name: '001_core', sql: '' },
       { version: 2, name: '002_intake', sql: '' },
       { version: 3, name: '003_gates', sql: '' },
-      { version: 4, name: '004_broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
+      { version: 4, name: '004_comments', sql: '' },
+      { version: 5, name: '005_broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
     ])).rejects.toThrow(/no_such_function/);
     const [row] = await db.sql`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`;
     expect(row!.t).toBeNull();
-    expect(row!.v).toBe(3);
+    expect(row!.v).toBe(4);
   });
 
   test('updated_at is kept by the trigger', async () => {

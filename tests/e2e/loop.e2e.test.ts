@@ -44,7 +44,7 @@ beforeAll(async () => {
     // first also keeps alice's push from racing #1's merge.)
     let pushed = false;
     world.beforeReviewRun = async (d) => {
-      if (pushed || !d.ref.startsWith(`damascus/${langIssue}-`)) return;
+      if (pushed || world.issueOfDispatch(d) !== langIssue) return;
       pushed = true;
       await world.waitForState(helloIssue, ['done'], { unexpected: ['blocked', 'cancelled', 'awaiting_human'] });
       await world.sim.pushToBranch(OWNER, REPO, 'main', { files: { 'NOTES.md': NOTES }, message: 'Add notes', by: 'alice' });
@@ -119,11 +119,14 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     // the one review run: the real Action checked out the PR head, ran the spec's test command and reported a pass
     const runs = world.actionRuns.filter((r) => r.inputs['work-item'] === String(hello.id));
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ exitCode: 0, outputs: { passed: 'true', 'exit-code': '0' }, checkedOut: hello.headSha });
+    expect(runs[0]).toMatchObject({ exitCode: 0, outputs: { passed: 'true', 'exit-code': '0' }, inputs: { 'head-sha': hello.headSha } });
+    // The Action the run used is the one setup published to the Gitea itself, pinned by commit.
+    expect(runs[0]!.action.url).toBe(`${world.sim.url}/${world.sim.botLogin}/damascus-action`);
+    expect(runs[0]!.action.ref).toMatch(/^[0-9a-f]{40}$/);
     expect(runs[0]!.inputs['test-command']).toBe(HELLO.testCommand);
     expect(world.sim.statuses(OWNER, REPO, hello.headSha!).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:success']);
     const results = await world.db.sql`SELECT head_sha, passed, run_id FROM ci_results WHERE item_id = ${hello.id} ORDER BY id`;
-    expect(results).toEqual([{ headSha: hello.headSha, passed: true, runId: `${runs[0]!.runId}-1` }]);
+    expect(results).toEqual([{ headSha: hello.headSha, passed: true, runId: `${runs[0]!.runId}-task-${runs[0]!.runId}` }]);
   });
 
   test('story #2: question → answer → spec → build → failing review → build with the failure as feedback → review passes → merge', async () => {
@@ -156,7 +159,7 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
 
     const runs = world.actionRuns.filter((r) => r.inputs['work-item'] === String(lang.id));
     expect(runs.map((r) => [r.exitCode, r.outputs.passed])).toEqual([[1, 'false'], [0, 'true']]);
-    expect(runs.map((r) => r.checkedOut)).toEqual(results.map((r) => r.headSha));
+    expect(runs.map((r) => r.inputs['head-sha'])).toEqual(results.map((r) => r.headSha));
     expect(world.sim.statuses(OWNER, REPO, results[0]!.headSha as string).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:failure']);
     expect(world.sim.statuses(OWNER, REPO, lang.headSha!).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:success']);
   });

@@ -139,7 +139,7 @@ export class World {
     this.publicUrl = `http://127.0.0.1:${this.port}`;
     // What a runner does with each dispatch of the review workflow.
     this.sim.onDispatch(async (d) => {
-      this.say(`#${this.issueOfBranch(d.ref) ?? '?'} review workflow dispatched (run ${d.runId}) for ${String(d.inputs['head-sha']).slice(0, 10)}`);
+      this.say(`#${this.issueOfDispatch(d) ?? '?'} review workflow dispatched (run ${d.runId}) for ${String(d.inputs['head-sha']).slice(0, 10)}`);
       try {
         await this.beforeReviewRun?.(d);
         const result = await runReviewWorkflow({
@@ -148,7 +148,7 @@ export class World {
         });
         this.actionRuns.push({ ...result, dispatch: d });
         const passed = result.outputs.passed === 'true';
-        this.say(`#${this.issueOfBranch(d.ref) ?? '?'} review run ${d.runId} ${passed ? 'passed' : `failed (exit code ${result.outputs['exit-code'] || 'none'})`}; the Action reported to Damascus`);
+        this.say(`#${this.issueOfDispatch(d) ?? '?'} review run ${d.runId} ${passed ? 'passed' : `failed (exit code ${result.outputs['exit-code'] || 'none'})`}; the Action reported to Damascus`);
       } catch (err) {
         this.actionErrors.push((err as Error).message);
         throw err;
@@ -156,10 +156,14 @@ export class World {
     });
   }
 
-  private issueOfBranch(ref: string): number | null {
-    const m = /damascus\/(\d+)-/.exec(ref);
+  /** The story issue a review dispatch is for: its PR's branch is damascus/<issue>-<slug> (the dispatch's ref is main). */
+  issueOfDispatch(d: SimDispatch): number | null {
+    const pr = Number(d.inputs['pull-request']);
+    if (!pr) return null;
+    const m = /damascus\/(\d+)-/.exec(this.sim.issue(d.owner, d.repo, pr).pull?.headBranch ?? '');
     return m ? Number(m[1]) : null;
   }
+
 
   /** The environment every Damascus process gets. */
   env(role: string): Record<string, string> {

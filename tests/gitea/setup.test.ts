@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { GiteaError } from '../../src/gitea/errors.js';
 import { STATE_LABELS } from '../../src/gitea/labels.js';
-import { renderReviewWorkflow } from '../../src/gitea/reviewWorkflow.js';
-import { CALLBACK_SECRET_NAME, REVIEW_WORKFLOW_PATH, loadAppManifest, storedEvents } from '../../src/gitea/setupRepo.js';
+import { renderReviewWorkflow, REVIEW_WORKFLOW_FILE } from '../../src/gitea/reviewWorkflow.js';
+import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, loadAppManifest, storedEvents, webhookName } from '../../src/gitea/setupRepo.js';
 import { deriveProjectSecret } from '../../src/signing.js';
 import { damascus, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
@@ -15,6 +15,7 @@ const run = promisify(execFile);
 const CALLBACK_SECRET = 'callback-secret-7f3a9c';
 const WEBHOOK_SECRET = 'webhook-secret-b81d42';
 const EVENTS = loadAppManifest().defaultEvents;
+const WORKFLOW = `.gitea/workflows/${REVIEW_WORKFLOW_FILE}`;
 
 let sim: GiteaSim;
 let client: GiteaClient;
@@ -30,6 +31,7 @@ function env(extra: Record<string, string | undefined> = {}): Record<string, str
     DAMASCUS_WEBHOOK_SECRET: WEBHOOK_SECRET,
     DAMASCUS_PUBLIC_URL: publicUrl,
     DAMASCUS_TRIGGER_LABEL: 'damascus',
+    DAMASCUS_RUNS_ON: 'damascus',
     ...extra,
   };
 }
@@ -48,7 +50,11 @@ function lines(r: CliRun): string[] {
   return r.stdout.trim().split('\n');
 }
 
+const writes = (since: number) => sim.requests.slice(since).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path} ${r.status}`);
 const ALL_LABELS = ['damascus', ...Object.values(STATE_LABELS).map((l) => l.name)];
+const hookLine = () => `webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`;
+const actionUrl = () => `${sim.url}/${sim.botLogin}/${ACTION_REPO_NAME}`;
+const actionHead = async () => (await git(sim.repoPath(sim.botLogin, ACTION_REPO_NAME), 'rev-parse', 'main')).trim();
 
 beforeAll(async () => {
   sim = await startGiteaSim();
@@ -68,27 +74,31 @@ afterAll(async () => {
 });
 
 describe('damascus setup', () => {
-  const actionUrl = () => `${sim.url}/damascus/damascus-action`;
-
-  test('first run creates the workflow, secret, labels and webhook; the second changes nothing', async () => {
+  test('first run publishes the Action and creates the secret, labels, webhook and, last, the workflow; the second changes nothing', async () => {
     const { path } = await sim.createRepo('acme', 'app', { files: { 'README.md': '# app\n' } });
     sim.createLabel('acme', 'app', { name: 'bug' });
 
     const first = await setup(['acme/app']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
+    const published = await actionHead();
     expect(lines(first)).toEqual([
-      `created   ${REVIEW_WORKFLOW_PATH} on main`,
+      `created   Action ${actionUrl()}@${published.slice(0, 12)}`,
       `set       Actions secret ${CALLBACK_SECRET_NAME}`,
       ...ALL_LABELS.map((l) => `created   label ${l}`),
-      `created   webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`,
-      `acme/app is set up (${ALL_LABELS.length + 2} change(s))`,
+      `created   ${hookLine()}`,
+      `created   ${WORKFLOW} on main`,
+      `acme/app is set up (${ALL_LABELS.length + 3} change(s))`,
     ]);
 
-    // The workflow file is committed on the default branch, with the default Action URL and ref.
-    const file = await git(path, 'show', `main:${REVIEW_WORKFLOW_PATH}`);
-    expect(file).toBe(renderReviewWorkflow({ actionUrl: actionUrl(), actionRef: 'main' }));
-    expect(file).toContain(`uses: ${actionUrl()}@main`);
+    // The Action is the bundle this package ships, in a public repo of the bot's, and the workflow pins its commit.
+    const actionRepo = sim.repoPath(sim.botLogin, ACTION_REPO_NAME);
+    for (const f of bundledActionFiles()) expect([f.path, await git(actionRepo, 'show', `main:${f.path}`)]).toEqual([f.path, f.content]);
+    expect((await client.getRepo(sim.botLogin, ACTION_REPO_NAME)).private).toBe(false);
+    const file = await git(path, 'show', `main:${WORKFLOW}`);
+    expect(file).toBe(renderReviewWorkflow({ actionUrl: actionUrl(), actionRef: published, runsOn: 'damascus' }));
+    expect(file).toContain(`uses: ${actionUrl()}@${published}`);
+    expect(published).toMatch(/^[0-9a-f]{40}$/);
     expect((await git(path, 'log', '-1', '--format=%s', 'main')).trim()).toBe('damascus: add review workflow');
     const tip = (await git(path, 'rev-parse', 'main')).trim();
 
@@ -101,10 +111,11 @@ describe('damascus setup', () => {
     const spec = labels.find((l) => l.name === STATE_LABELS.spec.name)!;
     expect({ color: spec.color, exclusive: spec.exclusive }).toEqual({ color: STATE_LABELS.spec.color, exclusive: true });
 
-    // One active JSON hook on the webhook URL, subscribed to exactly app.yml's events (as Gitea reports them).
+    // One active JSON hook on the webhook URL, subscribed to exactly app.yml's events, named for its secret.
     const hooks = await client.listHooks('acme', 'app');
     expect(hooks).toHaveLength(1);
-    expect(hooks[0]!.active).toBe(true);
+    expect(hooks[0]).toMatchObject({ active: true, name: webhookName(WEBHOOK_SECRET) });
+    expect(hooks[0]!.name).not.toContain(WEBHOOK_SECRET);
     expect(hooks[0]!.config).toMatchObject({ url: `${publicUrl}/api/gitea/webhooks`, content_type: 'json' });
     expect([...hooks[0]!.events].sort()).toEqual(storedEvents(EVENTS));
 
@@ -123,40 +134,140 @@ describe('damascus setup', () => {
     const second = await setup(['acme/app']);
     expect(second.code).toBe(0);
     expect(lines(second)).toEqual([
-      `unchanged ${REVIEW_WORKFLOW_PATH} on main`,
+      `unchanged Action ${actionUrl()}@${published.slice(0, 12)}`,
       `set       Actions secret ${CALLBACK_SECRET_NAME}`,
       ...ALL_LABELS.map((l) => `unchanged label ${l}`),
-      `unchanged webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`,
+      `unchanged ${hookLine()}`,
+      `unchanged ${WORKFLOW} on main`,
       'acme/app was already set up; nothing changed',
     ]);
-    const writes = sim.requests.slice(before).filter((r) => r.method !== 'GET');
-    expect(writes.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([`PUT /repos/acme/app/actions/secrets/${CALLBACK_SECRET_NAME} 204`]);
+    // (the scope probes are writes that can change nothing: a comment on issue 0, an edit of hook 0)
+    expect(writes(before).filter((w) => !/\/issues\/0\/comments 404|\/hooks\/0 404/.test(w))).toEqual([`PUT /repos/acme/app/actions/secrets/${CALLBACK_SECRET_NAME} 204`]);
     expect((await git(path, 'rev-parse', 'main')).trim()).toBe(tip);
+    expect(await actionHead()).toBe(published);
     expect((await client.listHooks('acme', 'app')).map((h) => h.id)).toEqual([hooks[0]!.id]);
     expect(sim.labels('acme', 'app')).toHaveLength(ALL_LABELS.length + 1);
   });
 
-  test('drift is repaired in place: a changed workflow file is updated, a disabled hook re-enabled with the right events', async () => {
+  test('a rotated webhook secret or a hand-made hook is replaced (Gitea ignores a secret sent in an edit), and deliveries verify again', async () => {
+    await sim.createRepo('acme', 'rotate');
+    // A hook made by hand on Damascus's URL, with a secret nobody knows any more.
+    sim.addWebhook('acme', 'rotate', { url: `${publicUrl}/api/gitea/webhooks`, secret: 'forgotten', events: ['issues'] });
+    const first = await setup(['acme/rotate']);
+    expect(first.code).toBe(0);
+    expect(lines(first)).toContain(`replaced  ${hookLine()}`);
+    const rotated = 'webhook-secret-rotated-2';
+    const again = await setup(['acme/rotate'], { DAMASCUS_WEBHOOK_SECRET: rotated });
+    expect(again.code).toBe(0);
+    expect(lines(again)).toContain(`replaced  ${hookLine()}`);
+    const hooks = await client.listHooks('acme', 'rotate');
+    expect(hooks.map((h) => h.name)).toEqual([webhookName(rotated)]);
+    receiver.received.length = 0;
+    sim.createIssue('acme', 'rotate', { title: 'after the rotation', user: 'alice' });
+    await sim.waitForDeliveries();
+    expect(receiver.received).toHaveLength(1);
+    expect(receiver.received[0]!.headers['x-gitea-signature']).toBe(createHmac('sha256', rotated).update(receiver.received[0]!.body).digest('hex'));
+  });
+
+  test('a disabled hook and a hand-edited workflow are repaired; an Action given by URL and ref is used as is', async () => {
     const { path } = await sim.createRepo('acme', 'drift', { defaultBranch: 'trunk' });
-    expect((await setup(['acme/drift', '--action-ref', 'v1'])).code).toBe(0);
+    expect((await setup(['acme/drift', '--action-url', 'https://git.example.com/tools/review-action', '--action-ref', 'v1'])).code).toBe(0);
     const [hook] = await client.listHooks('acme', 'drift');
-    await sim.pushToBranch('acme', 'drift', 'trunk', { files: { [REVIEW_WORKFLOW_PATH]: 'name: edited by hand\n' }, by: 'acme' });
+    await sim.pushToBranch('acme', 'drift', 'trunk', { files: { [WORKFLOW]: 'name: edited by hand\n' }, by: 'acme' });
     await client.editHook('acme', 'drift', hook!.id, { events: ['push'], active: false });
 
     const again = await setup(['acme/drift', '--action-ref', 'v2', '--action-url', 'https://git.example.com/tools/review-action/']);
     expect(again.code).toBe(0);
-    expect(lines(again)[0]).toBe(`updated   ${REVIEW_WORKFLOW_PATH} on trunk`);
-    expect(lines(again)).toContain(`updated   webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`);
+    expect(lines(again)).toContain(`updated   ${WORKFLOW} on trunk`);
+    expect(lines(again)).toContain(`replaced  ${hookLine()}`);
     expect(lines(again).filter((l) => l.startsWith('created'))).toEqual([]);
-
-    expect(await git(path, 'show', `trunk:${REVIEW_WORKFLOW_PATH}`)).toBe(
-      renderReviewWorkflow({ actionUrl: 'https://git.example.com/tools/review-action', actionRef: 'v2' }),
+    expect(await git(path, 'show', `trunk:${WORKFLOW}`)).toBe(
+      renderReviewWorkflow({ actionUrl: 'https://git.example.com/tools/review-action', actionRef: 'v2', runsOn: 'damascus' }),
     );
-    expect((await git(path, 'log', '-1', '--format=%s', 'trunk')).trim()).toBe('damascus: update review workflow');
     const hooks = await client.listHooks('acme', 'drift');
-    expect(hooks.map((h) => h.id)).toEqual([hook!.id]);
+    expect(hooks).toHaveLength(1);
     expect(hooks[0]!.active).toBe(true);
     expect([...hooks[0]!.events].sort()).toEqual(storedEvents(EVENTS));
+  });
+
+  test('a repo whose CI lives in .github/workflows gets the review workflow there: creating .gitea/workflows would switch that CI off', async () => {
+    const { path } = await sim.createRepo('acme', 'ghci', { files: { '.github/workflows/ci.yml': 'on: push\njobs: {}\n' } });
+    const r = await setup(['acme/ghci']);
+    expect(r.code).toBe(0);
+    expect(lines(r)).toContain(`created   .github/workflows/${REVIEW_WORKFLOW_FILE} on main`);
+    expect((await git(path, 'ls-tree', '-r', '--name-only', 'main')).split('\n').filter((f) => f.includes('workflows'))).toEqual([
+      '.github/workflows/ci.yml',
+      `.github/workflows/${REVIEW_WORKFLOW_FILE}`,
+    ]);
+    // Gitea sees both workflows (it reads one folder only), and dispatching the review finds it.
+    expect((await client.listWorkflows('acme', 'ghci')).map((w) => w.name).sort()).toEqual(['ci.yml', REVIEW_WORKFLOW_FILE]);
+  });
+
+  test('a review workflow an older setup left alone in .gitea/workflows beside .github/workflows is moved, freeing the CI', async () => {
+    const { path } = await sim.createRepo('acme', 'stranded', { files: { '.github/workflows/ci.yml': 'on: push\njobs: {}\n', [WORKFLOW]: 'name: old\n' } });
+    const r = await setup(['acme/stranded']);
+    expect(r.code).toBe(0);
+    expect(lines(r)).toContain(`created   .github/workflows/${REVIEW_WORKFLOW_FILE} on main`);
+    expect(lines(r)).toContain(`moved     ${WORKFLOW} away (it hid .github/workflows from Gitea)`);
+    expect((await git(path, 'ls-tree', '-r', '--name-only', 'main')).split('\n').filter((f) => f.includes('workflows'))).toEqual([
+      '.github/workflows/ci.yml',
+      `.github/workflows/${REVIEW_WORKFLOW_FILE}`,
+    ]);
+  });
+
+  test('more than 50 labels (Gitea sends no Link header for labels): none is created twice', async () => {
+    await sim.createRepo('acme', 'manylabels');
+    for (let i = 0; i < 60; i++) sim.createLabel('acme', 'manylabels', { name: `area/${String(i).padStart(2, '0')}` });
+    // Sorted by name, the Damascus labels come after `area/…`: on the second page.
+    expect((await setup(['acme/manylabels'])).code).toBe(0);
+    expect((await setup(['acme/manylabels'])).code).toBe(0);
+    for (const name of ALL_LABELS) expect([name, sim.labels('acme', 'manylabels').filter((l) => l.name === name).length]).toEqual([name, 1]);
+  });
+
+  test('without owner rights (an admin collaborator cannot set Actions secrets) nothing is written, and the error says what to grant', async () => {
+    await sim.createRepo('acme', 'adminonly', { botPermission: 'admin' });
+    const before = sim.requests.length;
+    const r = await setup(['acme/adminonly']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^damascus: check what setup needs on acme\/adminonly: damascus-bot has "admin" rights .* only the repository's owner set Actions secrets: make damascus-bot own the repository, a site admin, or a member of an org team with admin access/);
+    expect(writes(before).filter((w) => !/ 40[34]$/.test(w))).toEqual([]);
+    expect(sim.labels('acme', 'adminonly')).toEqual([]);
+    expect(sim.secrets('acme', 'adminonly').size).toBe(0);
+    expect(await client.listHooks('acme', 'adminonly')).toEqual([]);
+  });
+
+  test('a token without the scopes setup needs: every missing one named, nothing written', async () => {
+    await sim.createRepo('acme', 'scoped');
+    const token = sim.createToken(sim.botLogin, ['read:user', 'write:repository']);
+    const before = sim.requests.length;
+    const r = await setup(['acme/scoped'], { GITEA_TOKEN: token });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the token lacks write:issue (it has write:repository,read:user)');
+    expect(writes(before).filter((w) => !/ 40[34]$/.test(w))).toEqual([]);
+    expect(r.stdout + r.stderr).not.toContain(token);
+  });
+
+  test('the Action repo is missing and the token may not create it (no write:user): setup says how to go on and writes nothing', async () => {
+    const other = await startGiteaSim({ botScopes: ['write:repository', 'write:issue', 'read:user'] });
+    try {
+      await other.createRepo('acme', 'app');
+      const r = await damascus(['setup', 'acme/app'], { ...env(), GITEA_URL: other.url, GITEA_TOKEN: other.token });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/damascus-bot\/damascus-action does not exist and the token lacks write:user .*create that repository \(public, empty is fine\), give the token write:user, or pass --action-url and --action-ref/);
+      expect(other.labels('acme', 'app')).toEqual([]);
+      expect(other.requests.filter((q) => q.method !== 'GET' && q.status !== null && q.status < 400)).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('an answer lost after Gitea made the webhook (a timeout): no second hook', async () => {
+    await sim.createRepo('acme', 'lost');
+    sim.faults.add({ method: 'POST', path: '/repos/acme/lost/hooks', applied: true, status: 502, times: 1 });
+    const r = await setup(['acme/lost']);
+    sim.faults.clear();
+    expect(r.code).toBe(0);
+    expect(await client.listHooks('acme', 'lost')).toHaveLength(1);
   });
 
   test('--dry-run reports what would change and writes nothing', async () => {
@@ -165,13 +276,14 @@ describe('damascus setup', () => {
     const r = await setup(['acme/dry', '--dry-run']);
     expect(r.code).toBe(0);
     expect(lines(r)).toEqual([
-      `would create ${REVIEW_WORKFLOW_PATH} on main`,
+      `unchanged    Action ${actionUrl()}@${(await actionHead()).slice(0, 12)}`,
       `would set    Actions secret ${CALLBACK_SECRET_NAME}`,
       ...ALL_LABELS.map((l) => `would create label ${l}`),
-      `would create webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`,
+      `would create ${hookLine()}`,
+      `would create ${WORKFLOW} on main`,
       `dry run: ${ALL_LABELS.length + 2} change(s) would be made in acme/dry`,
     ]);
-    expect(sim.requests.slice(before).filter((q) => q.method !== 'GET')).toEqual([]);
+    expect(writes(before).filter((w) => !/\/issues\/0\/comments 404|\/hooks\/0 404/.test(w))).toEqual([]);
     expect((await git(path, 'rev-parse', 'main')).trim()).toBe(headSha);
     expect(sim.labels('acme', 'dry')).toEqual([]);
     expect(sim.secrets('acme', 'dry').size).toBe(0);
@@ -195,15 +307,23 @@ describe('damascus setup', () => {
     expect(badRepo.code).toBe(2);
     expect(badRepo.stderr).toMatch(/^damascus: expected OWNER\/REPO/);
 
-    const badRef = await setup(['acme/app', '--action-ref', 'main; rm -rf /']);
+    const badRef = await setup(['acme/app', '--action-url', 'https://git.example.com/a/b', '--action-ref', 'main; rm -rf /']);
     expect(badRef.code).toBe(2);
     expect(badRef.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+
+    const halfAction = await setup(['acme/app', '--action-ref', 'v1']);
+    expect(halfAction.code).toBe(2);
+    expect(halfAction.stderr).toMatch(/--action-url and --action-ref go together/);
+
+    const badLabel = await setup(['acme/app', '--runs-on', 'ubuntu latest']);
+    expect(badLabel.code).toBe(2);
+    expect(badLabel.stderr).toMatch(/--runs-on: runsOn must be a runner label/);
 
     expect(sim.requests.length).toBe(before);
   });
 
-  test('Gitea errors: one line naming the step, exit 1; earlier steps are reported', async () => {
-    await sim.createRepo('acme', 'refused');
+  test('Gitea errors: one line naming the step, exit 1; a half-done setup has no workflow yet and a second run resumes', async () => {
+    const { path } = await sim.createRepo('acme', 'refused');
     sim.faults.add({ method: 'POST', path: '/repos/acme/refused/hooks', status: 409, body: { message: 'hook limit reached', url: '/api/swagger' } });
     const r = await setup(['acme/refused']);
     sim.faults.clear();
@@ -211,13 +331,12 @@ describe('damascus setup', () => {
     expect(r.stderr).toBe(
       `damascus: create webhook ${publicUrl}/api/gitea/webhooks: Gitea POST /repos/acme/refused/hooks → 409: hook limit reached\n`,
     );
-    expect(lines(r)[0]).toBe(`created   ${REVIEW_WORKFLOW_PATH} on main`);
-
-    await sim.createRepo('acme', 'readonly', { botPermission: 'write' });
-    const ro = await setup(['acme/readonly']);
-    expect(ro.code).toBe(1);
-    expect(ro.stderr).toMatch(/^damascus: check permissions on acme\/readonly: .*admin.*\n$/);
-    expect(sim.labels('acme', 'readonly')).toEqual([]);
+    expect(lines(r)).toContain(`set       Actions secret ${CALLBACK_SECRET_NAME}`);
+    // The workflow is written last: never a workflow without its webhook.
+    expect(await git(path, 'ls-tree', '-r', '--name-only', 'main')).not.toContain(REVIEW_WORKFLOW_FILE);
+    const resumed = await setup(['acme/refused']);
+    expect(resumed.code).toBe(0);
+    expect(lines(resumed)).toContain(`created   ${WORKFLOW} on main`);
 
     const missing = await setup(['acme/nope']);
     expect(missing.code).toBe(1);

@@ -1,16 +1,15 @@
 /**
- * A stand-in for act_runner running the review workflow on a workflow dispatch: it reads the workflow
- * file from the dispatched ref, evaluates the `${{ inputs.* }}`, `${{ secrets.* }}` and
- * `${{ github.token }}` expressions of its two steps (so a workflow that passes the wrong inputs makes
- * the run fail, as it would on a real runner), checks out the head the checkout step names (a real
- * `git clone` + `git checkout` of the bare repo, like actions/checkout with persist-credentials: false),
- * and starts the bundled Action (`node action/dist/index.js`) there with the step's `with:` values as
- * INPUT_* variables (action.yml defaults for the rest), the GITHUB_* / GITEA_* job environment and
- * empty file-command files. The Action itself posts the signed result to the orchestrator and the
- * commit status to Gitea.
+ * A stand-in for act_runner running the review workflow on a workflow dispatch: it reads the workflow file from
+ * the dispatched ref (in the folder Gitea reads: .gitea/workflows if it exists, else .github/workflows), evaluates
+ * the `${{ inputs.* }}`, `${{ secrets.* }}` and `${{ github.token }}` expressions of its one step (so a workflow
+ * that passes the wrong inputs makes the run fail, as it would on a real runner), fetches the step's Action from
+ * the `uses:` URL at its pinned commit, as act does (anonymously, from the Gitea that serves it), and starts it
+ * (`node <action>/<runs.main>`) in an empty workspace with the step's `with:` values as INPUT_* variables
+ * (action.yml defaults for the rest), the GITHUB_* / GITEA_* job environment and empty file-command files. The
+ * Action itself fetches the head, posts the signed result to the orchestrator and the commit status to Gitea.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,10 +33,13 @@ interface Step {
 }
 
 export interface WorkflowPlan {
-  /** What the checkout step checks out. */
-  checkoutRef: string;
+  /** The step's `uses:` split into the Action repository's URL and the pinned ref. */
+  actionUrl: string;
+  actionRef: string;
   /** The Action step's inputs after expression evaluation, with action.yml defaults filled in. */
   inputs: Record<string, string>;
+  /** The job's `runs-on`. */
+  runsOn: string;
 }
 
 /** Evaluate `${{ … }}` in one value: inputs (with the workflow's declared defaults), secrets and github.token only. */
@@ -52,11 +54,14 @@ function evaluate(value: string, ctx: { inputs: Record<string, string>; secrets:
   });
 }
 
-/** The two steps of the review workflow, as a runner would resolve them for this dispatch. */
-export function planWorkflowRun(workflowText: string, d: DispatchLike, secrets: Map<string, string>, jobToken: string): WorkflowPlan {
+/**
+ * The review workflow's one step, as a runner would resolve it for this dispatch. `actionYml` is the action.yml of
+ * the Action the step names (for its input defaults).
+ */
+export function planWorkflowRun(workflowText: string, d: DispatchLike, secrets: Map<string, string>, jobToken: string, actionYml: string): WorkflowPlan {
   const doc = load(workflowText) as {
     on?: { workflow_dispatch?: { inputs?: Record<string, { required?: boolean; default?: unknown }> } };
-    jobs?: Record<string, { steps?: Step[] }>;
+    jobs?: Record<string, { 'runs-on'?: string; steps?: Step[] }>;
   } | null;
   const declared = doc?.on?.workflow_dispatch?.inputs ?? {};
   const inputs: Record<string, string> = {};
@@ -70,32 +75,30 @@ export function planWorkflowRun(workflowText: string, d: DispatchLike, secrets: 
   const jobs = Object.values(doc?.jobs ?? {});
   if (jobs.length !== 1) throw new Error(`runAction: expected one job, found ${jobs.length}`);
   const steps = jobs[0]!.steps ?? [];
+  if (steps.length !== 1 || steps[0]!.uses === undefined) throw new Error('runAction: the review workflow must be one step that uses the Action');
+  const step = steps[0]!;
+  const uses = /^(https?:\/\/.+)@([0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._/-]*)$/.exec(step.uses!);
+  if (!uses) throw new Error(`runAction: uses: must be a full URL and ref (got ${step.uses})`);
   const ctx = { inputs, secrets, githubToken: jobToken };
-  const checkout = steps.find((s) => s.uses?.startsWith('actions/checkout@'));
-  const action = steps.find((s) => s.uses !== undefined && !s.uses.startsWith('actions/checkout@'));
-  if (!checkout || !action) throw new Error('runAction: the workflow needs a checkout step and the review Action step');
-  if (steps.some((s) => s.run !== undefined)) throw new Error('runAction: the review workflow must have no run: steps');
-  const checkoutRef = evaluate(String(checkout.with?.ref ?? d.sha), ctx);
-
-  const actionYml = load(readFileSync(join(ACTION_DIR, 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: unknown; required?: boolean }> };
+  const manifest = load(actionYml) as { inputs: Record<string, { default?: unknown; required?: boolean }> };
   const stepInputs: Record<string, string> = {};
-  for (const [name, spec] of Object.entries(actionYml.inputs)) {
-    const raw = action.with?.[name];
+  for (const [name, spec] of Object.entries(manifest.inputs)) {
+    const raw = step.with?.[name];
     if (raw !== undefined) stepInputs[name] = evaluate(String(raw), ctx);
     else if (spec.default !== undefined) stepInputs[name] = evaluate(String(spec.default), ctx);
   }
-  const unknown = Object.keys(action.with ?? {}).filter((k) => !(k in actionYml.inputs));
+  const unknown = Object.keys(step.with ?? {}).filter((k) => !(k in manifest.inputs));
   if (unknown.length > 0) throw new Error(`runAction: the Action has no input ${unknown.join(', ')}`);
-  return { checkoutRef, inputs: stepInputs };
+  return { actionUrl: uses[1]!, actionRef: uses[2]!, inputs: stepInputs, runsOn: String(jobs[0]!['runs-on'] ?? '') };
 }
 
 export interface RunActionOptions {
-  /** The repository's bare git directory (the simulated Gitea's). */
+  /** The repository's bare git directory (the simulated Gitea's), to read the workflow file from. */
   bareRepo: string;
   dispatch: DispatchLike;
   /** The repository's Actions secrets (name → value). */
   secrets: Map<string, string>;
-  /** Gitea server root (GITHUB_SERVER_URL); the API is `${serverUrl}/api/v1`. */
+  /** Gitea server root (GITHUB_SERVER_URL, the address the runner registered with); the API is `${serverUrl}/api/v1`. */
   serverUrl: string;
   /** The job token (`${{ github.token }}`). */
   jobToken: string;
@@ -103,6 +106,8 @@ export interface RunActionOptions {
   inputOverrides?: Record<string, string>;
   /** Hard limit for the whole step; the Action's process group is killed after it. */
   killAfterMs?: number;
+  /** The task id a real runner's ACTIONS_RUNTIME_TOKEN would name (default: the run id). A re-run is a new task. */
+  taskId?: number;
 }
 
 export interface ActionRunResult {
@@ -112,10 +117,10 @@ export interface ActionRunResult {
   /** Parsed GITHUB_OUTPUT (`passed`, `exit-code`). */
   outputs: Record<string, string>;
   summary: string;
-  /** The commit that was checked out and tested. */
-  checkedOut: string;
   inputs: Record<string, string>;
   runId: number;
+  /** The Action the step used: its repository URL and pinned ref. */
+  action: { url: string; ref: string };
 }
 
 /** Parse a GITHUB_OUTPUT file: `name<<DELIM\nvalue\nDELIM` blocks, as @actions/core writes them. */
@@ -126,19 +131,45 @@ export function parseOutputFile(text: string): Record<string, string> {
   return out;
 }
 
+/** The workflow file as Gitea reads it for this commit: .gitea/workflows when that folder exists, else .github/workflows. */
+async function workflowText(bare: string, sha: string, file: string): Promise<string> {
+  const { stdout } = await run('git', ['--git-dir', bare, 'ls-tree', '--name-only', sha, '.gitea/workflows'], { timeout: 30_000 });
+  const dir = stdout.trim() !== '' ? '.gitea/workflows' : '.github/workflows';
+  return (await run('git', ['--git-dir', bare, 'show', `${sha}:${dir}/${file}`], { timeout: 30_000 })).stdout;
+}
+
+/** act's remote action: cloned without a token from the `uses:` URL, at the pinned ref. */
+async function fetchAction(url: string, ref: string, into: string): Promise<void> {
+  await run('git', ['init', '-q', into], { timeout: 30_000 });
+  await run('git', ['-C', into, 'fetch', '-q', '--depth=1', url, ref], { timeout: 60_000, env: { PATH: process.env.PATH, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+  await run('git', ['-C', into, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], { timeout: 30_000 });
+}
+
+/** A runtime token shaped like Gitea's (only its TaskID claim is read by the Action). */
+function runtimeToken(taskId: number): string {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ TaskID: taskId, RunID: 0, JobID: 0 })}.sig`;
+}
+
 /** Run the review workflow for one dispatch, as act_runner would; resolves when the job has finished. */
 export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunResult> {
   const d = o.dispatch;
-  const { stdout: workflowText } = await run('git', ['--git-dir', o.bareRepo, 'show', `${d.sha}:.gitea/workflows/${d.workflow}`], { timeout: 30_000 });
-  const plan = planWorkflowRun(workflowText, d, o.secrets, o.jobToken);
-  const inputs = { ...plan.inputs, ...o.inputOverrides };
+  const text = await workflowText(o.bareRepo, d.sha, d.workflow);
   const root = await mkdtemp(join(tmpdir(), 'damascus-runner-'));
   const workspace = join(root, 'workspace');
+  const actionDir = join(root, 'action');
   const files = join(root, 'files');
   try {
-    await run('git', ['clone', '--quiet', '--no-checkout', `file://${o.bareRepo}`, workspace], { timeout: 30_000 });
-    await run('git', ['-C', workspace, 'checkout', '--quiet', '--detach', plan.checkoutRef], { timeout: 30_000 });
-    const { stdout: checkedOut } = await run('git', ['-C', workspace, 'rev-parse', 'HEAD'], { timeout: 30_000 });
+    const doc = load(text) as { jobs?: Record<string, { steps?: Step[] }> };
+    const uses = Object.values(doc.jobs ?? {})[0]?.steps?.[0]?.uses ?? '';
+    const at = uses.lastIndexOf('@');
+    if (at < 0) throw new Error(`runAction: uses: ${uses} names no ref`);
+    await fetchAction(uses.slice(0, at), uses.slice(at + 1), actionDir);
+    const plan = planWorkflowRun(text, d, o.secrets, o.jobToken, await readFile(join(actionDir, 'action.yml'), 'utf8'));
+    const manifest = load(await readFile(join(actionDir, 'action.yml'), 'utf8')) as { runs: { using: string; main: string } };
+    if (!/^node(20|24)$/.test(manifest.runs.using)) throw new Error(`runAction: runs.using ${manifest.runs.using} is not a node action`);
+    const inputs = { ...plan.inputs, ...o.inputOverrides };
+    await mkdir(workspace, { recursive: true });
     await mkdir(files, { recursive: true });
     const outputFile = join(files, 'output');
     const summaryFile = join(files, 'summary');
@@ -152,8 +183,10 @@ export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunR
       GITEA_ACTIONS: 'true',
       GITHUB_WORKSPACE: workspace,
       GITHUB_REPOSITORY: `${d.owner}/${d.repo}`,
+      // Gitea: the run's database id and its number; act sets no GITHUB_RUN_ATTEMPT (FACTS §0).
       GITHUB_RUN_ID: String(d.runId),
-      GITHUB_RUN_ATTEMPT: '1',
+      GITHUB_RUN_NUMBER: String(d.runNumber),
+      ACTIONS_RUNTIME_TOKEN: runtimeToken(o.taskId ?? d.runId),
       GITHUB_SHA: d.sha,
       GITHUB_REF: d.ref.startsWith('refs/') ? d.ref : `refs/heads/${d.ref}`,
       GITHUB_EVENT_NAME: 'workflow_dispatch',
@@ -166,7 +199,7 @@ export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunR
     };
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
 
-    const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [join(actionDir, manifest.runs.main)], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));
@@ -185,9 +218,9 @@ export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunR
       log: Buffer.concat(chunks).toString('utf8'),
       outputs: parseOutputFile(await read(outputFile)),
       summary: await read(summaryFile),
-      checkedOut: checkedOut.trim(),
       inputs,
       runId: d.runId,
+      action: { url: plan.actionUrl, ref: plan.actionRef },
     };
   } finally {
     await rm(root, { recursive: true, force: true });

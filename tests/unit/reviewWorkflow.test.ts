@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
-import { REVIEW_WORKFLOW_FILE, renderReviewWorkflow } from '../../src/gitea/reviewWorkflow.js';
+import { REVIEW_WORKFLOW_FILE, renderReviewWorkflow, reviewRunTitle } from '../../src/gitea/reviewWorkflow.js';
+import { runName } from '../support/giteaSim/handlers.js';
 
 type Step = { name?: string; uses?: string; run?: string; with?: Record<string, string> };
 interface Workflow {
+  'run-name': string;
   on: { workflow_dispatch: { inputs: Record<string, { type: string; required: boolean; default?: string }> } };
   jobs: Record<string, { 'runs-on': string; steps: Step[] }>;
 }
@@ -14,36 +16,45 @@ interface ActionManifest {
 
 const ACTION_URL = 'https://gitea.example.com/damascus/review-action';
 const ACTION_REF = '0123456789abcdef0123456789abcdef01234567';
-const workflow = load(renderReviewWorkflow({ actionUrl: ACTION_URL, actionRef: ACTION_REF })) as Workflow;
+const render = (o: { actionUrl?: string; actionRef?: string; runsOn?: string } = {}) =>
+  renderReviewWorkflow({ actionUrl: o.actionUrl ?? ACTION_URL, actionRef: o.actionRef ?? ACTION_REF, runsOn: o.runsOn ?? 'damascus' });
+const workflow = load(render()) as Workflow;
 const action = load(readFileSync('action/action.yml', 'utf8')) as ActionManifest;
 
 test('the file name Damascus dispatches', () => {
   expect(REVIEW_WORKFLOW_FILE).toBe('damascus-review.yml');
 });
 
-test('workflow_dispatch declares the five string inputs, timeout-minutes defaulting to "30"', () => {
+test('workflow_dispatch declares string inputs; the PR number and the dispatch nonce are optional', () => {
   const inputs = workflow.on.workflow_dispatch.inputs;
-  expect(Object.keys(inputs).sort()).toEqual(['head-sha', 'orchestrator-url', 'test-command', 'timeout-minutes', 'work-item']);
+  expect(Object.keys(inputs).sort()).toEqual(['dispatch', 'head-sha', 'orchestrator-url', 'pull-request', 'test-command', 'timeout-minutes', 'work-item']);
   for (const input of Object.values(inputs)) expect(input.type).toBe('string');
   expect(inputs['timeout-minutes']!.default).toBe('30');
   expect(inputs['test-command']!.required).toBe(true);
+  expect(inputs.dispatch).toMatchObject({ required: false, default: '' });
 });
 
-test('one review job: check out the head, then the Action by full URL and ref', () => {
+test('the run title Gitea shows (run-name) is the one Damascus looks a lost dispatch up by', () => {
+  // The simulator evaluates run-name the way Gitea's jobparser does for ${{ inputs.* }}.
+  expect(runName(render(), { 'work-item': '42', dispatch: 'n0nce' })).toBe(reviewRunTitle(42, 'n0nce'));
+  expect(reviewRunTitle(42, 'n0nce')).toBe('damascus review of item 42 (dispatch n0nce)');
+});
+
+test('one review job, one step: the Action by full URL and pinned ref; nothing from the internet (no actions/checkout)', () => {
   expect(Object.keys(workflow.jobs)).toEqual(['review']);
   const job = workflow.jobs.review!;
-  expect(job['runs-on']).toBe('ubuntu-latest');
-  expect(job.steps).toHaveLength(2);
-  expect(job.steps[0]!.uses).toBe('actions/checkout@v4');
-  expect(job.steps[0]!.with!.ref).toBe('${{ inputs.head-sha }}');
-  expect(String(job.steps[0]!.with!['persist-credentials'])).toBe('false');
-  expect(job.steps[1]!.uses).toBe(`${ACTION_URL}@${ACTION_REF}`);
-  expect(job.steps[1]!.with).toEqual({
+  expect(job['runs-on']).toBe('damascus');
+  expect(job.steps).toHaveLength(1);
+  expect(job.steps[0]!.uses).toBe(`${ACTION_URL}@${ACTION_REF}`);
+  expect(render()).not.toMatch(/actions\/checkout|github\.com/);
+  expect(job.steps[0]!.with).toEqual({
+    'head-sha': '${{ inputs.head-sha }}',
+    'pull-request': '${{ inputs.pull-request }}',
     'test-command': '${{ inputs.test-command }}',
     'work-item': '${{ inputs.work-item }}',
-    'head-sha': '${{ inputs.head-sha }}',
     'orchestrator-url': '${{ inputs.orchestrator-url }}',
     'timeout-minutes': '${{ inputs.timeout-minutes }}',
+    dispatch: '${{ inputs.dispatch }}',
     token: '${{ secrets.DAMASCUS_CALLBACK_TOKEN }}',
   });
 });
@@ -54,11 +65,11 @@ test('no run: step carries an ${{ inputs.* }} expression (nothing is spliced int
     if (step.run !== undefined) expect(step.run).not.toMatch(/\$\{\{\s*(github\.event\.)?inputs\./);
   }
   // And the text as a whole has no run: key at all.
-  expect(renderReviewWorkflow({ actionUrl: ACTION_URL, actionRef: ACTION_REF })).not.toMatch(/^\s*(-\s*)?run:/m);
+  expect(render()).not.toMatch(/^\s*(-\s*)?run:/m);
 });
 
 test('the Action step passes only inputs action/action.yml declares, and every required one', () => {
-  const passed = Object.keys(workflow.jobs.review!.steps[1]!.with!);
+  const passed = Object.keys(workflow.jobs.review!.steps[0]!.with!);
   for (const name of passed) expect(Object.keys(action.inputs)).toContain(name);
   const required = Object.entries(action.inputs).filter(([, v]) => v.required).map(([k]) => k);
   for (const name of required) expect(passed).toContain(name);
@@ -68,8 +79,8 @@ test('the Action step passes only inputs action/action.yml declares, and every r
 });
 
 test('a trailing slash on the URL is dropped; a tag works as the ref', () => {
-  const text = renderReviewWorkflow({ actionUrl: `${ACTION_URL}/`, actionRef: 'v1.2.0' });
-  expect((load(text) as Workflow).jobs.review!.steps[1]!.uses).toBe(`${ACTION_URL}@v1.2.0`);
+  const text = render({ actionUrl: `${ACTION_URL}/`, actionRef: 'v1.2.0' });
+  expect((load(text) as Workflow).jobs.review!.steps[0]!.uses).toBe(`${ACTION_URL}@v1.2.0`);
 });
 
 test.each([
@@ -81,5 +92,9 @@ test.each([
   ['a ref with a newline', ACTION_URL, 'v1\nrun: x'],
   ['an empty ref', ACTION_URL, ''],
 ])('refuses %s', (_what, actionUrl, actionRef) => {
-  expect(() => renderReviewWorkflow({ actionUrl, actionRef })).toThrow(/action(Url|Ref) must be/);
+  expect(() => render({ actionUrl, actionRef })).toThrow(/action(Url|Ref) must be/);
+});
+
+test.each([['a label with a space', 'ubuntu latest'], ['a label with a newline', 'x\n    run: curl evil'], ['an empty label', '']])('refuses %s for runs-on', (_what, runsOn) => {
+  expect(() => render({ runsOn })).toThrow(/runsOn must be a runner label/);
 });

@@ -136,6 +136,7 @@ interface ItemRow {
   id: number;
   state: string;
   resumePhase: string | null;
+  issueDeleted: boolean;
 }
 
 interface Context {
@@ -166,27 +167,29 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
     n, delivery_id: d.deliveryId, event: d.event, event_type: d.eventType, action: d.action,
     owner: ev.repo.owner, name: ev.repo.name, repo_id: ev.repo.id, default_branch: ev.repo.defaultBranch, html_url: ev.repo.htmlUrl, clone_url: ev.repo.cloneUrl,
     issue_number: isPrEvent(ev) ? null : ev.issue.number, pr_number: isPrEvent(ev) ? ev.number : null,
+    // A new comment is taken once, by whichever of its webhook and the reconcile sweep comes first.
+    comment_id: ev.kind === 'comment' && ev.action === 'created' ? ev.comment.id : null,
   }));
   // the delivery's item by one work_items column, the same in the input
   const itemBy = (column: 'issue_number' | 'pr_number') => tx`
-      SELECT i.n, w.id, w.state, w.resume_phase FROM input i
+      SELECT i.n, w.id, w.state, w.resume_phase, w.issue_deleted FROM input i
       CROSS JOIN LATERAL (
-        SELECT w.id, w.state, w.resume_phase FROM work_items w
+        SELECT w.id, w.state, w.resume_phase, COALESCE((w.details ->> 'issueDeleted')::boolean, false) AS issue_deleted FROM work_items w
         WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
           AND w.${tx(column)} = i.${tx(column)}
         FOR UPDATE
       ) w`;
-  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; currentProjectId: number | null }[]>`
+  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; issueDeleted: boolean | null; currentProjectId: number | null }[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
         n int, delivery_id text, event text, event_type text, action text, owner text, name text, repo_id bigint,
-        default_branch text, html_url text, clone_url text, issue_number int, pr_number int)
+        default_branch text, html_url text, clone_url text, issue_number int, pr_number int, comment_id bigint)
     ), d AS (
       -- processed from the start (the closing statement reopens an inbox delivery), so the settling
       -- update leaves the pending index alone
-      INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result, processed_at)
-      SELECT delivery_id, event, event_type, action, 'received', now() FROM input ORDER BY n
-      ON CONFLICT (delivery_id) DO NOTHING
+      INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result, processed_at, comment_id)
+      SELECT delivery_id, event, event_type, action, 'received', now(), comment_id FROM input ORDER BY n
+      ON CONFLICT DO NOTHING
       RETURNING id, ctid, delivery_id
     ), item AS (
       -- one index probe per delivery (a join could be planned as a scan of the whole table: the
@@ -198,7 +201,7 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
       SELECT i.n, p.id FROM input i JOIN projects p ON p.owner = i.owner AND p.name = i.name
       WHERE ${projectIsCurrent(tx, 'p', { repoId: tx`i.repo_id`, defaultBranch: tx`COALESCE(i.default_branch, 'main')`, htmlUrl: tx`i.html_url`, cloneUrl: tx`i.clone_url` })}
     )
-    SELECT i.n, d.id AS delivery_row_id, d.ctid::text AS delivery_tid, item.id AS item_id, item.state, item.resume_phase, project.id AS current_project_id
+    SELECT i.n, d.id AS delivery_row_id, d.ctid::text AS delivery_tid, item.id AS item_id, item.state, item.resume_phase, item.issue_deleted, project.id AS current_project_id
     FROM input i JOIN d ON d.delivery_id = i.delivery_id
     LEFT JOIN item ON item.n = i.n LEFT JOIN project ON project.n = i.n
     ORDER BY i.n`;
@@ -208,7 +211,7 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
     out[r.n] = {
       deliveryRowId: r.deliveryRowId,
       deliveryTid: r.deliveryTid,
-      item: r.itemId === null ? null : { id: r.itemId, state: r.state!, resumePhase: r.resumePhase },
+      item: r.itemId === null ? null : { id: r.itemId, state: r.state!, resumePhase: r.resumePhase, issueDeleted: r.issueDeleted === true },
       currentProjectId: r.currentProjectId,
     };
   }
@@ -260,6 +263,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
         if (ev.issue.state === 'closed') return none('ignored: trigger label on a closed issue', item?.id ?? null);
         if (item?.state === 'done') return none('ignored: story already done', item.id);
         if (item?.state === 'cancelled') {
+          if (item.issueDeleted) return none('ignored: the issue was deleted', item.id);
           await tx`
             WITH upd AS (
               UPDATE work_items SET state = COALESCE(resume_phase, 'spec'), resume_phase = NULL, run_after = NULL,
@@ -298,6 +302,10 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
     }
     case 'issue.reopened':
       return none('ignored: reopened (add the trigger label again to resume)');
+    case 'issue.deleted': {
+      if (!item) return none('ignored: not a story');
+      return markIssueDeleted(tx, item.id, ev.sender.login);
+    }
     case 'comment': {
       if (!item) return none('ignored: not a story');
       return { effect: 'inbox', itemId: item.id, wake: false, relay: true, inbox: true };
@@ -351,4 +359,14 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
       return { effect: 'head moved', itemId: item.id, wake: item.state === 'review', relay: false, inbox: false };
     }
   }
+}
+
+/**
+ * The story's issue is gone: the item is cancelled, and marked so that the relay stops mirroring to it (Gitea
+ * answers 404 for the issue and 500 for its comments from now on) and a trigger label seen later cannot revive it.
+ */
+export async function markIssueDeleted(tx: TxSql, itemId: number, by: string): Promise<Effect> {
+  const r = await cancelItem(tx, itemId, by, 'issue deleted');
+  await tx`UPDATE work_items SET details = details || '{"issueDeleted": true}'::jsonb WHERE id = ${itemId}`;
+  return { ...none(r.ok ? 'cancelled: issue deleted' : 'ignored: already finished', itemId), relay: r.ok };
 }

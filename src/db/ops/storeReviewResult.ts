@@ -27,7 +27,7 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
       INSERT INTO ci_results (item_id, head_sha, run_id, passed, exit_code, duration_ms, timed_out, output_tail, failing_tests, details)
       SELECT id, lower(${r.headSha}), ${r.runId}, ${r.passed}, ${r.exitCode}, ${r.durationMs}, ${r.timedOut}, ${r.outputTail},
              ${sql.json((r.tests?.failing ?? []) as never)},
-             ${sql.json({ runUrl: r.runUrl, tests: r.tests, outputTruncated: r.outputTruncated } as never)}
+             ${sql.json({ runUrl: r.runUrl, tests: r.tests, outputTruncated: r.outputTruncated, dispatch: r.dispatch ?? null } as never)}
       FROM ok
       ON CONFLICT (item_id, run_id) DO NOTHING
       RETURNING id, item_id

@@ -12,6 +12,12 @@ export interface FaultSpec {
   times?: number;
   /** Response body (default: Gitea's `{message, url}` for the status). */
   body?: unknown;
+  /**
+   * The request takes effect (the handler runs and commits), and only then is the answer lost: replaced by
+   * `status`, or, with `timeoutMs`, the connection is dropped after that wait. What a client sees on a timeout or a
+   * 5xx from a proxy when Gitea had already done the work.
+   */
+  applied?: boolean;
 }
 
 interface ActiveFault extends FaultSpec {
@@ -39,7 +45,7 @@ export class FaultInjector {
   }
 
   /** The fault this request hits (consuming one use), if any. */
-  take(method: string, path: string): { kind: 'status'; status: number; body: unknown } | { kind: 'timeout'; ms: number } | null {
+  take(method: string, path: string): ({ kind: 'status'; status: number; body: unknown } | { kind: 'timeout'; ms: number }) & { applied: boolean } | null {
     const fault = this.faults.find(
       (f) =>
         f.remaining > 0 &&
@@ -48,8 +54,9 @@ export class FaultInjector {
     );
     if (!fault) return null;
     fault.remaining -= 1;
-    if (fault.timeoutMs !== undefined && fault.status === undefined) return { kind: 'timeout', ms: fault.timeoutMs };
+    const applied = fault.applied === true;
+    if (fault.timeoutMs !== undefined && fault.status === undefined) return { kind: 'timeout', ms: fault.timeoutMs, applied };
     const status = fault.status ?? 500;
-    return { kind: 'status', status, body: fault.body ?? { message: DEFAULT_MESSAGES[status] ?? '', url: '/api/swagger' } };
+    return { kind: 'status', status, body: fault.body ?? { message: DEFAULT_MESSAGES[status] ?? '', url: '/api/swagger' }, applied };
   }
 }

@@ -51,8 +51,9 @@ async function writeFiles(dir: string, files: Record<string, string>): Promise<v
 }
 
 /** A bare repo at `path` whose `branch` holds one commit with `files`. */
-export async function initBareRepo(path: string, files: Record<string, string>, branch: string): Promise<string> {
+export async function initBareRepo(path: string, files: Record<string, string>, branch: string, empty = false): Promise<string | null> {
   await git(['init', '-q', '--bare', `--initial-branch=${branch}`, path]);
+  if (empty) return null;
   const work = await mkdtemp(join(tmpdir(), 'giteasim-init-'));
   try {
     await git(['init', '-q', `--initial-branch=${branch}`, work]);
@@ -242,4 +243,90 @@ export async function mergeInto(
     return { ok: false, reason: 'base-moved', detail: err instanceof Error ? err.message : String(err) };
   }
   return result;
+}
+
+/** True when merging `head` into `base` conflicts (`git merge-tree --write-tree`, git ≥ 2.38: exit 1 on conflict). */
+export async function conflicts(bare: string, base: string, head: string): Promise<boolean> {
+  try {
+    await git(['--git-dir', bare, 'merge-tree', '--write-tree', '--no-messages', base, head]);
+    return false;
+  } catch (err) {
+    if (err instanceof GitCommandError && !/fatal|usage/i.test(err.stderr)) return true;
+    throw err;
+  }
+}
+
+export type UpdateOutcome = { ok: true; sha: string } | { ok: false; reason: 'conflict' | 'head-moved'; detail: string };
+
+/**
+ * Gitea's "update branch": the base merged into the PR's head branch (or the head rebased onto it), published
+ * with a compare-and-swap of the head ref ([G] services/pull/update.go).
+ */
+export async function updateBranchFromBase(
+  bare: string,
+  o: { headBranch: string; headSha: string; baseSha: string; rebase: boolean; message: string; author: { name: string; email: string } },
+): Promise<UpdateOutcome> {
+  const result = await inWorktree(bare, o.headSha, async (dir): Promise<UpdateOutcome> => {
+    try {
+      if (o.rebase) await git(['rebase', '-q', o.baseSha], { cwd: dir, author: o.author });
+      else await git(['merge', '-q', '--no-ff', '-m', o.message, o.baseSha], { cwd: dir, author: o.author });
+    } catch (err) {
+      await git(['merge', '--abort'], { cwd: dir }).catch(() => undefined);
+      await git(['rebase', '--abort'], { cwd: dir }).catch(() => undefined);
+      return { ok: false, reason: 'conflict', detail: err instanceof Error ? err.message : String(err) };
+    }
+    return { ok: true, sha: (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim() };
+  });
+  if (!result.ok) return result;
+  try {
+    await updateRef(bare, `refs/heads/${o.headBranch}`, result.sha, o.headSha);
+  } catch (err) {
+    return { ok: false, reason: 'head-moved', detail: err instanceof Error ? err.message : String(err) };
+  }
+  return result;
+}
+
+/** The blob id git gives `content` (what Gitea's contents API reports as a file's `sha`). */
+export async function blobSha(content: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const bytes = Buffer.from(content, 'utf8');
+  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+}
+
+/** Applies create/update/delete operations in one commit on `branch` (from `from` when the branch is new). */
+export async function changeFilesOnBranch(
+  bare: string,
+  o: { branch: string; from: string; message: string; author: { name: string; email: string }; files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string }[] },
+): Promise<string> {
+  const current = await revParse(bare, `refs/heads/${o.branch}`);
+  const start = current ?? (await revParse(bare, o.from));
+  if (!start) {
+    // An empty repository: the first commit has no parent.
+    await initBareRepoCommit(bare, o.branch, o.files.filter((f) => f.operation !== 'delete'), o.message, o.author);
+    return (await revParse(bare, `refs/heads/${o.branch}`))!;
+  }
+  return inWorktree(bare, start, async (dir) => {
+    for (const f of o.files) {
+      if (f.operation === 'delete') await rm(join(dir, f.path), { force: true });
+      else await writeFiles(dir, { [f.path]: f.content ?? '' });
+    }
+    await git(['add', '-A'], { cwd: dir });
+    await git(['commit', '-q', '--allow-empty', '-m', o.message], { cwd: dir, author: o.author });
+    const sha = (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim();
+    await updateRef(bare, `refs/heads/${o.branch}`, sha, current ?? undefined);
+    return sha;
+  });
+}
+
+async function initBareRepoCommit(bare: string, branch: string, files: { path: string; content?: string }[], message: string, author: { name: string; email: string }): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'giteasim-first-'));
+  try {
+    await git(['init', '-q', `--initial-branch=${branch}`, work]);
+    await writeFiles(work, Object.fromEntries(files.map((f) => [f.path, f.content ?? ''])));
+    await git(['add', '-A'], { cwd: work });
+    await git(['commit', '-q', '--allow-empty', '-m', message], { cwd: work, author });
+    await git(['push', '-q', bare, `HEAD:refs/heads/${branch}`], { cwd: work });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }

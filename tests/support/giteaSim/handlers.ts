@@ -1,7 +1,7 @@
 import type { RepoPermission } from '../../../src/gitea/types.js';
 import * as g from './git.js';
 import { SimHttpError, type GiteaSim } from './sim.js';
-import { PERMISSION_RANK, labelsOf, now, type SimRepo } from './state.js';
+import { PERMISSION_RANK, issueOf, labelsOf, now, type SimRepo, type SimRunner } from './state.js';
 
 export interface HandlerContext {
   sim: GiteaSim;
@@ -45,8 +45,32 @@ function index(ctx: HandlerContext): number {
   return Number(ctx.params.index);
 }
 
-/** Gitea pagination: `page` (1-based), `limit` (default 30, clamped to 50), X-Total-Count and `Link` (comma, no space). */
-function paginate(ctx: HandlerContext, items: unknown[]): HandlerResult {
+/** An issue for the endpoints that break on a deleted one: Gitea answers 500 for its comments and timeline. */
+function existingOrDeleted(ctx: HandlerContext, repo: SimRepo) {
+  const issue = issueOf(repo, index(ctx));
+  if (issue?.deleted) throw new SimHttpError(500, '');
+  return ctx.sim.mustIssue(repo, index(ctx));
+}
+
+/**
+ * The workflow folder Gitea reads: `.gitea/workflows` when it exists at that commit, otherwise `.github/workflows`,
+ * never both ([G] modules/actions/workflows.go ListWorkflows).
+ */
+async function workflowDir(repo: SimRepo, sha: string): Promise<string> {
+  return (await g.statPath(repo.path, sha, '.gitea/workflows'))?.type === 'tree' ? '.gitea/workflows' : '.github/workflows';
+}
+
+/** The runners a list endpoint shows: those registered at exactly that level ([G] models/actions/runner.go FindRunnerOptions). */
+function runnersAt(ctx: HandlerContext, at: (r: SimRunner) => boolean): HandlerResult {
+  const list = ctx.sim.state.runners.filter(at).map((x) => ctx.sim.render.runner(x));
+  return { status: 200, body: { runners: list, total_count: list.length } };
+}
+
+/**
+ * Gitea pagination: `page` (1-based), `limit` (default 30, clamped to 50), X-Total-Count, and `Link` (comma, no space)
+ * except where Gitea sets none: labels, hooks, wiki pages and timelines send the total only (FACTS §0).
+ */
+function paginate(ctx: HandlerContext, items: unknown[], opts: { link?: boolean } = {}): HandlerResult {
   const limit = Math.min(Math.max(Number(ctx.query.limit ?? DEFAULT_PAGE) || DEFAULT_PAGE, 1), MAX_PAGE);
   const page = Math.max(Number(ctx.query.page ?? 1) || 1, 1);
   const last = Math.max(Math.ceil(items.length / limit), 1);
@@ -60,7 +84,7 @@ function paginate(ctx: HandlerContext, items: unknown[]): HandlerResult {
   if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
   if (page > 1) links.push(`${at(1)}; rel="first"`, `${at(page - 1)}; rel="prev"`);
   const headers: Record<string, string> = { 'X-Total-Count': String(items.length), 'Access-Control-Expose-Headers': 'X-Total-Count, Link' };
-  if (links.length > 0) headers.Link = links.join(',');
+  if (links.length > 0 && opts.link !== false) headers.Link = links.join(',');
   return { status: 200, body: items.slice((page - 1) * limit, page * limit), headers };
 }
 
@@ -134,6 +158,7 @@ export const handlers: Record<string, Handler> = {
     const wanted = (ctx.query.labels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const since = ctx.query.since ? Date.parse(ctx.query.since) : null;
     const items = repo.issues
+      .filter((i) => !i.deleted)
       .filter((i) => state === 'all' || i.state === state)
       .filter((i) => (ctx.query.type === 'issues' ? !i.pull : ctx.query.type === 'pulls' ? Boolean(i.pull) : true))
       .filter((i) => wanted.every((w) => labelsOf(repo, i).some((l) => l.name === w || String(l.id) === w)))
@@ -169,14 +194,31 @@ export const handlers: Record<string, Handler> = {
 
   issueGetComments: (ctx) => {
     const repo = repoOf(ctx);
-    const issue = ctx.sim.mustIssue(repo, index(ctx));
-    const list = repo.comments.filter((c) => c.issueNumber === issue.number).map((c) => ctx.sim.render.comment(repo, c));
+    const issue = existingOrDeleted(ctx, repo);
+    const since = ctx.query.since ? Date.parse(ctx.query.since) : null;
+    const list = repo.comments
+      .filter((c) => c.issueNumber === issue.number)
+      .filter((c) => since === null || Date.parse(c.updatedAt) >= since)
+      .map((c) => ctx.sim.render.comment(repo, c));
     return { status: 200, body: list, headers: { 'X-Total-Count': String(list.length) } };
+  },
+
+  issueGetCommentsAndTimeline: (ctx) => {
+    const repo = repoOf(ctx);
+    const issue = existingOrDeleted(ctx, repo);
+    return paginate(ctx, issue.timeline.map((e) => ctx.sim.render.timeline(repo, issue, e)), { link: false });
+  },
+
+  issueDelete: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    ctx.sim.deleteIssueRecord(repo, ctx.sim.mustIssue(repo, index(ctx)), ctx.viewer);
+    return { status: 204 };
   },
 
   issueCreateComment: (ctx) => {
     const repo = repoOf(ctx);
-    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    const issue = existingOrDeleted(ctx, repo);
     const comment = ctx.sim.addComment(repo, issue, body<{ body: string }>(ctx).body, ctx.viewer);
     return { status: 201, body: ctx.sim.render.comment(repo, comment) };
   },
@@ -199,7 +241,9 @@ export const handlers: Record<string, Handler> = {
 
   issueListLabels: (ctx) => {
     const repo = repoOf(ctx);
-    return paginate(ctx, repo.labels.map((l) => ctx.sim.render.label(repo, l)));
+    // Sorted by name, as Gitea lists them (two labels may share a name).
+    const sorted = [...repo.labels].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id));
+    return paginate(ctx, sorted.map((l) => ctx.sim.render.label(repo, l)), { link: false });
   },
 
   issueCreateLabel: (ctx) => {
@@ -250,7 +294,7 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     const state = ctx.query.state ?? 'open';
     const items = repo.issues
-      .filter((i) => i.pull && (state === 'all' || i.state === state))
+      .filter((i) => i.pull && !i.deleted && (state === 'all' || i.state === state))
       .filter((i) => !ctx.query.base_branch || i.pull!.baseBranch === ctx.query.base_branch)
       .sort((a, b) => b.number - a.number)
       .map((i) => ctx.sim.render.pullRequest(repo, i, ctx.viewer));
@@ -276,9 +320,9 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     if (versionBelow(ctx.sim.version, 1, 22)) throw new SimHttpError(404, 'The target couldn\'t be found.');
     const head = (ctx.params.head ?? '').includes(':') ? ctx.params.head!.split(':').pop()! : ctx.params.head;
-    // Gitea prefers the open PR, else the latest one for the pair.
-    const matches = repo.issues.filter((i) => i.pull && i.pull.baseBranch === ctx.params.base && i.pull.headBranch === head);
-    const issue = matches.find((i) => i.state === 'open') ?? matches.at(-1);
+    // Gitea returns the first row that matches, in no particular order and whatever its state: an old closed or
+    // merged PR of the same branches hides the open one ([G] models/issues/pull.go GetPullRequestByBaseHeadInfo).
+    const issue = repo.issues.find((i) => i.pull && i.pull.baseBranch === ctx.params.base && i.pull.headBranch === head);
     if (!issue) throw new SimHttpError(404, 'pull request does not exist');
     return { status: 200, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
   },
@@ -290,6 +334,14 @@ export const handlers: Record<string, Handler> = {
     if (issue.user !== ctx.viewer) need(ctx, repo, 'write');
     ctx.sim.editIssueRecord(repo, issue, body<{ title?: string; body?: string; state?: string }>(ctx), ctx.viewer);
     return { status: 201, body: ctx.sim.render.pullRequest(repo, issue, ctx.viewer) };
+  },
+
+  repoUpdatePullRequest: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const issue = ctx.sim.mustIssue(repo, index(ctx));
+    await ctx.sim.updatePull(repo, issue, ctx.query.style === 'rebase' ? 'rebase' : 'merge', ctx.viewer);
+    return { status: 200 };
   },
 
   repoPullRequestIsMerged: (ctx) => {
@@ -427,16 +479,124 @@ export const handlers: Record<string, Handler> = {
       throw new SimHttpError(404, `ref ${b.ref} not found`);
     });
     const file = ctx.params.workflow_id ?? '';
-    const inDir = async (dir: string) => (await g.statPath(repo.path, sha, `${dir}/${file}`)) !== null;
-    if (!(await inDir('.gitea/workflows')) && !(await inDir('.github/workflows'))) throw new SimHttpError(404, `workflow ${file} not found`);
+    const dir = await workflowDir(repo, sha);
+    const entry = await g.statPath(repo.path, sha, `${dir}/${file}`);
+    if (!entry) throw new SimHttpError(404, `workflow ${file} not found`);
+    const text = (await g.readBlob(repo.path, entry.sha)).toString('utf8');
     const inputs = Object.fromEntries(Object.entries(b.inputs ?? {}).map(([k, v]) => [k, String(v)]));
     const runId = ctx.sim.state.nextId('run');
-    ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, sender: ctx.viewer });
+    const runNumber = repo.runs.length + 1;
+    const run = {
+      id: runId, runNumber, workflow: file, displayTitle: runName(text, inputs) ?? (await g.commitInfo(repo.path, sha))?.message.split('\n')[0] ?? file,
+      event: 'workflow_dispatch' as const, ref: b.ref, sha, status: 'queued' as const, conclusion: '' as const, createdAt: now(),
+    };
+    ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, runNumber, sender: ctx.viewer }, run);
     if (ctx.query.return_run_details === 'true') {
-      const runUrl = `${ctx.sim.url}/api/v1/repos/${repo.owner}/${repo.name}/actions/runs/${runId}`;
-      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.url}/${repo.owner}/${repo.name}/actions/runs/${runId}` } };
+      const runUrl = `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/runs/${runId}`;
+      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/runs/${runNumber}` } };
     }
     return { status: 204 };
+  },
+
+  getWorkflowRuns: (ctx) => {
+    const repo = repoOf(ctx);
+    const q = ctx.query;
+    const list = [...repo.runs]
+      .reverse()
+      .filter((r) => (!q.event || r.event === q.event) && (!q.status || r.status === q.status) && (!q.head_sha || r.sha === q.head_sha))
+      .filter((r) => !q.branch || r.ref.replace(/^refs\/heads\//, '') === q.branch)
+      .map((r) => ctx.sim.render.run(repo, r));
+    const limit = Math.min(Math.max(Number(q.limit ?? 30) || 30, 1), 50);
+    const page = Math.max(Number(q.page ?? 1) || 1, 1);
+    return { status: 200, body: { workflow_runs: list.slice((page - 1) * limit, page * limit), total_count: list.length } };
+  },
+
+  ActionsListRepositoryWorkflows: async (ctx) => {
+    const repo = repoOf(ctx);
+    const sha = await refFor(repo, repo.defaultBranch);
+    const dir = await workflowDir(repo, sha);
+    const files = (await g.statPath(repo.path, sha, dir)) ? await g.listDir(repo.path, sha, dir) : [];
+    const workflows = files.filter((f) => /\.ya?ml$/.test(f.path)).map((f) => {
+      const name = f.path.split('/').pop()!;
+      return {
+        id: name, name, path: f.path, state: 'active', created_at: repo.createdAt, updated_at: repo.createdAt,
+        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/workflows/${name}`,
+        html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions?workflow=${name}`,
+        badge_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/workflows/${name}/badge.svg`,
+        deleted_at: null,
+      };
+    });
+    return { status: 200, body: { workflows, total_count: workflows.length } };
+  },
+
+  getRepoRunners: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const key = `${repo.owner}/${repo.name}`.toLowerCase();
+    return runnersAt(ctx, (r) => r.scope.kind === 'repo' && r.scope.repo.toLowerCase() === key);
+  },
+
+  getUserRunners: (ctx) => runnersAt(ctx, (r) => r.scope.kind === 'user' && r.scope.owner.toLowerCase() === ctx.viewer.toLowerCase()),
+
+  getOrgRunners: (ctx) => {
+    const org = ctx.params.org ?? '';
+    const anyRepo = [...ctx.sim.state.repos.values()].find((r) => r.owner.toLowerCase() === org.toLowerCase());
+    if (!anyRepo || ctx.sim.state.permission(anyRepo, ctx.viewer) !== 'owner') throw new SimHttpError(403, 'user should be an owner of the organization');
+    return runnersAt(ctx, (r) => r.scope.kind === 'org' && r.scope.owner.toLowerCase() === org.toLowerCase());
+  },
+
+  getAdminRunners: (ctx) => {
+    if (!ctx.sim.state.user(ctx.viewer).isAdmin) throw new SimHttpError(403, 'reqSiteAdmin');
+    return runnersAt(ctx, () => true);
+  },
+
+  createCurrentUserRepo: async (ctx) => {
+    const b = body<{ name: string; private?: boolean; auto_init?: boolean; default_branch?: string; description?: string }>(ctx);
+    if (!b.name || !/^[A-Za-z0-9_.-]+$/.test(b.name)) throw new SimHttpError(422, 'Name: Required');
+    if (ctx.sim.state.repo(ctx.viewer, b.name)) throw new SimHttpError(409, 'The repository with the same name already exists.');
+    await ctx.sim.createRepo(ctx.viewer, b.name, { private: b.private, defaultBranch: b.default_branch || 'main', ownerIsOrg: false, empty: !b.auto_init });
+    return { status: 201, body: ctx.sim.render.repository(ctx.sim.state.mustRepo(ctx.viewer, b.name), ctx.viewer) };
+  },
+
+  repoChangeFiles: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const b = body<{ branch?: string; new_branch?: string; message?: string; files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string; sha?: string }[] }>(ctx);
+    const base = b.branch || repo.defaultBranch;
+    const baseSha = await g.revParse(repo.path, `refs/heads/${base}`);
+    const files = [];
+    for (const f of b.files) {
+      const existing = baseSha ? await g.statPath(repo.path, baseSha, f.path) : null;
+      if (f.operation === 'create' && existing) throw new SimHttpError(422, `repository file already exists [path: ${f.path}]`);
+      if (f.operation !== 'create' && !existing) throw new SimHttpError(404, `repository file does not exist [path: ${f.path}]`);
+      if (f.operation === 'update' && f.sha && existing && existing.sha !== f.sha) throw new SimHttpError(422, `sha does not match [given: ${f.sha}, expected: ${existing.sha}]`);
+      files.push({ operation: f.operation, path: f.path, content: f.content === undefined ? undefined : Buffer.from(f.content, 'base64').toString('utf8') });
+    }
+    const user = ctx.sim.state.user(ctx.viewer);
+    const author = { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` };
+    const target = b.new_branch || base;
+    const sha = await g.changeFilesOnBranch(repo.path, { branch: target, from: `refs/heads/${base}`, message: b.message || 'Update files', author, files });
+    await ctx.sim.syncRepo(repo, ctx.viewer);
+    const info = await g.commitInfo(repo.path, sha);
+    const api = `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}`;
+    const person = { name: author.name, email: author.email, date: info?.date ?? now() };
+    const out = [];
+    for (const f of files) {
+      const entry = f.operation === 'delete' ? null : await g.statPath(repo.path, sha, f.path);
+      out.push(entry ? contentsEntry(ctx, repo, target, entry, info, await g.readBlob(repo.path, entry.sha)) : null);
+    }
+    return {
+      status: 201,
+      body: {
+        files: out,
+        commit: {
+          url: `${api}/git/commits/${sha}`, sha, created: info?.date ?? now(), html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/commit/${sha}`,
+          author: person, committer: person, parents: baseSha ? [{ url: `${api}/git/commits/${baseSha}`, sha: baseSha, created: info?.date ?? now() }] : [],
+          message: info?.message ?? '', tree: null,
+        },
+        verification: { verified: false, reason: 'gpg.error.not_signed_commit', signature: '', signer: null, payload: '' },
+      },
+    };
   },
 
   repoGetRepoPermissions: (ctx) => {
@@ -446,20 +606,20 @@ export const handlers: Record<string, Handler> = {
     const user = ctx.sim.state.users.get(login);
     if (!user) throw new SimHttpError(404, `user does not exist [uid: 0, name: ${login}]`);
     const permission = ctx.sim.state.permission(repo, login);
-    const roleName = permission === 'owner' ? 'Owner' : permission === 'none' ? '' : 'Collaborator';
-    return { status: 200, body: { permission, role_name: roleName, user: ctx.sim.render.user(user) } };
+    // role_name equals permission (services/convert/user.go), as seen on 1.26.3: "owner"/"owner".
+    return { status: 200, body: { permission, role_name: permission, user: ctx.sim.render.user(user) } };
   },
 
   repoListHooks: (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
-    return paginate(ctx, repo.hooks.map((h) => ctx.sim.render.hook(h)));
+    return paginate(ctx, repo.hooks.map((h) => ctx.sim.render.hook(h)), { link: false });
   },
 
   repoCreateHook: (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
-    const b = body<{ type: string; config: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    const b = body<{ type: string; name?: string; config: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
     if (!b.config.url) throw new SimHttpError(422, 'Missing config option: url');
     if (b.config.content_type !== 'json' && b.config.content_type !== 'form') throw new SimHttpError(422, 'Invalid content type');
     if (b.type !== 'gitea') throw new SimHttpError(422, `hook type ${b.type} is not simulated`);
@@ -471,6 +631,7 @@ export const handlers: Record<string, Handler> = {
       active: b.active ?? false,
       branchFilter: b.branch_filter,
       authorizationHeader: b.authorization_header,
+      name: b.name,
     });
     return { status: 201, body: ctx.sim.render.hook(hook) };
   },
@@ -480,15 +641,16 @@ export const handlers: Record<string, Handler> = {
     need(ctx, repo, 'admin');
     const hook = repo.hooks.find((h) => h.id === Number(ctx.params.id));
     if (!hook) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
-    // Gitea's editHook: only the config keys sent change; the event list is replaced (empty means push); active only when sent.
-    const b = body<{ config?: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    // Gitea's editHook reads only config.url and config.content_type: a secret sent here is ignored (FACTS §0).
+    // The event list is replaced (empty means push); active and name only when sent.
+    const b = body<{ name?: string; config?: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
     if (b.config) {
       const ct = b.config.content_type;
       if (ct !== undefined && ct !== 'json' && ct !== 'form') throw new SimHttpError(422, 'Invalid content type');
       if (b.config.url !== undefined) hook.url = b.config.url;
       if (ct !== undefined) hook.contentType = ct;
-      if (b.config.secret !== undefined) hook.secret = b.config.secret;
     }
+    if (b.name !== undefined) hook.name = b.name;
     hook.events = b.events && b.events.length > 0 ? b.events : ['push'];
     hook.branchFilter = b.branch_filter ?? '';
     hook.authorizationHeader = b.authorization_header ?? '';
@@ -497,13 +659,53 @@ export const handlers: Record<string, Handler> = {
     return { status: 200, body: ctx.sim.render.hook(hook) };
   },
 
+  repoDeleteHook: (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const at = repo.hooks.findIndex((h) => h.id === Number(ctx.params.id));
+    if (at < 0) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    repo.hooks.splice(at, 1);
+    return { status: 204 };
+  },
+
+  // Gitea sends the hook a `push` delivery built from the default branch's head commit ([G] routers/api/v1/repo/hook.go TestHook).
+  repoTestHook: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'admin');
+    const hook = repo.hooks.find((h) => h.id === Number(ctx.params.id));
+    if (!hook) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    const sha = await refFor(repo, repo.defaultBranch);
+    const info = await g.commitInfo(repo.path, sha);
+    ctx.sim.webhooks.emitTo(hook, 'push', ctx.sim.testPushPayload(repo, sha, info, ctx.viewer));
+    return { status: 204 };
+  },
+
   repoCreateFile: (ctx) => changeFile(ctx, 'create'),
 
   repoUpdateFile: (ctx) => changeFile(ctx, 'update'),
 
+  repoDeleteFile: async (ctx) => {
+    const repo = repoOf(ctx);
+    need(ctx, repo, 'write');
+    const path = (ctx.params.filepath ?? '').replace(/^\/+|\/+$/g, '');
+    const b = body<{ sha: string; message?: string; branch?: string }>(ctx);
+    const branch = b.branch || repo.defaultBranch;
+    const baseSha = await g.revParse(repo.path, `refs/heads/${branch}`);
+    const existing = baseSha ? await g.statPath(repo.path, baseSha, path) : null;
+    if (!existing) throw new SimHttpError(404, `repository file does not exist [path: ${path}]`);
+    if (existing.sha !== b.sha) throw new SimHttpError(422, `sha does not match [given: ${b.sha}, expected: ${existing.sha}]`);
+    const user = ctx.sim.state.user(ctx.viewer);
+    const author = { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` };
+    const sha = await g.changeFilesOnBranch(repo.path, { branch, from: `refs/heads/${branch}`, message: b.message || `Delete ${path}`, author, files: [{ operation: 'delete', path }] });
+    await ctx.sim.syncRepo(repo, ctx.viewer);
+    const info = await g.commitInfo(repo.path, sha);
+    return { status: 200, body: { content: null, commit: { sha, message: info?.message ?? '', url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}` }, verification: null } };
+  },
+
   updateRepoSecret: (ctx) => {
     const repo = repoOf(ctx);
-    need(ctx, repo, 'admin');
+    // reqOwner(): the owning user, a site admin or an org Owners-team member; an admin collaborator gets 403 (FACTS §0).
+    if (ctx.sim.state.permission(repo, ctx.viewer) !== 'owner') throw new SimHttpError(403, 'user should be the owner of the repo');
     const name = ctx.params.secretname ?? '';
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /^(GITEA_|GITHUB_)/i.test(name)) throw new SimHttpError(400, `invalid secret name ${name}`);
     const b = body<{ data: string; description?: string }>(ctx);
@@ -605,6 +807,14 @@ async function changeFile(ctx: HandlerContext, op: 'create' | 'update'): Promise
       verification: { verified: false, reason: 'gpg.error.not_signed_commit', signature: '', signer: null, payload: '' },
     },
   };
+}
+
+/** A workflow's `run-name:` with `${{ inputs.x }}` filled in (what Gitea shows as the run's title), or null. */
+export function runName(workflowText: string, inputs: Record<string, string>): string | null {
+  const m = /^run-name:[ \t]*(.+)$/m.exec(workflowText);
+  if (!m) return null;
+  const raw = m[1]!.trim().replace(/^(['"])(.*)\1$/, '$2');
+  return raw.replace(/\$\{\{\s*(?:inputs|github\.event\.inputs)\.([\w-]+)\s*\}\}/g, (_, k: string) => inputs[k] ?? '');
 }
 
 /** `#rrggbb`, `rrggbb` or 3-digit → `rrggbb` (Gitea returns colours without '#'); null when invalid. */

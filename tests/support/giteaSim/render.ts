@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { SimComment, SimHook, SimIssue, SimLabel, SimRepo, SimState, SimStatus, SimUser } from './state.js';
-import { labelsOf } from './state.js';
+import type { SimComment, SimHook, SimIssue, SimLabel, SimRepo, SimRun, SimRunner, SimState, SimStatus, SimTimelineEntry, SimUser } from './state.js';
+import { isMergeable, labelsOf } from './state.js';
 import { storedHookEvents } from './webhooks.js';
 
 /**
@@ -46,7 +46,7 @@ export class Renderer {
     return this.user(this.state.user(login));
   }
 
-  /** Full Repository; `viewer` decides `permissions`. `clone_url` is the bare repo's file:// URL (git over the filesystem). */
+  /** Full Repository; `viewer` decides `permissions`. `clone_url` is built from ROOT_URL, as Gitea does (never trust it). */
   repository(r: SimRepo, viewer: string): Record<string, unknown> {
     const base = this.baseUrl();
     const perm = this.state.permission(r, viewer);
@@ -70,7 +70,7 @@ export class Renderer {
       url: `${base}/api/v1/repos/${r.owner}/${r.name}`,
       link: '',
       ssh_url: `git@127.0.0.1:${r.owner}/${r.name}.git`,
-      clone_url: `file://${r.path}`,
+      clone_url: `${base}/${r.owner}/${r.name}.git`,
       original_url: '',
       website: '',
       stars_count: 0,
@@ -215,7 +215,7 @@ export class Renderer {
       html_url: html,
       diff_url: `${html}.diff`,
       patch_url: `${html}.patch`,
-      mergeable: !p.merged && i.state === 'open',
+      mergeable: isMergeable(i),
       merged: p.merged,
       merged_at: p.mergedAt,
       merge_commit_sha: p.mergeCommitSha,
@@ -244,6 +244,7 @@ export class Renderer {
     // Gitea never returns the secret.
     return {
       id: h.id,
+      name: h.name,
       type: 'gitea',
       branch_filter: h.branchFilter,
       config: { content_type: h.contentType, http_method: 'post', url: h.url },
@@ -252,6 +253,77 @@ export class Renderer {
       active: h.active,
       updated_at: h.updatedAt,
       created_at: h.createdAt,
+    };
+  }
+
+  /** TimelineComment ([G] services/convert/issue_comment.go ToTimelineComment), the fields a label or comment entry has. */
+  timeline(r: SimRepo, i: SimIssue, e: SimTimelineEntry): Record<string, unknown> {
+    const base = this.baseUrl();
+    const label = e.labelId === null ? null : r.labels.find((l) => l.id === e.labelId);
+    return {
+      id: e.id,
+      type: e.type,
+      html_url: `${base}/${r.owner}/${r.name}/${i.pull ? 'pulls' : 'issues'}/${i.number}#issuecomment-${e.id}`,
+      pull_request_url: i.pull ? `${base}/${r.owner}/${r.name}/pulls/${i.number}` : '',
+      issue_url: i.pull ? '' : `${base}/${r.owner}/${r.name}/issues/${i.number}`,
+      user: this.userByLogin(e.user),
+      body: e.body,
+      created_at: e.createdAt,
+      updated_at: e.createdAt,
+      old_project_id: 0,
+      project_id: 0,
+      old_title: '',
+      new_title: '',
+      old_ref: '',
+      new_ref: '',
+      ref_action: '',
+      ref_commit_sha: '',
+      review_id: 0,
+      label: label ? this.label(r, label) : null,
+      assignee: null,
+      assignee_team: null,
+      resolve_doer: null,
+      tracked_time: null,
+      milestone: null,
+      old_milestone: null,
+      ref_issue: null,
+      ref_comment: null,
+      dependent_issue: null,
+    };
+  }
+
+  /** ActionWorkflowRun (the fields Gitea 1.26 fills for a dispatched run). */
+  run(r: SimRepo, run: SimRun): Record<string, unknown> {
+    const base = this.baseUrl();
+    return {
+      id: run.id,
+      url: `${base}/api/v1/repos/${r.owner}/${r.name}/actions/runs/${run.id}`,
+      html_url: `${base}/${r.owner}/${r.name}/actions/runs/${run.runNumber}`,
+      display_title: run.displayTitle,
+      path: `${run.workflow}@${run.ref.startsWith('refs/') ? run.ref : `refs/heads/${run.ref}`}`,
+      event: run.event,
+      run_attempt: 0,
+      run_number: run.runNumber,
+      head_sha: run.sha,
+      head_branch: run.ref.replace(/^refs\/heads\//, ''),
+      status: run.status,
+      conclusion: run.conclusion,
+      started_at: run.createdAt,
+      completed_at: run.status === 'completed' ? run.createdAt : '0001-01-01T00:00:00Z',
+      repository_id: r.id,
+    };
+  }
+
+  /** ActionRunner */
+  runner(x: SimRunner): Record<string, unknown> {
+    return {
+      id: x.id,
+      name: x.name,
+      status: x.status,
+      busy: x.status === 'active',
+      disabled: false,
+      ephemeral: false,
+      labels: x.labels.map((name) => ({ id: 0, name, type: 'custom' })),
     };
   }
 

@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { gitRoute, serveGit } from './gitHttp.js';
 import { handlers, type HandlerResult } from './handlers.js';
+import { matchRoute, routeOf } from './routes.js';
 import { SimHttpError, type GiteaSim } from './sim.js';
+import type { SimToken } from './state.js';
 import { checkRequest, checkResponse } from './validate.js';
 
 const API_PREFIX = '/api/v1';
@@ -23,6 +26,11 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
   const url = new URL(req.url ?? '/', sim.url);
   const method = (req.method ?? 'GET').toUpperCase();
   const raw = await readBody(req);
+  const git = gitRoute(url.pathname);
+  if (git) {
+    await serveGit(sim, req, res, url, raw, git);
+    return;
+  }
   if (!url.pathname.startsWith(`${API_PREFIX}/`)) {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 page not found');
     return;
@@ -32,13 +40,14 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
   sim.requests.push(record);
 
   const fault = sim.faults.take(method, path);
-  if (fault?.kind === 'timeout') {
+  const lostAnswer = fault?.applied ? fault : null;
+  if (fault?.kind === 'timeout' && !lostAnswer) {
     // Hang, then drop the connection without an answer.
     await new Promise((resolve) => setTimeout(resolve, fault.ms));
     req.socket.destroy();
     return;
   }
-  if (fault?.kind === 'status') {
+  if (fault?.kind === 'status' && !lostAnswer) {
     record.status = fault.status;
     sendJson(res, fault.status, fault.body);
     return;
@@ -62,11 +71,20 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
     sendJson(res, 404, check.body);
     return;
   }
-  const operationId = check.ok ? check.operationId : undefined;
-  const viewer = authenticate(sim, req.headers.authorization);
-  if (viewer === null && !(operationId && PUBLIC_OPERATIONS.has(operationId))) {
+  // A request the spec refuses (422) still names its operation: Gitea checks the token and its scopes before it
+  // binds the body, so a token without the scope gets 403 even for a bad body.
+  const operationId = check.ok ? check.operationId : matchRoute(method, path)?.operationId;
+  const token = authenticate(sim, req.headers.authorization);
+  if (token === null && !(operationId && PUBLIC_OPERATIONS.has(operationId))) {
     record.status = 401;
     sendJson(res, 401, { message: req.headers.authorization ? 'invalid username, password or token' : 'token is required', url: SWAGGER_URL });
+    return;
+  }
+  const viewer = token?.login ?? null;
+  const missingScope = token && operationId ? scopeProblem(token, operationId, method) : null;
+  if (missingScope) {
+    record.status = 403;
+    sendJson(res, 403, { message: missingScope, url: SWAGGER_URL });
     return;
   }
   if (!check.ok) {
@@ -74,12 +92,12 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
     sendJson(res, check.status, check.body);
     return;
   }
-  record.operationId = operationId;
+  record.operationId = check.operationId;
 
-  const handler = operationId ? handlers[operationId] : undefined;
+  const handler = handlers[check.operationId];
   if (!handler) {
     record.status = 501;
-    sendJson(res, 501, { message: `giteaSim does not simulate ${operationId}`, url: SWAGGER_URL });
+    sendJson(res, 501, { message: `giteaSim does not simulate ${check.operationId}`, url: SWAGGER_URL });
     return;
   }
   let result: HandlerResult;
@@ -90,6 +108,17 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
   } catch (err) {
     if (!(err instanceof SimHttpError)) throw err;
     result = { status: err.status, body: { message: err.message, url: SWAGGER_URL, ...(err.status === 404 ? { errors: [err.message] } : {}) } };
+  }
+  if (lostAnswer) {
+    // The work is done; the answer never reaches the client.
+    if (lostAnswer.kind === 'timeout') {
+      await new Promise((resolve) => setTimeout(resolve, lostAnswer.ms));
+      req.socket.destroy();
+      return;
+    }
+    record.status = lostAnswer.status;
+    sendJson(res, lostAnswer.status, lostAnswer.body);
+    return;
   }
   record.status = result.status;
   if (result.raw) {
@@ -106,13 +135,50 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
   sendJson(res, result.status, result.body, result.headers);
 }
 
-/** The user a `token`/`bearer` Authorization header belongs to, or null. Constant-time comparison. */
-function authenticate(sim: GiteaSim, header: string | undefined): string | null {
-  const m = /^(?:token|bearer)\s+(\S+)$/i.exec(header ?? '');
-  if (!m) return null;
-  const given = Buffer.from(m[1]!);
-  const expected = Buffer.from(sim.token);
-  return given.length === expected.length && timingSafeEqual(given, expected) ? sim.botLogin : null;
+/**
+ * The token a `token`/`bearer` Authorization header (or HTTP basic with the token as password, as git sends it)
+ * carries, or null. Constant-time comparison against every known token.
+ */
+export function authenticate(sim: GiteaSim, header: string | undefined): SimToken | null {
+  const given = tokenOf(header);
+  if (given === null) return null;
+  let found: SimToken | null = null;
+  for (const [token, record] of sim.state.tokens) {
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    if (a.length === b.length && timingSafeEqual(a, b)) found = record;
+  }
+  return found;
+}
+
+function tokenOf(header: string | undefined): string | null {
+  const bearer = /^(?:token|bearer)\s+(\S+)$/i.exec(header ?? '');
+  if (bearer) return bearer[1]!;
+  const basic = /^basic\s+(\S+)$/i.exec(header ?? '');
+  if (!basic) return null;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
+/** Gitea's category order for a token's scope string (models/auth/access_token_scope.go). */
+const CATEGORY_ORDER = ['activitypub', 'admin', 'issue', 'misc', 'notification', 'organization', 'package', 'repository', 'user'];
+
+/**
+ * Gitea's `tokenRequiresScopes`: read for GET, write otherwise, for each category of the route; write implies read.
+ * Returns Gitea's 403 message for the first category the token lacks, or null.
+ */
+function scopeProblem(token: SimToken, operationId: string, method: string): string | null {
+  if (token.scopes.includes('all')) return null;
+  const level = method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+  for (const category of routeOf(operationId)?.scopes ?? []) {
+    if (category === 'none') continue;
+    const ok = token.scopes.includes(`write:${category}`) || (level === 'read' && token.scopes.includes(`read:${category}`));
+    if (ok) continue;
+    const shown = [...token.scopes].sort((a, b) => CATEGORY_ORDER.indexOf(a.split(':')[1]!) - CATEGORY_ORDER.indexOf(b.split(':')[1]!));
+    return `token does not have at least one of required scope(s), required=[${level}:${category}], token scope=${shown.join(',')}`;
+  }
+  return null;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

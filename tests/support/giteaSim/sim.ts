@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,7 +7,10 @@ import { FaultInjector } from './faults.js';
 import * as g from './git.js';
 import { commentPayload, issuePayload, pullPayload, type Changes } from './payloads.js';
 import { Renderer } from './render.js';
-import { issueOf, labelsOf, now, SimState, type SimComment, type SimDispatch, type SimIssue, type SimLabel, type SimRepo, type SimStatus } from './state.js';
+import {
+  isMergeable, issueOf, labelsOf, now, SimState,
+  type SimComment, type SimDispatch, type SimIssue, type SimLabel, type SimRepo, type SimRun, type SimRunner, type SimStatus,
+} from './state.js';
 import { WebhookQueue, type WebhookDelivery } from './webhooks.js';
 
 export interface RecordedRequest {
@@ -37,6 +41,17 @@ export interface GiteaSimOptions {
   botLogin?: string;
   /** Webhook delivery timeout (default 5000 ms, Gitea's DELIVER_TIMEOUT). */
   webhookTimeoutMs?: number;
+  /**
+   * Parallel webhook senders (Gitea's queue runs NumCPU/2 workers, 1 to 10): above 1, deliveries overtake each
+   * other. Default 1, which is what Gitea runs on a 2-core machine.
+   */
+  webhookWorkers?: number;
+  /** Gitea's ROOT_URL, which `clone_url`, `html_url` and links are built from (default: the URL the sim listens on). */
+  rootUrl?: string;
+  /** How long a PR counts as "checking" (`mergeable: false`, merge 405) after its head or base moved (default 0). */
+  mergeCheckMs?: number;
+  /** Scopes of the bot's token (default `all`). */
+  botScopes?: string[];
 }
 
 /**
@@ -61,6 +76,9 @@ export class GiteaSim {
   readonly faults = new FaultInjector();
   /** Workflow dispatches received, in order. */
   readonly dispatches: SimDispatch[] = [];
+  /** What `clone_url` and links are built from (Gitea's ROOT_URL); the listening URL unless set. */
+  rootUrlOverride: string | null;
+  readonly mergeCheckMs: number;
 
   /** @internal */ readonly state = new SimState();
   /** @internal */ readonly render: Renderer;
@@ -78,9 +96,32 @@ export class GiteaSim {
     this.token = token;
     this.botLogin = opts.botLogin ?? 'damascus-bot';
     this.version = opts.version ?? '1.26.3';
-    this.render = new Renderer(this.state, () => this.url);
-    this.webhooks = new WebhookQueue(opts.webhookTimeoutMs ?? 5000);
+    this.rootUrlOverride = opts.rootUrl?.replace(/\/+$/, '') ?? null;
+    this.mergeCheckMs = opts.mergeCheckMs ?? 0;
+    this.render = new Renderer(this.state, () => this.rootUrl);
+    this.webhooks = new WebhookQueue(opts.webhookTimeoutMs ?? 5000, opts.webhookWorkers ?? 1);
     this.state.ensureUser(this.botLogin, { fullName: 'Damascus' });
+    this.state.tokens.set(token, { login: this.botLogin, scopes: opts.botScopes ?? ['all'] });
+  }
+
+  /** Gitea's ROOT_URL: where `clone_url` and `html_url` point (the listening URL unless `rootUrl` was given). */
+  get rootUrl(): string {
+    return this.rootUrlOverride ?? this.url;
+  }
+
+  /** A new access token for `login` (created if missing) with these scopes (default `all`). */
+  createToken(login: string, scopes: string[] = ['all']): string {
+    this.state.ensureUser(login);
+    const token = randomBytes(20).toString('hex');
+    this.state.tokens.set(token, { login, scopes });
+    return token;
+  }
+
+  /** Registers a runner (global, or on a repo / user / org) as Gitea's runner list shows it. */
+  addRunner(r: Omit<SimRunner, 'id'>): SimRunner {
+    const runner = { ...r, id: this.state.nextId('runner') };
+    this.state.runners.push(runner);
+    return runner;
   }
 
   // ───────────────────────── lifecycle ─────────────────────────
@@ -116,19 +157,26 @@ export class GiteaSim {
 
   /**
    * Creates a repo backed by a real bare git repo holding one commit of `files` on `defaultBranch` (default `main`).
-   * The owner user is created if needed; the bot gets `botPermission` (default `admin`). `wiki` enables the wiki.
+   * The owner (an organization unless `ownerIsOrg: false`) is created if needed. The bot gets `botPermission`:
+   * default `owner`, as a member of the org's Owners team, which Actions secrets need; `admin` is an admin
+   * collaborator, which Gitea refuses secrets to. `wiki` enables the wiki.
    */
   async createRepo(
     owner: string,
     name: string,
-    opts: { files?: Record<string, string>; defaultBranch?: string; wiki?: Record<string, string>; private?: boolean; botPermission?: RepoPermission } = {},
-  ): Promise<{ path: string; defaultBranch: string; headSha: string }> {
+    opts: {
+      files?: Record<string, string>; defaultBranch?: string; wiki?: Record<string, string>; private?: boolean; botPermission?: RepoPermission;
+      ownerIsOrg?: boolean;
+      /** No commit at all (a repository created without auto_init). */
+      empty?: boolean;
+    } = {},
+  ): Promise<{ path: string; defaultBranch: string; headSha: string | null }> {
     if (this.state.repo(owner, name)) throw new Error(`giteaSim: repo ${owner}/${name} exists`);
     this.state.ensureUser(owner);
     const defaultBranch = opts.defaultBranch ?? 'main';
     const path = join(this.dataDir, owner, `${name}.git`);
     await mkdir(join(this.dataDir, owner), { recursive: true });
-    const headSha = await g.initBareRepo(path, opts.files ?? {}, defaultBranch);
+    const headSha = await g.initBareRepo(path, opts.files ?? {}, defaultBranch, opts.empty === true);
     const repo: SimRepo = {
       id: this.state.nextId('repo'),
       owner,
@@ -144,8 +192,10 @@ export class GiteaSim {
       hooks: [],
       statuses: [],
       secrets: new Map(),
-      permissions: new Map([[this.botLogin, opts.botPermission ?? 'admin']]),
+      permissions: owner.toLowerCase() === this.botLogin.toLowerCase() ? new Map() : new Map([[this.botLogin, opts.botPermission ?? 'owner']]),
       dispatches: [],
+      runs: [],
+      ownerIsOrg: opts.ownerIsOrg ?? owner.toLowerCase() !== this.botLogin.toLowerCase(),
     };
     this.state.repos.set(`${owner}/${name}`.toLowerCase(), repo);
     return { path, defaultBranch, headSha };
@@ -182,6 +232,7 @@ export class GiteaSim {
   /** A user adds labels (by name; created if missing): one `label_updated` carrying the full list afterwards. */
   labelIssue(owner: string, name: string, n: number, labels: string[], opts: { by: string }): void {
     const repo = this.state.mustRepo(owner, name);
+    this.state.ensureUser(opts.by);
     const issue = this.mustIssue(repo, n);
     const ids = labels.map((l) => this.labelByName(repo, l).id);
     this.setIssueLabels(repo, issue, [...issue.labelIds, ...ids.filter((id) => !issue.labelIds.includes(id))], opts.by);
@@ -190,6 +241,7 @@ export class GiteaSim {
   /** A user removes labels (by name): `label_updated` with the shorter list. */
   unlabel(owner: string, name: string, n: number, labels: string[], opts: { by: string }): void {
     const repo = this.state.mustRepo(owner, name);
+    this.state.ensureUser(opts.by);
     const issue = this.mustIssue(repo, n);
     const drop = new Set(repo.labels.filter((l) => labels.includes(l.name)).map((l) => l.id));
     this.setIssueLabels(repo, issue, issue.labelIds.filter((id) => !drop.has(id)), opts.by);
@@ -206,6 +258,24 @@ export class GiteaSim {
   closeIssue(owner: string, name: string, n: number, opts: { by: string }): void {
     const repo = this.state.mustRepo(owner, name);
     this.editIssueRecord(repo, this.mustIssue(repo, n), { state: 'closed' }, opts.by);
+  }
+
+  /**
+   * A user deletes an issue: one `issues`/deleted delivery; afterwards the API answers 404 for the issue and its
+   * labels, and 500 for its comments and timeline (FACTS §0, seen on 1.26.3).
+   */
+  deleteIssue(owner: string, name: string, n: number, opts: { by: string }): void {
+    const repo = this.state.mustRepo(owner, name);
+    this.deleteIssueRecord(repo, this.mustIssue(repo, n), opts.by);
+  }
+
+  /** Chaos: hold deliveries until release(); then send them in the order given (`reverse`: newest first). */
+  holdWebhooks(): void {
+    this.webhooks.hold();
+  }
+
+  releaseWebhooks(order: 'fifo' | 'reverse' = 'fifo'): void {
+    this.webhooks.release(order);
   }
 
   /**
@@ -296,28 +366,116 @@ export class GiteaSim {
 
   // ───────────────────────── operations shared by the API handlers (internal) ─────────────────────────
 
-  /** @internal Picks up pushes made straight to the bare repo: PR heads that moved get `synchronized`. */
+  /**
+   * @internal Picks up pushes made straight to the bare repo or over git HTTP: PR heads that moved get `synchronized`
+   * (sent as `pusher`), and a PR whose head or base moved is checked again for conflicts, as Gitea's PR checker does
+   * (asynchronously: `mergeable` stays false for `mergeCheckMs`).
+   */
   async syncRepo(repo: SimRepo, pusher: string = repo.owner): Promise<void> {
-    const open = repo.issues.filter((i) => i.pull && i.state === 'open' && !i.pull.merged);
+    const open = repo.issues.filter((i) => i.pull && i.state === 'open' && !i.pull.merged && !i.deleted);
     if (open.length === 0) return;
     const branches = await g.listBranches(repo.path);
     for (const issue of open) {
       const pull = issue.pull!;
       const tip = branches.get(pull.headBranch);
-      if (!tip || tip === pull.headSha) continue;
-      pull.headSha = tip;
-      pull.mergeBase = (await g.mergeBase(repo.path, tip, `refs/heads/${pull.baseBranch}`)) ?? pull.mergeBase;
-      await g.updateRef(repo.path, `refs/pull/${issue.number}/head`, tip);
-      issue.updatedAt = now();
-      this.emit(repo, 'pull_request_sync', pullPayload(this.render, repo, issue, 'synchronized', pusher));
+      if (tip && tip !== pull.headSha) {
+        pull.headSha = tip;
+        pull.mergeBase = (await g.mergeBase(repo.path, tip, `refs/heads/${pull.baseBranch}`)) ?? pull.mergeBase;
+        await g.updateRef(repo.path, `refs/pull/${issue.number}/head`, tip);
+        issue.updatedAt = now();
+        this.emit(repo, 'pull_request_sync', pullPayload(this.render, repo, issue, 'synchronized', pusher));
+      }
+      await this.checkPull(repo, issue, branches.get(pull.baseBranch));
     }
+  }
+
+  /** @internal The PR checker: conflict or not against the base's current tip (re-run only when head or base moved). */
+  async checkPull(repo: SimRepo, issue: SimIssue, baseTip?: string): Promise<void> {
+    const pull = issue.pull!;
+    const base = baseTip ?? (await g.revParse(repo.path, `refs/heads/${pull.baseBranch}`));
+    if (!base) return;
+    const pair = `${pull.headSha}:${base}`;
+    if (pair === pull.checkedPair) return;
+    const first = pull.checkedPair === null;
+    pull.checkedPair = pair;
+    pull.conflict = await g.conflicts(repo.path, base, pull.headSha);
+    pull.mergeBase = (await g.mergeBase(repo.path, pull.headSha, base)) ?? pull.mergeBase;
+    // A new PR is checked before it is first shown (its creation answer says mergeable: true); a change is not.
+    if (!first) pull.checkingUntil = Date.now() + this.mergeCheckMs;
+  }
+
+  /**
+   * @internal POST /pulls/{index}/update: the base merged into the head branch (or the head rebased onto it) by
+   * `sender`. 422 merged or closed, 500 when the head is not behind (Gitea's "HeadBranch … is up to date" is an
+   * internal error), 409 on a conflict; then the head moves and `synchronized` is sent.
+   */
+  async updatePull(repo: SimRepo, issue: SimIssue, style: 'merge' | 'rebase', sender: string): Promise<void> {
+    const pull = issue.pull;
+    if (!pull) throw new SimHttpError(404, 'pull request does not exist');
+    if (pull.merged || issue.state === 'closed') throw new SimHttpError(422, '');
+    const baseSha = await g.revParse(repo.path, `refs/heads/${pull.baseBranch}`);
+    if (!baseSha) throw new SimHttpError(404, `branch does not exist [name: ${pull.baseBranch}]`);
+    if ((await g.mergeBase(repo.path, pull.headSha, baseSha)) === baseSha) throw new SimHttpError(500, '');
+    const user = this.state.user(sender);
+    const outcome = await g.updateBranchFromBase(repo.path, {
+      headBranch: pull.headBranch, headSha: pull.headSha, baseSha, rebase: style === 'rebase',
+      message: `Merge branch '${pull.baseBranch}' into ${pull.headBranch}`,
+      author: { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` },
+    });
+    if (!outcome.ok) {
+      if (outcome.reason === 'conflict') throw new SimHttpError(409, `${style} failed because of conflict`);
+      throw new SimHttpError(500, '');
+    }
+    await this.syncRepo(repo, sender);
+  }
+
+  /** @internal The `push` payload of a hook's test delivery ([G] routers/api/v1/repo/hook.go TestHook). */
+  testPushPayload(repo: SimRepo, sha: string, info: g.CommitInfo | null, sender: string): Record<string, unknown> {
+    const base = this.rootUrl;
+    const user = this.state.user(sender);
+    const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', username: '' };
+    const commit = {
+      id: sha, message: info?.message ?? '', url: `${base}/${repo.owner}/${repo.name}/commit/${sha}`,
+      author: person, committer: person, verification: null, timestamp: info?.date ?? now(), added: [], removed: [], modified: [],
+    };
+    return {
+      ref: `refs/heads/${repo.defaultBranch}`, before: sha, after: sha,
+      compare_url: `${base}/${repo.owner}/${repo.name}/compare/${sha}...${sha}`,
+      commits: [commit], total_commits: 1, head_commit: commit,
+      repository: this.render.repository(repo, sender),
+      pusher: this.render.user(user), sender: this.render.user(user),
+    };
+  }
+
+  /** A workflow run a runner finished (the sim's onDispatch handlers call this with the job's outcome). */
+  completeRun(owner: string, name: string, runId: number, conclusion: 'success' | 'failure' | 'cancelled'): void {
+    const run = this.state.mustRepo(owner, name).runs.find((r) => r.id === runId);
+    if (!run) throw new Error(`giteaSim: no run ${runId} in ${owner}/${name}`);
+    run.status = 'completed';
+    run.conclusion = conclusion;
+  }
+
+  /** Runs of a repo, oldest first (live records). */
+  runs(owner: string, name: string): SimRun[] {
+    return this.state.mustRepo(owner, name).runs;
   }
 
   /** @internal */
   mustIssue(repo: SimRepo, n: number): SimIssue {
     const issue = issueOf(repo, n);
-    if (!issue) throw new SimHttpError(404, 'issue does not exist');
+    if (!issue || issue.deleted) throw new SimHttpError(404, 'not found');
     return issue;
+  }
+
+  /** @internal The record even when deleted (endpoints Gitea answers 500 for a deleted issue use this). */
+  anyIssue(repo: SimRepo, n: number): SimIssue | undefined {
+    return issueOf(repo, n);
+  }
+
+  /** @internal */
+  deleteIssueRecord(repo: SimRepo, issue: SimIssue, sender: string): void {
+    issue.deleted = true;
+    this.emitIssueEvent(repo, issue, 'deleted', sender);
   }
 
   /** @internal */
@@ -343,6 +501,8 @@ export class GiteaSim {
       closedAt: null,
       contentVersion: 0,
       pull: i.pull,
+      timeline: [],
+      deleted: false,
     };
     repo.issues.push(issue);
     return issue;
@@ -353,9 +513,17 @@ export class GiteaSim {
     const next = [...new Set(ids)];
     const same = next.length === issue.labelIds.length && next.every((id) => issue.labelIds.includes(id));
     if (same) return;
+    const stamp = now();
+    // The timeline records each label added ("1") or removed (""), with who did it.
+    for (const id of next.filter((x) => !issue.labelIds.includes(x))) this.addTimeline(issue, { type: 'label', body: '1', user: sender, labelId: id, createdAt: stamp });
+    for (const id of issue.labelIds.filter((x) => !next.includes(x))) this.addTimeline(issue, { type: 'label', body: '', user: sender, labelId: id, createdAt: stamp });
     issue.labelIds = next;
-    issue.updatedAt = now();
+    issue.updatedAt = stamp;
     this.emitIssueEvent(repo, issue, 'label_updated', sender);
+  }
+
+  private addTimeline(issue: SimIssue, e: Omit<SimIssue['timeline'][number], 'id'>): void {
+    issue.timeline.push({ ...e, id: this.state.nextId('timeline') });
   }
 
   /** @internal */
@@ -363,6 +531,7 @@ export class GiteaSim {
     const stamp = now();
     const comment: SimComment = { id: this.state.nextId('comment'), issueNumber: issue.number, user: sender, body, createdAt: stamp, updatedAt: stamp };
     repo.comments.push(comment);
+    this.addTimeline(issue, { type: 'comment', body, user: sender, labelId: null, createdAt: stamp });
     issue.updatedAt = stamp;
     this.emit(repo, issue.pull ? 'pull_request_comment' : 'issue_comment', commentPayload(this.render, repo, issue, comment, 'created', sender));
     return comment;
@@ -436,9 +605,13 @@ export class GiteaSim {
         mergedBy: null,
         mergeCommitSha: null,
         headDeleted: false,
+        checkedPair: null,
+        conflict: false,
+        checkingUntil: 0,
       },
     });
     await g.updateRef(repo.path, `refs/pull/${issue.number}/head`, headSha);
+    await this.checkPull(repo, issue, baseSha);
     this.emitIssueEvent(repo, issue, 'opened', sender);
     return issue;
   }
@@ -461,6 +634,8 @@ export class GiteaSim {
     if (!['merge', 'squash', 'rebase', 'rebase-merge', 'fast-forward-only'].includes(opt.style)) {
       throw new SimHttpError(405, `merge style ${opt.style} is not allowed`);
     }
+    // Gitea refuses a merge while the PR is being checked or its checker found a conflict, with the same words.
+    if (!isMergeable(issue)) throw new SimHttpError(405, 'Please try again later');
     if (opt.headCommitId && opt.headCommitId !== pull.headSha) throw new SimHttpError(409, 'head out of date');
     const bot = this.state.user(sender);
     const defaultTitle =
@@ -490,10 +665,11 @@ export class GiteaSim {
   }
 
   /** @internal */
-  addHookRecord(repo: SimRepo, h: { url: string; secret: string; events: string[]; active: boolean; contentType: 'json' | 'form'; branchFilter?: string; authorizationHeader?: string }) {
+  addHookRecord(repo: SimRepo, h: { url: string; secret: string; events: string[]; active: boolean; contentType: 'json' | 'form'; branchFilter?: string; authorizationHeader?: string; name?: string }) {
     const stamp = now();
     const hook = {
       id: this.state.nextId('hook'),
+      name: h.name ?? '',
       url: h.url,
       secret: h.secret,
       contentType: h.contentType,
@@ -508,10 +684,12 @@ export class GiteaSim {
     return hook;
   }
 
-  /** @internal Records a dispatch and runs the handlers once the answer has gone out. */
-  recordDispatch(d: SimDispatch): void {
+  /** @internal Records a dispatch (and its run) and runs the handlers once the answer has gone out. */
+  recordDispatch(d: SimDispatch, run: SimRun): void {
     this.dispatches.push(d);
-    this.state.mustRepo(d.owner, d.repo).dispatches.push(d);
+    const repo = this.state.mustRepo(d.owner, d.repo);
+    repo.dispatches.push(d);
+    repo.runs.push(run);
     for (const handler of this.dispatchHandlers) {
       const run: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => handler(d, this))

@@ -31,6 +31,53 @@ export interface SimPull {
   mergedBy: string | null;
   mergeCommitSha: string | null;
   headDeleted: boolean;
+  /** The (head, base) pair the conflict check last ran on, and what it found. */
+  checkedPair: string | null;
+  conflict: boolean;
+  /** Gitea re-checks a PR asynchronously after its head or base moved: `mergeable` is false until then (ms epoch). */
+  checkingUntil: number;
+}
+
+/** An issue timeline entry ([G] models/issues/comment.go CommentType): label changes carry the label and who made them. */
+export interface SimTimelineEntry {
+  id: number;
+  type: 'label' | 'comment';
+  /** For `label`: "1" when added, "" when removed (Gitea's encoding). For `comment`: the text. */
+  body: string;
+  user: string;
+  labelId: number | null;
+  createdAt: string;
+}
+
+/** A workflow run started by a dispatch. */
+export interface SimRun {
+  id: number;
+  /** Per repository, as Gitea numbers runs (the web route /actions/runs/{number} takes this). */
+  runNumber: number;
+  workflow: string;
+  displayTitle: string;
+  event: 'workflow_dispatch';
+  ref: string;
+  sha: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: '' | 'success' | 'failure' | 'cancelled';
+  createdAt: string;
+}
+
+/** A runner as Gitea lists it, with where it is registered. */
+export interface SimRunner {
+  id: number;
+  name: string;
+  labels: string[];
+  status: 'online' | 'offline' | 'idle' | 'active';
+  /** global, or a repo (`owner/name`), a user or an org (`login`). */
+  scope: { kind: 'global' } | { kind: 'repo'; repo: string } | { kind: 'user' | 'org'; owner: string };
+}
+
+/** An access token: who it belongs to and its scopes (`all`, or `read:…`/`write:…` by category). */
+export interface SimToken {
+  login: string;
+  scopes: string[];
 }
 
 export interface SimIssue {
@@ -46,6 +93,9 @@ export interface SimIssue {
   closedAt: string | null;
   contentVersion: number;
   pull: SimPull | null;
+  timeline: SimTimelineEntry[];
+  /** Deleted through the API or UI: the API answers 404 for it (500 for its comments and timeline). */
+  deleted: boolean;
 }
 
 export interface SimComment {
@@ -59,6 +109,7 @@ export interface SimComment {
 
 export interface SimHook {
   id: number;
+  name: string;
   url: string;
   secret: string;
   contentType: 'json' | 'form';
@@ -92,6 +143,7 @@ export interface SimDispatch {
   sha: string;
   inputs: Record<string, string>;
   runId: number;
+  runNumber: number;
   sender: string;
 }
 
@@ -114,15 +166,20 @@ export interface SimRepo {
   secrets: Map<string, { data: string; description: string }>;
   permissions: Map<string, RepoPermission>;
   dispatches: SimDispatch[];
+  runs: SimRun[];
+  /** The owner is an organization (its Owners team members get `owner`, like the repo's owner user). */
+  ownerIsOrg: boolean;
 }
 
 export class SimState {
   readonly users = new Map<string, SimUser>();
   readonly repos = new Map<string, SimRepo>();
+  readonly tokens = new Map<string, SimToken>();
+  readonly runners: SimRunner[] = [];
   private seq = new Map<string, number>();
 
   /** Gitea ids are global per table: one counter per kind. */
-  nextId(kind: 'user' | 'repo' | 'label' | 'issue' | 'pull' | 'comment' | 'hook' | 'status' | 'run'): number {
+  nextId(kind: 'user' | 'repo' | 'label' | 'issue' | 'pull' | 'comment' | 'hook' | 'status' | 'run' | 'runner' | 'timeline'): number {
     const n = (this.seq.get(kind) ?? 0) + 1;
     this.seq.set(kind, n);
     return n;
@@ -153,17 +210,27 @@ export class SimState {
     return r;
   }
 
-  /** Permission of `login` on the repo, the way GET …/collaborators/{user}/permission reports it. */
+  /**
+   * Permission of `login` on the repo, the way GET …/collaborators/{user}/permission reports it: `owner` for the
+   * owning user, a site admin, or an org Owners-team member (granted here as `owner`); else the collaborator's
+   * grant; else read on a public repo ([G] models/perm/access/repo_permission.go, services/convert/user.go).
+   */
   permission(repo: SimRepo, login: string): RepoPermission {
     if (login.toLowerCase() === repo.owner.toLowerCase()) return 'owner';
     const user = this.users.get(login);
-    if (user?.isAdmin) return 'admin';
+    if (user?.isAdmin) return 'owner';
     return repo.permissions.get(login) ?? (repo.private ? 'none' : 'read');
   }
 }
 
 export function issueOf(repo: SimRepo, n: number): SimIssue | undefined {
   return repo.issues.find((i) => i.number === n);
+}
+
+/** What a PR's `mergeable` says: open, not merged, checked, and no conflict with its base. */
+export function isMergeable(issue: SimIssue): boolean {
+  const p = issue.pull;
+  return p !== null && !p.merged && issue.state === 'open' && !p.conflict && Date.now() >= p.checkingUntil;
 }
 
 export function labelsOf(repo: SimRepo, issue: SimIssue): SimLabel[] {

@@ -132,25 +132,34 @@ interface QueuedDelivery {
 
 /**
  * Gitea's delivery behaviour: snapshot the payload when the event happens, queue it, POST it asynchronously,
- * 5 s timeout, at most once, no retry. Chaos switches drop or duplicate deliveries.
+ * 5 s timeout, at most once, no retry. Gitea's queue runs several workers, so with `workers` > 1 deliveries are
+ * sent in parallel and can arrive out of order (FACTS §0). Chaos switches drop, duplicate or hold deliveries.
  */
 export class WebhookQueue {
   readonly deliveries: WebhookDelivery[] = [];
   private queue: QueuedDelivery[] = [];
   private running: Promise<void> | null = null;
   private drop = false;
+  private held = false;
   private duplicate: 'off' | 'same-id' | 'new-id' = 'off';
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly workers: number = 1,
+  ) {}
 
   /** Queues the event for every hook that subscribes to it. */
   emit(hooks: SimHook[], eventType: string, payload: Record<string, unknown>): void {
     // Snapshot now: later state changes must not leak into an earlier event.
     const snapshot = JSON.parse(JSON.stringify(payload)) as Record<string, unknown>;
     for (const hook of hooks) if (hookWants(hook, eventType)) this.queue.push({ hook, eventType, payload: snapshot });
-    this.running ??= this.drain().finally(() => {
-      this.running = null;
-    });
+    this.kick();
+  }
+
+  /** Sends one delivery to one hook now, whatever it subscribes to (a hook's test delivery). */
+  emitTo(hook: SimHook, eventType: string, payload: Record<string, unknown>): void {
+    this.queue.push({ hook, eventType, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown> });
+    this.kick();
   }
 
   setDrop(on: boolean): void {
@@ -161,13 +170,33 @@ export class WebhookQueue {
     this.duplicate = mode;
   }
 
-  /** Resolves once every queued delivery has been attempted. */
+  /** Queue without sending until release(). */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Send what was held, oldest first (`fifo`) or newest first (`reverse`). */
+  release(order: 'fifo' | 'reverse'): void {
+    this.held = false;
+    if (order === 'reverse') this.queue.reverse();
+    this.kick();
+  }
+
+  /** Resolves once every queued delivery has been attempted (held ones excepted). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
 
+  private kick(): void {
+    if (this.held) return;
+    this.running ??= Promise.all(Array.from({ length: Math.max(1, this.workers) }, () => this.drain())).then(() => undefined).finally(() => {
+      this.running = null;
+      if (this.queue.length > 0 && !this.held) this.kick();
+    });
+  }
+
   private async drain(): Promise<void> {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+    for (let next = this.held ? undefined : this.queue.shift(); next; next = this.held ? undefined : this.queue.shift()) {
       const id = randomUUID();
       await this.send(next, id);
       if (this.duplicate !== 'off') await this.send(next, this.duplicate === 'same-id' ? id : randomUUID());
