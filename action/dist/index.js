@@ -24122,8 +24122,7 @@ function parseInputs(input, env) {
     deliveryTimeoutMs: Math.round(deliverySeconds * 1e3),
     repository,
     runId: `${runIdBase}-${executionId(env)}`,
-    // The web route takes the run's number, not its database id (FACTS §0).
-    runUrl: `${serverUrl}/${repository}/actions/runs/${env.GITHUB_RUN_NUMBER || runIdBase}`,
+    runUrl: runLink(serverUrl, repository, env),
     apiUrl: (env.GITHUB_API_URL ?? "").replace(/\/+$/, "") || null
   };
 }
@@ -24138,6 +24137,10 @@ function executionId(env) {
     }
   }
   return `exec-${(0, import_node_crypto3.randomBytes)(6).toString("hex")}`;
+}
+function runLink(serverUrl, repository, env) {
+  const base = `${serverUrl}/${repository}/actions/runs`;
+  return env.GITHUB_RUN_NUMBER ? `${base}/${env.GITHUB_RUN_NUMBER}?by_index=1` : `${base}/${env.GITHUB_RUN_ID}`;
 }
 
 // action/src/mask.ts

@@ -127,8 +127,7 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
     deliveryTimeoutMs: Math.round(deliverySeconds * 1000),
     repository,
     runId: `${runIdBase}-${executionId(env)}`,
-    // The web route takes the run's number, not its database id (FACTS §0).
-    runUrl: `${serverUrl}/${repository}/actions/runs/${env.GITHUB_RUN_NUMBER || runIdBase}`,
+    runUrl: runLink(serverUrl, repository, env),
     apiUrl: (env.GITHUB_API_URL ?? '').replace(/\/+$/, '') || null,
   };
 }
@@ -151,4 +150,14 @@ export function executionId(env: Env): string {
     }
   }
   return `exec-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * The run's page. Gitea ≤ 1.25 takes the run number in /actions/runs/{n}; 1.26 takes the id first and the number
+ * only as a fallback (so a number can name another run whose id it is), unless `by_index=1` says it is a number.
+ * The number with that parameter is right on both.
+ */
+export function runLink(serverUrl: string, repository: string, env: Env): string {
+  const base = `${serverUrl}/${repository}/actions/runs`;
+  return env.GITHUB_RUN_NUMBER ? `${base}/${env.GITHUB_RUN_NUMBER}?by_index=1` : `${base}/${env.GITHUB_RUN_ID}`;
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
+import { withCacheLock } from './cacheLock.js';
 
 /**
  * Git for the build phase, through simple-git. Every git process runs with agent-planted hooks disabled and
@@ -66,6 +67,11 @@ export interface EnsureCloneOptions {
 export async function ensureClone(o: EnsureCloneOptions): Promise<string> {
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(o.remoteUrl)) throw new Error('remoteUrl must not carry credentials; pass authHeader instead');
   const cache = join(o.dataDir, 'repos', `${cacheName(o.projectKey)}.git`);
+  await withCacheLock(cache, () => refreshClone(cache, o));
+  return cache;
+}
+
+async function refreshClone(cache: string, o: EnsureCloneOptions): Promise<void> {
   if (!existsSync(join(cache, 'HEAD'))) {
     await mkdir(cache, { recursive: true });
     await git(cache).raw(['init', '--bare', '--quiet']);
@@ -79,7 +85,6 @@ export async function ensureClone(o: EnsureCloneOptions): Promise<string> {
   } catch (e) {
     throw scrub(e, o.authHeader);
   }
-  return cache;
 }
 
 /** `damascus/<issue>-<slug>`: lowercase ASCII, dashes, slug at most 40 characters. */
@@ -126,6 +131,10 @@ export interface Worktree {
  * continues from those commits), else from origin/<base>.
  */
 export async function openWorktree(o: OpenWorktreeOptions): Promise<Worktree> {
+  return withCacheLock(o.cache, () => addWorktree(o));
+}
+
+async function addWorktree(o: OpenWorktreeOptions): Promise<Worktree> {
   const g = git(o.cache);
   await g.raw(['worktree', 'prune']);
   const remoteBranch = `refs/remotes/origin/${o.branch}`;
@@ -191,10 +200,12 @@ export async function pushBranch(o: { path: string; branch: string; remoteUrl: s
 
 /** Remove a worktree (and its files) from the cache; safe to call twice. */
 export async function removeWorktree(o: { cache: string; path: string }): Promise<void> {
-  try {
-    await git(o.cache).raw(['worktree', 'remove', '--force', o.path]);
-  } catch {
-    await rm(o.path, { recursive: true, force: true });
-  }
-  await git(o.cache).raw(['worktree', 'prune']);
+  await withCacheLock(o.cache, async () => {
+    try {
+      await git(o.cache).raw(['worktree', 'remove', '--force', o.path]);
+    } catch {
+      await rm(o.path, { recursive: true, force: true });
+    }
+    await git(o.cache).raw(['worktree', 'prune']);
+  });
 }

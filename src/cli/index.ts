@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/env.js';
 import { CliError } from './context.js';
 import { registerCycle } from './cycle.js';
+import { registerDoctor } from './doctor.js';
 import { registerEnqueue } from './enqueue.js';
 import { registerInit } from './init.js';
 import { registerItemCommands } from './itemCommands.js';
@@ -22,6 +23,7 @@ registerItemCommands(program);
 registerProcessCommands(program);
 registerEnqueue(program);
 registerSetup(program);
+registerDoctor(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -281,6 +281,15 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
 
     /**
+     * GET /repos/{owner}/{repo}/compare/{base}...{head}: how many commits `head` has that `base` lacks. With the PR's
+     * head as `base` and its base branch as `head`, that is how far the PR is behind: authoritative at once, where
+     * the PR's own `merge_base` catches up only after Gitea re-checks it.
+     */
+    async countCommitsAhead(o: string, r: string, q: { base: string; head: string }): Promise<number> {
+      return (await call<{ total_commits: number }>('GET', `${repoPath(o, r)}/compare/${enc(q.base)}...${enc(q.head)}`)).data.total_commits;
+    },
+
+    /**
      * POST /repos/{owner}/{repo}/pulls/{index}/update: merges (or rebases onto) the base into the PR's branch.
      * 409 when that conflicts; Gitea answers 500 when the branch is not behind, so check that first.
      */
@@ -411,8 +420,8 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
 
     /** POST /repos/{owner}/{repo}/hooks — a JSON `gitea` hook, explicitly active (Gitea defaults to inactive). */
-    async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true; name?: string }): Promise<Hook> {
-      const body = { type: 'gitea', name: h.name, config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active };
+    async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true; name?: string; branchFilter?: string }): Promise<Hook> {
+      const body = { type: 'gitea', name: h.name, config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active, branch_filter: h.branchFilter };
       return (await call<Hook>('POST', `${repoPath(o, r)}/hooks`, { body })).data;
     },
 
@@ -421,9 +430,12 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       await call('DELETE', `${repoPath(o, r)}/hooks/${id}`);
     },
 
-    /** POST /repos/{owner}/{repo}/hooks/{id}/tests: Gitea sends the hook a test `push` delivery, signed with its secret. */
-    async testHook(o: string, r: string, id: number): Promise<void> {
-      await call('POST', `${repoPath(o, r)}/hooks/${id}/tests`, { idempotent: true });
+    /**
+     * POST /repos/{owner}/{repo}/hooks/{id}/tests: Gitea sends the hook a test `push` of `ref` (default: the default
+     * branch), signed with its secret, if the hook is active, subscribes to push and its branch filter lets `ref` in.
+     */
+    async testHook(o: string, r: string, id: number, q: { ref?: string } = {}): Promise<void> {
+      await call('POST', `${repoPath(o, r)}/hooks/${id}/tests`, { query: { ref: q.ref }, idempotent: true });
     },
 
     /** PATCH /repos/{owner}/{repo}/hooks/{id}. Gitea replaces the event list (empty means `push`) and sets only the config keys sent. */

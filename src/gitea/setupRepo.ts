@@ -102,7 +102,14 @@ export function webhookName(secret: string): string {
   return `damascus ${createHmac('sha256', secret).update('damascus-webhook-name').digest('hex').slice(0, 16)}`;
 }
 
-/** True when a hook Gitea reports delivers exactly `events` as JSON, actively, for every branch, with today's secret. */
+/**
+ * The hook's branch filter. It applies to push deliveries only (issue and PR events ignore it), and the hook
+ * subscribes to push only for Gitea's hook test: a branch nobody pushes keeps every real push out, and the test,
+ * sent with this ref, through.
+ */
+export const WEBHOOK_TEST_BRANCH = 'damascus/webhook-test';
+
+/** True when a hook Gitea reports delivers exactly `events` as JSON, actively, pushes only for the test branch, with today's secret. */
 export function hookIsCurrent(hook: Hook, events: readonly string[], name: string): boolean {
   // Gitea reports the stored form already (`issues` there means issues_only): compare as is, do not expand again.
   const have = [...new Set(hook.events ?? [])].sort();
@@ -111,7 +118,7 @@ export function hookIsCurrent(hook: Hook, events: readonly string[], name: strin
     hook.name === name &&
     hook.active &&
     hook.config?.content_type === 'json' &&
-    (hook.branch_filter === '' || hook.branch_filter === '*' || hook.branch_filter === undefined) &&
+    hook.branch_filter === WEBHOOK_TEST_BRANCH &&
     have.length === want.length &&
     have.every((e, i) => e === want[i])
   );
@@ -324,7 +331,7 @@ export async function setupRepo(gitea: SetupGitea, input: SetupInput, onStep: (s
     // Gitea ignores a secret sent in an edit, so a hook whose secret may differ is deleted and made again.
     if (!dry) {
       for (const h of ours) await gitea.deleteHook(owner, repo, h.id);
-      const create = () => gitea.createHook(owner, repo, { url: input.webhookUrl, secret: input.webhookSecret, events: input.events, active: true, name });
+      const create = () => gitea.createHook(owner, repo, { url: input.webhookUrl, secret: input.webhookSecret, events: input.events, active: true, name, branchFilter: WEBHOOK_TEST_BRANCH });
       await sendOnce({ send: create, lookup: async () => (await gitea.listHooks(owner, repo)).find((h) => h.name === name && sameUrl(h.config?.url, input.webhookUrl)) ?? null });
     }
     report({ outcome: ours.length === 0 ? 'created' : 'replaced', what });

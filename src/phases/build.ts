@@ -102,8 +102,9 @@ export function buildPhase(deps: PhaseDeps): Phase {
         if (changed.length === 0) return { verdict: 'fail', reason: 'the coding agent changed nothing', details: { feedback: 'The previous attempt made no change at all.' } };
         const fingerprint = await diffFingerprint(wt.path, base);
         // Only attempts that reached a verdict count: a run killed after pushing left its change on the
-        // branch, and finding it there again (no new commit) is not a lack of progress.
-        if (seen.includes(fingerprint)) {
+        // branch, and finding it there again (no new commit) is not a lack of progress. A rebuild on a base that
+        // moved may well make the same change again: that is the point of it.
+        if (seen.includes(fingerprint) && !rebuild) {
           return {
             verdict: 'needs_human',
             reason: 'no progress: this attempt produced the same change as an earlier one',

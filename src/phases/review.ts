@@ -42,10 +42,11 @@ export interface ReviewPhaseOptions {
  * exactly that commit, close the issue, done; fail → back to build with the failing output. A head that moved is
  * reviewed again, never merged. No result by ci_timeout → dispatched once more, then an error.
  *
- * Gitea refuses (405) to merge a PR it has not finished checking or has found in conflict, and says only
- * `mergeable: false`. A PR behind its base is brought up to date through Gitea (POST …/update) and the new head is
- * reviewed; one that conflicts goes back to build, which starts again from the base. A 409 never re-merges the
- * same head: either the head moved (review again) or the merge conflicted (build again).
+ * Only a head that contains its base's tip is merged, so the tree that lands is the tree that was tested. A PR
+ * behind its base is brought up to date through Gitea (POST …/update) and its new head reviewed; one whose update
+ * conflicts goes back to build, which starts again from the base. Gitea refuses (405) to merge a PR it has not
+ * finished checking and answers 409 when the head or the base moved during the merge: the PR is read again, and
+ * the head reviewed again, updated, or merged after a short, bounded wait; never merged again at once.
  */
 export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Phase {
   const checkWaitMs = opts.checkWaitMs ?? 3000;
@@ -129,26 +130,31 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
     },
   };
 
-  /** The review passed for `tested.headSha`: merge exactly that commit, or find out why Gitea will not. */
+  /**
+   * The review passed for `tested.headSha`: merge exactly that commit, and only while it contains its base's tip, so
+   * that what lands is what was tested. A PR behind its base is brought up to date first and its new head reviewed.
+   */
   async function mergeTested(m: MergeContext, tested: CiResultRow, pr: PullRequest): Promise<PhaseResult> {
     const { owner, name } = m;
     const n = pr.number;
     if (pr.head.sha !== tested.headSha) return reviewAgain(pr, `the head moved to ${pr.head.sha.slice(0, 10)} after the review passed`);
-    if (!pr.mergeable) return resolveUnmergeable(m, pr);
+    if (await behindBase(m, pr)) return bringUpToDate(m, pr);
+    if (!pr.mergeable) return waitForCheck(m, pr);
     try {
       await sendOnce({
         send: () => deps.gitea.mergePullRequest(owner, name, n, { style: m.mergeStyle, headCommitId: tested.headSha, deleteBranchAfterMerge: true }),
         lookup: async () => ((await deps.gitea.isPullRequestMerged(owner, name, n)) ? undefined : null),
       });
     } catch (err) {
+      // 405: not mergeable (checking, or a conflict); 409: head out of date, a conflict found while merging, or the
+      // base moved during the merge ("merge push out of date"). Which it is, Gitea shows afterwards.
       if (!(err instanceof GiteaError) || (err.status !== 405 && err.status !== 409)) throw err;
       const fresh = await deps.gitea.getPullRequest(owner, name, n);
       if (fresh.merged) return merged(m, n, tested);
       if (fresh.state === 'closed') return closedPr(fresh);
       if (fresh.head.sha !== tested.headSha) return reviewAgain(fresh, `Gitea refused the merge (${err.status}): the head moved to ${fresh.head.sha.slice(0, 10)}`);
-      // 409 with the tested head: the conflict was found during the merge itself.
-      if (err.status === 409) return conflict(pr, 'Gitea found a conflict while merging');
-      return resolveUnmergeable(m, fresh);
+      if (await behindBase(m, fresh)) return bringUpToDate(m, fresh);
+      return waitForCheck(m, fresh);
     }
     return merged(m, n, tested);
   }
@@ -158,27 +164,31 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
     return { verdict: 'pass', reason: `merged PR #${n} at ${tested.headSha.slice(0, 10)}`, details: { mergedSha: tested.headSha, runId: tested.runId } };
   }
 
+  /** Whether the base has commits the PR's head lacks (asked of git through Gitea's compare; the PR's merge_base lags). */
+  async function behindBase(m: MergeContext, pr: PullRequest): Promise<boolean> {
+    return (await deps.gitea.countCommitsAhead(m.owner, m.name, { base: pr.head.sha, head: pr.base.ref })) > 0;
+  }
+
   /**
-   * `mergeable: false`. A PR behind its base is updated through Gitea (the base merged in, as the bot): a clean
-   * update gives a new head to review, a conflicting one sends the story back to build. A PR that is not behind is
-   * still being checked by Gitea: look again shortly, a bounded number of times.
+   * The base moved on: Gitea merges it into the PR's branch (as the bot), and the new head is reviewed; if that
+   * conflicts, the story goes back to build, which starts again from the base.
    */
-  async function resolveUnmergeable(m: MergeContext, pr: PullRequest): Promise<PhaseResult> {
-    const { item, owner, name } = m;
-    const base = await deps.gitea.getBranch(owner, name, pr.base.ref);
-    if (base && base.commit.id !== pr.merge_base) {
-      try {
-        await deps.gitea.updatePullRequest(owner, name, pr.number, 'merge');
-      } catch (err) {
-        if (err instanceof GiteaError && err.status === 409) return conflict(pr, `the branch conflicts with ${pr.base.ref}`);
-        throw err;
-      }
-      const updated = await deps.gitea.getPullRequest(owner, name, pr.number);
-      return reviewAgain(updated, `${pr.base.ref} moved on: Damascus merged it into the branch (now ${updated.head.sha.slice(0, 10)})`);
+  async function bringUpToDate(m: MergeContext, pr: PullRequest): Promise<PhaseResult> {
+    try {
+      await deps.gitea.updatePullRequest(m.owner, m.name, pr.number, 'merge');
+    } catch (err) {
+      if (err instanceof GiteaError && err.status === 409) return conflict(pr, `the branch conflicts with ${pr.base.ref}`);
+      throw err;
     }
-    const waits = typeof item.details.mergeWaits === 'number' ? item.details.mergeWaits : 0;
+    const updated = await deps.gitea.getPullRequest(m.owner, m.name, pr.number);
+    return reviewAgain(updated, `${pr.base.ref} moved on: Damascus merged it into the branch (now ${updated.head.sha.slice(0, 10)})`);
+  }
+
+  /** Up to date, yet not mergeable (yet): Gitea is still checking the PR. Look again shortly, a bounded number of times. */
+  function waitForCheck(m: MergeContext, pr: PullRequest): PhaseResult {
+    const waits = typeof m.item.details.mergeWaits === 'number' ? m.item.details.mergeWaits : 0;
     if (waits >= maxCheckWaits) {
-      return { verdict: 'error', reason: `Gitea still reports PR #${pr.number} as not mergeable after ${waits} looks, though it is up to date with ${pr.base.ref}` };
+      return { verdict: 'error', reason: `Gitea still refuses to merge PR #${pr.number} after ${waits} looks, though it is up to date with ${pr.base.ref}` };
     }
     return { defer: { delayMs: checkWaitMs, reason: `waiting for Gitea to finish checking PR #${pr.number}`, patch: { details: { mergeWaits: waits + 1 } } } };
   }

@@ -102,7 +102,7 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
 
   if (isDefer(result)) {
     const recorded = await deferItem(deps.sql, item, result.defer);
-    log.info({ delayMs: result.defer.delayMs, recorded }, `waiting: ${result.defer.reason}`);
+    log.info({ delayMs: result.defer.delayMs, recorded, durationMs: Date.now() - started }, `waiting: ${result.defer.reason}`);
     return { kind: 'deferred', itemId: item.id, issueNumber: item.issueNumber, phase: item.state, reason: result.defer.reason, recorded, delayMs: result.defer.delayMs };
   }
   const verdictResult: VerdictRecord = result;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
   type Receiver,
 } from './harness.js';
 
@@ -57,7 +57,7 @@ describe('the review Action, run like act_runner runs it', () => {
       // Gitea keeps the run id across re-runs: the task the runtime token names makes each execution a new result.
       runId: '77-task-901',
       // The web route takes the run number, not the database id.
-      runUrl: `${gitea.serverUrl}/${REPO}/actions/runs/5`,
+      runUrl: `${gitea.serverUrl}/${REPO}/actions/runs/5?by_index=1`,
       passed: true,
       exitCode: 0,
       timedOut: false,
@@ -72,7 +72,7 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(gitea.calls[0]).toMatchObject({
       path: `/api/v1/repos/${REPO}/statuses/${HEAD_SHA}`,
       authorization: `token ${JOB_TOKEN}`,
-      body: { state: 'success', context: 'damascus/review', target_url: `${gitea.serverUrl}/${REPO}/actions/runs/5` },
+      body: { state: 'success', context: 'damascus/review', target_url: `${gitea.serverUrl}/${REPO}/actions/runs/5?by_index=1` },
     });
     expect(run.summary).toContain('Damascus review: passed');
     // The command's output is in the log, fenced by stop-commands so it cannot issue workflow commands.
@@ -278,6 +278,14 @@ describe('the review Action, run like act_runner runs it', () => {
     // act's way: HTTP basic with the job token as the password, and nothing written to .git/config.
     expect(gitea.gitAuth).toContain(`basic ${Buffer.from(`x-access-token:${JOB_TOKEN}`).toString('base64')}`);
     expect(readFileSync(join(run.workspace, '.git', 'config'), 'utf8')).not.toMatch(new RegExp(`${JOB_TOKEN}|extraheader|Authorization`, 'i'));
+  });
+
+  test('a re-run of the same run in Gitea\'s UI is a new result: same run id, another task, another runId', async () => {
+    const r = await receiver();
+    await runAction({ inputs: baseInputs(r.url), env: giteaEnv() });
+    await runAction({ inputs: baseInputs(r.url), env: { ...giteaEnv(), ACTIONS_RUNTIME_TOKEN: runtimeToken(902) } });
+    const ids = r.results.map((x) => (x.parsed.ok ? x.parsed.value.runId : null));
+    expect(ids).toEqual(['77-task-901', '77-task-902']);
   });
 
   test('a head-sha Gitea does not have: nothing runs, nothing is reported, the job fails saying so', async () => {

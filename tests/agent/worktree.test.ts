@@ -156,3 +156,40 @@ test('a failed push never shows the auth header', async () => {
   expect(String((err as Error).message)).not.toContain('s3cr3t-value');
   await removeWorktree({ cache, path: wt.path });
 });
+
+test('builds of one project at once share the clone cache safely: every fetch and worktree succeeds (seen failing live)', async () => {
+  // Branches that move while the builds run, so each fetch has remote-tracking refs to update.
+  const seed = join(root, 'seed');
+  const builds = Array.from({ length: 6 }, async (_, i) => {
+    await writeFile(join(seed, `f${i}.txt`), `${i}\n`);
+    const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+    const wt = await openWorktree({ cache, branch: branchName(100 + i, `story ${i}`), base: 'main', dataDir });
+    await writeFile(join(wt.path, `story-${i}.txt`), `${i}\n`);
+    const sha = await commitAll({ path: wt.path, message: `story ${i}`, author: BOT });
+    await pushBranch({ path: wt.path, branch: branchName(100 + i, `story ${i}`), remoteUrl: remote });
+    await removeWorktree({ cache, path: wt.path });
+    return sha;
+  });
+  const shas = await Promise.all(builds);
+  expect(new Set(shas).size).toBe(6);
+  for (let i = 0; i < 6; i++) expect(sh(remote, 'rev-parse', branchName(100 + i, `story ${i}`))).toBe(shas[i]);
+  expect(existsSync(join(dataDir, 'repos', 'o__r.git.lock'))).toBe(false);
+});
+
+test('a rebuild starts again from the base although the branch exists, and its forced push replaces the branch', async () => {
+  const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const branch = branchName(9, 'rebuild me');
+  const first = await openWorktree({ cache, branch, base: 'main', dataDir });
+  await writeFile(join(first.path, 'old.txt'), 'old\n');
+  await commitAll({ path: first.path, message: 'first try', author: BOT });
+  await pushBranch({ path: first.path, branch, remoteUrl: remote });
+  await removeWorktree({ cache, path: first.path });
+  await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
+  const again = await openWorktree({ cache, branch, base: 'main', dataDir, fresh: true });
+  expect(again).toMatchObject({ continued: false, headBefore: sh(remote, 'rev-parse', 'main') });
+  await writeFile(join(again.path, 'new.txt'), 'new\n');
+  await commitAll({ path: again.path, message: 'second try', author: BOT });
+  await expect(pushBranch({ path: again.path, branch, remoteUrl: remote })).rejects.toThrow();
+  await pushBranch({ path: again.path, branch, remoteUrl: remote, force: true });
+  expect(sh(remote, 'ls-tree', '--name-only', branch).split('\n').sort()).toEqual(['README.md', 'new.txt', 'tests']);
+});

@@ -148,17 +148,22 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(costs.map((c) => `${c.phase}:${c.kind}`)).toEqual(['spec:llm', 'spec:llm', 'build:agent', 'build:agent']);
     expect(lang.costUsd).toBeCloseTo(costs.reduce((s, c) => s + (c.usd as number), 0), 6);
 
+    // Three reviews: the failing one; the fixed head, which passed but was behind main (alice's push), so Damascus
+    // merged main into the branch through Gitea; and that new head, which is what was merged: never a tree untested.
     const results = await world.db.sql`SELECT head_sha, passed, exit_code, output_tail FROM ci_results WHERE item_id = ${lang.id} ORDER BY id`;
-    expect(results.map((r) => r.passed)).toEqual([false, true]);
+    expect(results.map((r) => r.passed)).toEqual([false, true, true]);
     expect(results[0]!.exitCode).toBe(1);
     expect(results[0]!.outputTail).toContain('lang.txt says french, expected english');
-    expect(results[1]!.headSha).toBe(lang.headSha);
-    expect(results[0]!.headSha).not.toBe(lang.headSha);
+    expect(results[2]!.headSha).toBe(lang.headSha);
+    expect(new Set(results.map((r) => r.headSha)).size).toBe(3);
+    const [brought] = await world.db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${lang.id} AND type = 'work.waiting' AND payload->>'reason' LIKE 'main moved on: Damascus merged it into the branch%'`;
+    expect(brought!.n).toBe(1);
+    expect(world.sim.issue(OWNER, REPO, lang.prNumber!).pull!.headSha).toBe(lang.headSha);
     const [failedReview] = await world.db.sql`SELECT details->>'feedback' AS feedback FROM verdicts WHERE item_id = ${lang.id} AND phase = 'review' AND verdict = 'fail'`;
     expect(failedReview!.feedback).toContain('lang.txt says french, expected english');
 
     const runs = world.actionRuns.filter((r) => r.inputs['work-item'] === String(lang.id));
-    expect(runs.map((r) => [r.exitCode, r.outputs.passed])).toEqual([[1, 'false'], [0, 'true']]);
+    expect(runs.map((r) => [r.exitCode, r.outputs.passed])).toEqual([[1, 'false'], [0, 'true'], [0, 'true']]);
     expect(runs.map((r) => r.inputs['head-sha'])).toEqual(results.map((r) => r.headSha));
     expect(world.sim.statuses(OWNER, REPO, results[0]!.headSha as string).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:failure']);
     expect(world.sim.statuses(OWNER, REPO, lang.headSha!).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:success']);
@@ -201,5 +206,21 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     // the phases ran in the worker process (serve only took the webhooks and the review results)
     const workers = await world.db.sql`SELECT DISTINCT worker FROM verdicts`;
     expect(workers.map((w) => w.worker)).toEqual([`${hostname()}:${world.procs.worker!.proc.pid}`]);
+  });
+
+  test('a trigger label added and at once removed, the deliveries overtaking each other: Damascus reads the issue back and ends where Gitea is', async () => {
+    const n = world.openIssue('Changed my mind', 'Never mind this one.');
+    await world.sim.waitForDeliveries();
+    // The removal's delivery arrives first (no item yet: nothing to do), the addition's last (a story is made).
+    world.sim.holdWebhooks();
+    world.sim.labelIssue(OWNER, REPO, n, ['damascus'], { by: 'alice' });
+    world.sim.unlabel(OWNER, REPO, n, ['damascus'], { by: 'alice' });
+    world.sim.releaseWebhooks('reverse');
+    await world.sim.waitForDeliveries();
+    expect(world.sim.issueLabels(OWNER, REPO, n)).not.toContain('damascus');
+    const it = await world.waitForState(n, ['cancelled'], { timeoutMs: 30_000, unexpected: ['done'] });
+    expect(it.state).toBe('cancelled');
+    const [why] = await world.db.sql`SELECT payload->>'reason' AS reason FROM events_outbox WHERE item_id = ${it.id} AND type = 'work.cancelled'`;
+    expect(why!.reason).toBe('trigger label removed');
   });
 });

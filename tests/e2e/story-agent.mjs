@@ -5,7 +5,8 @@
 // Damascus checked out (damascus/<n>-<slug>):
 //   <n>.json           the script of a first build
 //   <n>.retry.json     the script of a build that got review feedback (feedback.md), when the file exists
-// The choice is recorded in <n>.runs (one line per run) so the test can check what ran.
+// The choice is recorded in <n>.runs (one line per run) so the test can check what ran, and how long the
+// run took in <n>.timing (milliseconds, one line per run): the live suite subtracts it from the build phase.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,5 +31,7 @@ const file = gotFeedback && existsSync(retry) ? retry : join(dir, `${issue}.json
 appendFileSync(join(dir, `${issue}.runs`), `${file.endsWith('.retry.json') ? 'retry' : 'first'}\n`);
 
 const scripted = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'agent', 'scripted-agent.mjs');
+const started = Date.now();
 const res = spawnSync(process.execPath, [scripted], { stdio: 'inherit', env: { ...process.env, SCRIPTED_AGENT_FILE: file } });
+appendFileSync(join(dir, `${issue}.timing`), `${Date.now() - started}\n`);
 process.exit(res.status ?? 1);

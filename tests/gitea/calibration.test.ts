@@ -206,15 +206,16 @@ test('.gitea/workflows hides .github/workflows: a dispatch finds only what the f
   await sim.createRepo('cal', 'dirs', { files: { '.github/workflows/ci.yml': 'on: workflow_dispatch\n', '.gitea/workflows/other.yml': 'on: workflow_dispatch\n' } });
   expect(await status(c.dispatchWorkflow('cal', 'dirs', 'ci.yml', { ref: 'main' }))).toMatch(/^404/);
   expect(await status(c.dispatchWorkflow('cal', 'dirs', 'other.yml', { ref: 'main' }))).toBe('ok');
-  expect((await c.listWorkflows('cal', 'dirs')).map((w) => w.name)).toEqual(['other.yml']);
+  expect((await c.listWorkflows('cal', 'dirs')).map((w) => w.path)).toEqual(['.gitea/workflows/other.yml']);
 });
 
-test('a dispatch names its run; the run title is the workflow\'s run-name with the inputs filled in; the web link takes the run number', async () => {
+test('a dispatch names its run; the run title is the workflow\'s run-name with the inputs filled in; its link names the run id', async () => {
   await sim.createRepo('cal', 'runs', { files: { '.gitea/workflows/r.yml': 'name: r\nrun-name: "review of ${{ inputs.item }}"\non:\n  workflow_dispatch:\n    inputs:\n      item: { type: string }\n' } });
   const first = await c.dispatchWorkflow('cal', 'runs', 'r.yml', { ref: 'main', inputs: { item: '7' } });
   const runs = await c.listWorkflowRuns('cal', 'runs', { event: 'workflow_dispatch' });
   expect(runs.map((r) => [r.id, r.display_title, r.run_number])).toEqual([[first!.workflow_run_id, 'review of 7', 1]]);
-  expect(first!.html_url).toBe(`${sim.url}/cal/runs/actions/runs/1`);
+  // 1.26's web route takes the id first (the number only as a fallback, or with ?by_index=1).
+  expect(first!.html_url).toBe(`${sim.url}/cal/runs/actions/runs/${first!.workflow_run_id}`);
 });
 
 test('a token without a scope gets Gitea\'s 403, which names what is required and what the token has (checked before the body)', async () => {

@@ -65,6 +65,85 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect((await db.sql`SELECT title FROM work_items WHERE issue_number = ${n}`)[0]).toEqual({ title: 'odd title' });
   });
 
+  test('a story found by the sweep is credited to whoever added the label (from the issue\'s timeline), not to the sweep', async () => {
+    sim.addUser('carol', { permissions: { 'acme/widgets': 'write' } });
+    const n = sim.createIssue('acme', 'widgets', { title: 'labelled while Damascus was down', user: 'bob' });
+    sim.labelIssue('acme', 'widgets', n, ['damascus'], { by: 'carol' });
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(sweep).toMatchObject({ created: 1, errors: [] });
+    expect((await db.sql`SELECT requested_by FROM work_items WHERE issue_number = ${n}`)[0]).toEqual({ requestedBy: 'carol' });
+  });
+
+  test('a deleted issue cancels its item, and does not stop the sweep of the repo\'s other stories', async () => {
+    const doomed = sim.createIssue('acme', 'widgets', { title: 'will be deleted', user: 'alice', labels: ['damascus'] });
+    const other = sim.createIssue('acme', 'widgets', { title: 'closed meanwhile', user: 'alice', labels: ['damascus'] });
+    await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(await itemFor(doomed)).toMatchObject({ state: 'spec' });
+    // Both happen while no webhook gets through: the issue is deleted (GET answers 404, its comments 500) and another is closed.
+    sim.dropWebhooks(true);
+    sim.deleteIssue('acme', 'widgets', doomed, { by: 'alice' });
+    sim.closeIssue('acme', 'widgets', other, { by: 'alice' });
+    sim.dropWebhooks(false);
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(sweep.errors).toEqual([]);
+    expect(sweep.cancelled).toBe(2);
+    expect(await itemFor(doomed)).toMatchObject({ state: 'cancelled' });
+    expect(await itemFor(other)).toMatchObject({ state: 'cancelled' });
+    const [d] = await db.sql`SELECT details->'issueDeleted' AS deleted FROM work_items WHERE issue_number = ${doomed}`;
+    expect(d!.deleted).toBe(true);
+    // A later sweep is quiet: nothing more to do for either.
+    expect(await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') })).toMatchObject({ cancelled: 0, errors: [] });
+  });
+
+  test('an item whose issue Gitea cannot show (a 500) is reported, and the rest of the repo is still swept', async () => {
+    const broken = sim.createIssue('acme', 'widgets', { title: 'broken', user: 'alice', labels: ['damascus'] });
+    const fine = sim.createIssue('acme', 'widgets', { title: 'fine', user: 'alice', labels: ['damascus'] });
+    await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    sim.closeIssue('acme', 'widgets', fine, { by: 'alice' });
+    sim.faults.add({ method: 'GET', path: `/repos/acme/widgets/issues/${broken}`, status: 500 });
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    sim.faults.clear();
+    expect(sweep.errors).toEqual([expect.stringMatching(new RegExp(`^acme/widgets#${broken}: Gitea GET /repos/acme/widgets/issues/${broken} → 500`))]);
+    expect(await itemFor(fine)).toMatchObject({ state: 'cancelled' });
+  });
+
+  test('a trigger label removed right after it was added, the deliveries overtaking each other: the sweep ends where Gitea is', async () => {
+    const n = sim.createIssue('acme', 'widgets', { title: 'changed its mind', user: 'alice' });
+    sim.labelIssue('acme', 'widgets', n, ['damascus'], { by: 'alice' });
+    await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(await itemFor(n)).toMatchObject({ state: 'spec' });
+    // The removal's webhook came first and found no item; the addition's came last and made one: Gitea shows no label.
+    sim.unlabel('acme', 'widgets', n, ['damascus'], { by: 'alice' });
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    expect(sweep.cancelled).toBe(1);
+    expect(await itemFor(n)).toMatchObject({ state: 'cancelled' });
+  });
+
+  test('a human\'s answer whose webhook was lost is found by the sweep, put into the inbox once, and answers the question', async () => {
+    const n = sim.createIssue('acme', 'widgets', { title: 'asks a question', user: 'alice', labels: ['damascus'] });
+    await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
+    const it = await itemFor(n);
+    const [q] = await db.sql`
+      WITH q AS (INSERT INTO human_issues (item_id, question, resume_phase) VALUES (${it!.id}, 'Which colour?', 'spec') RETURNING id, tag)
+      UPDATE work_items SET state = 'awaiting_human', resume_phase = 'spec' WHERE id = ${it!.id} RETURNING (SELECT id FROM q) AS id, (SELECT tag FROM q) AS tag`;
+    sim.dropWebhooks(true);
+    const botNote = sim.comment('acme', 'widgets', n, 'the bot talking', { by: sim.botLogin });
+    const answer = sim.comment('acme', 'widgets', n, `${q!.tag}: blue`, { by: 'alice' });
+    sim.dropWebhooks(false);
+    const sweep = await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent'), botLogin: sim.botLogin });
+    expect(sweep.comments).toBe(1);
+    const inbox = await db.sql`SELECT comment_id, processed_at FROM webhook_deliveries WHERE item_id = ${it!.id} AND comment_id IS NOT NULL`;
+    expect(inbox).toEqual([{ commentId: answer.id, processedAt: null }]);
+    expect(inbox.map((r) => r.commentId)).not.toContain(botNote.id);
+    // Swept again, or its webhook arriving late: the comment is not taken twice.
+    expect((await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent'), botLogin: sim.botLogin })).comments).toBe(0);
+    const { processInbox } = await import('../../src/gitea/inbox.js');
+    const { createPermissionCache } = await import('../../src/gitea/permissions.js');
+    const out = await processInbox({ sql: db.sql, log: createLogger('silent'), botLogin: sim.botLogin, permissions: createPermissionCache({ gitea: client() }) });
+    expect(out.resumedItemIds).toEqual([it!.id]);
+    expect((await db.sql`SELECT status, answer, answered_by FROM human_issues WHERE id = ${q!.id}`)[0]).toEqual({ status: 'answered', answer: `${q!.tag}: blue`, answeredBy: 'alice' });
+  });
+
   test('damascus enqueue labels the issue through the API and reports the item id', async () => {
     const n = sim.createIssue('acme', 'widgets', { title: 'enqueue me', user: 'alice' });
     const env = { DATABASE_URL: db.url, GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_DATA_DIR: '/tmp' };

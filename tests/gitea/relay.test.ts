@@ -306,4 +306,24 @@ describe('relayOutbox under Gitea failures', () => {
     expect(await renewOutboxClaim(db.sql, [renewed!], 120_000)).toEqual([]);
     expect((await renewOutboxClaim(db.sql, [theirs!], 120_000)).map((e) => e.id)).toEqual([mine!.id]);
   });
+
+  it('a comment POST whose answer was lost after Gitea made it: looked up by its marker, not posted twice', async () => {
+    const { n, itemId } = await newStory('Lost answer');
+    await relay();
+    sim.faults.add({ method: 'POST', path: `/repos/${OWNER}/${REPO}/issues/${n}/comments`, status: 502, applied: true, times: 1 });
+    await verdict(itemId, { verdict: 'pass', reason: 'spec written' });
+    expect(await relay()).toEqual({ delivered: 1, failed: 0, parked: 0 });
+    expect(botComments(n).events).toHaveLength(1);
+  });
+
+  it('an item whose issue was deleted: its events are settled without a call to Gitea (which answers 404, and 500 for comments)', async () => {
+    const { n, itemId } = await newStory('Deleted meanwhile');
+    await relay();
+    sim.deleteIssue(OWNER, REPO, n, { by: 'alice' });
+    await db.sql`UPDATE work_items SET state = 'cancelled', details = details || '{"issueDeleted": true}'::jsonb WHERE id = ${itemId}`;
+    await db.sql`INSERT INTO events_outbox (item_id, type, payload) VALUES (${itemId}, 'work.cancelled', '{"reason": "issue deleted"}'::jsonb)`;
+    const before = sim.requests.length;
+    expect(await relay()).toEqual({ delivered: 1, failed: 0, parked: 0 });
+    expect(sim.requests.slice(before).filter((r) => r.path.includes(`/issues/${n}`))).toEqual([]);
+  });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createHttpServer, listen } from '../../src/http/server.js';
 import { webhookRoute } from '../../src/http/webhooks.js';
 import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { commentPayload, giteaBody, giteaHeaders, issuePayload, loadFixtures } from '../support/webhookFixtures.js';
 
@@ -89,6 +90,18 @@ describe('POST /api/gitea/webhooks', () => {
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${c2.json.item as number}`)[0]!.state).toBe('cancelled');
     const events = await db.sql`SELECT type FROM events_outbox WHERE item_id = ${id} ORDER BY id`;
     expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated', 'work.cancelled']);
+  });
+
+  test('a deleted issue cancels its item for good: a label event seen later does not bring it back', async () => {
+    const created = await deliver(issuePayload({ action: 'label_updated', number: 31, labels: ['damascus'] }), 'issues', 'issue_label');
+    const id = created.json.item as number;
+    const deleted = await deliver(issuePayload({ action: 'deleted', number: 31, labels: ['damascus'] }), 'issues', 'issues');
+    expect(deleted.json.result).toBe('cancelled: issue deleted');
+    expect((await db.sql`SELECT state, details->'issueDeleted' AS gone FROM work_items WHERE id = ${id}`)[0]).toEqual({ state: 'cancelled', gone: true });
+    // Deliveries overtake each other: a label event sent before the deletion may arrive after it.
+    const late = await deliver(issuePayload({ action: 'label_updated', number: 31, labels: ['damascus'] }), 'issues', 'issue_label');
+    expect(late.json.result).toBe('ignored: the issue was deleted');
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('cancelled');
   });
 
   test("the bot's own events and gitea-actions are ignored; a person's comment on a story goes to the inbox", async () => {
@@ -205,6 +218,38 @@ describe('POST /api/gitea/webhooks', () => {
     expect(rows).toEqual([...good.map((_, i) => ({ issueNumber: 2000 + i, state: 'spec' })), { issueNumber: 2200, state: 'cancelled' }]);
     // every stored delivery was settled with its result
     expect(await db.sql`SELECT id FROM webhook_deliveries WHERE result = 'received'`).toHaveLength(0);
+  });
+
+  test('a signed push (what Gitea\'s hook test sends) is answered 202 and counted as `test`; an unsigned one is refused as bad_signature', async () => {
+    const metrics = createMetrics();
+    const counted = createHttpServer([webhookRoute({
+      sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log: createLogger('silent'), metrics,
+      afterCommit: async () => {},
+    })], createLogger('silent'));
+    const url = `http://127.0.0.1:${await listen(counted, 0, '127.0.0.1')}/api/gitea/webhooks`;
+    const counter = async (result: string) => (await metrics.webhookDeliveries.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+    try {
+      const push = loadFixtures().find((f) => f.file === 'push.json')!;
+      const body = giteaBody(push.payload);
+      const before = await counts();
+      const signed = await fetch(url, { method: 'POST', headers: giteaHeaders(body, SECRET, 'push', 'push'), body });
+      expect(signed.status).toBe(202);
+      expect(await signed.json()).toEqual({ ignored: 'a push: Gitea sends a hook test as a push; nothing to do' });
+      expect([await counter('test'), await counter('ignored'), await counter('bad_signature')]).toEqual([1, 0, 0]);
+
+      const unsignedHeaders: Record<string, string> = giteaHeaders(body, SECRET, 'push', 'push');
+      for (const h of ['x-hub-signature-256', 'x-hub-signature', 'x-gitea-signature', 'x-gogs-signature']) delete unsignedHeaders[h];
+      const unsigned = await fetch(url, { method: 'POST', headers: unsignedHeaders, body });
+      expect(unsigned.status).toBe(401);
+      await unsigned.body?.cancel();
+      const wrong = await fetch(url, { method: 'POST', headers: giteaHeaders(body, 'another-secret', 'push', 'push'), body });
+      expect(wrong.status).toBe(401);
+      await wrong.body?.cancel();
+      expect([await counter('test'), await counter('bad_signature')]).toEqual([1, 2]);
+      expect(await counts()).toEqual(before);
+    } finally {
+      await new Promise((r) => counted.close(r));
+    }
   });
 
   test('a title with a NUL character (which PostgreSQL text cannot hold) still starts the story', async () => {

@@ -7,6 +7,7 @@ import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createGiteaClient } from '../../src/gitea/client.js';
+import { renderReviewWorkflow } from '../../src/gitea/reviewWorkflow.js';
 import { reviewResultsRoute } from '../../src/http/reviewResults.js';
 import { createHttpServer, listen } from '../../src/http/server.js';
 import { createLlm } from '../../src/llm/chat.js';
@@ -72,8 +73,10 @@ export class Loop {
     await this.setAgent({ writes: { 'greeting.txt': 'hello\n' }, cost: 0.25 });
     process.env.SCRIPTED_AGENT_FILE = this.agentFile;
     this.sim = await startGiteaSim();
+    // The workflow setup writes (its run-name names the dispatch: how a dispatch whose answer was lost is found).
+    const workflow = renderReviewWorkflow({ actionUrl: 'http://127.0.0.1:9/damascus-bot/damascus-action', actionRef: '0'.repeat(40), runsOn: 'damascus' });
     await this.sim.createRepo('acme', 'widgets', {
-      files: { 'README.md': '# widgets\n', '.gitea/workflows/damascus-review.yml': 'on: workflow_dispatch\n', ...files },
+      files: { 'README.md': '# widgets\n', '.gitea/workflows/damascus-review.yml': workflow, ...files },
     });
     this.sim.addUser('alice', { permissions: { 'acme/widgets': 'write' } });
     this.llm = await startLlmServer({ responses: (_req, i) => this.llmScript[Math.min(i, this.llmScript.length - 1)] ?? { status: 500 } });
@@ -127,9 +130,10 @@ export class Loop {
     await writeFile(this.agentFile, JSON.stringify(script));
   }
 
-  async story(title = 'Say hello', body = 'Please add a greeting.'): Promise<number> {
+  /** A labelled issue and its item. `cloneUrl` is what the project row says (a payload's clone_url: never used for git). */
+  async story(title = 'Say hello', body = 'Please add a greeting.', cloneUrl = `${this.sim.url}/acme/widgets.git`): Promise<number> {
     const n = this.sim.createIssue('acme', 'widgets', { title, body, user: 'alice', labels: ['damascus'] });
-    const project = await upsertProject(this.db.sql, { owner: 'acme', name: 'widgets', cloneUrl: `file://${this.sim.repoPath('acme', 'widgets')}` });
+    const project = await upsertProject(this.db.sql, { owner: 'acme', name: 'widgets', cloneUrl });
     const { item } = await createWorkItem(this.db.sql, { projectId: project.id, issueNumber: n, title, budgetCycles: 3 });
     return item.id;
   }

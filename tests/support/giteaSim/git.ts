@@ -330,3 +330,9 @@ async function initBareRepoCommit(bare: string, branch: string, files: { path: s
     await rm(work, { recursive: true, force: true });
   }
 }
+
+/** Commits reachable from `head` and not from `base`, newest first (what Gitea's compare base...head lists). */
+export async function commitsAhead(bare: string, base: string, head: string): Promise<string[]> {
+  const out = await git(['--git-dir', bare, 'rev-list', `${base}..${head}`]);
+  return out.split('\n').filter(Boolean);
+}

@@ -172,8 +172,8 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     need(ctx, repo, 'read');
     const b = body<{ title: string; body?: string; labels?: number[]; closed?: boolean }>(ctx);
-    const issue = ctx.sim.newIssue(repo, { title: b.title, body: b.body ?? '', user: ctx.viewer, pull: null });
-    if (b.labels?.length) issue.labelIds = resolveLabelIds(ctx, repo, b.labels);
+    // As a person's: `issues`/opened, then `label_updated` when it has labels (seen on 1.26.3).
+    const issue = ctx.sim.openIssue(repo, { title: b.title, body: b.body ?? '', user: ctx.viewer }, b.labels?.length ? resolveLabelIds(ctx, repo, b.labels) : []);
     return { status: 201, body: ctx.sim.render.issue(repo, issue) };
   },
 
@@ -218,6 +218,8 @@ export const handlers: Record<string, Handler> = {
 
   issueCreateComment: (ctx) => {
     const repo = repoOf(ctx);
+    // Gitea binds the body first: `binding:"Required"` refuses an empty one before the issue is looked up.
+    if (!body<{ body?: string }>(ctx).body) throw new SimHttpError(422, '[Body]: Required');
     const issue = existingOrDeleted(ctx, repo);
     const comment = ctx.sim.addComment(repo, issue, body<{ body: string }>(ctx).body, ctx.viewer);
     return { status: 201, body: ctx.sim.render.comment(repo, comment) };
@@ -371,6 +373,28 @@ export const handlers: Record<string, Handler> = {
     return { status: 200 };
   },
 
+  repoCompareDiff: async (ctx) => {
+    const repo = repoOf(ctx);
+    const m = /^(.+?)\.\.\.(.+)$/.exec(ctx.params.basehead ?? '');
+    if (!m) throw new SimHttpError(404, 'not found');
+    const base = await refFor(repo, m[1]).catch(() => null);
+    const head = await refFor(repo, m[2]).catch(() => null);
+    if (!base || !head) throw new SimHttpError(404, 'not found');
+    const shas = await g.commitsAhead(repo.path, base, head);
+    const commits = [];
+    for (const sha of shas) {
+      const info = await g.commitInfo(repo.path, sha);
+      const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', date: info?.date ?? now() };
+      commits.push({
+        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`, sha, created: info?.date ?? now(),
+        html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/commit/${sha}`,
+        commit: { url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`, author: person, committer: person, message: info?.message ?? '', tree: { url: '', sha: '', created: info?.date ?? now() }, verification: null },
+        author: null, committer: null, parents: [], files: null, stats: null,
+      });
+    }
+    return { status: 200, body: { commits, total_commits: commits.length } };
+  },
+
   repoCreateStatus: async (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'write');
@@ -481,7 +505,7 @@ export const handlers: Record<string, Handler> = {
     const file = ctx.params.workflow_id ?? '';
     const dir = await workflowDir(repo, sha);
     const entry = await g.statPath(repo.path, sha, `${dir}/${file}`);
-    if (!entry) throw new SimHttpError(404, `workflow ${file} not found`);
+    if (!entry) throw new SimHttpError(404, `workflow "${file}" doesn't exist`);
     const text = (await g.readBlob(repo.path, entry.sha)).toString('utf8');
     const inputs = Object.fromEntries(Object.entries(b.inputs ?? {}).map(([k, v]) => [k, String(v)]));
     const runId = ctx.sim.state.nextId('run');
@@ -492,8 +516,9 @@ export const handlers: Record<string, Handler> = {
     };
     ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, runNumber, sender: ctx.viewer }, run);
     if (ctx.query.return_run_details === 'true') {
+      // Links name the run by its id on 1.26 (models/actions/run.go Link).
       const runUrl = `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/runs/${runId}`;
-      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/runs/${runNumber}` } };
+      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/runs/${runId}` } };
     }
     return { status: 204 };
   },
@@ -516,22 +541,27 @@ export const handlers: Record<string, Handler> = {
     const sha = await refFor(repo, repo.defaultBranch);
     const dir = await workflowDir(repo, sha);
     const files = (await g.statPath(repo.path, sha, dir)) ? await g.listDir(repo.path, sha, dir) : [];
-    const workflows = files.filter((f) => /\.ya?ml$/.test(f.path)).map((f) => {
-      const name = f.path.split('/').pop()!;
-      return {
-        id: name, name, path: f.path, state: 'active', created_at: repo.createdAt, updated_at: repo.createdAt,
-        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/workflows/${name}`,
-        html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions?workflow=${name}`,
-        badge_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/workflows/${name}/badge.svg`,
+    const workflows = [];
+    for (const f of files.filter((x) => /\.ya?ml$/.test(x.path))) {
+      const file = f.path.split('/').pop()!;
+      // The workflow's `name:`, else its file name ([G] services/convert ToActionWorkflow).
+      const text = (await g.readBlob(repo.path, f.sha)).toString('utf8');
+      const name = /^name:[ \t]*["']?([^"'\n]+?)["']?[ \t]*$/m.exec(text)?.[1] ?? file;
+      workflows.push({
+        id: file, name, path: f.path, state: 'active', created_at: repo.createdAt, updated_at: repo.createdAt,
+        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/workflows/${file}`,
+        html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions?workflow=${file}`,
+        badge_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/workflows/${file}/badge.svg`,
         deleted_at: null,
-      };
-    });
+      });
+    }
     return { status: 200, body: { workflows, total_count: workflows.length } };
   },
 
   getRepoRunners: (ctx) => {
     const repo = repoOf(ctx);
-    need(ctx, repo, 'admin');
+    // reqOwner(), as for secrets (seen on 1.26.3: "user should be the owner of the repo").
+    if (ctx.sim.state.permission(repo, ctx.viewer) !== 'owner') throw new SimHttpError(403, 'user should be the owner of the repo');
     const key = `${repo.owner}/${repo.name}`.toLowerCase();
     return runnersAt(ctx, (r) => r.scope.kind === 'repo' && r.scope.repo.toLowerCase() === key);
   },
@@ -640,7 +670,7 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
     const hook = repo.hooks.find((h) => h.id === Number(ctx.params.id));
-    if (!hook) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    if (!hook) throw new SimHttpError(404, 'not found');
     // Gitea's editHook reads only config.url and config.content_type: a secret sent here is ignored (FACTS §0).
     // The event list is replaced (empty means push); active and name only when sent.
     const b = body<{ name?: string; config?: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
@@ -663,20 +693,24 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
     const at = repo.hooks.findIndex((h) => h.id === Number(ctx.params.id));
-    if (at < 0) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    if (at < 0) throw new SimHttpError(404, 'not found');
     repo.hooks.splice(at, 1);
     return { status: 204 };
   },
 
-  // Gitea sends the hook a `push` delivery built from the default branch's head commit ([G] routers/api/v1/repo/hook.go TestHook).
+  // Gitea sends the hook a `push` of `ref` (default: the default branch) built from the default branch's head commit,
+  // through PrepareWebhook: only to an active hook subscribed to push whose branch filter lets the ref in (1.26.3).
   repoTestHook: async (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
     const hook = repo.hooks.find((h) => h.id === Number(ctx.params.id));
-    if (!hook) throw new SimHttpError(404, `webhook does not exist [id: ${ctx.params.id}]`);
+    if (!hook) throw new SimHttpError(404, 'not found');
     const sha = await refFor(repo, repo.defaultBranch);
     const info = await g.commitInfo(repo.path, sha);
-    ctx.sim.webhooks.emitTo(hook, 'push', ctx.sim.testPushPayload(repo, sha, info, ctx.viewer));
+    const ref = ctx.query.ref || `refs/heads/${repo.defaultBranch}`;
+    if (hook.active && hook.events.includes('push') && branchFilterAllows(hook.branchFilter, ref)) {
+      ctx.sim.webhooks.emitTo(hook, 'push', ctx.sim.testPushPayload(repo, sha, info, ctx.viewer, ref));
+    }
     return { status: 204 };
   },
 
@@ -807,6 +841,14 @@ async function changeFile(ctx: HandlerContext, op: 'create' | 'update'): Promise
       verification: { verified: false, reason: 'gpg.error.not_signed_commit', signature: '', signer: null, payload: '' },
     },
   };
+}
+
+/** Gitea's branch filter (a glob over the branch name, [G] services/webhook checkBranchFilter): empty or `*` lets all in. */
+function branchFilterAllows(filter: string, ref: string): boolean {
+  if (filter === '' || filter === '*') return true;
+  const branch = ref.replace(/^refs\/heads\//, '');
+  const re = new RegExp(`^${filter.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return re.test(branch) || re.test(ref);
 }
 
 /** A workflow's `run-name:` with `${{ inputs.x }}` filled in (what Gitea shows as the run's title), or null. */

@@ -298,7 +298,7 @@ export class Renderer {
     return {
       id: run.id,
       url: `${base}/api/v1/repos/${r.owner}/${r.name}/actions/runs/${run.id}`,
-      html_url: `${base}/${r.owner}/${r.name}/actions/runs/${run.runNumber}`,
+      html_url: `${base}/${r.owner}/${r.name}/actions/runs/${run.id}`,
       display_title: run.displayTitle,
       path: `${run.workflow}@${run.ref.startsWith('refs/') ? run.ref : `refs/heads/${run.ref}`}`,
       event: run.event,
@@ -308,7 +308,8 @@ export class Renderer {
       head_branch: run.ref.replace(/^refs\/heads\//, ''),
       status: run.status,
       conclusion: run.conclusion,
-      started_at: run.createdAt,
+      // A run no runner has taken yet has no start: Gitea 1.26.3 shows the zero Unix time.
+      started_at: run.status === 'queued' ? '1970-01-01T00:00:00Z' : run.createdAt,
       completed_at: run.status === 'completed' ? run.createdAt : '0001-01-01T00:00:00Z',
       repository_id: r.id,
     };

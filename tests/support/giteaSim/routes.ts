@@ -54,6 +54,7 @@ export const SIM_ROUTES: readonly SimRoute[] = [
   r('repoPullRequestIsMerged', 'GET', `${REPO}/pulls/{index}/merge`, 'repository'),
   r('repoMergePullRequest', 'POST', `${REPO}/pulls/{index}/merge`, 'repository'),
   r('repoUpdatePullRequest', 'POST', `${REPO}/pulls/{index}/update`, 'repository'),
+  r('repoCompareDiff', 'GET', `${REPO}/compare/{basehead}`, 'repository'),
   r('repoCreateStatus', 'POST', `${REPO}/statuses/{sha}`, 'repository'),
   r('repoListStatuses', 'GET', `${REPO}/statuses/{sha}`, 'repository'),
   r('repoGetContentsList', 'GET', `${REPO}/contents`, 'repository'),

@@ -221,12 +221,16 @@ export class GiteaSim {
   createIssue(owner: string, name: string, issue: { title: string; body?: string; user: string; labels?: string[] }): number {
     const repo = this.state.mustRepo(owner, name);
     this.state.ensureUser(issue.user);
-    const created = this.newIssue(repo, { title: issue.title, body: issue.body ?? '', user: issue.user, pull: null });
-    this.emitIssueEvent(repo, created, 'opened', issue.user);
-    if (issue.labels && issue.labels.length > 0) {
-      this.setIssueLabels(repo, created, issue.labels.map((l) => this.labelByName(repo, l).id), issue.user);
-    }
-    return created.number;
+    const labelIds = (issue.labels ?? []).map((l) => this.labelByName(repo, l).id);
+    return this.openIssue(repo, { title: issue.title, body: issue.body ?? '', user: issue.user }, labelIds).number;
+  }
+
+  /** @internal An issue opened (by a person or the API): `opened`, then `label_updated` when it carries labels. */
+  openIssue(repo: SimRepo, i: { title: string; body: string; user: string }, labelIds: number[]): SimIssue {
+    const created = this.newIssue(repo, { ...i, pull: null });
+    this.emitIssueEvent(repo, created, 'opened', i.user);
+    if (labelIds.length > 0) this.setIssueLabels(repo, created, labelIds, i.user);
+    return created;
   }
 
   /** A user adds labels (by name; created if missing): one `label_updated` carrying the full list afterwards. */
@@ -430,7 +434,7 @@ export class GiteaSim {
   }
 
   /** @internal The `push` payload of a hook's test delivery ([G] routers/api/v1/repo/hook.go TestHook). */
-  testPushPayload(repo: SimRepo, sha: string, info: g.CommitInfo | null, sender: string): Record<string, unknown> {
+  testPushPayload(repo: SimRepo, sha: string, info: g.CommitInfo | null, sender: string, ref = `refs/heads/${repo.defaultBranch}`): Record<string, unknown> {
     const base = this.rootUrl;
     const user = this.state.user(sender);
     const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', username: '' };
@@ -439,7 +443,7 @@ export class GiteaSim {
       author: person, committer: person, verification: null, timestamp: info?.date ?? now(), added: [], removed: [], modified: [],
     };
     return {
-      ref: `refs/heads/${repo.defaultBranch}`, before: sha, after: sha,
+      ref, before: sha, after: sha,
       compare_url: `${base}/${repo.owner}/${repo.name}/compare/${sha}...${sha}`,
       commits: [commit], total_commits: 1, head_commit: commit,
       repository: this.render.repository(repo, sender),
