@@ -12,7 +12,7 @@ import { WEBHOOK_PATH } from '../http/webhooks.js';
 import type { GiteaClient } from './client.js';
 import { GiteaError } from './errors.js';
 import { REVIEW_WORKFLOW_FILE, runnerLabelProblem } from './reviewWorkflow.js';
-import { ACTION_REPO_NAME, hookIsCurrent, missingScope, storedEvents, tokenLacks, WEBHOOK_TEST_BRANCH, webhookName } from './setupRepo.js';
+import { ACTION_REPO_NAME, hookIsCurrent, missingScope, sameUrl, storedEvents, tokenLacks, WEBHOOK_TEST_BRANCH, webhookName } from './setupRepo.js';
 import type { ActionRunner, ActionWorkflow, ActionWorkflowRun, Hook, Repository, User } from './types.js';
 
 export type DoctorStatus = 'ok' | 'fail' | 'warn' | 'skip';
@@ -601,10 +601,6 @@ export function plainUrlProblem(raw: string): string | null {
 function baseOf(raw: string): string {
   const url = new URL(raw);
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-function sameUrl(a: string | undefined, b: string): boolean {
-  return (a ?? '').replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 
 /** A URL (or `url@ref`) for printing, without any credentials it holds. */

@@ -124,8 +124,8 @@ export function hookIsCurrent(hook: Hook, events: readonly string[], name: strin
   );
 }
 
-/** A URL with its trailing slashes removed, for comparing a hook's URL with ours. */
-function sameUrl(a: string | undefined, b: string): boolean {
+/** Whether two URLs are the same but for trailing slashes (a hook's `config.url` against Damascus's webhook URL). */
+export function sameUrl(a: string | undefined, b: string): boolean {
   return (a ?? '').replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 

@@ -1,14 +1,16 @@
 import { createHmac } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { shapeDifferences } from '../support/captureShape.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
-import { checkResponse } from '../support/giteaSim/validate.js';
+import { checkResponse, SWAGGER_AVAILABLE, SWAGGER_PATH } from '../support/giteaSim/validate.js';
+import { ownCapture } from '../support/webhookFixtures.js';
 
 const run = promisify(execFile);
-const FIXTURES = new URL('../../../shared/gitea/webhooks/', import.meta.url);
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as Record<string, Record<string, unknown>>;
-const keys = (o: unknown) => Object.keys(o as object).sort();
+
+// Request and response validation needs Gitea's swagger (../shared); without it those tests say they were skipped.
+const withSwagger = SWAGGER_AVAILABLE ? it : it.skip;
+if (!SWAGGER_AVAILABLE) it.skip(`swagger validation skipped: ${SWAGGER_PATH} is not there`, () => {});
 
 let sim: GiteaSim;
 
@@ -36,7 +38,7 @@ afterEach(() => {
 });
 
 describe('request validation like Gitea', () => {
-  it('answers 422 for a comment without body, naming the field', async () => {
+  withSwagger('answers 422 for a comment without body, naming the field', async () => {
     const n = sim.createIssue('acme', 'app', { title: 'x', user: 'alice' });
     const res = await api('POST', `/repos/acme/app/issues/${n}/comments`, {});
     expect(res.status).toBe(422);
@@ -50,7 +52,7 @@ describe('request validation like Gitea', () => {
     expect(res.body).toHaveProperty('message');
   });
 
-  it('answers 422 for a commit status with state green and for a merge body without do', async () => {
+  withSwagger('answers 422 for a commit status with state green and for a merge body without do', async () => {
     const sha = (await run('git', ['--git-dir', sim.repoPath('acme', 'app'), 'rev-parse', 'main'])).stdout.trim();
     expect((await api('POST', `/repos/acme/app/statuses/${sha}`, { state: 'green', context: 'ci' })).status).toBe(422);
     expect((await api('POST', '/repos/acme/app/pulls/1/merge', { Do_it: 'merge' })).status).toBe(422);
@@ -67,7 +69,7 @@ describe('request validation like Gitea', () => {
     expect((await api('GET', '/version', undefined, null)).body).toEqual({ version: '1.26.3' });
   });
 
-  it('checks responses against the spec (a string id is a violation; Go nulls are not)', async () => {
+  withSwagger('checks responses against the spec (a string id is a violation; Go nulls are not)', async () => {
     expect(await checkResponse('issueCreateComment', 201, { id: 'x', body: 'b' })).toEqual([expect.stringContaining('/id must be integer')]);
     expect(await checkResponse('issueGetIssue', 200, { id: 1, milestone: null, pull_request: null })).toEqual([]);
   });
@@ -123,11 +125,9 @@ describe('webhooks like Gitea', () => {
         ['issue_comment', 'issue_comment'],
       ]);
 
-      const real = fixture('issues.opened.json');
       const got = JSON.parse(opened!.body) as Record<string, Record<string, unknown>>;
       expect(got.action).toBe('opened');
-      for (const k of ['issue', 'repository', 'sender'] as const) expect(keys(got[k])).toEqual(expect.arrayContaining(keys(real[k])));
-      expect(keys(got)).toEqual(expect.arrayContaining(keys(real)));
+      expect(shapeDifferences(ownCapture('issues.issues.opened.json').payload, got)).toEqual([]);
       expect(got.issue!.pull_request).toBeNull();
       expect(got.sender!.login).toBe('alice');
 
@@ -135,12 +135,11 @@ describe('webhooks like Gitea', () => {
       expect(lab.action).toBe('label_updated');
       expect(lab.issue!.labels.map((l) => l.name)).toEqual(['damascus']);
 
-      const realComment = fixture('issue_comment.created.on-pull-request.json');
       const c = JSON.parse(commented!.body) as Record<string, Record<string, unknown>>;
       expect(c.action).toBe('created');
       expect(c.is_pull).toBe(false);
       expect(c).not.toHaveProperty('pull_request');
-      for (const k of ['issue', 'comment', 'repository', 'sender'] as const) expect(keys(c[k])).toEqual(expect.arrayContaining(keys(realComment[k])));
+      expect(shapeDifferences(ownCapture('issue_comment.issue_comment.created.json').payload, c)).toEqual([]);
       expect(c.comment!.body).toBe('an answer');
       expect(c.sender!.login).toBe('bob');
       expect(sim.deliveries.slice(-3).map((d) => d.status)).toEqual([200, 200, 200]);
@@ -162,10 +161,7 @@ describe('webhooks like Gitea', () => {
       expect(receiver.received.at(-1)!.headers['x-gitea-event-type']).toBe('pull_request');
       expect(opened.action).toBe('opened');
       expect(opened.sender!.login).toBe('damascus-bot');
-      const real = fixture('pull_request.closed-merged.json');
-      expect(keys(opened)).toEqual(expect.arrayContaining(keys(real)));
-      for (const k of ['pull_request', 'repository', 'sender'] as const) expect(keys(opened[k])).toEqual(expect.arrayContaining(keys(real[k])));
-      expect(keys(opened.pull_request!.head)).toEqual(expect.arrayContaining(keys(real.pull_request!.head)));
+      expect(shapeDifferences(ownCapture('pull_request.pull_request.opened.json').payload, opened)).toEqual([]);
 
       // A push to the PR branch is seen as pull_request_sync / synchronized.
       const newHead = await sim.pushToBranch('acme', 'prs', 'feature', { files: { 'g.txt': 'g\n' }, by: 'alice' });

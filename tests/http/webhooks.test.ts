@@ -5,7 +5,7 @@ import { webhookRoute } from '../../src/http/webhooks.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { commentPayload, giteaBody, giteaHeaders, issuePayload, loadFixtures } from '../support/webhookFixtures.js';
+import { commentPayload, giteaBody, giteaHeaders, issuePayload, loadFixtures, ownCapture } from '../support/webhookFixtures.js';
 
 const SECRET = 'webhook-secret-for-tests';
 
@@ -137,43 +137,50 @@ describe('POST /api/gitea/webhooks', () => {
   });
 
   test('pull requests: merged by a person → done; closed unmerged → parked with a question; synchronized → old CI results stop counting', async () => {
-    const fx = Object.fromEntries(loadFixtures().map((f) => [f.file, f]));
+    // Our Gitea 1.26.3 captures: a PR merged by the bot, and a push to an open PR; the unmerged close is the
+    // merged one with Gitea's values for "not merged".
+    type Pr = { number: number; repository: { owner: { login: string }; name: string }; pull_request: Record<string, unknown> & { head: { sha: string } } };
+    const mergedPr = ownCapture('pull_request.pull_request.closed.json').payload as unknown as Pr;
+    expect(mergedPr.pull_request.merged).toBe(true);
+    const unmergedPr = { ...mergedPr, pull_request: { ...mergedPr.pull_request, merged: false, merged_at: null, merge_commit_sha: null, merged_by: null } };
+    const syncedPr = ownCapture('pull_request.pull_request_sync.synchronized.json').payload as unknown as Pr;
+    const repoOf = (p: Pr) => [p.repository.owner.login, p.repository.name] as const;
     const seed = async (owner: string, name: string, issue: number, pr: number, state: string) => {
       const [p] = await db.sql`INSERT INTO projects (owner, name) VALUES (${owner}, ${name}) ON CONFLICT (owner, name) DO UPDATE SET name = EXCLUDED.name RETURNING id`;
       await db.sql`UPDATE work_items SET pr_number = NULL WHERE project_id = ${p!.id} AND pr_number = ${pr}`;
       const [w] = await db.sql`INSERT INTO work_items (project_id, issue_number, pr_number, state) VALUES (${p!.id}, ${issue}, ${pr}, ${state}::work_state) RETURNING id`;
       return w!.id as number;
     };
-    const merged = await seed('anbraten', 'test-repo', 501, 1, 'review');
-    const r1 = await deliver(fx['pull_request.closed-merged.json']!.payload, 'pull_request', 'pull_request');
+    const merged = await seed(...repoOf(mergedPr), 501, mergedPr.number, 'review');
+    const r1 = await deliver(mergedPr, 'pull_request', 'pull_request');
     expect(r1.json).toEqual({ result: 'done: merged', item: merged });
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${merged}`)[0]!.state).toBe('done');
 
     // the issue's closing seen before the merge (Gitea sends them in no fixed order): cancelled, then done
-    const raced = await seed('anbraten', 'test-repo', 504, 1, 'cancelled');
-    const r1b = await deliver(fx['pull_request.closed-merged.json']!.payload, 'pull_request', 'pull_request');
+    const raced = await seed(...repoOf(mergedPr), 504, mergedPr.number, 'cancelled');
+    const r1b = await deliver(mergedPr, 'pull_request', 'pull_request');
     expect(r1b.json).toEqual({ result: 'done: merged', item: raced });
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${raced}`)[0]!.state).toBe('done');
 
-    const closed = await seed('anbraten', 'test-repo', 502, 1, 'review');
-    const r2 = await deliver(fx['pull_request.closed.json']!.payload, 'pull_request', 'pull_request');
+    const closed = await seed(...repoOf(mergedPr), 502, mergedPr.number, 'review');
+    const r2 = await deliver(unmergedPr, 'pull_request', 'pull_request');
     expect(r2.json).toEqual({ result: 'parked: PR closed unmerged', item: closed });
     expect((await db.sql`SELECT state, resume_phase FROM work_items WHERE id = ${closed}`)[0]).toEqual({ state: 'awaiting_human', resumePhase: 'review' });
     const [q] = await db.sql`SELECT question, status FROM human_issues WHERE item_id = ${closed}`;
     expect(q!.question).toMatch(/closed without merging/);
     // closed unmerged after a cancel: stays cancelled
-    const gone = await seed('anbraten', 'test-repo', 505, 1, 'cancelled');
-    const r2b = await deliver(fx['pull_request.closed.json']!.payload, 'pull_request', 'pull_request');
+    const gone = await seed(...repoOf(mergedPr), 505, mergedPr.number, 'cancelled');
+    const r2b = await deliver(unmergedPr, 'pull_request', 'pull_request');
     expect(r2b.json).toEqual({ result: 'ignored: already finished', item: gone });
 
-    const synced = await seed('Test-CI', 'multi-line-secrets', 503, 2, 'review');
+    const synced = await seed(...repoOf(syncedPr), 503, syncedPr.number, 'review');
     await db.sql`UPDATE work_items SET run_after = now() + interval '1 hour' WHERE id = ${synced}`;
     await db.sql`INSERT INTO ci_results (item_id, head_sha, run_id, passed) VALUES (${synced}, 'oldsha', 'run-1', true)`;
-    const r3 = await deliver(fx['pull_request.synchronized.json']!.payload, 'pull_request', 'pull_request_sync');
+    const r3 = await deliver(syncedPr, 'pull_request', 'pull_request_sync');
     expect(r3.json).toEqual({ result: 'head moved', item: synced });
     expect((await db.sql`SELECT superseded FROM ci_results WHERE item_id = ${synced}`)[0]!.superseded).toBe(true);
     const [row] = await db.sql`SELECT run_after, details->>'prHead' AS head FROM work_items WHERE id = ${synced}`;
-    expect(row).toEqual({ runAfter: null, head: '788ed8d02d3b7fcfcf6386dbcbca696aa1d4dc25' });
+    expect(row).toEqual({ runAfter: null, head: syncedPr.pull_request.head.sha });
   });
 
   test('concurrent deliveries are each stored exactly once', async () => {
@@ -229,7 +236,7 @@ describe('POST /api/gitea/webhooks', () => {
     const url = `http://127.0.0.1:${await listen(counted, 0, '127.0.0.1')}/api/gitea/webhooks`;
     const counter = async (result: string) => (await metrics.webhookDeliveries.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
     try {
-      const push = loadFixtures().find((f) => f.file === 'push.json')!;
+      const push = ownCapture('push.push.json');
       const body = giteaBody(push.payload);
       const before = await counts();
       const signed = await fetch(url, { method: 'POST', headers: giteaHeaders(body, SECRET, 'push', 'push'), body });

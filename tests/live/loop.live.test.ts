@@ -338,6 +338,20 @@ live('the whole loop against a real Gitea and act_runner', () => {
     expect(runs!.n).toBeLessThan(60);
   });
 
+  test('damascus doctor on the repository after the loop: every check passes but the runner one, which the bot cannot see and reads from the runs', async () => {
+    const r = await damascus(['doctor', `${repo.owner}/${repo.name}`], damascusEnv('doctor'), 120_000);
+    process.stderr.write(`doctor after the loop:\n${r.stdout}\n`);
+    const status = new Map(r.stdout.split('\n').flatMap((l) => {
+      const m = /^(ok|FAIL|warn|skip)\s+([^:]+):/.exec(l);
+      return m ? [[m[2]!, m[1]!] as const] : [];
+    }));
+    for (const check of ['gitea reachable', 'token scopes', 'setup rights', 'actions enabled', 'review workflow', 'action readable', 'webhook', 'test delivery', 'public URL']) {
+      expect([check, status.get(check)]).toEqual([check, 'ok']);
+    }
+    expect(status.get('runner online')).not.toBe('FAIL');
+    expect(r.stdout + r.stderr).not.toContain(botToken);
+  });
+
   test('every webhook Gitea sent reached serve and was accepted; serve\'s review results came from the runner', () => {
     const hooks = serveProxy.exchanges.filter((x) => x.path === '/api/gitea/webhooks');
     expect(hooks.length).toBeGreaterThan(5);

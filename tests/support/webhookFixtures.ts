@@ -1,8 +1,15 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from './cli.js';
 
-export const WEBHOOK_DIR = process.env.GITEA_WEBHOOKS_DIR ?? join(process.cwd(), '..', 'shared', 'gitea', 'webhooks');
+/** Our own captures: what Gitea 1.26.3 sent `damascus serve` in the live loop (tests/live/support/captures.ts). */
+export const CAPTURE_DIR = join(ROOT, 'tests', 'fixtures', 'gitea-1.26.3', 'webhooks');
+/** Older third-party captures (go-playground/webhooks, woodpecker) beside the repo; absent in a bare clone. */
+export const SHARED_WEBHOOK_DIR = process.env.GITEA_WEBHOOKS_DIR ?? join(ROOT, '..', 'shared', 'gitea', 'webhooks');
+export const sharedCapturesPresent = existsSync(join(SHARED_WEBHOOK_DIR, 'manifest.tsv'));
+/** Why the tests of the third-party captures are skipped, when they are. */
+export const SHARED_ABSENT = `${SHARED_WEBHOOK_DIR} is absent: the tests of the older third-party captures are skipped (our own Gitea 1.26.3 captures still run)`;
 
 export interface Fixture {
   file: string;
@@ -11,15 +18,31 @@ export interface Fixture {
   payload: Record<string, unknown>;
 }
 
-/** The real captured payloads with the X-Gitea-Event / X-Gitea-Event-Type the manifest derives from Gitea's source. */
-export function loadFixtures(): Fixture[] {
-  const manifest = readFileSync(join(WEBHOOK_DIR, 'manifest.tsv'), 'utf8').trim().split('\n').slice(1);
+/** One of our captures by file name (`issues.issues.opened.json`), with the headers Gitea sent. */
+export function ownCapture(file: string): Fixture {
+  const c = JSON.parse(readFileSync(join(CAPTURE_DIR, file), 'utf8')) as { headers: Record<string, string>; payload: Record<string, unknown> };
+  return { file, event: c.headers['x-gitea-event']!, eventType: c.headers['x-gitea-event-type']!, payload: c.payload };
+}
+
+export function ownCaptures(): Fixture[] {
+  return readdirSync(CAPTURE_DIR).filter((f) => f.endsWith('.json')).sort().map(ownCapture);
+}
+
+/** The third-party captures with the X-Gitea-Event / X-Gitea-Event-Type their manifest derives from Gitea's source; [] when absent. */
+export function sharedCaptures(): Fixture[] {
+  if (!sharedCapturesPresent) return [];
+  const manifest = readFileSync(join(SHARED_WEBHOOK_DIR, 'manifest.tsv'), 'utf8').trim().split('\n').slice(1);
   const byFile = new Map(manifest.map((l) => { const [file, event, type] = l.split('\t'); return [file!, { event: event!, eventType: type! }]; }));
-  return readdirSync(WEBHOOK_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
+  return readdirSync(SHARED_WEBHOOK_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
     const h = byFile.get(file);
     if (!h) throw new Error(`${file} is not in manifest.tsv`);
-    return { file, ...h, payload: JSON.parse(readFileSync(join(WEBHOOK_DIR, file), 'utf8')) };
+    return { file, ...h, payload: JSON.parse(readFileSync(join(SHARED_WEBHOOK_DIR, file), 'utf8')) };
   });
+}
+
+/** Every real payload at hand: ours, then the third-party ones when they are beside the repo. */
+export function loadFixtures(): Fixture[] {
+  return [...ownCaptures(), ...sharedCaptures()];
 }
 
 /** The headers Gitea sends (FACTS §a), with signatures over the exact body bytes. */
@@ -41,9 +64,9 @@ export function giteaHeaders(body: string, secret: string, event: string, eventT
 /** Gitea's body: 2-space indented JSON. */
 export const giteaBody = (payload: unknown) => JSON.stringify(payload, null, 2);
 
-/** An `issues` payload (IssuePayload) built on the real issues.opened.json capture. */
+/** An `issues` payload (IssuePayload) built on our Gitea 1.26.3 `issues`/opened capture. */
 export function issuePayload(opts: { action: string; number: number; labels: string[]; sender?: string; state?: 'open' | 'closed'; repo?: string; repoId?: number; title?: string; body?: string }): Record<string, unknown> {
-  const base = JSON.parse(readFileSync(join(WEBHOOK_DIR, 'issues.opened.json'), 'utf8'));
+  const base = structuredClone(ownCapture('issues.issues.opened.json').payload) as Record<string, any>;
   const [owner, name] = (opts.repo ?? 'acme/widgets').split('/');
   base.action = opts.action;
   base.number = opts.number;
@@ -52,9 +75,9 @@ export function issuePayload(opts: { action: string; number: number; labels: str
   base.issue.body = opts.body ?? 'As a user I want a widget.';
   base.issue.state = opts.state ?? 'open';
   base.issue.html_url = `http://localhost:3000/${owner}/${name}/issues/${opts.number}`;
-  base.issue.labels = opts.labels.map((l, i) => ({ id: 100 + i, name: l, color: 'ee0701', description: '', url: '', exclusive: false, is_archived: false }));
+  base.issue.labels = opts.labels.map((l, i) => ({ id: 100 + i, name: l, exclusive: false, is_archived: false, color: 'ee0701', description: '', url: '' }));
+  base.repository.id = opts.repoId ?? 1;
   base.repository.name = name;
-  if (opts.repoId !== undefined) base.repository.id = opts.repoId;
   base.repository.full_name = `${owner}/${name}`;
   base.repository.owner.login = owner;
   base.repository.owner.username = owner;
@@ -63,19 +86,18 @@ export function issuePayload(opts: { action: string; number: number; labels: str
   return base;
 }
 
-/** An `issue_comment` payload (IssueCommentPayload) on a plain issue, built from the same capture's objects. */
+/** An `issue_comment` payload (IssueCommentPayload) on a plain issue, built on our `issue_comment`/created capture. */
 export function commentPayload(opts: { number: number; body: string; sender?: string; commentId?: number; repo?: string }): Record<string, unknown> {
   const issue = issuePayload({ action: 'opened', number: opts.number, labels: [], sender: opts.sender, repo: opts.repo });
-  const user = issue.sender;
+  const base = structuredClone(ownCapture('issue_comment.issue_comment.created.json').payload) as Record<string, any>;
+  const at = new Date().toISOString();
   return {
+    ...base,
     action: 'created',
     issue: issue.issue,
-    comment: {
-      id: opts.commentId ?? Math.floor(Math.random() * 1e6), html_url: '', pull_request_url: '', issue_url: '', user, original_author: '',
-      original_author_id: 0, body: opts.body, assets: [], created_at: new Date().toISOString(), updated_at: new Date().toISOString(),
-    },
+    comment: { ...base.comment, id: opts.commentId ?? Math.floor(Math.random() * 1e6), user: issue.sender, body: opts.body, created_at: at, updated_at: at },
     repository: issue.repository,
-    sender: user,
+    sender: issue.sender,
     is_pull: false,
   };
 }

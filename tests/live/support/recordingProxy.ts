@@ -97,6 +97,7 @@ export function routeOf(ex: Exchange): string {
   const p = ex.path
     .replace(/^\/api\/v1/, '')
     .replace(/^\/repos\/[^/]+\/[^/]+/, '/repos/{o}/{r}')
+    .replace(/^\/(orgs|users)\/[^/]+/, '/$1/{owner}')
     .replace(/\/issues\/comments\/\d+/, '/issues/comments/{id}')
     .replace(/\/(issues|pulls)\/\d+/, '/$1/{n}')
     .replace(/\/(labels|hooks)\/\d+/, '/$1/{id}')

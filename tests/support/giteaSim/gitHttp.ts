@@ -81,6 +81,9 @@ function runBackend(env: NodeJS.ProcessEnv, body: Buffer): Promise<Buffer> {
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
+    // git may answer and exit before it has read the whole request (EPIPE on its stdin): its exit and its output
+    // decide the answer, as with Gitea's own backend, not the write.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => {
       if (code !== 0 && out.length === 0) reject(new Error(`git http-backend exited ${code}: ${Buffer.concat(err).toString('utf8')}`));
       else resolve(Buffer.concat(out));

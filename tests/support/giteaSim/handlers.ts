@@ -130,7 +130,6 @@ function contentsEntry(ctx: HandlerContext, repo: SimRepo, ref: string, e: g.Tre
     last_commit_sha: lastCommit?.sha ?? '',
     last_committer_date: lastCommit?.date ?? '0001-01-01T00:00:00Z',
     last_author_date: lastCommit?.date ?? '0001-01-01T00:00:00Z',
-    last_commit_message: lastCommit?.message ?? '',
     type,
     size: e.size,
     encoding: content ? 'base64' : null,
@@ -299,7 +298,7 @@ export const handlers: Record<string, Handler> = {
       .filter((i) => i.pull && !i.deleted && (state === 'all' || i.state === state))
       .filter((i) => !ctx.query.base_branch || i.pull!.baseBranch === ctx.query.base_branch)
       .sort((a, b) => b.number - a.number)
-      .map((i) => ctx.sim.render.pullRequest(repo, i, ctx.viewer));
+      .map((i) => ctx.sim.render.pullRequest(repo, i, ctx.viewer, { list: true }));
     return paginate(ctx, items);
   },
 
@@ -512,7 +511,7 @@ export const handlers: Record<string, Handler> = {
     const runNumber = repo.runs.length + 1;
     const run = {
       id: runId, runNumber, workflow: file, displayTitle: runName(text, inputs) ?? (await g.commitInfo(repo.path, sha))?.message.split('\n')[0] ?? file,
-      event: 'workflow_dispatch' as const, ref: b.ref, sha, status: 'queued' as const, conclusion: '' as const, createdAt: now(),
+      event: 'workflow_dispatch' as const, ref: b.ref, sha, status: 'queued' as const, conclusion: '' as const, createdAt: now(), actor: ctx.viewer,
     };
     ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, runNumber, sender: ctx.viewer }, run);
     if (ctx.query.return_run_details === 'true') {
@@ -530,10 +529,14 @@ export const handlers: Record<string, Handler> = {
       .reverse()
       .filter((r) => (!q.event || r.event === q.event) && (!q.status || r.status === q.status) && (!q.head_sha || r.sha === q.head_sha))
       .filter((r) => !q.branch || r.ref.replace(/^refs\/heads\//, '') === q.branch)
-      .map((r) => ctx.sim.render.run(repo, r));
+      .map((r) => ctx.sim.render.run(repo, r, ctx.viewer));
     const limit = Math.min(Math.max(Number(q.limit ?? 30) || 30, 1), 50);
     const page = Math.max(Number(q.page ?? 1) || 1, 1);
-    return { status: 200, body: { workflow_runs: list.slice((page - 1) * limit, page * limit), total_count: list.length } };
+    // X-Total-Count but no Link ([G] routers/api/v1/shared/action.go ListRuns: SetTotalCountHeader only)
+    return {
+      status: 200, body: { workflow_runs: list.slice((page - 1) * limit, page * limit), total_count: list.length },
+      headers: { 'X-Total-Count': String(list.length), 'Access-Control-Expose-Headers': 'X-Total-Count' },
+    };
   },
 
   ActionsListRepositoryWorkflows: async (ctx) => {

@@ -61,7 +61,6 @@ export class Renderer {
       private: r.private,
       fork: false,
       template: false,
-      parent: null,
       mirror: false,
       size: 0,
       language: '',
@@ -79,6 +78,7 @@ export class Renderer {
       open_issues_count: open(false),
       open_pr_counter: open(true),
       release_counter: 0,
+      branch_count: r.branchCount,
       default_branch: r.defaultBranch,
       archived: false,
       created_at: r.createdAt,
@@ -112,7 +112,6 @@ export class Renderer {
       mirror_interval: '',
       object_format_name: 'sha1',
       mirror_updated: '0001-01-01T00:00:00Z',
-      repo_transfer: null,
       topics: [],
       licenses: [],
     };
@@ -185,7 +184,7 @@ export class Renderer {
     };
   }
 
-  pullRequest(r: SimRepo, i: SimIssue, viewer: string): Record<string, unknown> {
+  pullRequest(r: SimRepo, i: SimIssue, viewer: string, opts: { list?: boolean } = {}): Record<string, unknown> {
     const p = i.pull;
     if (!p) throw new Error('not a pull request');
     const base = this.baseUrl();
@@ -201,17 +200,17 @@ export class Renderer {
       labels: labelsOf(r, i).map((l) => this.label(r, l)),
       milestone: null,
       assignee: null,
-      assignees: null,
-      requested_reviewers: null,
-      requested_reviewers_teams: null,
+      // One PR's lists are never null ([G] services/convert/pull.go ToAPIPullRequest: SliceNilAsEmpty,
+      // []*api.User{}); in a list (ToAPIPullRequests) they stay nil, so null (seen on 1.26.3).
+      assignees: opts.list ? null : [],
+      requested_reviewers: opts.list ? null : [],
+      requested_reviewers_teams: opts.list ? null : [],
       state: i.state,
       draft: false,
       is_locked: false,
       comments: r.comments.filter((c) => c.issueNumber === i.number).length,
-      review_comments: 0,
-      additions: 0,
-      deletions: 0,
-      changed_files: 0,
+      // review_comments is omitempty; the diff stats are left out of lists ("the diff is quite slow")
+      ...(opts.list ? {} : { additions: 0, deletions: 0, changed_files: 0 }),
       html_url: html,
       diff_url: `${html}.diff`,
       patch_url: `${html}.patch`,
@@ -247,7 +246,7 @@ export class Renderer {
       name: h.name,
       type: 'gitea',
       branch_filter: h.branchFilter,
-      config: { content_type: h.contentType, http_method: 'post', url: h.url },
+      config: { content_type: h.contentType, url: h.url },
       events: storedHookEvents(h.events),
       authorization_header: '',
       active: h.active,
@@ -282,6 +281,7 @@ export class Renderer {
       label: label ? this.label(r, label) : null,
       assignee: null,
       assignee_team: null,
+      removed_assignee: false,
       resolve_doer: null,
       tracked_time: null,
       milestone: null,
@@ -293,7 +293,7 @@ export class Renderer {
   }
 
   /** ActionWorkflowRun (the fields Gitea 1.26 fills for a dispatched run). */
-  run(r: SimRepo, run: SimRun): Record<string, unknown> {
+  run(r: SimRepo, run: SimRun, viewer: string): Record<string, unknown> {
     const base = this.baseUrl();
     return {
       id: run.id,
@@ -307,11 +307,13 @@ export class Renderer {
       head_sha: run.sha,
       head_branch: run.ref.replace(/^refs\/heads\//, ''),
       status: run.status,
+      actor: this.userByLogin(run.actor),
+      trigger_actor: this.userByLogin(run.actor),
+      repository: this.repository(r, viewer),
       conclusion: run.conclusion,
       // A run no runner has taken yet has no start: Gitea 1.26.3 shows the zero Unix time.
       started_at: run.status === 'queued' ? '1970-01-01T00:00:00Z' : run.createdAt,
       completed_at: run.status === 'completed' ? run.createdAt : '0001-01-01T00:00:00Z',
-      repository_id: r.id,
     };
   }
 

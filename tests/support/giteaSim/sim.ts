@@ -196,6 +196,7 @@ export class GiteaSim {
       dispatches: [],
       runs: [],
       ownerIsOrg: opts.ownerIsOrg ?? owner.toLowerCase() !== this.botLogin.toLowerCase(),
+      branchCount: opts.empty === true ? 0 : 1,
     };
     this.state.repos.set(`${owner}/${name}`.toLowerCase(), repo);
     return { path, defaultBranch, headSha };
@@ -376,9 +377,9 @@ export class GiteaSim {
    * (asynchronously: `mergeable` stays false for `mergeCheckMs`).
    */
   async syncRepo(repo: SimRepo, pusher: string = repo.owner): Promise<void> {
-    const open = repo.issues.filter((i) => i.pull && i.state === 'open' && !i.pull.merged && !i.deleted);
-    if (open.length === 0) return;
     const branches = await g.listBranches(repo.path);
+    repo.branchCount = branches.size;
+    const open = repo.issues.filter((i) => i.pull && i.state === 'open' && !i.pull.merged && !i.deleted);
     for (const issue of open) {
       const pull = issue.pull!;
       const tip = branches.get(pull.headBranch);
@@ -440,7 +441,9 @@ export class GiteaSim {
     const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', username: '' };
     const commit = {
       id: sha, message: info?.message ?? '', url: `${base}/${repo.owner}/${repo.name}/commit/${sha}`,
-      author: person, committer: person, verification: null, timestamp: info?.date ?? now(), added: [], removed: [], modified: [],
+      author: person, committer: person, verification: null, timestamp: info?.date ?? now(),
+      // the test commit's file lists are nil slices: null (seen on 1.26.3)
+      added: null, removed: null, modified: null,
     };
     return {
       ref, before: sha, after: sha,

@@ -62,6 +62,8 @@ export interface SimRun {
   status: 'queued' | 'in_progress' | 'completed';
   conclusion: '' | 'success' | 'failure' | 'cancelled';
   createdAt: string;
+  /** Who dispatched it (Gitea's actor and trigger_actor). */
+  actor: string;
 }
 
 /** A runner as Gitea lists it, with where it is registered. */
@@ -169,6 +171,8 @@ export interface SimRepo {
   runs: SimRun[];
   /** The owner is an organization (its Owners team members get `owner`, like the repo's owner user). */
   ownerIsOrg: boolean;
+  /** Branches in the bare repo (Repository.branch_count), counted again after every push. */
+  branchCount: number;
 }
 
 export class SimState {
