@@ -159,4 +159,17 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect(bad.stderr).toMatch(/expected OWNER\/REPO#N/);
     expect(r.stdout + r.stderr).not.toContain(sim.token);
   });
+
+  test('damascus enqueue credits whoever added the label: a person who labelled before (webhook lost), else the bot that enqueue labels as', async () => {
+    sim.addUser('dave', { permissions: { 'acme/widgets': 'write' } });
+    const env = { DATABASE_URL: db.url, GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_DATA_DIR: '/tmp' };
+    sim.dropWebhooks(true);
+    const labelled = sim.createIssue('acme', 'widgets', { title: 'dave labelled it; the delivery was lost', user: 'bob' });
+    sim.labelIssue('acme', 'widgets', labelled, ['damascus'], { by: 'dave' });
+    sim.dropWebhooks(false);
+    const fresh = sim.createIssue('acme', 'widgets', { title: 'nobody labelled it', user: 'bob' });
+    for (const n of [labelled, fresh]) expect((await damascus(['enqueue', `acme/widgets#${n}`], env)).code).toBe(0);
+    const by = async (n: number) => (await db.sql`SELECT requested_by FROM work_items WHERE issue_number = ${n}`)[0]!.requestedBy;
+    expect([await by(labelled), await by(fresh)]).toEqual(['dave', sim.botLogin]);
+  });
 });
