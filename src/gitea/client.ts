@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { currentItem, ITEM_HEADER } from './attribution.js';
-import { GiteaError, giteaMessage, isRetryableStatus } from './errors.js';
+import { GiteaError, giteaMessage, isRetryableStatus, orNullIfNotFound } from './errors.js';
 import type {
   ActionRunner,
   ActionWorkflow,
@@ -140,15 +140,6 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       // The total, when sent, decides (a server with a smaller MAX_RESPONSE_ITEMS sends shorter pages).
       const total = Number(headers.get('x-total-count') ?? Number.NaN);
       if (Number.isFinite(total) ? all.length >= total : rows.length < PAGE_LIMIT && nextLink(headers.get('link')) === null) return all;
-    }
-  }
-
-  async function orNull<T>(p: Promise<T>): Promise<T | null> {
-    try {
-      return await p;
-    } catch (err) {
-      if (err instanceof GiteaError && err.status === 404) return null;
-      throw err;
     }
   }
 
@@ -326,7 +317,7 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/pulls/{index}/merge — 204 merged, 404 not. */
     async isPullRequestMerged(o: string, r: string, n: number): Promise<boolean> {
-      return (await orNull(call('GET', `${repoPath(o, r)}/pulls/${n}/merge`))) !== null;
+      return (await orNullIfNotFound(call('GET', `${repoPath(o, r)}/pulls/${n}/merge`))) !== null;
     },
 
     /** POST /repos/{owner}/{repo}/statuses/{sha} */
@@ -336,7 +327,7 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/contents/{filepath}: a file decoded to text, a directory's entries, or null on 404. */
     async getContents(o: string, r: string, path: string, ref?: string): Promise<RepoContents | null> {
-      const res = await orNull(call<ContentsResponse | ContentsResponse[]>('GET', path === '' ? `${repoPath(o, r)}/contents` : `${repoPath(o, r)}/contents/${encPath(path)}`, { query: { ref } }));
+      const res = await orNullIfNotFound(call<ContentsResponse | ContentsResponse[]>('GET', path === '' ? `${repoPath(o, r)}/contents` : `${repoPath(o, r)}/contents/${encPath(path)}`, { query: { ref } }));
       if (res === null) return null;
       const data = res.data;
       if (Array.isArray(data)) return { type: 'dir', path, entries: data };
@@ -347,19 +338,19 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/raw/{filepath} as text; null on 404. */
     async getRawFile(o: string, r: string, path: string, ref?: string): Promise<string | null> {
-      const res = await orNull(call<unknown>('GET', `${repoPath(o, r)}/raw/${encPath(path)}`, { query: { ref } }));
+      const res = await orNullIfNotFound(call<unknown>('GET', `${repoPath(o, r)}/raw/${encPath(path)}`, { query: { ref } }));
       if (res === null) return null;
       return typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
     },
 
     /** GET /repos/{owner}/{repo}/wiki/pages, all pages; [] when the repo has no wiki (Gitea answers 404). */
     async listWikiPages(o: string, r: string): Promise<WikiPageMetaData[]> {
-      return (await orNull(listAll<WikiPageMetaData>(`${repoPath(o, r)}/wiki/pages`))) ?? [];
+      return (await orNullIfNotFound(listAll<WikiPageMetaData>(`${repoPath(o, r)}/wiki/pages`))) ?? [];
     },
 
     /** GET /repos/{owner}/{repo}/wiki/page/{pageName} with its text decoded; null on 404. */
     async getWikiPage(o: string, r: string, name: string): Promise<(WikiPage & { content: string }) | null> {
-      const res = await orNull(call<WikiPage>('GET', `${repoPath(o, r)}/wiki/page/${enc(name)}`));
+      const res = await orNullIfNotFound(call<WikiPage>('GET', `${repoPath(o, r)}/wiki/page/${enc(name)}`));
       if (res === null) return null;
       return { ...res.data, content: Buffer.from(res.data.content_base64 ?? '', 'base64').toString('utf8') };
     },
@@ -483,7 +474,7 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/branches/{branch}; null on 404. */
     async getBranch(o: string, r: string, branch: string): Promise<Branch | null> {
-      return orNull(call<Branch>('GET', `${repoPath(o, r)}/branches/${enc(branch)}`).then((x) => x.data));
+      return orNullIfNotFound(call<Branch>('GET', `${repoPath(o, r)}/branches/${enc(branch)}`).then((x) => x.data));
     },
   };
   return client;

@@ -10,7 +10,7 @@ import { load } from 'js-yaml';
 import type { Settings } from '../config/env.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
 import type { GiteaClient } from './client.js';
-import { GiteaError } from './errors.js';
+import { GiteaError, orNullIfNotFound } from './errors.js';
 import { REVIEW_WORKFLOW_FILE, runnerLabelProblem } from './reviewWorkflow.js';
 import { ACTION_REPO_NAME, hookIsCurrent, missingScope, sameUrl, storedEvents, tokenLacks, WEBHOOK_TEST_BRANCH, webhookName } from './setupRepo.js';
 import type { ActionRunner, ActionWorkflow, ActionWorkflowRun, Hook, Repository, User } from './types.js';
@@ -274,10 +274,7 @@ async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: Docto
   const have = 'the token has write:repository and write:issue';
   if (!f.bot) return ok(`${have} (write:user not checked: the token's user is unknown)`);
   const bot = f.bot.login;
-  const actionRepo = await gitea.getRepo(bot, ACTION_REPO_NAME).catch((err: unknown) => {
-    if (err instanceof GiteaError && err.status === 404) return null;
-    throw err;
-  });
+  const actionRepo = await orNullIfNotFound(gitea.getRepo(bot, ACTION_REPO_NAME));
   if (actionRepo) return ok(`${have}; ${bot}/${ACTION_REPO_NAME} exists, so write:user is not needed`);
   const lacksUser = await tokenLacks(gitea, owner, name, 'write:user');
   if (lacksUser !== null) {
@@ -365,9 +362,7 @@ async function checkActionReadable(get: (url: string) => ReturnType<DoctorFetch>
   let status: number;
   try {
     // Deliberately without credentials: this is what the runner's clone sees.
-    const res = await get(probe);
-    status = res.status;
-    await res.text().catch(() => '');
+    status = await statusOf(get, probe);
   } catch (err) {
     return fail(`cannot read ${repoUrl} from here (${errorText(err)}): ${makePublic}, and reachable from the runner${pinNote}`);
   }
@@ -538,14 +533,19 @@ async function checkTestDelivery(
   return fail(`no test delivery arrived within ${waitSeconds} s: Gitea cannot reach ${url} (check [webhook] ALLOWED_HOST_LIST and the network between them)`);
 }
 
+/** The status a plain GET of `url` answers (its body read and dropped); throws when nothing answers. */
+async function statusOf(get: (url: string) => ReturnType<DoctorFetch>, url: string): Promise<number> {
+  const res = await get(url);
+  await res.text().catch(() => '');
+  return res.status;
+}
+
 async function probeHealth(get: (url: string) => ReturnType<DoctorFetch>, base: string | null): Promise<Verdict> {
   if (!base) return skip('DAMASCUS_PUBLIC_URL is not set or not a plain URL (see settings)');
   const url = `${base}/healthz`;
   let status: number;
   try {
-    const res = await get(url);
-    status = res.status;
-    await res.text().catch(() => '');
+    status = await statusOf(get, url);
   } catch (err) {
     return fail(`cannot reach ${url} from this machine (${errorText(err)}): start damascus serve (or start) there, or fix DAMASCUS_PUBLIC_URL`);
   }

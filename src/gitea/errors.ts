@@ -25,6 +25,16 @@ export class GiteaError extends Error {
   }
 }
 
+/** The call's value, or null when Gitea answered 404 (no such thing); any other failure is thrown. */
+export async function orNullIfNotFound<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof GiteaError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 /** Statuses worth retrying by the transport: server faults, throttling, and no response at all. */
 export function isRetryableStatus(status: number | null): boolean {
   return status === null || status === 429 || status >= 500;

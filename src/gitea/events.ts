@@ -99,9 +99,13 @@ export function isBotSender(login: string, botLogin: string | null | undefined):
  * with what Damascus knows: `known` = an active item exists for the issue. Label names compare
  * case-insensitively.
  */
+/** Whether a label name is the trigger label (Gitea label names are matched trimmed and case-blind). */
+export function isTriggerLabel(name: string, trigger: string): boolean {
+  return name.trim().toLowerCase() === trigger.trim().toLowerCase();
+}
+
 export function triggerLabelChange(known: boolean, labels: string[], trigger: string): 'added' | 'removed' | 'none' {
-  const t = trigger.trim().toLowerCase();
-  const present = labels.some((l) => l.trim().toLowerCase() === t);
+  const present = labels.some((l) => isTriggerLabel(l, trigger));
   if (present && !known) return 'added';
   if (!present && known) return 'removed';
   return 'none';

@@ -6,8 +6,8 @@ import { recordSweptComment } from '../db/ops/recordSweptComment.js';
 import type { Logger } from '../log.js';
 import { forItem } from './attribution.js';
 import type { GiteaClient } from './client.js';
-import { GiteaError } from './errors.js';
-import { isBotSender, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from './events.js';
+import { orNullIfNotFound } from './errors.js';
+import { isBotSender, isTriggerLabel, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from './events.js';
 import { stateOfLabel } from './labels.js';
 import type { Comment, Issue, PullRequest, Repository } from './types.js';
 
@@ -76,10 +76,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport & 
 
 /** One tracked item against what Gitea shows now. */
 async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: ReconcileItem, report: ReconcileReport): Promise<void> {
-  const issue = await o.gitea.getIssue(repo.owner, repo.name, item.issueNumber).catch((err: unknown) => {
-    if (err instanceof GiteaError && err.status === 404) return null;
-    throw err;
-  });
+  const issue = await orNullIfNotFound(o.gitea.getIssue(repo.owner, repo.name, item.issueNumber));
   if (issue === null) {
     // Deleted while Damascus was not listening (its one `deleted` webhook was lost).
     const out = await replay(o, { kind: 'issue.deleted', repo, issue: { number: item.issueNumber, title: '', body: '', state: 'closed', htmlUrl: '', isPull: false }, sender: SWEEP });
@@ -103,7 +100,7 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   }
   // Deliveries overtake each other: a label added and removed in quick succession may have arrived the other way
   // round. What Gitea shows now decides.
-  if (!hasLabel(issue, o.triggerLabel)) {
+  if (!issue.labels.some((l) => isTriggerLabel(l.name, o.triggerLabel))) {
     const out = await replay(o, issueEvent(repo, issue, 'issue.labels', SWEEP));
     if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
     return;
@@ -144,9 +141,8 @@ export async function reconcileIssue(o: { sql: Sql; gitea: ReconcileGitea; trigg
  * writer's reply vouches for the story if they have none.
  */
 async function labeller(o: { gitea: ReconcileGitea; triggerLabel: string }, owner: string, name: string, issue: Issue): Promise<SenderRef> {
-  const trigger = o.triggerLabel.trim().toLowerCase();
   const timeline = await o.gitea.getIssueTimeline(owner, name, issue.number);
-  const added = timeline.filter((t) => t.type === 'label' && t.body === '1' && t.label?.name.trim().toLowerCase() === trigger && t.user);
+  const added = timeline.filter((t) => t.type === 'label' && t.body === '1' && t.label && isTriggerLabel(t.label.name, o.triggerLabel) && t.user);
   const by = added.at(-1)?.user ?? issue.user;
   return { id: by.id, login: by.login };
 }
@@ -157,11 +153,6 @@ async function isolated(report: ReconcileReport, what: string, fn: () => Promise
   } catch (err) {
     report.errors.push(`${what}: ${(err as Error).message}`);
   }
-}
-
-function hasLabel(issue: Issue, label: string): boolean {
-  const t = label.trim().toLowerCase();
-  return issue.labels.some((l) => l.name.trim().toLowerCase() === t);
 }
 
 function replay(o: { sql: Sql; triggerLabel: string }, ev: Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }>): Promise<IntakeOutcome> {

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import { STATES } from '../domain/states.js';
 import type { GiteaClient } from './client.js';
-import { GiteaError } from './errors.js';
+import { GiteaError, orNullIfNotFound } from './errors.js';
 import { labelCreateOption } from './labels.js';
 import { REVIEW_WORKFLOW_FILE } from './reviewWorkflow.js';
 import { sendOnce } from './sendOnce.js';
@@ -232,7 +232,7 @@ async function workflowDirs(gitea: SetupGitea, owner: string, repo: string, bran
 interface Preflight {
   bot: User;
   branch: string;
-  /** Null when the Action is given, or when `<bot>/damascus-action` must be created. */
+  /** False when `<bot>/damascus-action` must be created (true when the Action is given). */
   actionRepoExists: boolean;
 }
 
@@ -255,14 +255,7 @@ async function preflight(gitea: SetupGitea, input: SetupInput): Promise<Prefligh
   }
   let actionRepoExists = true;
   if ('publish' in input.action) {
-    const existing = await step(`read repository ${bot.login}/${ACTION_REPO_NAME}`, async () => {
-      try {
-        return await gitea.getRepo(bot.login, ACTION_REPO_NAME);
-      } catch (err) {
-        if (err instanceof GiteaError && err.status === 404) return null;
-        throw err;
-      }
-    });
+    const existing = await step(`read repository ${bot.login}/${ACTION_REPO_NAME}`, () => orNullIfNotFound(gitea.getRepo(bot.login, ACTION_REPO_NAME)));
     actionRepoExists = existing !== null;
     if (existing?.private) {
       problems.push(`${bot.login}/${ACTION_REPO_NAME} is private: the runner clones step actions without a token, so make it public`);

@@ -84,7 +84,8 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
       count('bad_headers');
       return sendJson(res, 400, { error: 'X-Gitea-Delivery and X-Gitea-Event are required' });
     }
-    // Damascus subscribes to no push events, so a verified push is Gitea's hook test: counted on its own for `damascus doctor`.
+    // Damascus's hook takes pushes of its test branch only (a branch nobody pushes), so a verified push is Gitea's
+    // hook test: counted on its own for `damascus doctor`.
     if (event.trim().toLowerCase() === 'push') {
       count('test');
       return sendJson(res, 202, { ignored: 'a push: Gitea sends a hook test as a push; nothing to do' });
