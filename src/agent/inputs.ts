@@ -48,9 +48,9 @@ Rules:
 
 /**
  * Write the agent's input files into `dir` (outside the worktree, private to this user) and remove any
- * verdict file left by an earlier run.
+ * verdict file left by an earlier run. `verdictFile` is where the prompt tells the agent to write its verdict.
  */
-export async function writeAgentInputs(dir: string, inputs: AgentInputs): Promise<AgentInputFiles> {
+export async function writeAgentInputs(dir: string, inputs: AgentInputs, verdictFile: string = join(dir, VERDICT_FILE)): Promise<AgentInputFiles> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const files: AgentInputFiles = {
@@ -59,7 +59,7 @@ export async function writeAgentInputs(dir: string, inputs: AgentInputs): Promis
     specFile: join(dir, 'spec.md'),
     feedbackFile: inputs.feedback?.trim() ? join(dir, 'feedback.md') : null,
     answersFile: inputs.answers && inputs.answers.length > 0 ? join(dir, 'answers.md') : null,
-    verdictFile: join(dir, VERDICT_FILE),
+    verdictFile,
   };
   await rm(files.verdictFile, { force: true });
   await writeFile(files.specFile, inputs.spec, { mode: 0o600 });

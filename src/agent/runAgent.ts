@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { allowedTargets, startEgressProxy, type EgressProxy } from './egressProxy.js';
 import { VERDICT_FILE } from './inputs.js';
 import { killGroup } from './processGroup.js';
+import { agentIdentity, proxyEnv, sandboxArgv, type SandboxSettings } from './sandbox.js';
 import { redactSecrets, sanitizeAgentEnv, secretValues } from './sanitizeEnv.js';
 
 export interface RunAgentOptions {
@@ -11,8 +15,12 @@ export interface RunAgentOptions {
   command: readonly string[];
   /** The worktree. */
   cwd: string;
-  /** Input files (spec.md, prompt.md, …) and the verdict file; outside the worktree. */
+  /** Input files (spec.md, prompt.md, …); outside the worktree, read-only to a sandboxed agent. */
   inputDir: string;
+  /** The run's private directory: HOME (`home/`) and the verdict file (`out/verdict.json`). Default: inputDir. */
+  stateDir?: string;
+  /** Run inside the sandbox (src/agent/sandbox.ts); null or absent runs the agent directly (DAMASCUS_SANDBOX=off). */
+  sandbox?: { settings: SandboxSettings; allowHosts: readonly string[]; readPaths: readonly string[] } | null;
   /** Base environment, sanitized before the agent sees it. */
   env: Record<string, string | undefined>;
   /** Secret-looking variables the agent itself needs (e.g. ANTHROPIC_API_KEY). */
@@ -94,13 +102,39 @@ export function lastJsonObject(stdout: string): Record<string, unknown> | null {
   return null;
 }
 
-/** Read and check `${inputDir}/verdict.json`. Absent → null; present but unusable → an error saying why. */
-export async function readVerdictFile(inputDir: string): Promise<{ verdict: AgentVerdictFile | null; error: string | null }> {
+/** Where a run's verdict file is: the agent may write it, so it is read without following links. */
+export function verdictFilePath(stateDir: string): string {
+  return join(stateDir, 'out', VERDICT_FILE);
+}
+
+const VERDICT_MAX_BYTES = 64 * 1024;
+
+/**
+ * The verdict file's text, read as Damascus: never through a symlink (O_NOFOLLOW), never from a FIFO or device
+ * (O_NONBLOCK, then a regular-file check), and at most 64 KiB. The agent wrote the directory it lives in.
+ */
+async function readAgentFile(path: string): Promise<string> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error('it is not a regular file');
+    if (st.size > VERDICT_MAX_BYTES) throw new Error(`it is over ${VERDICT_MAX_BYTES} bytes`);
+    const buf = Buffer.alloc(VERDICT_MAX_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, VERDICT_MAX_BYTES, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Read and check the verdict file. Absent → null; present but unusable → an error saying why. */
+export async function readVerdictFile(path: string): Promise<{ verdict: AgentVerdictFile | null; error: string | null }> {
   let text: string;
   try {
-    text = await readFile(join(inputDir, VERDICT_FILE), 'utf8');
+    text = await readAgentFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { verdict: null, error: null };
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return { verdict: null, error: 'verdict file unreadable: it is a symbolic link' };
     return { verdict: null, error: `verdict file unreadable: ${(e as Error).message}` };
   }
   let v: unknown;
@@ -136,16 +170,84 @@ function redactDeep<T>(value: T, secrets: readonly string[]): T {
  * Run the coding agent once: no shell, its own process group, a sanitized environment with a private HOME,
  * and a wall-clock limit after which the whole group is killed. Never throws for agent failures.
  */
+/** Change the owner of a tree without following links (a link the agent planted must not hand over its target). */
+function chownTree(paths: readonly string[], uid: number, gid: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('chown', ['-R', '-h', `${uid}:${gid}`, '--', ...paths], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`chown failed: ${err.trim().slice(0, 300)}`))));
+  });
+}
+
+interface Prepared {
+  argv: string[];
+  env: Record<string, string>;
+  proxy: EgressProxy | null;
+  /** Undo what preparing did (ownership back to Damascus, the proxy closed). */
+  finish(): Promise<void>;
+}
+
+/** The sandbox around one run: its private files, ownership for the agent's user, the egress proxy, the argv. */
+async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string, env: Record<string, string>): Promise<Prepared> {
+  const sb = o.sandbox!;
+  const id = agentIdentity(sb.settings);
+  const out = join(stateDir, 'out');
+  const passwdFile = join(stateDir, 'passwd');
+  const groupFile = join(stateDir, 'group');
+  await writeFile(passwdFile, `agent:x:${id.uid}:${id.gid}:damascus agent:${home}:/bin/sh\n`, { mode: 0o644 });
+  await writeFile(groupFile, `agent:x:${id.gid}:\n`, { mode: 0o644 });
+  // Inputs are the story's own text: readable by the agent's user, never writable (bound read-only).
+  await chmod(o.inputDir, 0o755);
+  await new Promise<void>((resolve, reject) => {
+    const c = spawn('chmod', ['-R', 'a+rX', o.inputDir], { stdio: 'ignore' });
+    c.once('error', reject);
+    c.once('exit', () => resolve());
+  });
+  const allow = allowedTargets(sb.allowHosts);
+  let proxy: EgressProxy | null = null;
+  let sockDir: string | null = null;
+  if (allow.size > 0) {
+    // Unix socket paths are short (108 bytes): a private directory under the system's tmp.
+    sockDir = await mkdtemp(join(tmpdir(), 'damascus-egress-'));
+    proxy = await startEgressProxy({ socketPath: join(sockDir, 'egress.sock'), allow, log: o.log });
+    Object.assign(env, proxyEnv());
+  }
+  if (id.ownUser) await chownTree([o.cwd, home, out], id.uid, id.gid);
+  const argv = sandboxArgv(
+    { ...sb.settings, readPaths: [...sb.settings.readPaths, ...sb.readPaths] },
+    { worktree: o.cwd, inputDir: o.inputDir, writable: [home, out], home, proxySocket: proxy?.socketPath ?? null, passwdFile, groupFile },
+    o.command,
+  );
+  return {
+    argv, env, proxy,
+    async finish() {
+      await proxy?.close();
+      if (sockDir) await rm(sockDir, { recursive: true, force: true });
+      if (id.ownUser) await chownTree([o.cwd, home, out], process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    },
+  };
+}
+
 export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
-  const [file, ...args] = o.command;
-  if (!file) throw new Error('runAgent: empty command');
-  const home = join(o.inputDir, 'home');
+  if (!o.command[0]) throw new Error('runAgent: empty command');
+  const stateDir = o.stateDir ?? o.inputDir;
+  const home = join(stateDir, 'home');
+  const verdictFile = verdictFilePath(stateDir);
   await mkdir(home, { recursive: true, mode: 0o700 });
-  const env = sanitizeAgentEnv(o.env, { allow: o.allowEnv ?? [], home });
-  env.DAMASCUS_AGENT_INPUT_DIR = o.inputDir;
-  env.DAMASCUS_AGENT_VERDICT_FILE = join(o.inputDir, VERDICT_FILE);
+  await mkdir(join(stateDir, 'out'), { recursive: true, mode: 0o700 });
+  await rm(verdictFile, { force: true });
+  const baseEnv = sanitizeAgentEnv(o.env, { allow: o.allowEnv ?? [], home });
+  baseEnv.DAMASCUS_AGENT_INPUT_DIR = o.inputDir;
+  baseEnv.DAMASCUS_AGENT_VERDICT_FILE = verdictFile;
   // Everything that looked secret in the base env, including allowed keys: none may reach a comment or a log.
   const secrets = secretValues(o.env);
+  const prepared: Prepared = o.sandbox
+    ? await prepareSandbox(o, stateDir, home, baseEnv)
+    : { argv: [...o.command], env: baseEnv, proxy: null, finish: async () => {} };
+  const [file, ...args] = prepared.argv as [string, ...string[]];
+  const env = prepared.env;
 
   const stdout = new Tail(STDOUT_KEEP);
   const stderr = new Tail(TAIL);
@@ -157,7 +259,7 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   const child = spawn(file, args, { cwd: o.cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (c: Buffer) => stdout.push(c));
   child.stderr.on('data', (c: Buffer) => stderr.push(c));
-  o.log.info({ agent: file, pid: child.pid, timeoutMs: o.timeoutMs }, 'agent started');
+  o.log.info({ agent: o.command[0], sandbox: Boolean(o.sandbox), pid: child.pid, timeoutMs: o.timeoutMs }, 'agent started');
 
   const exited = new Promise<{ code: number | null }>((resolve) => {
     child.once('error', (e) => {
@@ -192,10 +294,14 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   clearTimeout(closeTimer);
   child.stdout.destroy();
   child.stderr.destroy();
+  await prepared.finish();
 
   const out = stdout.value();
+  // The sandbox's init could not start the agent's program: as much an infrastructure fault as a failed spawn.
+  const innerSpawn = o.sandbox && code === 127 ? /damascus sandbox: cannot start (.*)/.exec(stderr.value()) : null;
+  if (innerSpawn) spawnError = innerSpawn[1] ?? 'the agent could not be started in the sandbox';
   const raw = redactDeep(lastJsonObject(out), secrets);
-  const { verdict, error: verdictFileError } = await readVerdictFile(o.inputDir);
+  const { verdict, error: verdictFileError } = await readVerdictFile(verdictFile);
   const costUsd = typeof raw?.total_cost_usd === 'number' ? raw.total_cost_usd : 0;
   const isError = spawnError !== null || timedOut || aborted || code !== 0 || raw?.is_error === true;
   const result = redactSecrets(typeof raw?.result === 'string' ? raw.result : out.slice(-TAIL), secrets);
@@ -215,6 +321,6 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
     stdoutTail: redactSecrets(out.slice(-TAIL), secrets),
     stderrTail: redactSecrets(stderr.value(), secrets),
   };
-  o.log.info({ agent: file, exitCode: code, timedOut, aborted, isError, costUsd, spawnError }, 'agent finished');
+  o.log.info({ agent: o.command[0], exitCode: code, timedOut, aborted, isError, costUsd, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
   return run;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import type { SandboxSettings } from '../agent/sandbox.js';
 
 /** A setting that cannot be used as given. Carries the variable's name, never its value. */
 export class ConfigError extends Error {
@@ -34,6 +35,13 @@ export interface Settings {
   llmApiKey: string | undefined;
   llmModel: string | undefined;
   builderCommand: string | undefined;
+  /** The builder a repo gets unless its `.gitea/damascus.yml` names another the operator defined (DAMASCUS_BUILDER). */
+  builder: string | undefined;
+  /** Named builders the operator defines (DAMASCUS_BUILDERS_FILE, JSON or YAML). */
+  buildersFile: string | undefined;
+  sandbox: SandboxSettings;
+  /** Ceilings on what a repo's `.gitea/damascus.yml` may ask for. */
+  ceilings: { agentMinutes: number; agentTurns: number; ciMinutes: number };
   /** The runner label the review workflow asks for (`runs-on`), as `damascus setup` writes it. */
   runsOn: string;
   logLevel: string;
@@ -77,6 +85,40 @@ function secret(env: Env, name: string): string | undefined {
   return value;
 }
 
+function agentUser(env: Env): { uid: number; gid: number } {
+  const raw = optional(env, 'DAMASCUS_AGENT_USER') ?? '65534:65534';
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(raw.trim());
+  if (!m || Number(m[1]) === 0 || Number(m[2] ?? m[1]) === 0) {
+    throw new ConfigError(`DAMASCUS_AGENT_USER must be "uid:gid" of a user other than root (got ${JSON.stringify(raw)})`);
+  }
+  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+}
+
+function sandboxSettings(env: Env): SandboxSettings {
+  const mode = (optional(env, 'DAMASCUS_SANDBOX') ?? 'on').toLowerCase();
+  if (mode !== 'on' && mode !== 'off') throw new ConfigError(`DAMASCUS_SANDBOX must be "on" or "off" (got ${JSON.stringify(mode)})`);
+  const paths = (name: string): string[] => {
+    const list = (optional(env, name) ?? '').split(':').filter((p) => p !== '');
+    for (const p of list) if (!isAbsolute(p)) throw new ConfigError(`${name} holds ${JSON.stringify(p)}, which is not an absolute path`);
+    return list;
+  };
+  const memory = optional(env, 'DAMASCUS_AGENT_MEMORY_MB');
+  return {
+    enabled: mode === 'on',
+    agentUser: agentUser(env),
+    readPaths: paths('DAMASCUS_AGENT_READ'),
+    writePaths: paths('DAMASCUS_AGENT_WRITE'),
+    allowHosts: (optional(env, 'DAMASCUS_AGENT_ALLOW_HOSTS') ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
+    tmpSizeMb: positiveInt(env, 'DAMASCUS_AGENT_TMP_MB', 1024),
+    limits: {
+      processes: positiveInt(env, 'DAMASCUS_AGENT_MAX_PROCESSES', 1024),
+      fileSizeMb: positiveInt(env, 'DAMASCUS_AGENT_MAX_FILE_MB', 1024),
+      openFiles: positiveInt(env, 'DAMASCUS_AGENT_MAX_OPEN_FILES', 4096),
+      memoryMb: memory === undefined ? null : positiveInt(env, 'DAMASCUS_AGENT_MEMORY_MB', 1),
+    },
+  };
+}
+
 /** The one place that reads process settings. Defaults follow DESIGN §6. */
 export function loadSettings(env: Env = process.env): Settings {
   return {
@@ -106,7 +148,21 @@ export function loadSettings(env: Env = process.env): Settings {
     llmApiKey: secret(env, 'LLM_API_KEY'),
     llmModel: optional(env, 'LLM_MODEL'),
     builderCommand: optional(env, 'DAMASCUS_BUILDER_COMMAND'),
+    builder: optional(env, 'DAMASCUS_BUILDER'),
+    buildersFile: optional(env, 'DAMASCUS_BUILDERS_FILE'),
+    sandbox: sandboxSettings(env),
+    ceilings: {
+      agentMinutes: positiveInt(env, 'DAMASCUS_AGENT_MAX_MINUTES', 120),
+      agentTurns: positiveInt(env, 'DAMASCUS_AGENT_MAX_TURNS', 200),
+      ciMinutes: positiveInt(env, 'DAMASCUS_CI_MAX_MINUTES', 180),
+    },
     runsOn: optional(env, 'DAMASCUS_RUNS_ON') ?? 'ubuntu-latest',
     logLevel: optional(env, 'DAMASCUS_LOG_LEVEL') ?? 'info',
   };
+}
+
+/** Every secret value Damascus holds (however it was given: variable or file), for scrubbing and for refusing a push. */
+export function heldSecrets(s: Settings): string[] {
+  const values = [s.giteaToken, s.webhookSecret, s.callbackSecret, s.llmApiKey, s.dashboardToken].filter((v): v is string => typeof v === 'string' && v.length >= 6);
+  return [...new Set(values)];
 }

