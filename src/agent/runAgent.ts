@@ -198,6 +198,9 @@ async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string
   const groupFile = join(stateDir, 'group');
   await writeFile(passwdFile, `agent:x:${id.uid}:${id.gid}:damascus agent:${home}:/bin/sh\n`, { mode: 0o644 });
   await writeFile(groupFile, `agent:x:${id.gid}:\n`, { mode: 0o644 });
+  // The agent's own git may read the project's clone (bound read-only, owned by Damascus): inside its sandbox,
+  // that ownership is no sign of an attack, so git's dubious-ownership check is turned off for it alone.
+  await writeFile(join(home, '.gitconfig'), '[safe]\n\tdirectory = *\n', { mode: 0o644 });
   // Inputs are the story's own text: readable by the agent's user, never writable (bound read-only).
   await chmod(o.inputDir, 0o755);
   await new Promise<void>((resolve, reject) => {

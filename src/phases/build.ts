@@ -107,7 +107,10 @@ export function buildPhase(deps: PhaseDeps): Phase {
             : { verdict: 'needs_human', reason: run.verdictFile.reason ?? 'the coding agent has questions', questions: run.verdictFile.questions ?? [] };
         }
         if (run.timedOut) return { verdict: 'fail', reason: `the coding agent was stopped at its ${timeoutMinutes}-minute limit`, details: { feedback: 'The previous attempt ran out of time.' } };
-        if (run.isError) return { verdict: 'fail', reason: `the coding agent reported an error: ${run.result.slice(0, 300)}`, details: { feedback: run.result.slice(0, 4000) } };
+        if (run.isError) {
+          const said = (run.result.trim() || run.stderrTail.trim() || `exit code ${run.exitCode}`);
+          return { verdict: 'fail', reason: `the coding agent reported an error: ${said.slice(-300)}`, details: { feedback: said.slice(-4000) } };
+        }
         // git never reads a .git the agent could have written; one it touched means its work is not taken at all.
         const tampered = await gitTampering(wt);
         if (tampered.length > 0) {

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { damascus, ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -123,6 +123,7 @@ export class World {
     this.dir = await tempDir('damascus-e2e-');
     this.agentDir = join(this.dir.path, 'agent');
     await mkdir(this.agentDir, { recursive: true });
+    await chmod(this.agentDir, 0o777); // the sandboxed agent runs as another user and records its runs here
     this.db = await createTestDb('dme2e');
     this.say(`database ${this.db.url.replace(/^.*\//, '')} created and migrated`);
     if (this.opts.redisUrl) this.redisUrl = this.opts.redisUrl;
@@ -182,6 +183,9 @@ export class World {
       LLM_API_KEY: 'sk-e2e-scripted',
       DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, STORY_AGENT]),
       E2E_AGENT_DIR: this.agentDir,
+      // The agent runs in the sandbox: it reads its scripts (tests/) and writes only its worktree and E2E_AGENT_DIR.
+      DAMASCUS_AGENT_READ: join(ROOT, 'tests'),
+      DAMASCUS_AGENT_WRITE: this.agentDir,
       DAMASCUS_DATA_DIR: join(this.dir.path, role),
       DAMASCUS_CONCURRENCY: '2',
       DAMASCUS_HEARTBEAT_MS: '500',

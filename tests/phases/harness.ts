@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadSettings, type Settings } from '../../src/config/env.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
@@ -54,6 +54,8 @@ export class Loop {
   private server!: Server;
   private dir!: string;
   private agentFile!: string;
+  /** The agent's script and anything it records: the one directory outside its worktree the sandboxed agent may write. */
+  agentDir!: string;
   private llmScript: LlmScript[] = [];
   /** What the next review runs report, in order (the last one repeats). */
   reviews: ReviewOutcome[] = [{ passed: true }];
@@ -69,7 +71,9 @@ export class Loop {
     this.db = await createTestDb();
     await ensureLeaseSlots(this.db.sql, 4);
     this.dir = await mkdtemp(join(tmpdir(), 'damascus-loop-'));
-    this.agentFile = join(this.dir, 'agent.json');
+    this.agentDir = await mkdtemp(join(tmpdir(), 'damascus-loop-agent-'));
+    await chmod(this.agentDir, 0o777); // the sandboxed agent runs as another user
+    this.agentFile = join(this.agentDir, 'agent.json');
     await this.setAgent({ writes: { 'greeting.txt': 'hello\n' }, cost: 0.25 });
     process.env.SCRIPTED_AGENT_FILE = this.agentFile;
     this.sim = await startGiteaSim();
@@ -85,7 +89,9 @@ export class Loop {
     this.settings = loadSettings({
       DATABASE_URL: this.db.url, DAMASCUS_DATA_DIR: this.dir, GITEA_URL: this.sim.url, GITEA_TOKEN: this.sim.token,
       DAMASCUS_CALLBACK_SECRET: CALLBACK_SECRET, DAMASCUS_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, SCRIPTED_AGENT]), LLM_BASE_URL: this.llm.url, LLM_MODEL: 'gpt-4o-mini', LLM_API_KEY: 'sk-test',
+      DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, SCRIPTED_AGENT]),
+      // The agent runs in the sandbox: it may read its program and write its script's directory, nothing else.
+      DAMASCUS_AGENT_READ: dirname(SCRIPTED_AGENT), DAMASCUS_AGENT_WRITE: this.agentDir, LLM_BASE_URL: this.llm.url, LLM_MODEL: 'gpt-4o-mini', LLM_API_KEY: 'sk-test',
     });
     const gitea = createGiteaClient({ baseUrl: this.sim.url, token: this.sim.token, retries: 1, minBackoffMs: 10 });
     this.gitea = gitea;
@@ -120,6 +126,7 @@ export class Loop {
     await this.sim.close();
     await this.db.drop();
     await rm(this.dir, { recursive: true, force: true });
+    await rm(this.agentDir, { recursive: true, force: true });
   }
 
   scriptLlm(...responses: LlmScript[]): void {

@@ -73,7 +73,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
 
   test('failing tests → back to build with the output in the agent\'s feedback file → then pass → merge', async () => {
     loop.scriptLlm({ text: specText({ scope: 'feature.txt' }) });
-    const inputs = `${loop.settings.dataDir}/seen-inputs`;
+    const inputs = `${loop.agentDir}/seen-inputs`;
     await loop.setAgent({ writes: { 'feature.txt': 'v1\n' }, copyInputsTo: inputs });
     loop.reviews = [{ passed: false, failing: ['feature > says v2'], output: 'expected v2, got v1' }, { passed: true }];
     loop.dispatched = 0;
