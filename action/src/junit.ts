@@ -1,5 +1,5 @@
 /** Finds the JUnit XML reports the test command wrote and reduces them to counts and names. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { ReviewTests } from '../../src/review/resultSchema.js';
@@ -61,6 +61,16 @@ export function findJUnitFiles(root: string, patterns: string, sinceMs: number):
   return found;
 }
 
+/** The report was written by the test command: a symlink swapped in after the walk must not be followed. */
+function readNoFollow(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 type XmlNode = Record<string, unknown>;
 
 const parser = new XMLParser({
@@ -108,7 +118,7 @@ export function summarizeJUnit(files: readonly string[], warn: (msg: string) => 
   for (const file of files) {
     let one: ReviewTests;
     try {
-      one = parseJUnit(readFileSync(file, 'utf8'));
+      one = parseJUnit(readNoFollow(file));
     } catch (err) {
       warn(`ignoring ${file}: not valid JUnit XML (${(err as Error).message.split('\n')[0]})`);
       continue;
