@@ -24176,13 +24176,13 @@ var import_node_os = require("node:os");
 var import_node_path2 = require("node:path");
 var BWRAP_NAMESPACES = ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--die-with-parent"];
 var BWRAP_ROOT = ["--bind", "/", "/", "--proc", "/proc", "--dev", "/dev"];
-function bwrapWorks() {
-  const res = (0, import_node_child_process2.spawnSync)("bwrap", [...BWRAP_NAMESPACES, ...BWRAP_ROOT, "true"], { stdio: "ignore", timeout: 3e4 });
+function bwrapWorks(user) {
+  const res = (0, import_node_child_process2.spawnSync)("bwrap", [...BWRAP_NAMESPACES, ...BWRAP_ROOT, "true"], { stdio: "ignore", timeout: 3e4, ...user });
   return res.status === 0;
 }
 function chooseIsolation(mode, testUser, env) {
   if (mode === "none") return { ok: true, isolation: { kind: "none" } };
-  if (env.isRoot) return { ok: true, isolation: { kind: "user", ...testUser } };
+  if (env.isRoot) return { ok: true, isolation: { kind: "user", ...testUser, bwrap: env.bwrapWorks(testUser) } };
   if (env.bwrapWorks()) return { ok: true, isolation: { kind: "bwrap" } };
   return {
     ok: false,
@@ -24198,6 +24198,10 @@ function prepareSandbox(iso, workspace, cwd, runnerHome) {
   const home = (0, import_node_fs3.mkdtempSync)((0, import_node_path2.join)((0, import_node_os.tmpdir)(), "damascus-test-home-"));
   const dispose = () => (0, import_node_fs3.rmSync)(home, { recursive: true, force: true });
   const bash = (command) => ["bash", "-c", command];
+  const hide = runnerHome && runnerHome !== "/" ? ["--tmpfs", runnerHome] : [];
+  function bwrapArgs(command, dir) {
+    return [...BWRAP_NAMESPACES, "--new-session", ...BWRAP_ROOT, ...hide, "--bind", workspace, workspace, "--bind", home, home, "--chdir", dir, "--", ...bash(command)];
+  }
   if (iso.kind === "user") {
     chownTree(workspace, iso.uid, iso.gid);
     chownTree(home, iso.uid, iso.gid);
@@ -24206,16 +24210,11 @@ function prepareSandbox(iso, workspace, cwd, runnerHome) {
       dispose();
       return { ok: false, reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)` };
     }
-    return { ok: true, sandbox: { home, dispose, launch: (command) => ({ file: "bash", args: ["-c", command], uid: iso.uid, gid: iso.gid }) } };
-  }
-  if (iso.kind === "bwrap") {
-    const hide = runnerHome && runnerHome !== "/" ? ["--tmpfs", runnerHome] : [];
-    const launch = (command, dir) => ({
-      file: "bwrap",
-      args: [...BWRAP_NAMESPACES, "--new-session", ...BWRAP_ROOT, ...hide, "--bind", workspace, workspace, "--bind", home, home, "--chdir", dir, "--", ...bash(command)]
-    });
+    const as = { uid: iso.uid, gid: iso.gid };
+    const launch = (command, dir) => iso.bwrap ? { file: "bwrap", args: bwrapArgs(command, dir), ...as } : { file: "bash", args: ["-c", command], ...as };
     return { ok: true, sandbox: { home, dispose, launch } };
   }
+  if (iso.kind === "bwrap") return { ok: true, sandbox: { home, dispose, launch: (command, dir) => ({ file: "bwrap", args: bwrapArgs(command, dir) }) } };
   return { ok: true, sandbox: { home, dispose, launch: (command) => ({ file: "bash", args: ["-c", command] }) } };
 }
 
@@ -24467,15 +24466,16 @@ async function run() {
   const sandbox = prepared.sandbox;
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
-  const isolationText = isolation.kind === "user" ? `as uid ${isolation.uid}` : isolation.kind === "bwrap" ? "in bubblewrap" : "unisolated";
+  const isolationText = isolation.kind === "user" ? `as uid ${isolation.uid}${isolation.bwrap ? " in bubblewrap" : ""}` : isolation.kind === "bwrap" ? "in bubblewrap" : "unisolated";
   info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd}, ${isolationText} (timeout ${cfg.timeoutMs / 6e4} min)`);
+  const launch = sandbox.launch(cfg.testCommand, cwd);
   const resumeToken = (0, import_node_crypto4.randomBytes)(16).toString("hex");
   process.stdout.write(`::stop-commands::${resumeToken}
 `);
   const started = Date.now();
   let endsWithNewline = true;
   const outcome = await runCommand({
-    launch: sandbox.launch(cfg.testCommand, cwd),
+    launch,
     cwd,
     env: commandEnv(process.env, cfg, sandbox.home),
     timeoutMs: cfg.timeoutMs,

@@ -3,7 +3,8 @@
  * results) and the job token (it can write to the repository) in its environment and memory; a child of the same
  * uid reads both from /proc/<pid>/environ and /proc/<pid>/mem. So the command runs
  *  - as an unprivileged uid when the Action is root (docker job containers, root host runners): another uid can
- *    read neither file of a root process;
+ *    read neither file of a root process; where bubblewrap also works for that uid (root host runners), inside it
+ *    too, so no process the command starts (setsid or not) outlives it to meddle with a later job;
  *  - else inside bubblewrap with new user, pid and IPC namespaces and a fresh /proc, where no process of the
  *    runner is visible, and with the runner user's HOME (where act_runner keeps its registration) hidden;
  *  - else not at all, unless the workflow accepts the risk with `isolation: none`.
@@ -17,7 +18,7 @@ import { join } from 'node:path';
 export type IsolationMode = 'auto' | 'none';
 
 export type Isolation =
-  | { kind: 'user'; uid: number; gid: number }
+  | { kind: 'user'; uid: number; gid: number; bwrap: boolean }
   | { kind: 'bwrap' }
   | { kind: 'none' };
 
@@ -32,9 +33,9 @@ export interface Launch {
 const BWRAP_NAMESPACES = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--die-with-parent'];
 const BWRAP_ROOT = ['--bind', '/', '/', '--proc', '/proc', '--dev', '/dev'];
 
-/** Whether bubblewrap can make a user and pid namespace here (it cannot in most containers). */
-export function bwrapWorks(): boolean {
-  const res = spawnSync('bwrap', [...BWRAP_NAMESPACES, ...BWRAP_ROOT, 'true'], { stdio: 'ignore', timeout: 30_000 });
+/** Whether bubblewrap can make a user and pid namespace here, as `user` (it cannot in most containers). */
+export function bwrapWorks(user?: { uid: number; gid: number }): boolean {
+  const res = spawnSync('bwrap', [...BWRAP_NAMESPACES, ...BWRAP_ROOT, 'true'], { stdio: 'ignore', timeout: 30_000, ...user });
   return res.status === 0;
 }
 
@@ -43,10 +44,10 @@ export type IsolationChoice = { ok: true; isolation: Isolation } | { ok: false; 
 export function chooseIsolation(
   mode: IsolationMode,
   testUser: { uid: number; gid: number },
-  env: { isRoot: boolean; bwrapWorks: () => boolean },
+  env: { isRoot: boolean; bwrapWorks: (user?: { uid: number; gid: number }) => boolean },
 ): IsolationChoice {
   if (mode === 'none') return { ok: true, isolation: { kind: 'none' } };
-  if (env.isRoot) return { ok: true, isolation: { kind: 'user', ...testUser } };
+  if (env.isRoot) return { ok: true, isolation: { kind: 'user', ...testUser, bwrap: env.bwrapWorks(testUser) } };
   if (env.bwrapWorks()) return { ok: true, isolation: { kind: 'bwrap' } };
   return {
     ok: false,
@@ -80,6 +81,12 @@ export function prepareSandbox(iso: Isolation, workspace: string, cwd: string, r
   const home = mkdtempSync(join(tmpdir(), 'damascus-test-home-'));
   const dispose = (): void => rmSync(home, { recursive: true, force: true });
   const bash = (command: string): string[] => ['bash', '-c', command];
+  // The runner user's HOME is hidden (act_runner keeps its .runner credentials there); the workspace and the
+  // fresh HOME are bound back in after it.
+  const hide = runnerHome && runnerHome !== '/' ? ['--tmpfs', runnerHome] : [];
+  function bwrapArgs(command: string, dir: string): string[] {
+    return [...BWRAP_NAMESPACES, '--new-session', ...BWRAP_ROOT, ...hide, '--bind', workspace, workspace, '--bind', home, home, '--chdir', dir, '--', ...bash(command)];
+  }
   if (iso.kind === 'user') {
     chownTree(workspace, iso.uid, iso.gid);
     chownTree(home, iso.uid, iso.gid);
@@ -88,17 +95,10 @@ export function prepareSandbox(iso: Isolation, workspace: string, cwd: string, r
       dispose();
       return { ok: false, reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)` };
     }
-    return { ok: true, sandbox: { home, dispose, launch: (command) => ({ file: 'bash', args: ['-c', command], uid: iso.uid, gid: iso.gid }) } };
-  }
-  if (iso.kind === 'bwrap') {
-    // The runner user's HOME is hidden (act_runner keeps its .runner credentials there); the workspace and the
-    // fresh HOME are bound back in after it.
-    const hide = runnerHome && runnerHome !== '/' ? ['--tmpfs', runnerHome] : [];
-    const launch = (command: string, dir: string): Launch => ({
-      file: 'bwrap',
-      args: [...BWRAP_NAMESPACES, '--new-session', ...BWRAP_ROOT, ...hide, '--bind', workspace, workspace, '--bind', home, home, '--chdir', dir, '--', ...bash(command)],
-    });
+    const as = { uid: iso.uid, gid: iso.gid };
+    const launch = (command: string, dir: string): Launch => (iso.bwrap ? { file: 'bwrap', args: bwrapArgs(command, dir), ...as } : { file: 'bash', args: ['-c', command], ...as });
     return { ok: true, sandbox: { home, dispose, launch } };
   }
+  if (iso.kind === 'bwrap') return { ok: true, sandbox: { home, dispose, launch: (command, dir) => ({ file: 'bwrap', args: bwrapArgs(command, dir) }) } };
   return { ok: true, sandbox: { home, dispose, launch: (command) => ({ file: 'bash', args: ['-c', command] }) } };
 }

@@ -98,16 +98,19 @@ async function run(): Promise<void> {
   const sandbox = prepared.sandbox;
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
-  const isolationText = isolation.kind === 'user' ? `as uid ${isolation.uid}` : isolation.kind === 'bwrap' ? 'in bubblewrap' : 'unisolated';
+  const isolationText = isolation.kind === 'user'
+    ? `as uid ${isolation.uid}${isolation.bwrap ? ' in bubblewrap' : ''}`
+    : isolation.kind === 'bwrap' ? 'in bubblewrap' : 'unisolated';
   core.info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd}, ${isolationText} (timeout ${cfg.timeoutMs / 60_000} min)`);
 
+  const launch = sandbox.launch(cfg.testCommand, cwd);
   // The output is untrusted: stop the runner from reading workflow commands (::set-output:: …) in it.
   const resumeToken = randomBytes(16).toString('hex');
   process.stdout.write(`::stop-commands::${resumeToken}\n`);
   const started = Date.now();
   let endsWithNewline = true;
   const outcome = await runCommand({
-    launch: sandbox.launch(cfg.testCommand, cwd),
+    launch,
     cwd,
     env: commandEnv(process.env, cfg, sandbox.home),
     timeoutMs: cfg.timeoutMs,

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, processesNamed, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
   type Receiver,
 } from './harness.js';
 
@@ -117,7 +117,9 @@ describe('the review Action, run like act_runner runs it', () => {
   test('a command that never ends is killed with its whole process tree at timeout-minutes and reported as a timeout', async () => {
     const r = await receiver();
     // bash and its children ignore SIGTERM, so only the SIGKILL of the process group can end them.
-    const command = 'trap "" TERM; sleep 300 & echo $! > bg.pid; echo started; sleep 300';
+    // The background sleep is found by a name of its own (its pid may be one of a sandbox's pid namespace).
+    const marker = `damascus-bg-${process.pid}-${Date.now()}`;
+    const command = `trap "" TERM; (exec -a ${marker} sleep 300) & echo started; sleep 300`;
     const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': command, 'timeout-minutes': '0.02' }), env: giteaEnv() });
 
     expect(run.exitCode).toBe(1);
@@ -127,9 +129,7 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(result.outputTail).toContain('started');
     expect(run.outputs).toEqual({ passed: 'false', 'exit-code': '' });
     expect(run.stdout).toMatch(/::error::Damascus review: the test command timed out after 0\.02 minutes/);
-    const bgPid = Number(readFileSync(join(run.workspace, 'bg.pid'), 'utf8'));
-    expect(bgPid).toBeGreaterThan(0);
-    expect(isAlive(bgPid)).toBe(false);
+    expect(processesNamed(marker).filter(isAlive)).toEqual([]);
     expect(gitea.calls.map((c) => c.body.state)).toEqual(['failure']);
   });
 

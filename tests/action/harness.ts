@@ -6,7 +6,7 @@
  * the job token) and the commit-status endpoint.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -313,6 +313,17 @@ export function baseInputs(receiverUrl: string, overrides: Record<string, string
     'delivery-timeout-seconds': '10',
     ...overrides,
   };
+}
+
+/** The pids of the processes whose argv[0] is `name`. */
+export function processesNamed(name: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === name;
+    } catch {
+      return false;
+    }
+  }).map(Number);
 }
 
 /** True while `pid` is a live (non-zombie) process. */

