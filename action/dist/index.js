@@ -23953,6 +23953,7 @@ var MAX_FILES = 50;
 var MAX_ENTRIES_VISITED = 2e4;
 var MAX_REPORT_BYTES = 20 * 1024 * 1024;
 var MAX_NAMES = 200;
+var MAX_NAME_LENGTH = 500;
 var SKIP_DIRS = /* @__PURE__ */ new Set(["node_modules", ".git"]);
 function globToRegExp(glob) {
   let re = "";
@@ -24014,7 +24015,8 @@ function asNodes(v) {
 function caseName(tc) {
   const name = String(tc["@_name"] ?? "");
   const cls = String(tc["@_classname"] ?? "");
-  return cls === "" || name.startsWith(cls) ? name : `${cls}.${name}`;
+  const full = cls === "" || name.startsWith(cls) ? name : `${cls}.${name}`;
+  return full.length > MAX_NAME_LENGTH ? `${full.slice(0, MAX_NAME_LENGTH)}…` : full;
 }
 function collectCases(node, out) {
   out.push(...asNodes(node.testcase));

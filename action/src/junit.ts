@@ -11,6 +11,8 @@ const MAX_ENTRIES_VISITED = 20_000;
 const MAX_REPORT_BYTES = 20 * 1024 * 1024;
 /** Name lists are capped so a huge suite cannot blow up the posted body; counts stay exact. */
 const MAX_NAMES = 200;
+/** …and each name is cut, so the posted result stays well under the orchestrator's size limit. */
+const MAX_NAME_LENGTH = 500;
 const SKIP_DIRS = new Set(['node_modules', '.git']);
 
 /** A glob with `**\/` (any directories), `*` and `?` (within one path segment) as a RegExp over "/" paths. */
@@ -87,7 +89,8 @@ function caseName(tc: XmlNode): string {
   const name = String(tc['@_name'] ?? '');
   const cls = String(tc['@_classname'] ?? '');
   // Some reporters (jest-junit) repeat the class name inside the name.
-  return cls === '' || name.startsWith(cls) ? name : `${cls}.${name}`;
+  const full = cls === '' || name.startsWith(cls) ? name : `${cls}.${name}`;
+  return full.length > MAX_NAME_LENGTH ? `${full.slice(0, MAX_NAME_LENGTH)}…` : full;
 }
 
 /** Every <testcase> under any (nested) <testsuite> or <testsuites>. */
