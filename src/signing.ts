@@ -5,6 +5,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'x-damascus-signature-256';
+/** Names the repository whose per-project secret signed the body: the signature is checked before any parse. */
+export const REPOSITORY_HEADER = 'x-damascus-repository';
 
 const PREFIX = 'sha256=';
 const HEADER_SHAPE = /^sha256=[0-9a-f]{64}$/;

@@ -1,12 +1,14 @@
 /** POSTs the signed review result to the orchestrator, retrying what a retry can fix. */
 import { randomUUID } from 'node:crypto';
-import { SIGNATURE_HEADER, signBody } from '../../src/signing.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, signBody } from '../../src/signing.js';
 
 export const DELIVERY_HEADER = 'x-damascus-delivery';
 
 export interface DeliverOptions {
   url: string;
   secret: string;
+  /** owner/repo: names the per-project secret the server verifies the signature with (before it parses the body). */
+  repository: string;
   /** The exact bytes that are signed and sent. */
   body: string;
   /** Give up retrying after this long (the last attempt may still be running until it ends). */
@@ -42,7 +44,7 @@ export async function deliverResult(opts: DeliverOptions): Promise<DeliveryOutco
     try {
       const res = await fetch(opts.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature, [DELIVERY_HEADER]: deliveryId },
+        headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: opts.repository, [SIGNATURE_HEADER]: signature, [DELIVERY_HEADER]: deliveryId },
         body: opts.body,
         signal: AbortSignal.timeout(Math.min(opts.attemptTimeoutMs ?? 30_000, remaining)),
         redirect: 'error', // a redirect would re-send the signed body somewhere else

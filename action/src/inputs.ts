@@ -1,5 +1,6 @@
 /** The Action's inputs and runner environment, validated up front (no I/O). */
 import { randomBytes } from 'node:crypto';
+import type { IsolationMode } from './isolation.js';
 import { DEFAULT_JUNIT_PATTERNS } from './junit.js';
 
 export interface ActionConfig {
@@ -30,6 +31,10 @@ export interface ActionConfig {
   runUrl: string | null;
   /** GITHUB_API_URL, for the commit status; null when absent. */
   apiUrl: string | null;
+  /** `auto`: isolate the test command or refuse to run it; `none`: the workflow accepts running it unisolated. */
+  isolation: IsolationMode;
+  /** The unprivileged uid and gid the test command runs as when the Action is root. */
+  testUser: { uid: number; gid: number };
 }
 
 export type InputReader = (name: string) => string;
@@ -92,6 +97,15 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
   const dispatch = get('dispatch');
   if (dispatch !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(dispatch)) problems.push(`input dispatch must be a plain nonce (got ${JSON.stringify(dispatch)})`);
 
+  const isolation = get('isolation').toLowerCase() || 'auto';
+  if (isolation !== 'auto' && isolation !== 'none') problems.push(`input isolation must be auto or none (got ${JSON.stringify(isolation)})`);
+  const testUserRaw = get('test-user') || '65534';
+  const userMatch = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(testUserRaw);
+  const testUser = userMatch ? { uid: Number(userMatch[1]), gid: Number(userMatch[2] ?? userMatch[1]) } : { uid: 0, gid: 0 };
+  if (!userMatch || testUser.uid === 0 || testUser.gid === 0 || testUser.uid > 0xfffffffe || testUser.gid > 0xfffffffe) {
+    problems.push(`input test-user must be a numeric uid or uid:gid other than root (got ${JSON.stringify(testUserRaw)})`);
+  }
+
   const timeoutMinutes = positiveNumber(get('timeout-minutes') || '30', 'input timeout-minutes', problems);
   const deliverySeconds = positiveNumber(get('delivery-timeout-seconds') || '120', 'input delivery-timeout-seconds', problems);
   const failRaw = get('fail-on-test-failure').toLowerCase() || 'true';
@@ -129,6 +143,8 @@ export function parseInputs(input: InputReader, env: Env): ActionConfig {
     runId: `${runIdBase}-${executionId(env)}`,
     runUrl: runLink(serverUrl, repository, env),
     apiUrl: (env.GITHUB_API_URL ?? '').replace(/\/+$/, '') || null,
+    isolation: isolation as IsolationMode,
+    testUser,
   };
 }
 

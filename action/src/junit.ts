@@ -1,5 +1,5 @@
 /** Finds the JUnit XML reports the test command wrote and reduces them to counts and names. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { ReviewTests } from '../../src/review/resultSchema.js';
@@ -11,6 +11,8 @@ const MAX_ENTRIES_VISITED = 20_000;
 const MAX_REPORT_BYTES = 20 * 1024 * 1024;
 /** Name lists are capped so a huge suite cannot blow up the posted body; counts stay exact. */
 const MAX_NAMES = 200;
+/** …and each name is cut, so the posted result stays well under the orchestrator's size limit. */
+const MAX_NAME_LENGTH = 500;
 const SKIP_DIRS = new Set(['node_modules', '.git']);
 
 /** A glob with `**\/` (any directories), `*` and `?` (within one path segment) as a RegExp over "/" paths. */
@@ -61,6 +63,16 @@ export function findJUnitFiles(root: string, patterns: string, sinceMs: number):
   return found;
 }
 
+/** The report was written by the test command: a symlink swapped in after the walk must not be followed. */
+function readNoFollow(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 type XmlNode = Record<string, unknown>;
 
 const parser = new XMLParser({
@@ -77,7 +89,8 @@ function caseName(tc: XmlNode): string {
   const name = String(tc['@_name'] ?? '');
   const cls = String(tc['@_classname'] ?? '');
   // Some reporters (jest-junit) repeat the class name inside the name.
-  return cls === '' || name.startsWith(cls) ? name : `${cls}.${name}`;
+  const full = cls === '' || name.startsWith(cls) ? name : `${cls}.${name}`;
+  return full.length > MAX_NAME_LENGTH ? `${full.slice(0, MAX_NAME_LENGTH)}…` : full;
 }
 
 /** Every <testcase> under any (nested) <testsuite> or <testsuites>. */
@@ -108,7 +121,7 @@ export function summarizeJUnit(files: readonly string[], warn: (msg: string) => 
   for (const file of files) {
     let one: ReviewTests;
     try {
-      one = parseJUnit(readFileSync(file, 'utf8'));
+      one = parseJUnit(readNoFollow(file));
     } catch (err) {
       warn(`ignoring ${file}: not valid JUnit XML (${(err as Error).message.split('\n')[0]})`);
       continue;

@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
-import type { ReviewResult } from '../../src/review/resultSchema.js';
+import { stripNul, type ReviewResult } from '../../src/review/resultSchema.js';
 import { checkoutHead } from './checkout.js';
 import { deliverResult, type DeliveryOutcome } from './deliver.js';
 import { type ActionConfig, parseInputs } from './inputs.js';
+import { bwrapWorks, chooseIsolation, prepareSandbox } from './isolation.js';
 import { findJUnitFiles, summarizeJUnit } from './junit.js';
-import { collectSecrets, maskTail } from './mask.js';
+import { collectSecrets, maskTail, SECRET_NAME } from './mask.js';
 import { runCommand, type RunOutcome } from './runCommand.js';
 import { type CommitState, postCommitStatus } from './status.js';
 import { writeSummary } from './summary.js';
@@ -32,12 +33,16 @@ function aliasGiteaFileCommands(env: Env): void {
   }
 }
 
-/** The test command's environment: the job's, without this step's inputs (they hold tokens) or file commands. */
-function commandEnv(env: Env, cfg: ActionConfig): Env {
+/** Whether a job variable must not reach the test command: this step's inputs (they hold the secrets), tokens, file commands. */
+function withheld(name: string): boolean {
+  return name.startsWith('INPUT_') || name.startsWith('ACTIONS_ID_TOKEN_REQUEST_') || SECRET_NAME.test(name) || RUNNER_FILE_VARS.includes(name);
+}
+
+/** The test command's environment: the job's, less every withheld variable, with a fresh HOME. */
+function commandEnv(env: Env, cfg: ActionConfig, home: string): Env {
   const out: Env = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith('INPUT_') && !RUNNER_FILE_VARS.includes(k)) out[k] = v;
-  }
+  for (const [k, v] of Object.entries(env)) if (!withheld(k)) out[k] = v;
+  out.HOME = home;
   out.DAMASCUS_WORK_ITEM = String(cfg.workItem);
   out.DAMASCUS_HEAD_SHA = cfg.headSha;
   return out;
@@ -67,6 +72,13 @@ async function run(): Promise<void> {
   }
   const secrets = collectSecrets([cfg.token, cfg.giteaToken], process.env);
   for (const s of secrets) core.setSecret(s);
+  const choice = chooseIsolation(cfg.isolation, cfg.testUser, { isRoot: process.getuid?.() === 0, bwrapWorks });
+  if (!choice.ok) {
+    core.setFailed(`Damascus review: ${choice.reason}; nothing was run or reported`);
+    return;
+  }
+  const isolation = choice.isolation;
+  if (isolation.kind === 'none') core.warning('isolation: none: the test command runs unisolated and can read the callback secret and the job token');
 
   // A pass reported for head-sha lets Damascus merge head-sha: the Action checks out exactly that commit itself.
   const checkout = checkoutHead({
@@ -78,19 +90,29 @@ async function run(): Promise<void> {
     return;
   }
   const cwd = resolve(cfg.workspace, cfg.workingDirectory);
+  const prepared = prepareSandbox(isolation, cfg.workspace, cwd, process.env.HOME);
+  if (!prepared.ok) {
+    core.setFailed(`Damascus review: ${prepared.reason}; nothing was run or reported`);
+    return;
+  }
+  const sandbox = prepared.sandbox;
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
-  core.info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd} (timeout ${cfg.timeoutMs / 60_000} min)`);
+  const isolationText = isolation.kind === 'user'
+    ? `as uid ${isolation.uid}${isolation.bwrap ? ' in bubblewrap' : ''}`
+    : isolation.kind === 'bwrap' ? 'in bubblewrap' : 'unisolated';
+  core.info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd}, ${isolationText} (timeout ${cfg.timeoutMs / 60_000} min)`);
 
+  const launch = sandbox.launch(cfg.testCommand, cwd);
   // The output is untrusted: stop the runner from reading workflow commands (::set-output:: …) in it.
   const resumeToken = randomBytes(16).toString('hex');
   process.stdout.write(`::stop-commands::${resumeToken}\n`);
   const started = Date.now();
   let endsWithNewline = true;
   const outcome = await runCommand({
-    command: cfg.testCommand,
+    launch,
     cwd,
-    env: commandEnv(process.env, cfg),
+    env: commandEnv(process.env, cfg, sandbox.home),
     timeoutMs: cfg.timeoutMs,
     onOutput: (chunk) => {
       process.stdout.write(chunk);
@@ -98,6 +120,7 @@ async function run(): Promise<void> {
       endsWithNewline = chunk[chunk.length - 1] === 0x0a;
     },
   });
+  sandbox.dispose();
   // The resume command must start its own line.
   process.stdout.write(`${endsWithNewline ? '' : '\n'}::${resumeToken}::\n`);
   const runVerdict = describeRun(outcome, cfg);
@@ -109,7 +132,7 @@ async function run(): Promise<void> {
   if (outcome.spawnError) outputTail += `\n[damascus] ${runVerdict}\n`;
 
   const passed = outcome.spawnError === null && !outcome.timedOut && outcome.exitCode === 0;
-  const result: ReviewResult = {
+  const result: ReviewResult = stripNul({
     version: 1,
     workItem: cfg.workItem,
     repository: cfg.repository,
@@ -124,7 +147,7 @@ async function run(): Promise<void> {
     outputTail,
     outputTruncated: tail.totalBytes > TAIL_LIMIT,
     tests,
-  };
+  });
 
   core.setOutput('passed', String(passed));
   core.setOutput('exit-code', outcome.exitCode === null ? '' : String(outcome.exitCode));
@@ -132,6 +155,7 @@ async function run(): Promise<void> {
   const delivery = await deliverResult({
     url: cfg.resultsUrl,
     secret: cfg.token,
+    repository: cfg.repository,
     body: JSON.stringify(result),
     totalTimeoutMs: cfg.deliveryTimeoutMs,
     log: (msg) => core.info(msg),

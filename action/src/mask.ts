@@ -1,8 +1,8 @@
 /** Secret masking for the output tail the Action posts. */
 
 export const MASK = '***';
-/** Env var names that mark their value as a secret. */
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/i;
+/** Env var names that mark their value as a secret (masked in the tail, and kept from the test command). */
+export const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL/i;
 const MIN_ENV_SECRET_LENGTH = 6;
 /** Shorter explicit secrets would mask ordinary text everywhere. */
 const MIN_INPUT_SECRET_LENGTH = 4;

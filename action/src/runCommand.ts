@@ -1,9 +1,10 @@
 /** Runs the test command with bash in its own process group, so a timeout can kill the whole tree. */
 import { spawn } from 'node:child_process';
+import type { Launch } from './isolation.js';
 
 export interface RunOptions {
-  /** The test command: handed to bash as its `-c` argument, never spliced into another shell string. */
-  command: string;
+  /** How to start it (isolation.ts): bash with the command as its `-c` argument, never spliced into a shell string. */
+  launch: Launch;
   cwd: string;
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
@@ -39,8 +40,10 @@ export function runCommand(opts: RunOptions): Promise<RunOutcome> {
   const started = Date.now();
   const killGraceMs = opts.killGraceMs ?? 5_000;
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', opts.command], {
+    const child = spawn(opts.launch.file, opts.launch.args, {
       cwd: opts.cwd,
+      uid: opts.launch.uid,
+      gid: opts.launch.gid,
       env: opts.env,
       detached: true, // own process group: -pid reaches every descendant that did not setsid
       stdio: ['ignore', 'pipe', 'pipe'],

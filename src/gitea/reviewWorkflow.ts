@@ -91,9 +91,19 @@ on:
         type: string
         default: ""
 
+# The job token's least permissions. Gitea 1.26 honours this block (clamped by the repository's and owner's
+# maximum) and starts from the repository's default for every scope not named, so each one is named. Fetching
+# the head reads the code; the damascus/review commit status needs code write. The Action keeps this token from
+# the test command.
 permissions:
-  # Fetching the head reads the code; the damascus/review commit status needs code write.
   contents: write
+  releases: none
+  issues: none
+  pull-requests: none
+  packages: none
+  actions: none
+  wiki: none
+  projects: none
 
 jobs:
   review:

@@ -22,32 +22,32 @@ export function sendText(res: ServerResponse, status: number, body: string, type
 }
 
 /**
- * Read a request body up to `limit` bytes. Resolves null when the body is larger (the caller
- * answers 413); the rest of the upload is drained, not buffered.
+ * Read a request body up to `limit` bytes. Resolves null as soon as the body is known to be larger (declared or
+ * sent): the caller answers 413 at once, and the connection is closed right after that answer, so the rest of an
+ * oversized upload is never read.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
+    const refuse = (): void => {
+      req.removeAllListeners('data');
+      req.pause();
+      resolve(null);
+      // The caller's 413 is written synchronously after this resolves; destroySoon flushes it, then closes.
+      setImmediate(() => req.socket.destroySoon());
+    };
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      req.on('end', () => resolve(null));
-      req.on('error', reject);
-      return;
-    }
+    if (Number.isFinite(declared) && declared > limit) return refuse();
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
     req.on('data', (c: Buffer) => {
-      if (over) return;
       size += c.length;
       if (size > limit) {
-        over = true;
         chunks.length = 0;
-        return;
+        return refuse();
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

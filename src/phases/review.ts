@@ -80,8 +80,11 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
           return { verdict: 'error', reason: `no review result for ${head.slice(0, 10)} within ci_timeout (${config.ciTimeoutMinutes} min), twice` };
         }
         if (!deps.settings.publicUrl) return { verdict: 'error', reason: 'DAMASCUS_PUBLIC_URL is not set: the review Action cannot report back' };
-        if (!(await noteReviewHead(deps.sql, item.id, item.leaseToken, head))) throw new Error('lease lost before the review dispatch');
         const nonce = randomBytes(8).toString('hex');
+        // The nonce is stored first: only a result that names it is accepted, and it may arrive before this run ends.
+        // `at: 0` and the old count until Gitea took the dispatch, so a dispatch that failed is sent again at once.
+        const noted: Dispatch = { sha: head, at: 0, count: forThisHead ? last.count : 0, nonce };
+        if (!(await noteReviewHead(deps.sql, item.id, item.leaseToken, head, { ...noted }))) throw new Error('lease lost before the review dispatch');
         const title = reviewRunTitle(item.id, nonce);
         // The workflow file is read from the default branch (where setup wrote it), never from the PR's branch.
         const run = await sendOnce({
@@ -98,7 +101,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
             return found ? { workflow_run_id: found.id, run_url: '', html_url: found.html_url } : null;
           },
         });
-        const dispatch: Dispatch = { sha: head, at: Date.now(), count: forThisHead ? last.count + 1 : 1, nonce, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
+        const dispatch: Dispatch = { ...noted, at: Date.now(), count: noted.count + 1, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
         return {
           defer: {
             delayMs: timeoutMs,

@@ -22,7 +22,7 @@ export interface ReviewResult {
   /** GITHUB_RUN_ID and the execution (its task): a re-run of a run is a new result. */
   runId: string;
   runUrl: string | null;
-  /** Damascus's nonce of the dispatch that started the run; null from an Action that was not given one. */
+  /** Damascus's nonce of the dispatch that started the run: a result is accepted only for the item's current nonce, once. */
   dispatch?: string | null;
   passed: boolean;
   /** null when the command was killed (timeout) or could not start. */
@@ -39,6 +39,7 @@ export type ParseResult = { ok: true; value: ReviewResult } | { ok: false; error
 
 const REPO_SHAPE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const SHA_SHAPE = /^[0-9a-fA-F]{40}$/;
+const RUN_ID_SHAPE = /^[\x21-\x7e]{1,200}$/;
 const KEYS: readonly (keyof ReviewResult)[] = [
   'version', 'workItem', 'repository', 'headSha', 'runId', 'runUrl', 'dispatch', 'passed', 'exitCode',
   'timedOut', 'durationMs', 'outputTail', 'outputTruncated', 'tests',
@@ -69,7 +70,7 @@ function firstError(v: Record<string, unknown>): string | null {
   if (!Number.isSafeInteger(v.workItem) || (v.workItem as number) <= 0) return 'workItem must be a positive integer';
   if (typeof v.repository !== 'string' || !REPO_SHAPE.test(v.repository)) return 'repository must be "owner/repo"';
   if (typeof v.headSha !== 'string' || !SHA_SHAPE.test(v.headSha)) return 'headSha must be 40 hex digits';
-  if (typeof v.runId !== 'string' || v.runId === '') return 'runId must be a non-empty string';
+  if (typeof v.runId !== 'string' || !RUN_ID_SHAPE.test(v.runId)) return 'runId must be 1 to 200 printable ASCII characters';
   if (v.runUrl !== null && typeof v.runUrl !== 'string') return 'runUrl must be a string or null';
   if (v.dispatch !== undefined && v.dispatch !== null && (typeof v.dispatch !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v.dispatch))) {
     return 'dispatch must be a plain nonce or null';
@@ -88,10 +89,24 @@ function firstError(v: Record<string, unknown>): string | null {
   return null;
 }
 
-/** Validate an already JSON-parsed body. Unknown fields are refused so a typo is loud, not ignored. */
+const withoutNul = (s: string): string => s.replace(/\u0000/g, '');
+
+/**
+ * The result with NUL characters removed from its free text (output tail, test names, run URL): PostgreSQL can
+ * store none in TEXT or JSONB, and test output may well contain them.
+ */
+export function stripNul(r: ReviewResult): ReviewResult {
+  const tests = r.tests && { ...r.tests, failing: r.tests.failing.map(withoutNul), skippedNames: r.tests.skippedNames.map(withoutNul) };
+  return { ...r, outputTail: withoutNul(r.outputTail), runUrl: r.runUrl === null ? null : withoutNul(r.runUrl), tests };
+}
+
+/**
+ * Validate an already JSON-parsed body (NULs stripped from its free text). Unknown fields are refused so a typo
+ * is loud, not ignored.
+ */
 export function parseReviewResult(json: unknown): ParseResult {
   if (!isRecord(json)) return { ok: false, error: 'the body must be a JSON object' };
   const error = firstError(json);
   if (error) return { ok: false, error };
-  return { ok: true, value: json as unknown as ReviewResult };
+  return { ok: true, value: stripNul(json as unknown as ReviewResult) };
 }

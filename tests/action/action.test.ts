@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, processesNamed, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
   type Receiver,
 } from './harness.js';
 
@@ -117,7 +117,9 @@ describe('the review Action, run like act_runner runs it', () => {
   test('a command that never ends is killed with its whole process tree at timeout-minutes and reported as a timeout', async () => {
     const r = await receiver();
     // bash and its children ignore SIGTERM, so only the SIGKILL of the process group can end them.
-    const command = 'trap "" TERM; sleep 300 & echo $! > bg.pid; echo started; sleep 300';
+    // The background sleep is found by a name of its own (its pid may be one of a sandbox's pid namespace).
+    const marker = `damascus-bg-${process.pid}-${Date.now()}`;
+    const command = `trap "" TERM; (exec -a ${marker} sleep 300) & echo started; sleep 300`;
     const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': command, 'timeout-minutes': '0.02' }), env: giteaEnv() });
 
     expect(run.exitCode).toBe(1);
@@ -127,9 +129,7 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(result.outputTail).toContain('started');
     expect(run.outputs).toEqual({ passed: 'false', 'exit-code': '' });
     expect(run.stdout).toMatch(/::error::Damascus review: the test command timed out after 0\.02 minutes/);
-    const bgPid = Number(readFileSync(join(run.workspace, 'bg.pid'), 'utf8'));
-    expect(bgPid).toBeGreaterThan(0);
-    expect(isAlive(bgPid)).toBe(false);
+    expect(processesNamed(marker).filter(isAlive)).toEqual([]);
     expect(gitea.calls.map((c) => c.body.state)).toEqual(['failure']);
   });
 
@@ -168,15 +168,15 @@ describe('the review Action, run like act_runner runs it', () => {
       inputs: baseInputs(r.url, {
         'test-command': [
           'mkdir -p old node_modules/dep reports',
-          'cp "$HOME/stale.xml" old/junit-old.xml && touch -d 2020-01-01 old/junit-old.xml',
-          'cp "$HOME/stale.xml" node_modules/dep/junit.xml',
-          'cat > reports/junit.xml < "$HOME/report.src"; exit 1',
+          'cp "$FIXTURES/stale.xml" old/junit-old.xml && touch -d 2020-01-01 old/junit-old.xml',
+          'cp "$FIXTURES/stale.xml" node_modules/dep/junit.xml',
+          'cat > reports/junit.xml < "$FIXTURES/report.src"; exit 1',
         ].join('; '),
       }),
       env: giteaEnv(),
-      prepare: (home) => {
-        writeFileSync(join(home, 'report.src'), report);
-        writeFileSync(join(home, 'stale.xml'), stale);
+      prepare: (fixtures) => {
+        writeFileSync(join(fixtures, 'report.src'), report);
+        writeFileSync(join(fixtures, 'stale.xml'), stale);
       },
     });
     expect(run.exitCode).toBe(1);
@@ -226,26 +226,32 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(run.stdout).toContain('::error::Damascus review: the orchestrator refused the result (HTTP 409): {"error":"head moved: stale SHA"}');
   });
 
-  test('secrets printed by the command are masked in the posted tail, and the step inputs are not in its environment', async () => {
+  test('secrets printed by the command are masked in the posted tail; the step inputs, tokens and secret-named variables are not in its environment', async () => {
     const r = await receiver();
     const command = [
       'echo "password=$DEPLOY_PASSWORD"',
       `echo "token=${CALLBACK_TOKEN}"`,
       'echo "api=$SERVICE_API_KEY."',
       'echo "inputs=$(env | grep -c "^INPUT_")"',
+      'echo "tokens=$(env | grep -c -E "^(ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_[A-Z]+|GITHUB_TOKEN|GITEA_TOKEN)=")"',
       'echo "outputfile=${GITHUB_OUTPUT:-unset}"',
       'echo "harmless=$HARMLESS"',
     ].join('; ');
     const run = await runAction({
       inputs: baseInputs(r.url, { 'test-command': command }),
-      env: { ...giteaEnv(), DEPLOY_PASSWORD: 'hunter2-correct-horse', SERVICE_API_KEY: 'sk-live-0123456789', HARMLESS: 'visible-value' },
+      env: {
+        ...giteaEnv(), DEPLOY_PASSWORD: 'hunter2-correct-horse', SERVICE_API_KEY: 'sk-live-0123456789', HARMLESS: 'visible-value',
+        GITEA_TOKEN: JOB_TOKEN, GITHUB_TOKEN: JOB_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request-token-1234', ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/oidc',
+      },
     });
     expect(run.exitCode).toBe(0);
     const tail = r.accepted().outputTail;
-    expect(tail).toContain('password=***\n');
+    // Withheld from the command altogether (its output shows them empty); a secret it prints anyway is masked.
+    expect(tail).toContain('password=\n');
     expect(tail).toContain('token=***\n');
-    expect(tail).toContain('api=***.\n');
+    expect(tail).toContain('api=.\n');
     expect(tail).toContain('inputs=0\n');
+    expect(tail).toContain('tokens=0\n');
     expect(tail).toContain('outputfile=unset\n');
     expect(tail).toContain('harmless=visible-value\n');
     expect(tail).not.toContain('hunter2-correct-horse');
@@ -291,33 +297,33 @@ describe('the review Action, run like act_runner runs it', () => {
   test('a head-sha Gitea does not have: nothing runs, nothing is reported, the job fails saying so', async () => {
     const r = await receiver();
     const missing = 'f'.repeat(40);
-    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"', 'head-sha': missing }), env: giteaEnv() });
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"', 'head-sha': missing }), env: giteaEnv() });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain(`::error::Damascus review: could not fetch ${missing} from ${gitea.serverUrl}/${REPO}.git`);
     expect(run.stdout).toContain('nothing was run or reported');
-    expect(existsSync(join(run.home, 'ran'))).toBe(false);
+    expect(existsSync(join(run.fixtures, 'ran'))).toBe(false);
     expect(r.results).toHaveLength(0);
   });
 
   test('the PR moved on after the dispatch: its head ref holds another commit, so nothing runs (a pass is only ever for head-sha)', async () => {
     const r = await receiver();
-    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"', 'head-sha': 'e'.repeat(40), 'pull-request': '9' }), env: giteaEnv() });
+    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"', 'head-sha': 'e'.repeat(40), 'pull-request': '9' }), env: giteaEnv() });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain(`the pull request's head is ${MOVED_SHA}, not head-sha ${'e'.repeat(40)} (it moved)`);
-    expect(existsSync(join(run.home, 'ran'))).toBe(false);
+    expect(existsSync(join(run.fixtures, 'ran'))).toBe(false);
     expect(r.results).toHaveLength(0);
   });
 
   test('a workspace that already holds files (a workflow that checked something out first) is refused', async () => {
     const r = await receiver();
     const run = await runAction({
-      inputs: baseInputs(r.url, { 'test-command': 'touch "$HOME/ran"' }),
+      inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"' }),
       env: giteaEnv(),
       prepareWorkspace: (ws) => writeFileSync(join(ws, 'planted.txt'), 'x'),
     });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toMatch(/::error::Damascus review: the workspace .* is not empty/);
-    expect(existsSync(join(run.home, 'ran'))).toBe(false);
+    expect(existsSync(join(run.fixtures, 'ran'))).toBe(false);
     expect(r.results).toHaveLength(0);
   });
 

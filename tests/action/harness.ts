@@ -6,7 +6,7 @@
  * the job token) and the commit-status endpoint.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -207,13 +207,17 @@ export interface ActionRun {
   summary: string;
   workspace: string;
   home: string;
+  /** $FIXTURES of the command: a directory the test user can read and write (the command's HOME is its own, fresh). */
+  fixtures: string;
 }
 
 export interface RunOptions {
   inputs: Record<string, string>;
   env?: Record<string, string>;
-  /** Prepare files in the job's HOME before the run (the workspace starts empty: the Action checks the head out there). */
-  prepare?: (home: string) => void;
+  /** Prepare files in $FIXTURES before the run (the workspace starts empty: the Action checks the head out there). */
+  prepare?: (fixtures: string) => void;
+  /** Run the Action itself as this uid (a non-root host runner) instead of root. */
+  actionUid?: number;
   /** Put files in the workspace before the run (a workflow that checked something out first). */
   prepareWorkspace?: (workspace: string) => void;
   /** Only GITEA_STEP_SUMMARY / GITEA_OUTPUT (no GITHUB_ names) for the file commands. */
@@ -233,16 +237,21 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   const home = mkdtempSync(join(tmpdir(), 'damascus-home-'));
   workspaces.push(workspace, home);
   const files = mkdtempSync(join(tmpdir(), 'damascus-files-'));
-  opts.prepare?.(home);
+  const fixtures = mkdtempSync(join(tmpdir(), 'damascus-fixtures-'));
+  workspaces.push(fixtures);
+  chmodSync(fixtures, 0o777);
+  opts.prepare?.(fixtures);
   opts.prepareWorkspace?.(workspace);
   const outputFile = join(files, 'output');
   const summaryFile = join(files, 'summary');
   // act creates the file-command files empty before the step runs.
   writeFileSync(outputFile, '');
   writeFileSync(summaryFile, '');
+  if (opts.actionUid !== undefined) for (const p of [workspace, home, files, outputFile, summaryFile]) chownSync(p, opts.actionUid, opts.actionUid);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
+    FIXTURES: fixtures,
     CI: 'true',
     GITHUB_ACTIONS: 'true',
     GITEA_ACTIONS: 'true',
@@ -262,7 +271,8 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   };
   for (const [name, value] of Object.entries(opts.inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
 
-  const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const asUser = opts.actionUid === undefined ? {} : { uid: opts.actionUid, gid: opts.actionUid };
+  const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], ...asUser });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -277,6 +287,7 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
     summary: read(summaryFile),
     workspace,
     home,
+    fixtures,
   };
   rmSync(files, { recursive: true, force: true });
   return run;
@@ -302,6 +313,17 @@ export function baseInputs(receiverUrl: string, overrides: Record<string, string
     'delivery-timeout-seconds': '10',
     ...overrides,
   };
+}
+
+/** The pids of the processes whose argv[0] is `name`. */
+export function processesNamed(name: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === name;
+    } catch {
+      return false;
+    }
+  }).map(Number);
 }
 
 /** True while `pid` is a live (non-zombie) process. */

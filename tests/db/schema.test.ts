@@ -1,5 +1,5 @@
 import { openDb, withDatabase } from '../../src/db/connection.js';
-import { initDatabase, migrate } from '../../src/db/migrate.js';
+import { initDatabase, loadMigrations, migrate } from '../../src/db/migrate.js';
 import { SERVER_URL, createTestDb, seedItems, type TestDb } from '../support/db.js';
 import { randomBytes } from 'node:crypto';
 
@@ -17,6 +17,10 @@ async function catalog(db: TestDb): Promise<string> {
   return rows.map((r) => `${r.k} ${r.v}`).join('\n');
 }
 
+/** The package's migrations: every test below holds for however many there are. */
+const MIGRATIONS = loadMigrations();
+const LATEST = MIGRATIONS.length;
+
 describe('schema', () => {
   let db: TestDb;
   beforeAll(async () => { db = await createTestDb(); });
@@ -25,7 +29,7 @@ describe('schema', () => {
   test('applied twice → identical catalog, and the second run changes nothing', async () => {
     const before = await catalog(db);
     const second = await initDatabase(db.url);
-    expect(second).toEqual({ databaseCreated: false, applied: [], version: 4 });
+    expect(second).toEqual({ databaseCreated: false, applied: [], version: LATEST });
     expect(await catalog(db)).toBe(before);
     // the catalog really holds the design's tables, enums and the trigger
     for (const t of ['projects', 'work_items', 'verdicts', 'coordination_gates', 'human_issues', 'cost_ledger', 'events_outbox', 'webhook_deliveries', 'ci_results', 'schema_migrations']) {
@@ -46,7 +50,7 @@ describe('schema', () => {
       const sql = openDb(url, { max: 1 });
       const rows = await sql`SELECT count(*)::int AS n FROM schema_migrations`;
       await sql.end();
-      expect(rows[0]!.n).toBe(4); // 001_core, 002_intake, 003_gates and 004_comments, once each
+      expect(rows[0]!.n).toBe(LATEST); // each migration once
     } finally {
       const admin = openDb(SERVER_URL, { max: 1 });
       await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -56,15 +60,12 @@ describe('schema', () => {
 
   test('a failing migration leaves the schema as it was', async () => {
     await expect(migrate(db.sql, [
-      { version: 1, name: '001_core', sql: '' },
-      { version: 2, name: '002_intake', sql: '' },
-      { version: 3, name: '003_gates', sql: '' },
-      { version: 4, name: '004_comments', sql: '' },
-      { version: 5, name: '005_broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
+      ...MIGRATIONS.map((m) => ({ ...m, sql: '' })),
+      { version: LATEST + 1, name: `${String(LATEST + 1).padStart(3, '0')}_broken`, sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
     ])).rejects.toThrow(/no_such_function/);
     const [row] = await db.sql`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`;
     expect(row!.t).toBeNull();
-    expect(row!.v).toBe(4);
+    expect(row!.v).toBe(LATEST);
   });
 
   test('updated_at is kept by the trigger', async () => {

@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { createHttpServer, listen } from '../../src/http/server.js';
-import { reviewResultsRoute } from '../../src/http/reviewResults.js';
+import { MAX_REVIEW_RESULT_BYTES, reviewResultsRoute } from '../../src/http/reviewResults.js';
 import { createLogger } from '../../src/log.js';
-import { SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../../src/signing.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../../src/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../support/db.js';
 
 const CALLBACK = 'callback-secret-for-tests';
@@ -23,23 +24,27 @@ describe('POST /api/v1/review-results', () => {
     await db.drop();
   });
 
+  const nonceOf = (workItem: number) => `nonce-${workItem}`;
   const result = (workItem: number, over: Record<string, unknown> = {}) => ({
-    version: 1, workItem, repository: 'acme/widgets', headSha: SHA, runId: '17', runUrl: 'http://gitea/acme/widgets/actions/runs/17',
+    version: 1, workItem, repository: 'acme/widgets', headSha: SHA, runId: '17', runUrl: 'http://gitea/acme/widgets/actions/runs/17', dispatch: nonceOf(workItem),
     passed: false, exitCode: 1, timedOut: false, durationMs: 1234, outputTail: 'FAIL tests/a.test.ts', outputTruncated: false,
     tests: { total: 3, failed: 1, skipped: 0, failing: ['a > adds'], skippedNames: [] }, ...over,
   });
-  async function post(body: unknown, secretFor = 'acme/widgets', raw?: string) {
+  async function post(body: unknown, secretFor = 'acme/widgets', raw?: string, repositoryHeader = secretFor) {
     const text = raw ?? JSON.stringify(body);
     const res = await fetch(`${base}/api/v1/review-results`, {
       method: 'POST', body: text,
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, secretFor), text) },
+      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: repositoryHeader, [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, secretFor), text) },
     });
     return { status: res.status, json: await res.json() as Record<string, unknown> };
   }
   const rows = async () => (await db.sql`SELECT count(*)::int AS n FROM ci_results`)[0]!.n as number;
   async function reviewItem() {
     const [item] = await seedItems(db.sql, 1);
-    await db.sql`UPDATE work_items SET state = 'review', head_sha = ${SHA}, run_after = now() + interval '30 minutes' WHERE id = ${item!.id}`;
+    // What the review phase writes when it dispatches: the head and the nonce the run must answer with.
+    const dispatch = { sha: SHA, at: Date.now(), count: 1, nonce: nonceOf(item!.id) };
+    await db.sql`UPDATE work_items SET state = 'review', head_sha = ${SHA}, run_after = now() + interval '30 minutes',
+      details = details || ${db.sql.json({ reviewDispatch: dispatch } as never)} WHERE id = ${item!.id}`;
     return item!.id;
   }
 
@@ -61,12 +66,15 @@ describe('POST /api/v1/review-results', () => {
     const id = await reviewItem();
     const before = await rows();
     const text = JSON.stringify(result(id, { runId: 'x1' }));
-    const unsigned = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: text, headers: { 'content-type': 'application/json' } });
+    const unsigned = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: text, headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' } });
     expect(unsigned.status).toBe(401);
-    expect((await post(result(id, { runId: 'x2' }), 'acme/other')).status).toBe(401);
+    // Signed with this repository's secret, but the header names another one: the other one's secret is checked.
+    expect((await post(result(id, { runId: 'x3' }), 'acme/widgets', undefined, 'acme/other')).status).toBe(401);
+    // Another project's secret, named honestly in the header: the body claims acme/widgets, so it is refused.
+    expect((await post(result(id, { runId: 'x2' }), 'acme/other')).status).toBe(400);
     const altered = await fetch(`${base}/api/v1/review-results`, {
       method: 'POST', body: text.replace('"x1"', '"x9"'),
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, 'acme/widgets'), text) },
+      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets', [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, 'acme/widgets'), text) },
     });
     expect(altered.status).toBe(401); // body altered after signing
     const unknown = await post(result(987654, { runId: 'x4' }));
@@ -88,6 +96,87 @@ describe('POST /api/v1/review-results', () => {
     const newHead = 'c'.repeat(40);
     await db.sql`UPDATE work_items SET details = details || jsonb_build_object('prHead', ${newHead}::text) WHERE id = ${id}`;
     expect((await post(result(id, { runId: 'y1' }))).status).toBe(409);
-    expect((await post(result(id, { runId: 'y2', headSha: newHead }))).status).toBe(202);
+    // The dispatch was for the old head: a result for the new head needs the new dispatch's nonce.
+    expect((await post(result(id, { runId: 'y2', headSha: newHead }))).status).toBe(409);
+    await db.sql`UPDATE work_items SET details = details || ${db.sql.json({ reviewDispatch: { sha: newHead, at: Date.now(), count: 1, nonce: 'nonce-new-head' } } as never)} WHERE id = ${id}`;
+    expect((await post(result(id, { runId: 'y3', headSha: newHead, dispatch: 'nonce-new-head' }))).status).toBe(202);
+  });
+
+  test('ATTACK: a wrong nonce, no nonce, another item\'s nonce and a replayed nonce are all refused; nothing is written', async () => {
+    const id = await reviewItem();
+    const other = await reviewItem();
+    const before = await rows();
+    const wrong = await post(result(id, { runId: 'n1', passed: true, exitCode: 0, dispatch: 'guessed-nonce' }));
+    expect(wrong.status).toBe(409);
+    expect(wrong.json.error).toBe(`dispatch guessed-nonce is not work item ${id}'s current review dispatch for ${SHA}`);
+    const none = await post(result(id, { runId: 'n2', passed: true, exitCode: 0, dispatch: null }));
+    expect(none).toEqual({ status: 409, json: { error: 'the result names no dispatch nonce: only a run Damascus dispatched can report' } });
+    // Item `other`'s own dispatch nonce, on a pass for item `id`.
+    const crossed = await post(result(id, { runId: 'n3', passed: true, exitCode: 0, dispatch: nonceOf(other) }));
+    expect(crossed.status).toBe(409);
+    expect(crossed.json.error).toMatch(/is not work item \d+'s current review dispatch/);
+    expect(await rows()).toBe(before);
+
+    // The real answer is stored; the same delivery again is a duplicate; the nonce replayed by another run is refused.
+    expect((await post(result(id, { runId: 'n4' }))).status).toBe(202);
+    expect((await post(result(id, { runId: 'n4' }))).status).toBe(200);
+    const replay = await post(result(id, { runId: 'n5', passed: true, exitCode: 0 }));
+    expect(replay).toEqual({ status: 409, json: { error: `dispatch ${nonceOf(id)} was already answered by run n4; a result is accepted once per dispatch` } });
+    const stored = await db.sql`SELECT run_id, passed, dispatch_nonce FROM ci_results WHERE item_id = ${id}`;
+    expect(stored).toEqual([{ runId: 'n4', passed: false, dispatchNonce: nonceOf(id) }]);
+    expect(await db.sql`SELECT 1 FROM ci_results WHERE item_id = ${other}`).toHaveLength(0);
+  });
+
+  test('a Gitea re-run of a run that never reported is the first answer to its dispatch: accepted; a second re-run is not', async () => {
+    const id = await reviewItem();
+    // The original run (task 901) died before posting; the re-run (same run id and inputs, task 902) reports.
+    expect((await post(result(id, { runId: '77-task-902' }))).status).toBe(202);
+    expect((await post(result(id, { runId: '77-task-903', passed: true, exitCode: 0 }))).status).toBe(409);
+  });
+
+  test('NUL bytes in the output tail and the failing test names are stripped, and the result is stored', async () => {
+    const id = await reviewItem();
+    const r = await post(result(id, { outputTail: 'bin\u0000ary\u0000 output', tests: { total: 1, failed: 1, skipped: 0, failing: ['a\u0000b'], skippedNames: ['s\u0000'] } }));
+    expect(r.status).toBe(202);
+    const [ci] = await db.sql`SELECT output_tail, failing_tests, details -> 'tests' -> 'skippedNames' AS skipped FROM ci_results WHERE item_id = ${id}`;
+    expect(ci).toEqual({ outputTail: 'binary output', failingTests: ['ab'], skipped: ['s'] });
+  });
+
+  test('the signature is checked on the raw bytes before any parse: an unsigned body is never parsed; the body must name the header\'s repository', async () => {
+    const id = await reviewItem();
+    // Not JSON, but unsigned: 401 (a parse would have said 400).
+    const junk = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: '{"a":'.repeat(1000), headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' } });
+    expect(junk.status).toBe(401);
+    const noHeader = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(noHeader.status).toBe(401);
+    expect((await noHeader.json() as { error: string }).error).toMatch(/x-damascus-repository/);
+    // acme/other's key signs a body that claims acme/widgets.
+    const claimed = await post(result(id, { runId: 'h1' }), 'acme/other');
+    expect(claimed).toEqual({ status: 400, json: { error: 'the body\'s repository acme/widgets is not the x-damascus-repository acme/other' } });
+  });
+
+  test('ATTACK: an upload many times the size limit is cut off: 413, and the connection is closed long before the client has sent it all', async () => {
+    const total = MAX_REVIEW_RESULT_BYTES * 64; // 32 MiB, with no Content-Length (chunked), so only counting can stop it
+    const { status, sent } = await new Promise<{ status: string; sent: number }>((resolve) => {
+      const socket = connect(Number(new URL(base).port), '127.0.0.1');
+      let sent = 0;
+      let answer = '';
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const finish = () => resolve({ status: /^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 'none', sent });
+      socket.on('data', (d) => { answer += d.toString('latin1'); });
+      socket.on('error', () => {});
+      socket.on('close', finish);
+      socket.write(`POST /api/v1/review-results HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${REPOSITORY_HEADER}: acme/widgets\r\ntransfer-encoding: chunked\r\n\r\n`);
+      const pump = () => {
+        while (sent < total && !socket.destroyed) {
+          sent += chunk.length;
+          if (!socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`)) return void socket.once('drain', pump);
+        }
+        if (!socket.destroyed) socket.end('0\r\n\r\n');
+      };
+      pump();
+    });
+    expect(status).toBe('413');
+    expect(sent).toBeLessThan(total / 4);
   });
 });

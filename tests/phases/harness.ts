@@ -13,7 +13,7 @@ import { createHttpServer, listen } from '../../src/http/server.js';
 import { createLlm } from '../../src/llm/chat.js';
 import { createLogger } from '../../src/log.js';
 import { builtinPhases } from '../../src/phases/builtin.js';
-import { deriveProjectSecret, signBody, SIGNATURE_HEADER } from '../../src/signing.js';
+import { deriveProjectSecret, REPOSITORY_HEADER, signBody, SIGNATURE_HEADER } from '../../src/signing.js';
 import { runTick, type TickOutcome } from '../../src/tick/runTick.js';
 import { ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -106,13 +106,16 @@ export class Loop {
       this.dispatched++;
       const body = JSON.stringify({
         version: 1, workItem: Number(d.inputs['work-item']), repository: `${d.owner}/${d.repo}`, headSha: d.inputs['head-sha'],
-        runId: String(d.runId), runUrl: `${this.sim.url}/${d.owner}/${d.repo}/actions/runs/${d.runId}`, passed: outcome.passed,
+        runId: String(d.runId), runUrl: `${this.sim.url}/${d.owner}/${d.repo}/actions/runs/${d.runId}`, dispatch: d.inputs.dispatch, passed: outcome.passed,
         exitCode: outcome.passed ? 0 : 1, timedOut: false, durationMs: 10, outputTail: outcome.output ?? (outcome.passed ? 'ok' : 'FAIL'),
         outputTruncated: false, tests: outcome.failing ? { total: 3, failed: outcome.failing.length, skipped: 0, failing: outcome.failing, skippedNames: [] } : null,
       });
       const post = fetch(`${d.inputs['orchestrator-url']}/api/v1/review-results`, {
         method: 'POST', body,
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK_SECRET, `${d.owner}/${d.repo}`), body) },
+        headers: {
+          'content-type': 'application/json', [REPOSITORY_HEADER]: `${d.owner}/${d.repo}`,
+          [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK_SECRET, `${d.owner}/${d.repo}`), body),
+        },
       });
       this.pending.push(post);
       const res = await post;

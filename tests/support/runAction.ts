@@ -10,7 +10,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -156,6 +156,8 @@ export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunR
   const d = o.dispatch;
   const text = await workflowText(o.bareRepo, d.sha, d.workflow);
   const root = await mkdtemp(join(tmpdir(), 'damascus-runner-'));
+  // Searchable by others, as act's /workspace is: the Action runs the test command as an unprivileged uid.
+  await chmod(root, 0o711);
   const workspace = join(root, 'workspace');
   const actionDir = join(root, 'action');
   const files = join(root, 'files');

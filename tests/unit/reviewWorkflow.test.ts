@@ -6,6 +6,7 @@ import { runName } from '../support/giteaSim/handlers.js';
 type Step = { name?: string; uses?: string; run?: string; with?: Record<string, string> };
 interface Workflow {
   'run-name': string;
+  permissions: Record<string, string>;
   on: { workflow_dispatch: { inputs: Record<string, { type: string; required: boolean; default?: string }> } };
   jobs: Record<string, { 'runs-on': string; steps: Step[] }>;
 }
@@ -20,6 +21,12 @@ const render = (o: { actionUrl?: string; actionRef?: string; runsOn?: string } =
   renderReviewWorkflow({ actionUrl: o.actionUrl ?? ACTION_URL, actionRef: o.actionRef ?? ACTION_REF, runsOn: o.runsOn ?? 'damascus' });
 const workflow = load(render()) as Workflow;
 const action = load(readFileSync('action/action.yml', 'utf8')) as ActionManifest;
+
+test('the job token gets code write (the commit status) and nothing else: every scope Gitea 1.26 knows is named, since unnamed ones keep the repository default', () => {
+  expect(workflow.permissions).toEqual({
+    contents: 'write', releases: 'none', issues: 'none', 'pull-requests': 'none', packages: 'none', actions: 'none', wiki: 'none', projects: 'none',
+  });
+});
 
 test('the file name Damascus dispatches', () => {
   expect(REVIEW_WORKFLOW_FILE).toBe('damascus-review.yml');

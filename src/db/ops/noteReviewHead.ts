@@ -1,13 +1,14 @@
 import type { Sql } from '../connection.js';
 
 /**
- * Record the PR head a review run is about to be dispatched for, before dispatching: the Action may
- * report back before the dispatching run has finished, and its result is matched against this head.
- * Fenced by the lease token.
+ * Record the PR head a review run is about to be dispatched for, and the dispatch itself (its nonce), before
+ * dispatching: the Action may report back before the dispatching run has finished, and its result is matched
+ * against this head and nonce. Fenced by the lease token.
  */
-export async function noteReviewHead(sql: Sql, itemId: number, leaseToken: string, headSha: string): Promise<boolean> {
+export async function noteReviewHead(sql: Sql, itemId: number, leaseToken: string, headSha: string, dispatch: Record<string, unknown>): Promise<boolean> {
   const rows = await sql`
-    UPDATE work_items SET head_sha = ${headSha}, details = details || jsonb_build_object('prHead', ${headSha}::text)
+    UPDATE work_items SET head_sha = ${headSha},
+      details = details || jsonb_build_object('prHead', ${headSha}::text, 'reviewDispatch', ${sql.json(dispatch as never)}::jsonb)
     WHERE id = ${itemId} AND lease_token = ${leaseToken}
     RETURNING id`;
   return rows.length > 0;
