@@ -7,6 +7,9 @@
 #   runner-registration-token  for act_runner (GITEA_RUNNER_REGISTRATION_TOKEN_FILE)
 #   webhook-secret             DAMASCUS_WEBHOOK_SECRET_FILE
 #   callback-secret            DAMASCUS_CALLBACK_SECRET_FILE
+#   postgres-password          POSTGRES_PASSWORD_FILE (PostgreSQL's image) and DATABASE_PASSWORD_FILE
+#   redis-password             deploy/redis-start.sh's REDIS_PASSWORD_FILE and Damascus's REDIS_PASSWORD_FILE
+#   dashboard-token            DAMASCUS_DASHBOARD_TOKEN_FILE (open the dashboard with it)
 #
 # Running it again changes nothing. It prints no token, secret or password: they go from the
 # generating command straight into files and never through a variable or a command line.
@@ -170,8 +173,8 @@ else
   say 'wrote runner-registration-token'
 fi
 
-# ---- the shared secrets: 32 random bytes as hex, made once ----
-for name in webhook-secret callback-secret; do
+# ---- the shared secrets and passwords: 32 random bytes as hex, made once ----
+for name in webhook-secret callback-secret postgres-password redis-password dashboard-token; do
   file="$PROVISION_DIR/$name"
   if [ -s "$file" ]; then
     say "kept $name"

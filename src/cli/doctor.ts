@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { loadSetupToken } from '../config/env.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { DOCTOR_CHECKS, formatCheck, plainUrlProblem, runDoctor, summarizeChecks, type DoctorFetch } from '../gitea/doctor.js';
 import { loadAppManifest } from '../gitea/setupRepo.js';
@@ -47,14 +48,18 @@ export function registerDoctor(program: Command): void {
       } catch (err) {
         throw new CliError((err as Error).message);
       }
-      const gitea = settings.giteaUrl && plainUrlProblem(settings.giteaUrl) === null
+      const setupToken = loadSetupToken();
+      const client = (token: string) => settings.giteaUrl && plainUrlProblem(settings.giteaUrl) === null
         // Few retries and a short timeout: a doctor that hangs on an unreachable Gitea helps nobody.
-        ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken ?? '', log, timeoutMs: 10_000, retries: 1 })
+        ? createGiteaClient({ baseUrl: settings.giteaUrl, token, log, timeoutMs: 10_000, retries: 1 })
         : null;
+      const gitea = client(settings.giteaToken ?? '');
+      // The setup-rights check asks with the token `damascus setup` will use.
+      const setupGitea = setupToken === undefined ? undefined : client(setupToken);
       // Plain fetch, never with credentials: the anonymous Action read must see what the runner sees.
       const plainFetch: DoctorFetch = (url, init) => fetch(url, { signal: init.signal });
       const checks = await runDoctor(
-        { gitea, fetch: plainFetch, now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+        { gitea, setupGitea, fetch: plainFetch, now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
         { settings, repo, events, runnerWaitSeconds, deliveryWaitSeconds },
       );
       if (opts.json) {

@@ -5,7 +5,7 @@ import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../health.js';
 import { healthRoutes, postgresCheck, redisCheck, type ReadinessCheck } from '../http/health.js';
-import { createHttpServer, listen, type Route } from '../http/server.js';
+import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { loadPhases } from '../phases/registry.js';
@@ -75,10 +75,10 @@ function openProcessDb(settings: Settings, role: string): Sql {
   return openDb(settings.databaseUrl, { max: settings.concurrency + 4, applicationName: `damascus-${role}` });
 }
 
-async function serveHttp(routes: Route[], port: number, log: Logger): Promise<{ server: Server; port: number }> {
+async function serveHttp(routes: Route[], port: number, host: string, log: Logger): Promise<{ server: Server; port: number }> {
   const server = createHttpServer(routes, log);
-  const bound = await listen(server, port);
-  log.info({ port: bound }, `listening on :${bound}`);
+  const bound = await listen(server, port, host);
+  log.info({ host, port: bound }, `listening on ${host}:${bound}`);
   return { server, port: bound };
 }
 
@@ -162,7 +162,7 @@ export function registerProcessCommands(program: Command): void {
       const worker = await startWorkerPart(settings, log, sql, metrics);
       const stoppers: Stopper[] = [];
       if (opts.metricsPort) {
-        const { server } = await serveHttp(healthRoutes([postgresCheck(sql), redisCheck(() => worker.redis.connection.ping())], metrics), Number(opts.metricsPort), log);
+        const { server } = await serveHttp(healthRoutes([postgresCheck(sql), redisCheck(() => worker.redis.connection.ping())], metrics), Number(opts.metricsPort), settings.bindHost, log);
         stoppers.push(() => closeServer(server));
       }
       stoppers.push((grace) => worker.shutdown(grace), () => sql.end({ timeout: 5 }));
@@ -240,9 +240,14 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   }
   // The dashboard, the items API and the queues view (loaded here so other commands do not pay for them).
   const { dashboardRoutes } = await import('../http/dashboard.js');
-  routes.push(...dashboardRoutes({ sql, queues, cap: settings.concurrency, token: settings.dashboardToken }));
+  routes.push(...dashboardRoutes({
+    sql, queues, cap: settings.concurrency, token: settings.dashboardToken, listenHost: settings.bindHost, sessionHours: settings.dashboardSessionHours,
+  }));
+  if (!settings.dashboardToken && !isLoopbackHost(settings.bindHost)) {
+    log.warn({ bind: settings.bindHost }, 'the dashboard is closed: DAMASCUS_DASHBOARD_TOKEN is not set and Damascus does not listen on loopback');
+  }
   stoppers.push(async () => startup.stop());
-  const { server } = await serveHttp(routes, settings.port, log);
+  const { server } = await serveHttp(routes, settings.port, settings.bindHost, log);
   stoppers.push(() => closeServer(server));
   if (withWorkerAndScheduler) {
     const scheduler = startScheduler({

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createGiteaClient } from '../gitea/client.js';
 import { renderReviewWorkflow, runnerLabelProblem } from '../gitea/reviewWorkflow.js';
 import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../gitea/setupRepo.js';
+import { loadSetupToken } from '../config/env.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
 import { deriveProjectSecret } from '../signing.js';
 import { CliError, commandContext } from './context.js';
@@ -57,7 +58,10 @@ export function registerSetup(program: Command): void {
     .action(async (raw: string, opts: SetupOptions) => {
       const ref = parseRepoRef(raw);
       const { settings, log } = commandContext();
-      const { giteaUrl, giteaToken, callbackSecret, webhookSecret } = settings;
+      // The stronger setup token, when there is one: the running services then need neither owner rights nor write:user.
+      const setupToken = loadSetupToken();
+      const { giteaUrl, callbackSecret, webhookSecret } = settings;
+      const giteaToken = setupToken ?? settings.giteaToken;
       const missing = [
         ['GITEA_URL', giteaUrl],
         ['GITEA_TOKEN', giteaToken],

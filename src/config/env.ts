@@ -28,6 +28,10 @@ export interface Settings {
   relaySweepMs: number;
   reconcileSweepMs: number;
   dashboardToken: string | undefined;
+  /** How long a dashboard session cookie lasts (DAMASCUS_DASHBOARD_SESSION_HOURS). */
+  dashboardSessionHours: number;
+  /** The address the HTTP servers listen on (DAMASCUS_BIND). */
+  bindHost: string;
   botLogin: string | undefined;
   publicUrl: string | undefined;
   phasesModule: string | undefined;
@@ -119,11 +123,36 @@ function sandboxSettings(env: Env): SandboxSettings {
   };
 }
 
+/**
+ * `url` with the password from `NAME` / `NAME_FILE` put in, when one is set (so the password need not sit in the
+ * URL variable, a command line or a compose file). A password in the URL itself is replaced.
+ */
+function withPassword(env: Env, urlName: string, url: string, passwordName: string): string {
+  const password = secret(env, passwordName);
+  if (password === undefined) return url;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`${passwordName} is set, but ${urlName} is not a URL to put it in`);
+  }
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/**
+ * DAMASCUS_SETUP_TOKEN (or _FILE): the stronger token only `damascus setup` and doctor's setup check use. It is not
+ * part of Settings, so serve, worker and scheduler never read it, and their environment need not hold it.
+ */
+export function loadSetupToken(env: Env = process.env): string | undefined {
+  return secret(env, 'DAMASCUS_SETUP_TOKEN');
+}
+
 /** The one place that reads process settings. Defaults follow DESIGN §6. */
 export function loadSettings(env: Env = process.env): Settings {
   return {
-    databaseUrl: optional(env, 'DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/damascus',
-    redisUrl: optional(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379',
+    databaseUrl: withPassword(env, 'DATABASE_URL', optional(env, 'DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/damascus', 'DATABASE_PASSWORD'),
+    redisUrl: withPassword(env, 'REDIS_URL', optional(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379', 'REDIS_PASSWORD'),
     giteaUrl: optional(env, 'GITEA_URL'),
     giteaToken: secret(env, 'GITEA_TOKEN'),
     webhookSecret: secret(env, 'DAMASCUS_WEBHOOK_SECRET'),
@@ -140,7 +169,11 @@ export function loadSettings(env: Env = process.env): Settings {
     queuePrefix: optional(env, 'DAMASCUS_QUEUE_PREFIX') ?? 'damascus',
     relaySweepMs: positiveInt(env, 'DAMASCUS_RELAY_SWEEP_MS', 15_000),
     reconcileSweepMs: positiveInt(env, 'DAMASCUS_RECONCILE_SWEEP_MS', 300_000),
-    dashboardToken: optional(env, 'DAMASCUS_DASHBOARD_TOKEN'),
+    dashboardToken: secret(env, 'DAMASCUS_DASHBOARD_TOKEN'),
+    dashboardSessionHours: positiveInt(env, 'DAMASCUS_DASHBOARD_SESSION_HOURS', 12),
+    // Every interface by default: Gitea and the runner's jobs must reach the webhook and review-result routes,
+    // which carry their own signatures. The dashboard routes refuse when this is not loopback and no token is set.
+    bindHost: optional(env, 'DAMASCUS_BIND') ?? '0.0.0.0',
     botLogin: optional(env, 'DAMASCUS_BOT_LOGIN'),
     publicUrl: optional(env, 'DAMASCUS_PUBLIC_URL'),
     phasesModule: optional(env, 'DAMASCUS_PHASES_MODULE'),
@@ -163,6 +196,14 @@ export function loadSettings(env: Env = process.env): Settings {
 
 /** Every secret value Damascus holds (however it was given: variable or file), for scrubbing and for refusing a push. */
 export function heldSecrets(s: Settings): string[] {
-  const values = [s.giteaToken, s.webhookSecret, s.callbackSecret, s.llmApiKey, s.dashboardToken].filter((v): v is string => typeof v === 'string' && v.length >= 6);
+  const passwordOf = (url: string): string | undefined => {
+    try {
+      return decodeURIComponent(new URL(url).password) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const values = [s.giteaToken, s.webhookSecret, s.callbackSecret, s.llmApiKey, s.dashboardToken, passwordOf(s.databaseUrl), passwordOf(s.redisUrl)]
+    .filter((v): v is string => typeof v === 'string' && v.length >= 6);
   return [...new Set(values)];
 }

@@ -29,7 +29,7 @@ export const DOCTOR_CHECKS = [
   { check: 'gitea reachable', about: 'GET /version answers, and the server is new enough for every endpoint Damascus calls' },
   { check: 'token user', about: 'GET /user answers (the token needs read:user): whose token it is, and whether that user is a site admin' },
   { check: 'token scopes', about: 'the token has write:repository and write:issue (probes that change nothing); write:user only when <bot>/damascus-action is still to be created' },
-  { check: 'setup rights', about: 'the bot has owner rights on the repository: Gitea lets only the owner set Actions secrets' },
+  { check: 'setup rights', about: 'the user of the token setup uses (DAMASCUS_SETUP_TOKEN, else the bot\'s) has owner rights on the repository: Gitea lets only the owner set Actions secrets' },
   { check: 'actions enabled', about: 'Actions are enabled for the repository and Gitea lists its workflows' },
   { check: 'review workflow', about: `${REVIEW_WORKFLOW_FILE} is among the workflows Gitea reads; its runs-on and the Action it uses` },
   { check: 'action readable', about: 'the Action\'s repository answers an anonymous git read (the runner clones it without a token), pinned to a full commit SHA' },
@@ -55,6 +55,8 @@ export type DoctorFetch = (url: string, init: { signal: AbortSignal }) => Promis
 export interface DoctorDeps {
   /** Null when GITEA_URL is not set (or not a URL). */
   gitea: DoctorGitea | null;
+  /** With DAMASCUS_SETUP_TOKEN: a client with that token, for the setup-rights check (undefined: setup uses the bot's token). */
+  setupGitea?: DoctorGitea | null;
   fetch: DoctorFetch;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -140,8 +142,12 @@ export async function runDoctor(deps: DoctorDeps, input: DoctorInput): Promise<D
   await run('settings', async () => checkSettings(s));
   await run('gitea reachable', () => checkGitea(deps.gitea, f, s));
   await run('token user', () => checkTokenUser(deps.gitea, f, s));
-  await run('token scopes', needsRepo((o, r) => checkTokenScopes(deps.gitea, f, s, o, r)));
+  await run('token scopes', needsRepo((o, r) => checkTokenScopes(deps.gitea, f, s, o, r, deps.setupGitea !== undefined)));
   await run('setup rights', needsRepo(async (o, r) => {
+    if (deps.setupGitea !== undefined) {
+      const gate = repoGate() ?? (deps.setupGitea ? null : 'GITEA_URL is not set (see settings)');
+      return gate ? skip(gate) : checkSetupRights(deps.setupGitea!, await deps.setupGitea!.getCurrentUser(), o, r, true);
+    }
     const gate = repoGate() ?? (f.bot ? null : 'the token\'s user is unknown (see token user)');
     return gate ? skip(gate) : checkSetupRights(deps.gitea!, f.bot!, o, r);
   }));
@@ -236,7 +242,7 @@ async function checkTokenUser(gitea: DoctorGitea | null, f: Findings, s: DoctorI
   }
 }
 
-async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: DoctorInput['settings'], owner: string, name: string): Promise<Verdict> {
+async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: DoctorInput['settings'], owner: string, name: string, setupHasOwnToken = false): Promise<Verdict> {
   if (!gitea || !f.giteaAnswered || !s.giteaToken || f.tokenRefused) {
     f.repoProblem = !gitea || !f.giteaAnswered ? 'Gitea did not answer (see gitea reachable)' : !s.giteaToken ? 'GITEA_TOKEN is not set' : 'Gitea refuses the token (see token user)';
     return skip(f.repoProblem);
@@ -272,6 +278,8 @@ async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: Docto
   if (problems.length > 0) return fail(problems.join('; '));
 
   const have = 'the token has write:repository and write:issue';
+  // Publishing the Action is setup's work, done with DAMASCUS_SETUP_TOKEN: the running token needs no write:user.
+  if (setupHasOwnToken) return ok(`${have} (write:user is not needed: damascus setup uses DAMASCUS_SETUP_TOKEN)`);
   if (!f.bot) return ok(`${have} (write:user not checked: the token's user is unknown)`);
   const bot = f.bot.login;
   const actionRepo = await orNullIfNotFound(gitea.getRepo(bot, ACTION_REPO_NAME));
@@ -286,12 +294,14 @@ async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: Docto
   return ok(`${have}, and write:user to create ${bot}/${ACTION_REPO_NAME}`);
 }
 
-async function checkSetupRights(gitea: DoctorGitea, bot: User, owner: string, name: string): Promise<Verdict> {
+/** Whether the user of the token setup uses may do setup's writes on the repository (`viaSetupToken`: DAMASCUS_SETUP_TOKEN's user). */
+async function checkSetupRights(gitea: DoctorGitea, bot: User, owner: string, name: string, viaSetupToken = false): Promise<Verdict> {
   const full = `${owner}/${name}`;
+  const who = viaSetupToken ? `${bot.login} (the user of DAMASCUS_SETUP_TOKEN)` : bot.login;
   const permission = await gitea.getCollaboratorPermission(owner, name, bot.login);
-  if (permission === 'owner') return ok(`${bot.login} has owner rights on ${full} (Actions secrets need them)`);
+  if (permission === 'owner') return ok(`${who} has owner rights on ${full} (Actions secrets need them)`);
   return fail(
-    `${bot.login} has "${permission}" rights on ${full}, but Gitea lets only the repository's owner set Actions secrets (an admin collaborator gets 403): `
+    `${who} has "${permission}" rights on ${full}, but Gitea lets only the repository's owner set Actions secrets (an admin collaborator gets 403): `
     + `make ${bot.login} own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)`,
   );
 }

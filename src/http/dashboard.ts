@@ -1,6 +1,6 @@
 /**
- * GET /: the page a maintainer keeps open (server-rendered, read-only, refreshes itself), and the
- * token that guards it, the items API and the queues view when DAMASCUS_DASHBOARD_TOKEN is set.
+ * GET /: the page a maintainer keeps open (server-rendered, read-only, refreshes itself), and the guard in front
+ * of it, the items API and the queues view: DAMASCUS_DASHBOARD_TOKEN, or, without one, a loopback bind.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,23 +9,42 @@ import { STATES } from '../domain/states.js';
 import type { Queues } from '../queue/queues.js';
 import { ADMIN_QUEUES_BASE, adminQueuesRoute } from './adminQueues.js';
 import { isoSeconds, itemsApiRoutes, loadDashboard, type DashboardView, type ItemSummary } from './itemsApi.js';
-import { sendJson, sendText, type Handler, type Route } from './server.js';
+import { isLoopbackHost, sendJson, sendText, type Handler, type Route } from './server.js';
 
 export const DASHBOARD_COOKIE = 'damascus_dashboard';
 export const REFRESH_SECONDS = 15;
+export const DEFAULT_SESSION_HOURS = 12;
 
-// ---------------------------------------------------------------- the token
+// ---------------------------------------------------------------- the guard
 
-/** The cookie holds a value derived from the token, so the token itself is never stored in a browser. */
-export function sessionValue(token: string): string {
-  return createHmac('sha256', token).update('damascus-dashboard-session').digest('base64url');
-}
-
-/** Constant-time equality of two strings of any lengths (both are hashed first). */
+/** Constant-time equality of two strings of any lengths: both are hashed first, so the compared digests are equal-length. */
 export function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+/** The key that signs session cookies: derived from the token, so a new token ends every session. */
+function sessionKey(token: string): Buffer {
+  return createHmac('sha256', token).update('damascus dashboard session key v1').digest();
+}
+
+/** A session cookie value: `v1.<expiry, unix seconds>.<HMAC of both>`. It holds no part of the token. */
+export function signSession(key: Buffer, expiresAtSeconds: number): string {
+  const body = `v1.${expiresAtSeconds}`;
+  return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+const SESSION_SHAPE = /^v1\.(\d{1,12})\.[A-Za-z0-9_-]{43}$/;
+
+/** A cookie we signed that has not expired, and whose expiry is no further off than one lifetime (a shortened lifetime holds for old cookies too). */
+function validSession(key: Buffer, value: string, nowMs: number, lifetimeMs: number): boolean {
+  const m = SESSION_SHAPE.exec(value);
+  if (!m) return false;
+  const expiresAtSeconds = Number(m[1]);
+  if (!sameSecret(value, signSession(key, expiresAtSeconds))) return false;
+  const expiresAtMs = expiresAtSeconds * 1000;
+  return expiresAtMs > nowMs && expiresAtMs <= nowMs + lifetimeMs;
 }
 
 function cookieValue(req: IncomingMessage, name: string): string | null {
@@ -41,38 +60,64 @@ function bearer(req: IncomingMessage): string | null {
   return m ? m[1]!.trim() : null;
 }
 
-/** Paths a browser opens: a valid ?token= there is swapped for the cookie and dropped from the address. */
+/** The HTML pages a browser opens: only there may ?token= open a session. */
 function isPage(path: string): boolean {
-  return path === '/' || path === ADMIN_QUEUES_BASE || path.startsWith(`${ADMIN_QUEUES_BASE}/`);
+  return path === '/' || path === ADMIN_QUEUES_BASE || path === `${ADMIN_QUEUES_BASE}/`;
+}
+
+export interface GuardOptions {
+  /** DAMASCUS_DASHBOARD_TOKEN; unset, the routes are open only on a loopback bind. */
+  token: string | undefined;
+  /** The address the server listens on (DAMASCUS_BIND). */
+  listenHost: string;
+  /** Session lifetime (DAMASCUS_DASHBOARD_SESSION_HOURS, default 12). */
+  sessionHours?: number;
+  /** Milliseconds since the epoch (tests move it). */
+  now?: () => number;
+}
+
+function refuse(res: ServerResponse, status: number, error: string): void {
+  if (status === 401) res.setHeader('www-authenticate', 'Bearer realm="damascus"');
+  sendJson(res, status, { error });
 }
 
 /**
- * Wrap a handler so it answers only with the token (Authorization: Bearer, the session cookie, or
- * ?token=, which also sets the cookie). Without a configured token the handler is open.
+ * Wrap a handler so it answers only an authenticated request: `Authorization: Bearer <token>` anywhere, or a signed,
+ * unexpired session cookie. `?token=` is taken on the HTML pages only, to open a session (an HttpOnly, SameSite=Strict
+ * cookie, then a redirect that drops the token from the address); on a JSON route it is refused, so the token does
+ * not end up in logs and histories. Without a token the handler is open on a loopback bind and closed otherwise.
  */
-export function requireToken(token: string | undefined, handler: Handler): Handler {
-  if (!token) return handler;
-  const session = sessionValue(token);
+export function guard(opts: GuardOptions, handler: Handler): Handler {
+  const { token } = opts;
+  if (!token) {
+    if (isLoopbackHost(opts.listenHost)) return handler;
+    return (_req, res) => refuse(res, 403, `the dashboard is closed: DAMASCUS_DASHBOARD_TOKEN is not set and Damascus listens on ${opts.listenHost}, not on loopback (set the token, or DAMASCUS_BIND=127.0.0.1)`);
+  }
+  const key = sessionKey(token);
+  const lifetimeMs = (opts.sessionHours ?? DEFAULT_SESSION_HOURS) * 3_600_000;
+  const now = opts.now ?? Date.now;
   return (req, res, url) => {
-    const header = bearer(req);
-    const cookie = cookieValue(req, DASHBOARD_COOKIE);
     const query = url.searchParams.get('token');
-    if ((header !== null && sameSecret(header, token)) || (cookie !== null && sameSecret(cookie, session))) return handler(req, res, url);
-    if (query !== null && sameSecret(query, token)) {
+    if (query !== null) {
+      if (!isPage(url.pathname)) return refuse(res, 401, '?token= only opens a session on the dashboard page (/); API clients send Authorization: Bearer <token>');
+      if (!sameSecret(query, token)) return refuse(res, 401, 'wrong token');
+      const expiresAtSeconds = Math.floor((now() + lifetimeMs) / 1000);
       const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : '';
-      res.setHeader('set-cookie', `${DASHBOARD_COOKIE}=${session}; Path=/; HttpOnly; SameSite=Strict${secure}`);
-      if (isPage(url.pathname)) {
-        const rest = new URLSearchParams(url.searchParams);
-        rest.delete('token');
-        const search = rest.toString();
-        res.writeHead(303, { location: url.pathname + (search ? `?${search}` : ''), 'content-length': 0 });
-        res.end();
-        return;
-      }
-      return handler(req, res, url);
+      res.setHeader('set-cookie', `${DASHBOARD_COOKIE}=${signSession(key, expiresAtSeconds)}; Path=/; Max-Age=${Math.floor(lifetimeMs / 1000)}; HttpOnly; SameSite=Strict${secure}`);
+      const rest = new URLSearchParams(url.searchParams);
+      rest.delete('token');
+      const search = rest.toString();
+      res.writeHead(303, { location: url.pathname + (search ? `?${search}` : ''), 'content-length': 0 });
+      res.end();
+      return;
     }
-    res.setHeader('www-authenticate', 'Bearer realm="damascus"');
-    sendJson(res, 401, { error: 'this dashboard needs DAMASCUS_DASHBOARD_TOKEN: send Authorization: Bearer <token>, or open /?token=<token> once' });
+    const header = bearer(req);
+    if (header !== null) return sameSecret(header, token) ? handler(req, res, url) : refuse(res, 401, 'wrong token');
+    const cookie = cookieValue(req, DASHBOARD_COOKIE);
+    if (cookie !== null && validSession(key, cookie, now(), lifetimeMs)) return handler(req, res, url);
+    refuse(res, 401, cookie !== null
+      ? 'the dashboard session has expired or is not valid: open /?token=<token> again'
+      : 'this dashboard needs DAMASCUS_DASHBOARD_TOKEN: send Authorization: Bearer <token>, or open /?token=<token> once');
   };
 }
 
@@ -154,13 +199,11 @@ ${items.map(itemRow).join('\n')}
 
 // ---------------------------------------------------------------- the routes
 
-export interface DashboardDeps {
+export interface DashboardDeps extends GuardOptions {
   sql: Sql;
   queues: Queues;
   /** The global concurrency cap (DAMASCUS_CONCURRENCY). */
   cap: number;
-  /** DAMASCUS_DASHBOARD_TOKEN; when unset, everything here is open. */
-  token: string | undefined;
 }
 
 function pageRoute(deps: DashboardDeps): Route {
@@ -176,8 +219,8 @@ function pageRoute(deps: DashboardDeps): Route {
   };
 }
 
-/** GET /, GET /api/v1/items[/ID] and GET /admin/queues[/…], all behind the dashboard token. */
+/** GET /, GET /api/v1/items[/ID] and GET /admin/queues[/…], all behind the guard. */
 export function dashboardRoutes(deps: DashboardDeps): Route[] {
   const routes = [pageRoute(deps), ...itemsApiRoutes(deps), adminQueuesRoute(deps.queues)];
-  return routes.map((r) => ({ ...r, handler: requireToken(deps.token, r.handler) }));
+  return routes.map((r) => ({ ...r, handler: guard(deps, r.handler) }));
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIPv4 } from 'node:net';
 import type { Logger } from '../log.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
@@ -72,6 +73,14 @@ export function createHttpServer(routes: Route[], log: Logger): Server {
   });
   server.keepAliveTimeout = 65_000;
   return server;
+}
+
+/** Whether a listen address reaches this machine only: localhost, 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIPv4(v4) && v4.startsWith('127.');
 }
 
 export function listen(server: Server, port: number, host = '0.0.0.0'): Promise<number> {

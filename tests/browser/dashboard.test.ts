@@ -59,7 +59,7 @@ describe('the dashboard in headless Chromium', () => {
 
     redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
     queues = openQueues(redis, `dmtest-browser-${randomBytes(4).toString('hex')}`);
-    server = createHttpServer(dashboardRoutes({ sql, queues, cap: CAP, token }), createLogger('silent'));
+    server = createHttpServer(dashboardRoutes({ sql, queues, cap: CAP, token, listenHost: '127.0.0.1' }), createLogger('silent'));
     base = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -6,8 +6,8 @@ import type { Sql } from '../../src/db/connection.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
 import { createLogger } from '../../src/log.js';
-import { createHttpServer, listen } from '../../src/http/server.js';
-import { dashboardRoutes, DASHBOARD_COOKIE, escapeHtml } from '../../src/http/dashboard.js';
+import { createHttpServer, isLoopbackHost, listen } from '../../src/http/server.js';
+import { dashboardRoutes, DASHBOARD_COOKIE, escapeHtml, signSession, type GuardOptions } from '../../src/http/dashboard.js';
 import { itemLinks, parseItemId, whyItWaits } from '../../src/http/itemsApi.js';
 import { enqueueTicks, openQueues, type Queues } from '../../src/queue/queues.js';
 
@@ -98,12 +98,22 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
   const servers: Server[] = [];
   const log = createLogger('silent');
 
-  async function start(token?: string): Promise<string> {
-    const server = createHttpServer(dashboardRoutes({ sql: db.sql, queues, cap: 4, token }), log);
+  /** A server on 127.0.0.1 (or on `listenHost`, reached through 127.0.0.1). */
+  async function start(token?: string, guard: Partial<GuardOptions> = {}): Promise<string> {
+    const listenHost = guard.listenHost ?? '127.0.0.1';
+    const server = createHttpServer(dashboardRoutes({ sql: db.sql, queues, cap: 4, token, ...guard, listenHost }), log);
     servers.push(server);
-    const port = await listen(server, 0, '127.0.0.1');
+    const port = await listen(server, 0, listenHost);
     return `http://127.0.0.1:${port}`;
   }
+
+  /** Open a session with ?token= on the page; the cookie as a browser would send it back. */
+  async function login(base: string, token: string): Promise<string> {
+    const r = await fetch(`${base}/?token=${token}`, { redirect: 'manual' });
+    expect(r.status).toBe(303);
+    return (r.headers.get('set-cookie') ?? '').split(';')[0]!;
+  }
+  const GUARDED = ['/', '/api/v1/items', '/api/v1/items/1', '/admin/queues', '/admin/queues/api/queues'];
 
   beforeAll(async () => {
     db = await createTestDb();
@@ -212,7 +222,7 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect(login.status).toBe(303);
     expect(login.headers.get('location')).toBe('/?x=1');
     const setCookie = login.headers.get('set-cookie') ?? '';
-    expect(setCookie).toMatch(new RegExp(`^${DASHBOARD_COOKIE}=[^;]+; Path=/; HttpOnly; SameSite=Strict`));
+    expect(setCookie).toMatch(new RegExp(`^${DASHBOARD_COOKIE}=[^;]+; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict$`));
     expect(setCookie).not.toContain(token);
     const cookie = setCookie.split(';')[0]!;
     const page = await fetch(`${base}/`, { headers: { cookie } });
@@ -221,8 +231,98 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect((await fetch(`${base}/api/v1/items`, { headers: { cookie } })).status).toBe(200);
     expect((await fetch(`${base}/admin/queues`, { headers: { cookie } })).status).toBe(200);
     expect((await fetch(`${base}/`, { headers: { cookie: `${DASHBOARD_COOKIE}=forged` } })).status).toBe(401);
-    // an API client may pass ?token= too: it is answered directly, not redirected
-    expect((await fetch(`${base}/api/v1/items?token=${token}`, { redirect: 'manual' })).status).toBe(200);
+  });
+
+  test('attack: no token on a bind that is not loopback: every route refuses (403), even from 127.0.0.1', async () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1'].every(isLoopbackHost)).toBe(true);
+    expect(['0.0.0.0', '::', '10.0.0.5', '192.168.1.2', 'serve', '128.0.0.1', '::ffff:10.0.0.1'].some(isLoopbackHost)).toBe(false);
+    const closed = await start(undefined, { listenHost: '0.0.0.0' });
+    for (const path of GUARDED) {
+      const r = await fetch(`${closed}${path}`, { redirect: 'manual' });
+      expect([path, r.status]).toEqual([path, 403]);
+      expect((await r.json()).error).toMatch(/DAMASCUS_DASHBOARD_TOKEN is not set and Damascus listens on 0\.0\.0\.0/);
+    }
+    // the same bind with a token: the token opens it
+    const token = `tok-${randomBytes(8).toString('hex')}`;
+    const guarded = await start(token, { listenHost: '0.0.0.0' });
+    expect((await fetch(`${guarded}/api/v1/items`)).status).toBe(401);
+    expect((await fetch(`${guarded}/api/v1/items`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+
+  test('attack: ?token= on a JSON route is refused (401) and opens no session, even with the right token', async () => {
+    const token = `tok-${randomBytes(8).toString('hex')}`;
+    const base = await start(token);
+    for (const path of ['/api/v1/items', `/api/v1/items/${ids.queued}`, '/admin/queues/api/queues', '/admin/queues/static/x.js']) {
+      const r = await fetch(`${base}${path}?token=${token}`, { redirect: 'manual' });
+      expect([path, r.status]).toEqual([path, 401]);
+      expect(r.headers.get('set-cookie')).toBeNull();
+      expect((await r.json()).error).toMatch(/Authorization: Bearer/);
+    }
+    // ?token= next to a valid header is still refused: the token must not travel in URLs at all
+    const both = await fetch(`${base}/api/v1/items?token=${token}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(both.status).toBe(401);
+  });
+
+  test('attack: wrong tokens of every length, in the header and in ?token=, get 401', async () => {
+    const token = `tok-${randomBytes(16).toString('hex')}`;
+    const base = await start(token);
+    const wrong = ['', 'x', token.slice(0, -1), `${token}x`, token.toUpperCase(), `${token.slice(0, -1)}${token.endsWith('0') ? '1' : '0'}`, 'y'.repeat(4096)];
+    for (const w of wrong) {
+      const header = await fetch(`${base}/api/v1/items`, { headers: { authorization: `Bearer ${w}` } });
+      expect([w.length, header.status]).toEqual([w.length, 401]);
+      const query = await fetch(`${base}/?token=${encodeURIComponent(w)}`, { redirect: 'manual' });
+      expect([w.length, query.status, query.headers.get('set-cookie')]).toEqual([w.length, 401, null]);
+    }
+  });
+
+  test('attack: a session cookie expires after its lifetime (default 12 h), and an old long cookie dies when the lifetime is cut', async () => {
+    const token = `tok-${randomBytes(8).toString('hex')}`;
+    let now = Date.parse('2030-01-01T12:00:00Z');
+    const base = await start(token, { now: () => now });
+    const cookie = await login(base, token);
+    const at = async (ms: number) => {
+      now = Date.parse('2030-01-01T12:00:00Z') + ms;
+      return (await fetch(`${base}/api/v1/items`, { headers: { cookie } })).status;
+    };
+    expect(await at(0)).toBe(200);
+    expect(await at(12 * 3_600_000 - 1_000)).toBe(200);
+    expect(await at(12 * 3_600_000)).toBe(401);
+    expect(await at(30 * 24 * 3_600_000)).toBe(401);
+    const expired = await fetch(`${base}/`, { headers: { cookie } });
+    expect((await expired.json()).error).toMatch(/session has expired or is not valid/);
+
+    // a cookie from a server with a 48 h lifetime, shown to the same token's server with 12 h: refused
+    const fixed = Date.parse('2030-02-01T00:00:00Z');
+    const long = await start(token, { sessionHours: 48, now: () => fixed });
+    const longCookie = await login(long, token);
+    expect((await fetch(`${long}/`, { headers: { cookie: longCookie } })).status).toBe(200);
+    const short = await start(token, { sessionHours: 12, now: () => fixed });
+    expect((await fetch(`${short}/`, { headers: { cookie: longCookie } })).status).toBe(401);
+  });
+
+  test('attack: tampered and forged session cookies get 401', async () => {
+    const token = `tok-${randomBytes(8).toString('hex')}`;
+    const base = await start(token);
+    const cookie = await login(base, token);
+    const value = cookie.slice(DASHBOARD_COOKIE.length + 1);
+    const [version, expiry, mac] = value.split('.') as [string, string, string];
+    expect(version).toBe('v1');
+    const status = async (v: string) => (await fetch(`${base}/api/v1/items`, { headers: { cookie: `${DASHBOARD_COOKIE}=${v}` } })).status;
+    expect(await status(value)).toBe(200);
+    const flipped = `${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`;
+    const forged = [
+      `v1.${Number(expiry) + 3600}.${mac}`, // a later expiry under the old signature
+      `v1.${Number(expiry) - 60}.${mac}`,
+      `v1.${expiry}.${flipped}`,
+      `v2.${expiry}.${mac}`,
+      `v1.${expiry}`,
+      `${value}.x`,
+      // signed with a key derived from another token
+      signSession(createHmac('sha256', 'another-token').update('damascus dashboard session key v1').digest(), Number(expiry)),
+      // what the old code set: a fixed HMAC of the token that never expired
+      createHmac('sha256', token).update('damascus-dashboard-session').digest('base64url'),
+    ];
+    for (const f of forged) expect([f, await status(f)]).toEqual([f, 401]);
   });
 
   test('/admin/queues: bull-board shows the real queues and their jobs, read-only', async () => {

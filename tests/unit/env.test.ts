@@ -5,13 +5,14 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadSettings, type Settings } from '../../src/config/env.js';
+import { ConfigError, loadSettings, loadSetupToken, type Settings } from '../../src/config/env.js';
 
 const SECRETS = [
   ['GITEA_TOKEN', 'giteaToken'],
   ['DAMASCUS_WEBHOOK_SECRET', 'webhookSecret'],
   ['DAMASCUS_CALLBACK_SECRET', 'callbackSecret'],
   ['LLM_API_KEY', 'llmApiKey'],
+  ['DAMASCUS_DASHBOARD_TOKEN', 'dashboardToken'],
 ] as const satisfies readonly (readonly [string, keyof Settings])[];
 
 let dir: string;
@@ -91,5 +92,47 @@ describe('DAMASCUS_RUNS_ON', () => {
     expect(loadSettings({}).runsOn).toBe('ubuntu-latest');
     expect(loadSettings({ DAMASCUS_RUNS_ON: '' }).runsOn).toBe('ubuntu-latest');
     expect(loadSettings({ DAMASCUS_RUNS_ON: 'damascus' }).runsOn).toBe('damascus');
+  });
+});
+
+describe('DATABASE_PASSWORD and REDIS_PASSWORD (or _FILE): put into the URLs, so the URLs need not hold them', () => {
+  test('the password from the file goes into the URL (encoded), replacing one already there; unset, the URL is as given', () => {
+    const password = 'p@ss:w/rd?#%';
+    const env = {
+      DATABASE_URL: 'postgres://damascus:old@postgres:5432/damascus', DATABASE_PASSWORD_FILE: file('pg-password', `${password}\n`),
+      REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD_FILE: file('redis-password', 'r3dis\n'),
+    };
+    const s = loadSettings(env);
+    const pg = new URL(s.databaseUrl);
+    expect([pg.username, decodeURIComponent(pg.password), pg.host, pg.pathname]).toEqual(['damascus', password, 'postgres:5432', '/damascus']);
+    expect(new URL(s.redisUrl).password).toBe('r3dis');
+    expect(loadSettings({ DATABASE_URL: 'postgres://u@h/db' }).databaseUrl).toBe('postgres://u@h/db');
+    expect(loadSettings({}).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  test('a password for a URL that is not one is a ConfigError that names the variables, not the values', () => {
+    const e = configError({ REDIS_URL: 'not a url', REDIS_PASSWORD: 'hunter2-secret' });
+    expect(e.message).toMatch(/REDIS_PASSWORD is set, but REDIS_URL is not a URL/);
+    expect(e.message).not.toContain('hunter2');
+  });
+});
+
+describe('the dashboard and bind settings', () => {
+  test('DAMASCUS_BIND defaults to every interface; the session lasts 12 h unless DAMASCUS_DASHBOARD_SESSION_HOURS says otherwise', () => {
+    expect(loadSettings({}).bindHost).toBe('0.0.0.0');
+    expect(loadSettings({ DAMASCUS_BIND: '127.0.0.1' }).bindHost).toBe('127.0.0.1');
+    expect(loadSettings({}).dashboardSessionHours).toBe(12);
+    expect(loadSettings({ DAMASCUS_DASHBOARD_SESSION_HOURS: '2' }).dashboardSessionHours).toBe(2);
+    expect(configError({ DAMASCUS_DASHBOARD_SESSION_HOURS: '0' }).message).toMatch(/DAMASCUS_DASHBOARD_SESSION_HOURS must be a positive whole number/);
+  });
+
+  test('DAMASCUS_SETUP_TOKEN is not a process setting: loadSettings never reads its file, loadSetupToken does', () => {
+    const missing = join(dir, 'no-such-setup-token');
+    // an unreadable _FILE would throw if loadSettings read it
+    expect(() => loadSettings({ DAMASCUS_SETUP_TOKEN_FILE: missing })).not.toThrow();
+    expect(Object.values(loadSettings({ DAMASCUS_SETUP_TOKEN: 'setup-secret-1' }))).not.toContain('setup-secret-1');
+    expect(() => loadSetupToken({ DAMASCUS_SETUP_TOKEN_FILE: missing })).toThrow(ConfigError);
+    expect(loadSetupToken({ DAMASCUS_SETUP_TOKEN_FILE: file('setup-token', 'setup-secret-2\n') })).toBe('setup-secret-2');
+    expect(loadSetupToken({})).toBeUndefined();
   });
 });

@@ -5,16 +5,20 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
 import { loadSettings } from '../../src/config/env.js';
 
 type Service = {
   image?: string; build?: unknown; command?: string[]; restart?: string; healthcheck?: { test?: string[] };
-  environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; volumes?: string[]; ports?: string[];
+  environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; volumes?: string[];
+  ports?: (string | { published?: number | string; target?: number; host_ip?: string })[];
+  networks?: string[] | Record<string, unknown>;
 };
 type Compose = {
-  services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { name?: string }>;
+  services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { name?: string; internal?: boolean }>;
 };
 
 // Compose resolves YAML merge keys (`<<: *damascus`); js-yaml 5 does so only with the merge tag.
@@ -34,7 +38,19 @@ const PROVISIONED_FILES = {
   GITEA_TOKEN_FILE: 'gitea-token',
   DAMASCUS_WEBHOOK_SECRET_FILE: 'webhook-secret',
   DAMASCUS_CALLBACK_SECRET_FILE: 'callback-secret',
+  DAMASCUS_DASHBOARD_TOKEN_FILE: 'dashboard-token',
 } as const;
+/** The passwords of PostgreSQL and Redis: provisioned files only (no plain variable, which would disagree with the servers). */
+const PROVISIONED_PASSWORDS = {
+  DATABASE_PASSWORD_FILE: 'postgres-password',
+  REDIS_PASSWORD_FILE: 'redis-password',
+} as const;
+
+/** The networks a service joins (compose puts one without `networks:` on `default`). */
+function networksOf(svc: Service): string[] {
+  if (!svc.networks) return ['default'];
+  return (Array.isArray(svc.networks) ? svc.networks : Object.keys(svc.networks)).sort();
+}
 
 /** Where `service` mounts the named volume `volume`, and whether read-only. */
 function mountOf(service: string, volume: string): { target: string; readOnly: boolean } | undefined {
@@ -117,6 +133,13 @@ describe('docker-compose.yml', () => {
       }
     }
     for (const file of Object.values(PROVISIONED_FILES)) expect(provisionScript).toContain(file);
+    for (const name of DAMASCUS) {
+      const env = s[name]!.environment!;
+      for (const [fileVar, file] of Object.entries(PROVISIONED_PASSWORDS)) {
+        expect([name, fileVar, env[fileVar]]).toEqual([name, fileVar, `${mountOf(name, 'provision')!.target}/${file}`]);
+        expect([name, env[fileVar.replace(/_FILE$/, '')]]).toEqual([name, undefined]);
+      }
+    }
   });
 
   test('the runner registers with the provisioned token unless GITEA_RUNNER_REGISTRATION_TOKEN is set', () => {
@@ -155,12 +178,13 @@ describe('docker-compose.yml', () => {
 
 describe('deploy/act_runner.yaml', () => {
   const c = runnerConfig.container;
-  test('jobs get no Docker socket, no host volumes, no privileges, and run on the stack\'s network', () => {
+  test('jobs get no Docker socket, no host volumes, no privileges, and run on the jobs network, not the stack\'s', () => {
     expect(c.docker_host).toBe('-');
     expect(c.privileged).toBe(false);
     expect(c.valid_volumes).toEqual([]);
-    expect(compose.networks?.default?.name).toBeTruthy();
-    expect(c.network).toBe(compose.networks!.default!.name);
+    expect(compose.networks?.jobs?.name).toBeTruthy();
+    expect(c.network).toBe(compose.networks!.jobs!.name);
+    expect(c.network).not.toBe(compose.networks!.default!.name);
   });
 
   test('the cache server is off', () => {
@@ -228,6 +252,14 @@ describe('.gitea/workflows/ci.yml', () => {
   });
 });
 
+/** A port nothing listens on now, on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)));
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 /** Debian's docker-compose (installed by .ci/run) or the compose plugin, whichever is here. */
 function composeCli(): { bin: string; pre: string[] } {
   for (const [bin, pre] of [['docker', ['compose']], ['docker-compose', []]] as const) {
@@ -281,6 +313,8 @@ describe('docker compose config', () => {
       const env = { ...c.services.serve!.environment! };
       const target = mountOf('serve', 'provision')!.target;
       for (const k of Object.keys(PROVISIONED_FILES)) env[k] = env[k]!.replace(`${target}/`, `${dir}/`);
+      for (const k of Object.keys(PROVISIONED_PASSWORDS)) delete env[k];
+      delete env.DAMASCUS_DASHBOARD_TOKEN_FILE;
       return loadSettings(env);
     };
     const unset = settingsOf(resolved().config!);
@@ -288,6 +322,111 @@ describe('docker compose config', () => {
     expect(unset.runsOn).toBe('damascus');
     const set = settingsOf(resolved({ GITEA_TOKEN: 'token-from-env' }).config!);
     expect([set.giteaToken, set.webhookSecret]).toEqual(['token-from-env', 'webhook-from-file']);
+  });
+
+  // ---- issue 14, item 3: what CI jobs (the code under review) can reach, and the stack's own secrets ----
+
+  test('attack surface of a CI job: no Docker socket, and a network of its own, internal, with only Gitea and serve on it', () => {
+    const c = resolved().config!;
+    const runner = runnerConfig.container;
+    expect(runner.docker_host).toBe('-');
+    const [jobsKey, jobs] = Object.entries(c.networks ?? {}).find(([, n]) => n.name === runner.network) ?? [];
+    expect(jobsKey).toBeDefined();
+    expect(jobsKey).not.toBe('default');
+    expect(jobs!.internal).toBe(true);
+    const onJobs = Object.entries(c.services).filter(([, svc]) => networksOf(svc).includes(jobsKey!)).map(([name]) => name).sort();
+    expect(onJobs).toEqual(['gitea', 'serve']);
+    // the socket is the runner's alone
+    for (const [name, svc] of Object.entries(c.services)) {
+      const socket = (svc.volumes ?? []).some((v) => String(typeof v === 'string' ? v : (v as { source?: string }).source).includes('docker.sock'));
+      expect([name, socket]).toEqual([name, name === 'runner']);
+    }
+  });
+
+  test('no default database password: PostgreSQL and Damascus take the one provision generated', () => {
+    const c = resolved().config!;
+    const pg = c.services.postgres!;
+    expect(pg.environment!.POSTGRES_PASSWORD).toBeUndefined();
+    expect(pg.environment!.POSTGRES_PASSWORD_FILE).toBe('/provision/postgres-password');
+    expect(pg.depends_on?.provision?.condition).toBe('service_completed_successfully');
+    for (const name of DAMASCUS) {
+      const env = c.services[name]!.environment!;
+      expect([name, new URL(env.DATABASE_URL!).password]).toEqual([name, '']);
+      expect([name, env.DATABASE_PASSWORD_FILE]).toEqual([name, pg.environment!.POSTGRES_PASSWORD_FILE]);
+    }
+    // an operator who sets the old variable gets no password into the stack from it
+    expect(resolved({ POSTGRES_PASSWORD: 'damascus' }).config!.services.postgres!.environment!.POSTGRES_PASSWORD).toBeUndefined();
+  });
+
+  test('Damascus puts the provisioned passwords into its PostgreSQL and Redis URLs, and the dashboard token from its file', () => {
+    const c = resolved().config!;
+    const dir = join(work, 'provision-passwords');
+    mkdirSync(dir, { recursive: true });
+    const files = { 'postgres-password': 'pg0123abcd', 'redis-password': 'rd4567efgh', 'dashboard-token': 'dash89ijkl', 'gitea-token': 't', 'webhook-secret': 'w', 'callback-secret': 'c' };
+    for (const [f, v] of Object.entries(files)) writeFileSync(join(dir, f), `${v}\n`);
+    for (const name of DAMASCUS) {
+      const env = Object.fromEntries(Object.entries(c.services[name]!.environment!).map(([k, v]) => [k, k.endsWith('_FILE') ? v.replace('/provision/', `${dir}/`) : v]));
+      const settings = loadSettings(env);
+      expect([name, new URL(settings.databaseUrl).password, new URL(settings.databaseUrl).host]).toEqual([name, 'pg0123abcd', 'postgres:5432']);
+      expect([name, new URL(settings.redisUrl).password]).toEqual([name, 'rd4567efgh']);
+      expect([name, settings.dashboardToken]).toEqual([name, 'dash89ijkl']);
+    }
+  });
+
+  test('Redis requires the provisioned password; deploy/redis-start.sh passes it on stdin, on no command line', async () => {
+    const redis = resolved().config!.services.redis!;
+    expect(redis.command!.slice(0, 4)).toEqual(['sh', '/redis-start.sh', 'docker-entrypoint.sh', 'redis-server']);
+    expect(s.redis!.volumes).toContain('./deploy/redis-start.sh:/redis-start.sh:ro');
+    expect(redis.environment!.REDIS_PASSWORD_FILE).toBe('/provision/redis-password');
+    expect(redis.depends_on?.provision?.condition).toBe('service_completed_successfully');
+    const health = redis.healthcheck!.test!.join(' ');
+    expect(health).toContain('REDISCLI_AUTH=');
+    expect(health).toContain('PONG');
+
+    // the script for real, with this machine's redis-server on a free loopback port
+    const password = randomBytes(16).toString('hex');
+    const passwordFile = join(work, 'redis-password');
+    writeFileSync(passwordFile, `${password}\n`);
+    const dataDir = mkdtempSync(join(work, 'redis-'));
+    const port = await freePort();
+    const child = spawn('sh', ['deploy/redis-start.sh', 'redis-server', ...redis.command!.slice(4), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: passwordFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      const cli = (auth?: string) => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...(auth ? { REDISCLI_AUTH: auth } : {}) } }).stdout.trim();
+      for (let i = 0; i < 100 && cli(password) !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(cli(password)).toBe('PONG');
+      expect(cli()).toMatch(/NOAUTH/);
+      expect(cli('wrong-password')).toMatch(/WRONGPASS|NOAUTH/);
+      expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8')).not.toContain(password);
+      expect(output).not.toContain(password);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // a missing password file stops it before redis-server starts
+    const none = spawnSync('sh', ['deploy/redis-start.sh', 'redis-server'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', REDIS_PASSWORD_FILE: join(work, 'absent') } });
+    expect([none.status, none.stderr]).toEqual([1, expect.stringMatching(/missing or empty/)]);
+  });
+
+  test('the dashboard: published on the host\'s loopback only, and serve, listening on every interface, holds a token', () => {
+    const c = resolved().config!;
+    for (const [name, svc] of Object.entries(c.services)) {
+      for (const p of svc.ports ?? []) {
+        const text = typeof p === 'string' ? p : `${p.host_ip ?? ''}:${p.published}:${p.target}`;
+        if (!/(^|:)8787(\/tcp)?$/.test(text)) continue;
+        expect([name, text]).toEqual([name, expect.stringMatching(/^127\.0\.0\.1:8787:8787(\/tcp)?$/)]);
+      }
+    }
+    expect((c.services.serve!.ports ?? []).length).toBeGreaterThan(0);
+    const env = c.services.serve!.environment!;
+    expect(env.DAMASCUS_BIND).toBe('0.0.0.0');
+    expect(env.DAMASCUS_DASHBOARD_TOKEN_FILE).toBe('/provision/dashboard-token');
+    expect(provisionScript).toMatch(/for name in [^\n]*\bdashboard-token\b/);
   });
 });
 
@@ -367,13 +506,15 @@ esac
     const r = provision();
     expect(r.status).toBe(0);
     const f = files();
-    expect(Object.keys(f)).toEqual(['callback-secret', 'gitea-token', 'gitea-token.user', 'runner-registration-token', 'webhook-secret']);
+    expect(Object.keys(f)).toEqual(['callback-secret', 'dashboard-token', 'gitea-token', 'gitea-token.user', 'postgres-password', 'redis-password', 'runner-registration-token', 'webhook-secret']);
     expect(f['gitea-token']).toMatch(/^[0-9a-f]{40}\n$/); // not the log lines gitea printed around it
     expect(f['gitea-token.user']).toBe('the-bot\n');
     expect(f['runner-registration-token']).toBe(`${readFileSync(join(state, 'runner'), 'utf8')}\n`);
     expect(f['webhook-secret']).toMatch(/^[0-9a-f]{64}\n$/);
     expect(f['callback-secret']).toMatch(/^[0-9a-f]{64}\n$/);
     expect(f['webhook-secret']).not.toBe(f['callback-secret']);
+    for (const name of ['postgres-password', 'redis-password', 'dashboard-token']) expect([name, f[name]]).toEqual([name, expect.stringMatching(/^[0-9a-f]{64}\n$/)]);
+    expect(new Set(['webhook-secret', 'callback-secret', 'postgres-password', 'redis-password', 'dashboard-token'].map((n) => f[n])).size).toBe(5);
     expect(statSync(out).mode & 0o777).toBe(0o700);
     for (const name of Object.keys(f)) expect([name, statSync(join(out, name)).mode & 0o777]).toEqual([name, 0o600]);
     for (const [name, value] of Object.entries(f)) {

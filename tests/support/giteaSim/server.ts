@@ -36,7 +36,7 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
     return;
   }
   const path = url.pathname.slice(API_PREFIX.length);
-  const record = { method, path, status: null as number | null, operationId: undefined as string | undefined };
+  const record = { method, path, status: null as number | null, operationId: undefined as string | undefined, viewer: undefined as string | null | undefined };
   sim.requests.push(record);
 
   const fault = sim.faults.take(method, path);
@@ -75,6 +75,7 @@ async function handle(sim: GiteaSim, req: IncomingMessage, res: ServerResponse):
   // binds the body, so a token without the scope gets 403 even for a bad body.
   const operationId = check.ok ? check.operationId : matchRoute(method, path)?.operationId;
   const token = authenticate(sim, req.headers.authorization);
+  record.viewer = token?.login ?? null;
   // A token that is not one is refused even where none is needed (GET /version with a bad token is 401 on 1.26.3).
   if (token === null && (req.headers.authorization || !(operationId && PUBLIC_OPERATIONS.has(operationId)))) {
     record.status = 401;

@@ -20,6 +20,8 @@ export interface RecordedRequest {
   /** Status answered; null when a fault dropped the connection. */
   status: number | null;
   operationId?: string;
+  /** Login of the token that made the request (null: none, or one the simulator does not know); unset before the token is checked. */
+  viewer?: string | null;
 }
 
 /** An outcome the HTTP layer turns into Gitea's `{message, url}` error answer. */
