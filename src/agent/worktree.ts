@@ -149,6 +149,11 @@ async function addWorktree(o: OpenWorktreeOptions): Promise<Worktree> {
   return { path, headBefore, continued };
 }
 
+/** The commit a ref names now: the build pins its diff base with it before the agent can move any ref. */
+export async function resolveCommit(path: string, ref: string): Promise<string> {
+  return (await git(path).revparse(['--verify', `${ref}^{commit}`])).trim();
+}
+
 /** Commit everything in the worktree as the bot; null when nothing changed. */
 export async function commitAll(o: { path: string; message: string; author: { name: string; email: string } }): Promise<string | null> {
   const g = git(o.path, { identity: o.author });

@@ -26,6 +26,8 @@ export interface RepoConfig {
   requireSpecApproval: boolean;
   builder: BuilderConfig;
   contextFiles: string[];
+  /** A spec's Scope may be `.`, `**`, `*` or `/` (every file in scope); off by default. */
+  allowCatchAllScope: boolean;
 }
 
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; error: string; line: number | null };
@@ -43,6 +45,7 @@ export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({
   // No unrestricted Bash by default: the phase adds `Bash(<test command>*)` when it knows the command.
   builder: Object.freeze({ command: null, maxTurns: 30, timeoutMinutes: 30, allowedTools: ['Read', 'Edit', 'Write', 'Glob', 'Grep'] }),
   contextFiles: [],
+  allowCatchAllScope: false,
 } as RepoConfig);
 
 function defaults(): RepoConfig {
@@ -124,7 +127,7 @@ function rejectUnknown(obj: Obj, known: readonly string[], prefix: string): void
 
 const TOP_KEYS = [
   'trigger_label', 'budget_cycles', 'max_cost_usd', 'required_spec_sections', 'test_command', 'review_workflow',
-  'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files',
+  'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files', 'allow_catch_all_scope',
 ] as const;
 const BUILDER_KEYS = ['command', 'max_turns', 'timeout_minutes', 'allowed_tools'] as const;
 const MERGE_STYLES: readonly MergeStyle[] = ['merge', 'squash', 'rebase'];
@@ -157,6 +160,7 @@ function validate(doc: Obj): RepoConfig {
     c.mergeStyle = s as MergeStyle;
   }
   if (has('require_spec_approval')) c.requireSpecApproval = bool('require_spec_approval', doc.require_spec_approval);
+  if (has('allow_catch_all_scope')) c.allowCatchAllScope = bool('allow_catch_all_scope', doc.allow_catch_all_scope);
   if (has('context_files')) c.contextFiles = strList('context_files', doc.context_files);
   // An empty `builder:` (all sub-keys commented out) means the defaults.
   if (has('builder') && doc.builder !== null) {
@@ -223,7 +227,7 @@ export function parseRepoConfig(text: string | null | undefined): RepoConfigResu
 }
 
 /** Longest run of backticks in text, so a fence around it cannot be closed early. */
-function fenceFor(text: string): string {
+export function fenceFor(text: string): string {
   const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   return '`'.repeat(longest + 1);
 }

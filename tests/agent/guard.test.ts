@@ -60,7 +60,7 @@ test('reviewChanges flags out-of-scope files, CI/lint config and weakened assert
 test('a change inside scope that only adds tests is clean', () => {
   const diff = DIFF.slice(DIFF.indexOf('diff --git a/tests/new.test.ts'), DIFF.indexOf('diff --git a/test_old.py'));
   const r = reviewChanges({ changedFiles: ['src/a.ts', 'tests/new.test.ts'], diffText: diff, scope: ['src/', 'tests/'] });
-  expect(r).toEqual({ outOfScope: [], touchesCi: [], weakenedAssertions: [] });
+  expect(r).toEqual({ outOfScope: [], touchesCi: [], weakenedAssertions: [], testConfig: [], skippedTests: [] });
   expect(isCleanChange(r)).toBe(true);
 });
 
