@@ -60,6 +60,8 @@ export class Loop {
   /** What the next review runs report, in order (the last one repeats). */
   reviews: ReviewOutcome[] = [{ passed: true }];
   dispatched = 0;
+  /** The inputs of every review dispatch, in order (the test command the review would run, …). */
+  dispatchInputs: Record<string, string>[] = [];
   /** What the review-results endpoint answered the stand-in. */
   posted: { status: number; body: string }[] = [];
   private pending: Promise<unknown>[] = [];
@@ -98,6 +100,7 @@ export class Loop {
     });
     // The review Action stand-in: what a runner would post after running the test command.
     this.sim.onDispatch(async (d) => {
+      this.dispatchInputs.push({ ...(d.inputs as Record<string, string>) });
       const outcome = this.reviews[Math.min(this.dispatched, this.reviews.length - 1)]!;
       this.dispatched++;
       const body = JSON.stringify({
