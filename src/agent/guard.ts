@@ -11,7 +11,7 @@ export interface ChangeReview {
   /**
    * What decides which tests run and how: test-runner configuration (jest, vitest, mocha, karma, pytest,
    * tox, phpunit, rspec, nextest…), test scripts and runner settings in package.json or pyproject.toml, and
-   * files the test command itself names (`bash scripts/ci.sh`, a Makefile for `make test`).
+   * the scripts the test command runs (`bash scripts/ci.sh`, a Makefile for `make test`).
    */
   testConfig: string[];
   /** Files whose added lines skip, disable or focus tests (it.skip, xit, it.only, @pytest.mark.skip, t.Skip, @Disabled, #[ignore], …). */
@@ -137,12 +137,26 @@ export function removedLinesByFile(diffText: string): Map<string, string[]> {
   return new Map([...changedLinesByFile(diffText)].filter(([, l]) => l.removed.length > 0).map(([path, l]) => [path, l.removed]));
 }
 
-/** Paths the test command names (`bash scripts/test.sh`, `./run-tests`), and the Makefile for `make …`. */
-function filesOfTestCommand(testCommand: string | null | undefined): (path: string) => boolean {
+const INTERPRETERS = new Set(['sh', 'bash', 'zsh', 'dash', 'node', 'python', 'python3', 'ruby', 'perl', 'php', 'deno', 'bun', 'tsx', 'ts-node', 'source', '.']);
+
+/**
+ * The scripts the test command runs (`./run-tests.sh`, `bash scripts/test.sh`, and the Makefile for `make …`):
+ * the program of each command in it, and the script an interpreter is given. Files it merely reads are not scripts.
+ */
+function scriptsOfTestCommand(testCommand: string | null | undefined): (path: string) => boolean {
   if (!testCommand) return () => false;
-  const words = testCommand.split(/[\s;&|()<>'"=]+/).map((w) => w.replace(/^\.\//, '')).filter((w) => w !== '' && !w.startsWith('-'));
-  const make = /^\s*(g?make)\b/.test(testCommand);
-  return (path) => words.includes(path) || (make && /^(GNUmakefile|makefile|Makefile)$/.test(path)) || (/^\s*just\b/.test(testCommand) && /^[Jj]ustfile$/.test(path));
+  const scripts = new Set<string>();
+  let make = false;
+  for (const segment of testCommand.split(/&&|\|\||[;|&()]/)) {
+    const words = segment.trim().split(/\s+/).filter((w) => w !== '' && !/^\w+=/.test(w)).map((w) => w.replace(/^["']|["']$/g, '').replace(/^\.\//, ''));
+    const [program, ...rest] = words;
+    if (!program) continue;
+    if (/^(g?make|just)$/.test(program)) make = true;
+    scripts.add(program);
+    const script = INTERPRETERS.has(program) ? rest.find((w) => !w.startsWith('-')) : undefined;
+    if (script) scripts.add(script);
+  }
+  return (path) => scripts.has(path) || (make && /^(GNUmakefile|makefile|Makefile|[Jj]ustfile)$/.test(path));
 }
 
 /**
@@ -158,7 +172,7 @@ export function reviewChanges(o: {
 }): ChangeReview {
   const lines = changedLinesByFile(o.diffText);
   const scope = o.allowCatchAllScope ? o.scope : o.scope.filter((s) => !isCatchAllScope(s));
-  const namedByCommand = filesOfTestCommand(o.testCommand);
+  const namedByCommand = scriptsOfTestCommand(o.testCommand);
   const weakenedAssertions: string[] = [];
   const skippedTests: string[] = [];
   const testConfig = o.changedFiles.filter((f) => isTestRunnerConfig(f) || namedByCommand(f));
