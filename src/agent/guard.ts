@@ -6,7 +6,7 @@ export interface ChangeReview {
   outOfScope: string[];
   /** CI workflows, lint/format/type-check configuration and Damascus's own config. */
   touchesCi: string[];
-  /** Existing test files whose diff removes lines with assertions. */
+  /** Existing test files whose diff removes lines with assertions, or that the change deletes. */
   weakenedAssertions: string[];
   /**
    * What decides which tests run and how: test-runner configuration (jest, vitest, mocha, karma, pytest,
@@ -104,11 +104,11 @@ export function isCiOrLintConfig(path: string): boolean {
   return CI_PATTERNS.some((re) => re.test(path));
 }
 
-const ASSERTION = /\b(assert\w*|expect|should|t\.(is|equal|deepEqual|true|false|throws))\b/;
+const ASSERTION = /\b(assert\w*|expect|should|t\.(is|equal|deepEqual|true|false|throws|Error|Errorf|Fatal|Fatalf|Fail|FailNow))\b/;
 
 /** Per file (by its path after the change, or before for a deletion), the lines the diff adds and removes. */
-export function changedLinesByFile(diffText: string): Map<string, { added: string[]; removed: string[] }> {
-  const out = new Map<string, { added: string[]; removed: string[] }>();
+export function changedLinesByFile(diffText: string): Map<string, { added: string[]; removed: string[]; deleted: boolean }> {
+  const out = new Map<string, { added: string[]; removed: string[]; deleted: boolean }>();
   let oldPath: string | null = null;
   let current: string | null = null;
   let inHunk = false;
@@ -121,10 +121,11 @@ export function changedLinesByFile(diffText: string): Map<string, { added: strin
       oldPath = line === '--- /dev/null' ? null : line.slice(4).replace(/^a\//, '');
     } else if (!inHunk && line.startsWith('+++ ')) {
       current = line === '+++ /dev/null' ? oldPath : line.slice(4).replace(/^b\//, '');
+      if (line === '+++ /dev/null' && current !== null) out.set(current, { added: [], removed: [], deleted: true });
     } else if (line.startsWith('@@')) {
       inHunk = true;
     } else if (inHunk && current !== null && (line.startsWith('-') || line.startsWith('+'))) {
-      const entry = out.get(current) ?? { added: [], removed: [] };
+      const entry = out.get(current) ?? { added: [], removed: [], deleted: false };
       (line.startsWith('+') ? entry.added : entry.removed).push(line.slice(1));
       out.set(current, entry);
     }
@@ -176,9 +177,10 @@ export function reviewChanges(o: {
   const weakenedAssertions: string[] = [];
   const skippedTests: string[] = [];
   const testConfig = o.changedFiles.filter((f) => isTestRunnerConfig(f) || namedByCommand(f));
-  for (const [path, { added, removed }] of lines) {
+  for (const [path, { added, removed, deleted }] of lines) {
     const testFile = isTestFile(path);
-    if (testFile && removed.some((l) => ASSERTION.test(l))) weakenedAssertions.push(path);
+    // A deleted test file is a weakened test whatever its assertions look like.
+    if (testFile && (deleted || removed.some((l) => ASSERTION.test(l)))) weakenedAssertions.push(path);
     const markers = testFile ? [...SKIP_MARKERS, ...TEST_FILE_SKIP_MARKERS] : SKIP_MARKERS;
     if (added.some((l) => markers.some((re) => re.test(l)))) skippedTests.push(path);
     const base = path.split('/').pop();

@@ -173,6 +173,12 @@ test('skip markers only count when added; `skip:` counts in test files only; a r
   expect(review('src/a.test.ts', ['const o = { skip: true };']).skippedTests).toEqual(['src/a.test.ts']);
 });
 
+test('attack: a Go check removed, or a test file deleted whatever it held, is a weakened test', () => {
+  expect(review('pkg/a_test.go', ['\t_ = got'], ['\t\tt.Errorf("got %v", got)']).weakenedAssertions).toEqual(['pkg/a_test.go']);
+  const deletion = ['diff --git a/tests/b.test.ts b/tests/b.test.ts', 'deleted file mode 100644', '--- a/tests/b.test.ts', '+++ /dev/null', '@@ -1 +0,0 @@', '-run();', ''].join('\n');
+  expect(reviewChanges({ changedFiles: ['tests/b.test.ts'], diffText: deletion, scope: ['tests/'] }).weakenedAssertions).toEqual(['tests/b.test.ts']);
+});
+
 test('attack: assertions removed from a test outside the *.test.* names (test/, testdata/) are weakened tests', () => {
   expect(review('test/helpers/check.js', ['  return true;'], ['  assert.equal(a, b);']).weakenedAssertions).toEqual(['test/helpers/check.js']);
 });
