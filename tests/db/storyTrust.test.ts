@@ -13,7 +13,10 @@ import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
 import { testCommandSha256 } from '../../src/domain/spec.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { issuePayload } from '../support/webhookFixtures.js';
+import { processInbox } from '../../src/gitea/inbox.js';
+import { createPermissionCache } from '../../src/gitea/permissions.js';
+import { createLogger } from '../../src/log.js';
+import { commentPayload, issuePayload } from '../support/webhookFixtures.js';
 
 const backoff = { baseMs: 1000, maxMs: 1000 };
 
@@ -92,5 +95,29 @@ describe('story trust in the store', () => {
     expect(ok).toMatchObject({ fingerprint: fp, questionId: expect.any(Number) });
     const [a] = await db.sql`SELECT details->'changeApproval' AS a FROM work_items WHERE id = ${c!.id}`;
     expect(a!.a).toMatchObject({ fingerprint: fp, by: 'alice', at: expect.any(String) });
+  });
+
+  test('one writer comment with prose and `/damascus approve <fingerprint>` both answers and approves; the same from a reader does neither', async () => {
+    await writeWebhookGroup(db.sql, [labelEvent(30, 'inbox body')], 'damascus');
+    await db.sql`UPDATE work_items SET state = 'build' WHERE issue_number = 30`; // the build asked
+    const c = await claimNextItem(db.sql, 'w', { cap: 8, leaseMs: 60_000 });
+    const fp = 'c3'.repeat(32);
+    const question = `approve change ${fp.slice(0, 12)}`;
+    await recordVerdict(db.sql, c!, { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } }, { backoff });
+    const permissions = createPermissionCache({ gitea: { getCollaboratorPermission: async (_o, _r, login) => (login === 'alice' ? 'write' : 'read') } });
+    const say = async (sender: string) => {
+      const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: 30, body: `Looks right.\n/damascus approve ${fp.slice(0, 16)}`, sender }) });
+      if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
+      await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `c-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
+      return processInbox({ sql: db.sql, log: createLogger('silent'), botLogin: 'damascus-bot', permissions });
+    };
+    await say('mallory');
+    expect((await db.sql`SELECT state, details->'changeApproval' AS a FROM work_items WHERE id = ${c!.id}`)[0]).toEqual({ state: 'awaiting_human', a: null });
+    const r = await say('alice');
+    expect(r.resumedItemIds).toEqual([c!.id]);
+    const [row] = await db.sql`SELECT state, details->'changeApproval' AS a FROM work_items WHERE id = ${c!.id}`;
+    expect(row).toMatchObject({ state: 'build', a: { fingerprint: fp, by: 'alice' } });
+    const replies = await db.sql`SELECT type, payload->'reply'->>'fingerprint' AS fp FROM events_outbox WHERE item_id = ${c!.id} AND type LIKE 'reply.%' ORDER BY id`;
+    expect(replies).toEqual([{ type: 'reply.refused', fp: null }, { type: 'reply.approved', fp }]);
   });
 });
