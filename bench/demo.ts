@@ -43,6 +43,8 @@ interface WorldLike {
   waitForQuestion(issue: number, timeoutMs?: number): Promise<{ id: number; tag: string; question: string }>;
   waitForAnswered(humanIssueId: number, timeoutMs?: number): Promise<void>;
   answer(issue: number, question: string, answer: string): void;
+  waitForApprovalRequest(issue: number, timeoutMs?: number): Promise<string>;
+  approve(issue: number): void;
   waitForState(issue: number, states: string[], o?: { timeoutMs?: number; unexpected?: string[] }): Promise<ItemRow>;
   waitForRelay(timeoutMs?: number): Promise<void>;
   fileOnMain(path: string): string | null;
@@ -144,10 +146,15 @@ async function main(): Promise<number> {
     world.label(hello);
     world.label(lang);
 
+    // No test_command in the repo: each spec's test command waits for a writer's `/damascus approve`.
+    await world.waitForApprovalRequest(hello);
+    world.approve(hello);
     const q = await world.waitForQuestion(lang);
     say(`#${lang} the bot asked ${q.tag}: "${q.question}"`);
     world.answer(lang, q.question, m.LANG.answer);
     await world.waitForAnswered(q.id);
+    await world.waitForApprovalRequest(lang);
+    world.approve(lang);
 
     const settled = ['blocked', 'cancelled', 'awaiting_human'];
     const done = [await world.waitForState(hello, ['done'], { unexpected: settled }), await world.waitForState(lang, ['done'], { unexpected: settled })];

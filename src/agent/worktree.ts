@@ -206,6 +206,11 @@ export async function gitTampering(wt: Worktree): Promise<string[]> {
   return problems;
 }
 
+/** The commit a ref names now: the build pins its diff base with it before the agent can move any ref. */
+export async function resolveCommit(tree: TreeRef, ref: string): Promise<string> {
+  return (await git(tree.path, { tree }).revparse(['--verify', `${ref}^{commit}`])).trim();
+}
+
 /** Commit everything in the worktree as the bot; null when nothing changed. */
 export async function commitAll(o: { tree: TreeRef; message: string; author: { name: string; email: string } }): Promise<string | null> {
   const g = git(o.tree.path, { identity: o.author, tree: o.tree });

@@ -25,6 +25,8 @@ export interface RepoConfig {
   requireSpecApproval: boolean;
   builder: BuilderConfig;
   contextFiles: string[];
+  /** A spec's Scope may be `.`, `**`, `*` or `/` (every file in scope); off by default. */
+  allowCatchAllScope: boolean;
 }
 
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; error: string; line: number | null };
@@ -42,6 +44,7 @@ export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({
   // Commands and tool lists are the operator's (src/agent/builders.ts): a repo only picks a builder by name.
   builder: Object.freeze({ name: null, maxTurns: 30, timeoutMinutes: 30 }),
   contextFiles: [],
+  allowCatchAllScope: false,
 } as RepoConfig);
 
 function defaults(): RepoConfig {
@@ -123,7 +126,7 @@ function rejectUnknown(obj: Obj, known: readonly string[], prefix: string): void
 
 const TOP_KEYS = [
   'trigger_label', 'budget_cycles', 'max_cost_usd', 'required_spec_sections', 'test_command', 'review_workflow',
-  'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files',
+  'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files', 'allow_catch_all_scope',
 ] as const;
 const BUILDER_KEYS = ['name', 'max_turns', 'timeout_minutes'] as const;
 /** Keys a repo file may not set: they would let any writer of the repo run commands on the orchestrator. */
@@ -158,6 +161,7 @@ function validate(doc: Obj): RepoConfig {
     c.mergeStyle = s as MergeStyle;
   }
   if (has('require_spec_approval')) c.requireSpecApproval = bool('require_spec_approval', doc.require_spec_approval);
+  if (has('allow_catch_all_scope')) c.allowCatchAllScope = bool('allow_catch_all_scope', doc.allow_catch_all_scope);
   if (has('context_files')) c.contextFiles = strList('context_files', doc.context_files);
   // An empty `builder:` (all sub-keys commented out) means the defaults.
   if (has('builder') && doc.builder !== null) {
@@ -228,7 +232,7 @@ export function parseRepoConfig(text: string | null | undefined): RepoConfigResu
 }
 
 /** Longest run of backticks in text, so a fence around it cannot be closed early. */
-function fenceFor(text: string): string {
+export function fenceFor(text: string): string {
   const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   return '`'.repeat(longest + 1);
 }

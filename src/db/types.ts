@@ -31,6 +31,10 @@ export interface WorkItem {
   requestedBy: string | null;
   issueUrl: string | null;
   statusCommentId: number | null;
+  /** The issue body as labelled (schema/008): what the spec phase reads; null until taken. */
+  storyBody: string | null;
+  /** The writer whose label or answer vouched for the snapshot; null until checked. */
+  storyVouchedBy: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

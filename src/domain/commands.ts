@@ -9,6 +9,11 @@ export type CommandName = (typeof VALID_COMMANDS)[number];
 
 export interface Command {
   name: CommandName;
+  /**
+   * For `approve` only: the word after it, at most 64 chars (`/damascus approve 3f2a…`: which change or test
+   * command is approved); absent when none. Only the first occurrence of a command counts.
+   */
+  arg?: string;
 }
 
 export interface ParsedCommands {
@@ -42,7 +47,8 @@ export function parseCommands(body: string): ParsedCommands {
     if (!m) continue;
     const word = (m[1] ?? '').toLowerCase();
     if (isCommandName(word)) {
-      if (!commands.some((c) => c.name === word)) commands.push({ name: word });
+      const arg = word === 'approve' ? line.text.trim().split(/[ \t]+/)[2]?.slice(0, 64) : undefined;
+      if (!commands.some((c) => c.name === word)) commands.push(arg ? { name: word, arg } : { name: word });
     } else {
       const shown = word.slice(0, 40);
       if (!unknown.includes(shown)) unknown.push(shown);

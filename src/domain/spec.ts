@@ -3,6 +3,8 @@
  * deeper headings belong to the section above them.
  */
 
+import { createHash } from 'node:crypto';
+
 export interface AcceptanceCriterion {
   id: string;
   text: string;
@@ -204,9 +206,10 @@ function isRequired(required: readonly string[], name: string): boolean {
 
 /**
  * The spec-refiner's check of its own output: a broken spec goes back to the spec phase
- * (`spec_wrong`), open questions go to a human, anything else passes.
+ * (`spec_wrong`), open questions go to a human, anything else passes. A Scope entry that covers every
+ * file (`.`, `**`, `*`, `/`) is a problem unless the repo allows it (`allow_catch_all_scope`).
  */
-export function checkSpec(markdown: string, requiredSections: readonly string[]): SpecCheck {
+export function checkSpec(markdown: string, requiredSections: readonly string[], opts: { allowCatchAllScope?: boolean } = {}): SpecCheck {
   const spec = parseSpec(markdown);
   const problems: string[] = [];
   for (const name of requiredSections) {
@@ -226,6 +229,10 @@ export function checkSpec(markdown: string, requiredSections: readonly string[])
   if (sectionBody(spec.sections, 'Test Command')) problems.push(...spec.problems);
   if (isRequired(requiredSections, 'Scope') && sectionBody(spec.sections, 'Scope') && spec.scope.length === 0) {
     problems.push('Scope lists no files or folders');
+  }
+  const catchAll = opts.allowCatchAllScope ? [] : spec.scope.filter(isCatchAllScope);
+  if (catchAll.length > 0) {
+    problems.push(`Scope ${catchAll.map((s) => `"${s}"`).join(', ')} would put every file in scope: name the files or folders the change needs`);
   }
   if (problems.length > 0) return { verdict: 'spec_wrong', problems, questions: [], spec };
   if (spec.openQuestions.length > 0) return { verdict: 'needs_human', problems, questions: spec.openQuestions, spec };
@@ -249,6 +256,14 @@ function globToRegExp(glob: string): RegExp {
     else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
+}
+
+/**
+ * A Scope entry that puts (nearly) every file in scope: made only of '*', '.', '/' and '\\' ('.', '**',
+ * '*', '/', '**' + '/*' and the like). '*' alone covers every top-level file, package.json and CI configs included.
+ */
+export function isCatchAllScope(entry: string): boolean {
+  return /^[*./\\\s]*$/.test(entry);
 }
 
 /**
@@ -277,4 +292,9 @@ export function specSummary(spec: ParsedSpec): string {
   ];
   if (spec.openQuestions.length > 0) lines.push(`${spec.openQuestions.length} open question(s)`);
   return lines.join('\n');
+}
+
+/** What a writer's approval of a spec's test command is bound to (stored on its spec_approval gate). */
+export function testCommandSha256(command: string): string {
+  return createHash('sha256').update(command, 'utf8').digest('hex');
 }

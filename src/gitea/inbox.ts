@@ -12,6 +12,7 @@ import { cancelItem } from '../db/ops/cancelItem.js';
 import { claimInboxDelivery } from '../db/ops/claimInboxDelivery.js';
 import { listInboxDeliveries } from '../db/ops/listInboxDeliveries.js';
 import { readItemView } from '../db/ops/readItemView.js';
+import { recordChangeApproval } from '../db/ops/recordChangeApproval.js';
 import { retryItem } from '../db/ops/retryItem.js';
 import { settleInboxDelivery } from '../db/ops/settleInboxDelivery.js';
 import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
@@ -158,11 +159,21 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
         break;
       }
       case 'approve': {
-        const g = await approveSpecGate(tx, itemId, login);
+        // `/damascus approve [sha]`: a spec gate (bound to its test command), else a guarded build change (bound to its fingerprint).
+        const arg = parseCommands(ev.comment.body).commands.find((c) => c.name === 'approve')?.arg ?? null;
+        const g = await approveSpecGate(tx, itemId, login, arg);
+        const change = g.closed > 0 ? null : await recordChangeApproval(tx, itemId, login, arg);
         if (g.closed > 0) {
           const free = g.gateCount === 0 && g.state !== null && isActivePhase(g.state);
           if (free) resumed = true;
           await reply(free ? { kind: 'approved', login, resumes: g.state! } : { kind: 'approved', login });
+        } else if (change) {
+          const a = await answerQuestions(tx, itemId, [{ humanIssueId: change.questionId, text: '/damascus approve', by: login }]);
+          if (a.resumedTo) {
+            state = a.resumedTo;
+            resumed = true;
+          }
+          await reply({ kind: 'approved', login, fingerprint: change.fingerprint, ...(a.resumedTo ? { resumes: a.resumedTo } : {}) });
         } else await reply({ kind: 'not_applicable', command, state });
         break;
       }

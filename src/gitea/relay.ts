@@ -285,6 +285,19 @@ function verdictInput(ev: OutboxEvent): Parameters<typeof renderVerdictComment>[
     budgetCycles: num(p.budgetCycles, 0),
     explanation: text(p.explanation),
     details: text(p.details),
+    approval: approvalOf(p.approval),
+  };
+}
+
+/** The gate request recordVerdict put on a verdict that opened a spec_approval gate. */
+function approvalOf(v: unknown): Parameters<typeof renderVerdictComment>[0]['approval'] {
+  const a = v as { reasons?: unknown; testCommand?: unknown; testCommandSha256?: unknown } | null | undefined;
+  if (!a || typeof a !== 'object') return null;
+  const reasons = Array.isArray(a.reasons) ? a.reasons.filter((r): r is string => typeof r === 'string') : [];
+  return {
+    reasons,
+    ...(typeof a.testCommand === 'string' ? { testCommand: a.testCommand } : {}),
+    ...(typeof a.testCommandSha256 === 'string' ? { testCommandSha256: a.testCommandSha256 } : {}),
   };
 }
 

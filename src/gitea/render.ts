@@ -4,6 +4,7 @@
  * LLM output and test logs are untrusted: they are neutralised so they cannot @mention people,
  * open HTML (comments, <details>) or break out of a code block.
  */
+import { fenceFor } from '../config/repoConfig.js';
 import { markdownLines, unclosedFence, VALID_COMMANDS, type CommandName } from '../domain/commands.js';
 import type { ActivePhase, State, Verdict } from '../domain/states.js';
 
@@ -84,8 +85,7 @@ export const MAX_LOG_CHARS = 60_000;
 /** A fenced block whose fence is longer than any backtick run inside, so the text cannot close it early. */
 export function codeBlock(s: string, max = MAX_LOG_CHARS): string {
   const text = capTail(s, max);
-  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  const fence = '`'.repeat(Math.max(3, longest + 1));
+  const fence = fenceFor(text);
   return `${fence}text\n${defuseMentions(text)}\n${fence}`;
 }
 
@@ -212,6 +212,8 @@ export interface VerdictCommentInput {
   explanation: string | null;
   /** Long text such as test output: capped and fenced. */
   details?: string | null;
+  /** The spec_approval gate this verdict opened: what a writer approves with `/damascus approve`. */
+  approval?: { reasons: string[]; testCommand?: string; testCommandSha256?: string } | null;
 }
 
 export function renderVerdictComment(v: VerdictCommentInput): string {
@@ -221,8 +223,26 @@ export function renderVerdictComment(v: VerdictCommentInput): string {
   if (v.explanation && v.explanation.trim() !== '') folded.push(proseText(v.explanation.trim()));
   if (v.details && v.details !== '') folded.push(codeBlock(v.details));
   const parts = [markerFor.event(v.eventId), line];
+  if (v.approval) parts.push(approvalRequest(v.approval));
   if (folded.length > 0) parts.push(`<details>\n<summary>Details (${v.from} → ${v.to})</summary>\n\n${folded.join('\n\n')}\n\n</details>`);
   return parts.join('\n\n');
+}
+
+/**
+ * What `/damascus approve` approves, in full: a test command from the spec is shown verbatim, in a fence the
+ * command cannot close, since issue text can steer the LLM that wrote it.
+ */
+function approvalRequest(a: NonNullable<VerdictCommentInput['approval']>): string {
+  const why = a.reasons.length > 0 ? ` (${inlineText(a.reasons.join('; '), 300)})` : '';
+  if (a.testCommand === undefined) return `**Waiting for a writer's approval**${why}. A writer: reply \`/damascus approve\` to let the build start.`;
+  const fence = fenceFor(a.testCommand);
+  const sha = (a.testCommandSha256 ?? '').replace(/[^0-9a-f]/g, '').slice(0, 12);
+  return [
+    `**Waiting for a writer's approval**${why}. The review will run this test command, written by the spec from the issue's text:`,
+    `${fence}sh\n${a.testCommand}\n${fence}`,
+    `A writer: reply \`/damascus approve\`${sha ? ` (or \`/damascus approve ${sha}\`)` : ''} to approve exactly this command and start the build. `
+      + 'A later spec with another command asks again; a `test_command` in `.gitea/damascus.yml` always wins.',
+  ].join('\n\n');
 }
 
 // ---- question comment ----
@@ -256,7 +276,7 @@ export type CommandReply =
   | { kind: 'forbidden'; login: string }
   | { kind: 'status'; statusUrl?: string | null }
   | { kind: 'why'; explanation: string | null; from?: State; to?: State; at?: Date | string }
-  | { kind: 'approved' | 'retried' | 'cancelled'; login: string; resumes?: State }
+  | { kind: 'approved' | 'retried' | 'cancelled'; login: string; resumes?: State; /** The build change approved (its diff fingerprint). */ fingerprint?: string }
   | { kind: 'not_applicable'; command: CommandName; state: State };
 
 export function renderCommandReply(eventId: number | string, r: CommandReply): string {
@@ -285,7 +305,7 @@ function commandReplyText(r: CommandReply): string {
       return `${head}\n\n${proseText(r.explanation.trim())}`;
     }
     case 'approved':
-      return `Approved by ${inlineText(r.login, 60)}.${r.resumes ? ` Resuming ${r.resumes}.` : ''}`;
+      return `Approved by ${inlineText(r.login, 60)}${r.fingerprint ? `: the change \`${inlineText(r.fingerprint, 64).slice(0, 12)}\`` : ''}.${r.resumes ? ` Resuming ${r.resumes}.` : ''}`;
     case 'retried':
       return `Retry requested by ${inlineText(r.login, 60)}: attempts reset${r.resumes ? `, resuming ${r.resumes}` : ''}.`;
     case 'cancelled':

@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { builderArgv, chooseBuilder } from '../agent/builders.js';
-import { reviewChanges } from '../agent/guard.js';
+import { isCleanChange, reviewChanges } from '../agent/guard.js';
 import { writeAgentInputs } from '../agent/inputs.js';
 import { runAgent, verdictFilePath } from '../agent/runAgent.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { redactSecrets, secretValues } from '../agent/sanitizeEnv.js';
-import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, gitTampering, openWorktree, pushBranch, removeWorktree } from '../agent/worktree.js';
+import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, gitTampering, openWorktree, pushBranch, removeWorktree, resolveCommit } from '../agent/worktree.js';
 import { heldSecrets } from '../config/env.js';
 import { recordCost } from '../db/ops/recordCost.js';
 import { deriveProjectSecret } from '../signing.js';
@@ -23,6 +23,18 @@ function lastFeedback(verdicts: { phase: string; verdict: string; reason: string
   if (!v) return undefined;
   const feedback = v.details.feedback;
   return typeof feedback === 'string' ? feedback : (v.reason ?? undefined);
+}
+
+/** A writer's `/damascus approve` of a guarded change, as recordChangeApproval stored it. */
+interface ChangeApproval {
+  fingerprint: string;
+  by: string;
+  at: string;
+}
+
+function changeApprovalOf(v: unknown): ChangeApproval | null {
+  const a = v as Partial<ChangeApproval> | null | undefined;
+  return a && typeof a.fingerprint === 'string' && typeof a.by === 'string' && typeof a.at === 'string' ? { fingerprint: a.fingerprint, by: a.by, at: a.at } : null;
 }
 
 /**
@@ -64,9 +76,10 @@ export function buildPhase(deps: PhaseDeps): Phase {
       // The run's private directory: input/ (read-only to the agent), home/ and out/ (its verdict file).
       const runDir = await mkdtemp(join(settings.dataDir, 'agent-'));
       const inputDir = join(runDir, 'input');
-      const base = `origin/${defaultBranch}`;
+      // The guard's diff base, pinned before the agent runs: the agent can move any ref (origin/<branch> included), not a SHA.
+      const base = await resolveCommit(wt, `origin/${defaultBranch}`);
       const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
-      const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number): Promise<PhaseResult> => {
+      const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number, approvedBy?: ChangeApproval): Promise<PhaseResult> => {
         const find = () => deps.gitea.findOpenPullRequest(owner, name, { base: defaultBranch, head: branch });
         const body = `Closes #${item.issueNumber}\n\n${specSummary(spec)}\n\n_Opened by Damascus from the spec on the issue._`;
         const pr = (await find()) ?? await sendOnce({
@@ -78,17 +91,18 @@ export function buildPhase(deps: PhaseDeps): Phase {
           reason: `pushed ${head.slice(0, 10)} to ${branch} (PR #${pr.number})`,
           patch: {
             branch, prNumber: pr.number, headSha: head,
-            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null, rebuildFromBase: null },
+            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null, changeApproval: null, rebuildFromBase: null },
           },
-          details: { changed, fingerprint, costUsd },
+          details: { changed, fingerprint, costUsd, ...(approvedBy ? { approvedBy } : {}) },
         };
       };
       try {
-        // A writer answered the approval question: the change they approved is already on the branch.
-        const approvalQuestion = typeof item.details.approvalQuestion === 'string' ? item.details.approvalQuestion : null;
-        if (approvalQuestion && wt.continued && ctx.answers.some((a) => a.question === approvalQuestion && /\bapprove/i.test(a.answer))) {
+        // A writer's `/damascus approve` of the guarded change (src/db/ops/recordChangeApproval.ts) is bound to its
+        // fingerprint; the change is already on the branch. Prose ("approve", "do not approve") is feedback, never approval.
+        const approval = changeApprovalOf(item.details.changeApproval);
+        if (approval && wt.continued && approval.fingerprint === item.details.pendingApproval) {
           const fingerprint = await diffFingerprint(wt, base);
-          if (fingerprint === item.details.pendingApproval) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt, base), 0);
+          if (fingerprint === approval.fingerprint) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt, base), 0, approval);
         }
         const files = await writeAgentInputs(inputDir, { spec: item.spec, feedback: lastFeedback(ctx.verdicts), answers: ctx.answers }, verdictFilePath(runDir));
         const command = builderArgv(builder, { promptFile: files.promptFile, inputDir, maxTurns });
@@ -140,21 +154,27 @@ export function buildPhase(deps: PhaseDeps): Phase {
           return { verdict: 'fail', reason: 'the change contains a secret value Damascus holds; it was not pushed', details: { feedback: 'The previous attempt wrote a credential into the change. Never write tokens, keys or secrets into files.' } };
         }
         const diffText = redactSecrets(rawDiff, secrets);
-        const guard = reviewChanges({ changedFiles: changed, diffText, scope: spec.scope });
-        if (guard.outOfScope.length || guard.touchesCi.length || guard.weakenedAssertions.length) {
+        const guard = reviewChanges({
+          changedFiles: changed, diffText, scope: spec.scope,
+          testCommand: config.testCommand ?? spec.testCommand, allowCatchAllScope: config.allowCatchAllScope,
+        });
+        if (!isCleanChange(guard)) {
           const parts = [
             guard.outOfScope.length ? `files outside the spec's Scope: ${guard.outOfScope.join(', ')}` : '',
             guard.touchesCi.length ? `CI or lint configuration: ${guard.touchesCi.join(', ')}` : '',
+            guard.testConfig.length ? `test-runner configuration or test scripts: ${guard.testConfig.join(', ')}` : '',
             guard.weakenedAssertions.length ? `assertions removed from existing tests: ${guard.weakenedAssertions.join(', ')}` : '',
+            guard.skippedTests.length ? `tests skipped, disabled or focused: ${guard.skippedTests.join(', ')}` : '',
           ].filter(Boolean);
-          // Keep the work on the branch (no PR yet): an approving answer continues from exactly this change.
+          // Keep the work on the branch (no PR yet): `/damascus approve` continues from exactly this change.
           await pushBranch({ tree: wt, branch, remoteUrl, authHeader, force: rebuild });
-          const question = `The build changed ${parts.join('; ')}. A writer: reply \"approve\" to accept this change (the build then opens the pull request), or say what to do instead.`;
+          const question = `The build changed ${parts.join('; ')}. A writer: reply \`/damascus approve ${fingerprint.slice(0, 12)}\` `
+            + `to accept exactly this change (change ${fingerprint.slice(0, 12)}; the build then opens the pull request), or say what to do instead.`;
           return {
             verdict: 'needs_human',
             reason: 'the change needs a writer\'s approval',
             questions: [question],
-            patch: { branch, details: { pendingApproval: fingerprint, approvalQuestion: question } },
+            patch: { branch, details: { pendingApproval: fingerprint, approvalQuestion: question, changeApproval: null } },
           };
         }
         // A rebuild replaces the branch's history (it no longer contains the old commits): a forced push.

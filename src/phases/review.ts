@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { latestCiResult, type CiResultRow } from '../db/ops/latestCiResult.js';
+import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js';
+import { testCommandSha256 } from '../domain/spec.js';
 import { noteReviewHead } from '../db/ops/noteReviewHead.js';
 import type { ClaimedItem } from '../db/types.js';
 import { GiteaError } from '../gitea/errors.js';
@@ -65,8 +67,13 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       if (pr.merged) return { verdict: 'pass', reason: `PR #${pr.number} was merged outside Damascus` };
       if (pr.state === 'closed') return closedPr(pr);
       const head = pr.head.sha;
-      const testCommand = typeof item.details.testCommand === 'string' ? item.details.testCommand : config.testCommand;
+      // The repo's test_command always wins; a spec's command runs only once a writer approved exactly it.
+      const specCommand = typeof item.details.testCommand === 'string' ? item.details.testCommand : null;
+      const testCommand = config.testCommand ?? specCommand;
       if (!testCommand) return { verdict: 'spec_wrong', reason: 'the spec has no test command and the repo config has no default' };
+      if (config.testCommand === null && !(await readApprovedTestCommands(deps.sql, item.id)).includes(testCommandSha256(testCommand))) {
+        return { verdict: 'spec_wrong', reason: 'no writer approved the spec\'s test command: the spec phase asks for the approval' };
+      }
 
       const { current, earlierFailingSets, newestId } = await latestCiResult(deps.sql, item.id, head);
       if (!current) {

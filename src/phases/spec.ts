@@ -1,8 +1,11 @@
-import { checkSpec } from '../domain/spec.js';
+import { fenceFor, type RepoConfig } from '../config/repoConfig.js';
+import { checkSpec, testCommandSha256 } from '../domain/spec.js';
 import type { ClaimedItem } from '../db/types.js';
+import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js';
 import { recordCost } from '../db/ops/recordCost.js';
+import type { GateApproval, ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';
 import { LlmError } from '../llm/chat.js';
-import { buildSpecPrompt, type RepoContext } from '../llm/prompt.js';
+import { buildSpecPrompt, type HumanAnswer, type RepoContext } from '../llm/prompt.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
@@ -43,23 +46,12 @@ export function specPhase(deps: PhaseDeps): Phase {
       const budget = overBudget(item, config);
       if (budget) return { verdict: 'fail', block: budget, reason: budget };
       const { owner, name, defaultBranch } = ctx.project;
-      // Who may steer (DESIGN §8): the trigger label counts only from a user with write access,
-      // checked here rather than in the webhook request. A writer's answer vouches for the story.
-      if (item.specVersion === 0 && ctx.answers.length === 0 && item.requestedBy) {
-        const permission = await deps.gitea.getCollaboratorPermission(owner, name, item.requestedBy);
-        if (!['write', 'admin', 'owner'].includes(permission)) {
-          return {
-            verdict: 'needs_human',
-            reason: `@${item.requestedBy} has no write access to ${owner}/${name}`,
-            questions: [`This story was labelled by a user without write access. A writer: reply here if Damascus should work on it.`],
-          };
-        }
-      }
-      const issue = await deps.gitea.getIssue(owner, name, item.issueNumber);
+      const story = await vouchedStory(deps, item, ctx.answers, owner, name);
+      if ('verdict' in story) return story;
       const repo = await readRepoContext(deps.gitea, owner, name, defaultBranch, config.contextFiles);
       const lastRejection = ctx.verdicts.find((v) => v.verdict === 'spec_wrong');
       const messages = buildSpecPrompt({
-        title: issue.title, body: issue.body ?? '', answers: ctx.answers, previousSpec: item.spec ?? undefined,
+        title: story.title, body: story.body, answers: ctx.answers, previousSpec: item.spec ?? undefined,
         rejection: lastRejection?.reason ?? undefined, repo, requiredSections: config.requiredSpecSections,
       });
       let completion;
@@ -73,21 +65,98 @@ export function specPhase(deps: PhaseDeps): Phase {
         itemId: item.id, phase: 'spec', kind: 'llm', model: completion.model, inputTokens: completion.inputTokens,
         outputTokens: completion.outputTokens, usd: completion.costUsd,
       });
-      const check = checkSpec(completion.text, config.requiredSpecSections);
+      const check = checkSpec(completion.text, config.requiredSpecSections, { allowCatchAllScope: config.allowCatchAllScope });
       if (check.verdict === 'spec_wrong') {
-        return { verdict: 'spec_wrong', reason: check.problems.join('; '), details: { problems: check.problems, draft: completion.text } };
+        return { verdict: 'spec_wrong', reason: check.problems.join('; '), details: { problems: check.problems, draft: completion.text }, patch: { story: story.patch } };
       }
       if (check.verdict === 'needs_human') {
-        return { verdict: 'needs_human', reason: 'the spec has open questions', questions: check.questions, details: { draft: completion.text } };
+        return { verdict: 'needs_human', reason: 'the spec has open questions', questions: check.questions, details: { draft: completion.text }, patch: { story: story.patch } };
       }
+      const proposed = check.spec.testCommand;
+      const gate = await approvalGate(deps, item.id, config, proposed);
       return {
         verdict: 'pass',
         reason: `spec v${item.specVersion + 1}: ${check.spec.acceptanceCriteria.length} acceptance criteria`
-          + (config.requireSpecApproval ? '; waiting for a writer to reply `/damascus approve`' : ''),
-        openGate: config.requireSpecApproval ? { kind: 'spec_approval', reason: 'require_spec_approval is set for this repository' } : undefined,
-        patch: { spec: completion.text, details: { testCommand: check.spec.testCommand ?? config.testCommand, scope: check.spec.scope } },
-        details: { testCommand: check.spec.testCommand },
+          + (gate ? `; waiting for a writer to reply \`/damascus approve\` (${gate.reason})` : '')
+          + (config.testCommand !== null && proposed !== null && proposed !== config.testCommand ? '; the spec\'s test command is ignored: the repository\'s test_command runs' : ''),
+        openGate: gate ?? undefined,
+        patch: { spec: completion.text, story: story.patch, details: { testCommand: config.testCommand ?? proposed, scope: check.spec.scope } },
+        details: { testCommand: proposed, ...(story.vouchedBy ? { storyVouchedBy: story.vouchedBy } : {}) },
       };
     },
   };
+}
+
+/**
+ * The spec_approval gate this spec needs, if any: the repo asks for every spec to be approved, or the test
+ * command comes from the spec (no `test_command` in .gitea/damascus.yml, which always wins) and no writer has
+ * approved exactly this command for this item yet. Issue text steers the LLM, so the command it writes is
+ * untrusted until a writer has seen it verbatim.
+ */
+async function approvalGate(deps: PhaseDeps, itemId: number, config: RepoConfig, proposed: string | null): Promise<NonNullable<VerdictRecord['openGate']> | null> {
+  const reasons: string[] = [];
+  const approval: GateApproval = { reasons };
+  if (config.requireSpecApproval) reasons.push('require_spec_approval is set for this repository');
+  if (config.testCommand === null && proposed !== null) {
+    const sha = testCommandSha256(proposed);
+    if (!(await readApprovedTestCommands(deps.sql, itemId)).includes(sha)) {
+      reasons.push('the test command comes from the spec, and this repository configures no test_command');
+      approval.testCommand = proposed;
+      approval.testCommandSha256 = sha;
+    }
+  }
+  return reasons.length === 0 ? null : { kind: 'spec_approval', reason: reasons.join('; '), approval };
+}
+
+/** The story the LLM may read, and who vouched for it; or the verdict that asks a writer to vouch first. */
+type Story = { title: string; body: string; vouchedBy: string | null; patch: ItemPatch['story'] };
+
+/** How much of the body the vouching question shows (a comment must stay postable). */
+const MAX_SHOWN_BODY = 8000;
+
+/**
+ * Who may steer (DESIGN §8): the story is the snapshot of the issue taken when the trigger label was added
+ * (schema/008), never the issue as it reads now, so its author cannot change it after a writer labelled it.
+ * The label counts only from a user with write access, checked here rather than in the webhook request;
+ * otherwise a writer's answer to a question that shows the snapshot verbatim vouches for exactly that text.
+ * Items from before the snapshot existed take it from the issue on their first run.
+ */
+async function vouchedStory(deps: PhaseDeps, item: ClaimedItem, answers: readonly HumanAnswer[], owner: string, name: string): Promise<Story | VerdictRecord> {
+  let title = item.title;
+  let body = item.storyBody;
+  let taken = false;
+  if (body === null) {
+    const issue = await deps.gitea.getIssue(owner, name, item.issueNumber);
+    title = issue.title;
+    body = issue.body ?? '';
+    taken = true;
+  }
+  let vouchedBy = item.storyVouchedBy;
+  if (vouchedBy === null && item.requestedBy) {
+    const permission = await deps.gitea.getCollaboratorPermission(owner, name, item.requestedBy);
+    const question = vouchQuestion(item.requestedBy, owner, name, title, body);
+    if (['write', 'admin', 'owner'].includes(permission)) vouchedBy = item.requestedBy;
+    // The inbox takes answers from writers only; the answer must be to this question, i.e. to this very text.
+    else vouchedBy = answers.find((a) => a.question.trim() === question.trim() && a.by)?.by ?? null;
+    if (vouchedBy === null) {
+      return {
+        verdict: 'needs_human',
+        reason: `@${item.requestedBy} has no write access to ${owner}/${name}`,
+        questions: [question],
+        patch: taken ? { story: { title, body, vouchedBy: null } } : undefined,
+      };
+    }
+  }
+  const changed = taken || vouchedBy !== item.storyVouchedBy;
+  return { title, body, vouchedBy, patch: changed ? { title, body, vouchedBy } : undefined };
+}
+
+function vouchQuestion(login: string, owner: string, name: string, title: string, body: string): string {
+  const shown = body.length > MAX_SHOWN_BODY ? `${body.slice(0, MAX_SHOWN_BODY)}\n… (${body.length - MAX_SHOWN_BODY} more characters)` : body;
+  const fence = fenceFor(shown);
+  return [
+    `This story was labelled by @${login}, a user without write access to ${owner}/${name}. A writer: reply here if Damascus should work on it.`,
+    `Damascus reads the issue as it was when labelled, not later edits: title "${title.replace(/\s+/g, ' ').slice(0, 200)}" and this body:`,
+    `${fence}text\n${shown}\n${fence}`,
+  ].join('\n\n');
 }

@@ -123,7 +123,7 @@ test('the real diff feeds the change guard: a weakened assertion is caught', asy
   await commitAll({ tree: wt, message: 'weaken', author: BOT });
   const files = await changedFiles(wt, wt.headBefore);
   const r = reviewChanges({ changedFiles: files, diffText: await diffSince(wt, wt.headBefore), scope: ['tests/'] });
-  expect(r).toEqual({ outOfScope: ['src.ts'], touchesCi: [], weakenedAssertions: ['tests/a.test.ts'] });
+  expect(r).toEqual({ outOfScope: ['src.ts'], touchesCi: [], weakenedAssertions: ['tests/a.test.ts'], testConfig: [], skippedTests: [] });
   await removeWorktree({ cache, path: wt.path });
 });
 

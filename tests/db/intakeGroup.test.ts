@@ -25,7 +25,7 @@ describe('the intake group writer', () => {
     known = {
       deliveryId: '', event: 'issues', eventType: 'issue_label', action: 'label_updated', owner: ev.repo.owner, name: ev.repo.name,
       repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch, htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-      issueNumber: 0, title: 't', by: 'alice', issueUrl: 'u',
+      issueNumber: 0, title: 't', body: 'b', by: 'alice', issueUrl: 'u',
     };
   });
   afterAll(async () => db.drop());

@@ -21,6 +21,7 @@ let lang: ItemRow;
 let helloIssue: number;
 let langIssue: number;
 let question: { id: number; tag: string; question: string; commentBody: string };
+let helloApproval: string;
 const NOTES = 'Notes pushed by a person while a story was in review.\n';
 
 const botComments = (issue: number) => world.sim.comments(OWNER, REPO, issue).filter((c) => c.user === world.sim.botLogin);
@@ -52,10 +53,15 @@ beforeAll(async () => {
     world.label(helloIssue);
     world.label(langIssue);
 
+    // No test_command in the repo: each spec's command waits for alice's `/damascus approve`, shown verbatim.
+    helloApproval = await world.waitForApprovalRequest(helloIssue);
+    world.approve(helloIssue);
     // #2's spec has an open question: the bot asks it on the issue; alice quote-replies.
     question = await world.waitForQuestion(langIssue);
     world.answer(langIssue, question.question, LANG.answer);
     await world.waitForAnswered(question.id);
+    await world.waitForApprovalRequest(langIssue);
+    world.approve(langIssue);
 
     const settled = ['blocked', 'cancelled', 'awaiting_human'];
     hello = await world.waitForState(helloIssue, ['done'], { unexpected: settled });
@@ -83,7 +89,8 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
       ...[helloIssue, langIssue].flatMap(() => [{ what: 'issues/opened', status: 200, sender: 'alice' }]),
       { what: 'issue_label/label_updated', status: 200, sender: 'alice' },
       { what: 'issue_label/label_updated', status: 200, sender: 'alice' },
-      { what: 'issue_comment/created', status: 200, sender: 'alice' },
+      // #1's approve, #2's answer, #2's approve
+      ...[1, 2, 3].map(() => ({ what: 'issue_comment/created', status: 200, sender: 'alice' })),
     ]);
     // (the sim attributes the build's file:// push to the repo owner, so its pull_request_sync is applied too)
     expect(deliveries.filter((d) => d.status === null || d.status < 200 || d.status > 299)).toEqual([]);
@@ -112,7 +119,13 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(status.body).toContain('`damascus/done`');
     const verdictEvents = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${hello.id} AND type = 'work.verdict' ORDER BY id`;
     expect(verdictEvents).toHaveLength(3);
-    expect(markerIds(helloIssue, 'event')).toEqual(verdictEvents.map((e) => Number(e.id)));
+    const commented = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${hello.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
+    expect(commented).toHaveLength(4);
+    expect(markerIds(helloIssue, 'event')).toEqual(commented.map((e) => Number(e.id)));
+    // the spec's verdict comment showed the test command verbatim, and alice's approve of it is on its gate
+    expect(helloApproval).toContain(`\`\`\`sh\n${HELLO.testCommand}\n\`\`\``);
+    const gates = await world.db.sql`SELECT is_open, resolved_by, details->>'testCommand' AS command FROM coordination_gates WHERE item_id = ${hello.id}`;
+    expect(gates).toEqual([{ isOpen: false, resolvedBy: 'alice', command: HELLO.testCommand }]);
     expect(markerIds(helloIssue, 'question')).toEqual([]);
     expect(damascusLabels(helloIssue)).toEqual(['damascus/done']);
 
@@ -180,7 +193,8 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(markerIds(langIssue, 'status')).toEqual([lang.id]);
     const verdictEvents = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${lang.id} AND type = 'work.verdict' ORDER BY id`;
     expect(verdictEvents).toHaveLength(6);
-    expect(markerIds(langIssue, 'event')).toEqual(verdictEvents.map((e) => Number(e.id)));
+    const commented = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${lang.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
+    expect(markerIds(langIssue, 'event')).toEqual(commented.map((e) => Number(e.id)));
     expect(damascusLabels(langIssue)).toEqual(['damascus/done']);
     // both stories' changes are on main, and so is what alice pushed meanwhile
     expect(world.fileOnMain(HELLO.file)).toBe(HELLO.content);

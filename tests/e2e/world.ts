@@ -320,6 +320,28 @@ export class World {
     }, timeoutMs, 200);
   }
 
+  /**
+   * The story's spec passed and holds at a spec_approval gate (its test command comes from the spec): wait until
+   * the bot's verdict comment showing the command is on the issue, and return that comment's body.
+   */
+  async waitForApprovalRequest(issue: number, timeoutMs = 60_000): Promise<string> {
+    return waitFor(`an approval request on #${issue}`, async () => {
+      this.checkAlive();
+      const it = await this.item(issue);
+      if (!it) return null;
+      const [g] = await this.db.sql`SELECT 1 FROM coordination_gates WHERE item_id = ${it.id} AND kind = 'spec_approval' AND is_open`;
+      if (!g) return null;
+      const c = this.sim.comments(OWNER, REPO, issue).find((x) => x.user === this.sim.botLogin && x.body.includes("Waiting for a writer's approval"));
+      return c ? c.body : null;
+    }, timeoutMs, 200);
+  }
+
+  /** alice approves with `/damascus approve` on the issue. */
+  approve(issue: number): void {
+    this.sim.comment(OWNER, REPO, issue, '/damascus approve', { by: 'alice' });
+    this.say(`alice approved on #${issue}`);
+  }
+
   /** alice quote-replies the bot's question on the issue. */
   answer(issue: number, question: string, answer: string): void {
     this.sim.comment(OWNER, REPO, issue, `> ${question}\n\n${answer}`, { by: 'alice' });

@@ -21,6 +21,8 @@ import { startGiteaSim, type GiteaSim } from '../support/giteaSim/index.js';
 import { startLlmServer, type LlmScript, type LlmServer } from '../support/llmServer.js';
 
 export const CALLBACK_SECRET = 'callback-secret-for-phase-tests';
+/** The repo's `.gitea/damascus.yml` by default: its test_command always wins over a spec's (no approval needed). */
+export const REPO_CONFIG = 'test_command: npm test\n';
 export const SCRIPTED_AGENT = join(ROOT, 'tests', 'fixtures', 'agent', 'scripted-agent.mjs');
 
 /** A spec with every required section; `questions` fills Open Questions. */
@@ -60,6 +62,8 @@ export class Loop {
   /** What the next review runs report, in order (the last one repeats). */
   reviews: ReviewOutcome[] = [{ passed: true }];
   dispatched = 0;
+  /** The inputs of every review dispatch, in order (the test command the review would run, …). */
+  dispatchInputs: Record<string, string>[] = [];
   /** What the review-results endpoint answered the stand-in. */
   posted: { status: number; body: string }[] = [];
   private pending: Promise<unknown>[] = [];
@@ -80,7 +84,7 @@ export class Loop {
     // The workflow setup writes (its run-name names the dispatch: how a dispatch whose answer was lost is found).
     const workflow = renderReviewWorkflow({ actionUrl: 'http://127.0.0.1:9/damascus-bot/damascus-action', actionRef: '0'.repeat(40), runsOn: 'damascus' });
     await this.sim.createRepo('acme', 'widgets', {
-      files: { 'README.md': '# widgets\n', '.gitea/workflows/damascus-review.yml': workflow, ...files },
+      files: { 'README.md': '# widgets\n', '.gitea/workflows/damascus-review.yml': workflow, '.gitea/damascus.yml': REPO_CONFIG, ...files },
     });
     this.sim.addUser('alice', { permissions: { 'acme/widgets': 'write' } });
     this.llm = await startLlmServer({ responses: (_req, i) => this.llmScript[Math.min(i, this.llmScript.length - 1)] ?? { status: 500 } });
@@ -102,6 +106,7 @@ export class Loop {
     });
     // The review Action stand-in: what a runner would post after running the test command.
     this.sim.onDispatch(async (d) => {
+      this.dispatchInputs.push({ ...(d.inputs as Record<string, string>) });
       const outcome = this.reviews[Math.min(this.dispatched, this.reviews.length - 1)]!;
       this.dispatched++;
       const body = JSON.stringify({

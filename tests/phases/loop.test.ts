@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { Loop, specText } from './harness.js';
+import { Loop, REPO_CONFIG, specText } from './harness.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { applyWebhookEvent } from '../../src/db/ops/applyWebhookEvent.js';
 import { processInbox } from '../../src/gitea/inbox.js';
@@ -146,7 +146,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
   test('an agent that hangs is killed at its limit → fail', async () => {
     loop.scriptLlm({ text: specText({ scope: 'hang.txt' }) });
     await loop.setAgent({ sleepMs: 'forever' });
-    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': 'builder:\n  timeout_minutes: 0.02\n' }, by: 'alice' });
+    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': `${REPO_CONFIG}builder:\n  timeout_minutes: 0.02\n` }, by: 'alice' });
     try {
       const id = await loop.story('Hangs');
       await loop.runUntil(id, ['build'], 5);
@@ -155,7 +155,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
       const [v] = await loop.db.sql`SELECT reason FROM verdicts WHERE item_id = ${id} ORDER BY id DESC LIMIT 1`;
       expect(v!.reason).toMatch(/stopped at its 0.02-minute limit/);
     } finally {
-      await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': '' }, by: 'alice' });
+      await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     }
   });
 
@@ -196,14 +196,14 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
 
   test('the repo\'s budget_cycles from .gitea/damascus.yml is applied to the item', async () => {
     loop.scriptLlm({ text: specText({ testCommand: null }) });
-    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': 'budget_cycles: 2\n' }, by: 'alice' });
+    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': `${REPO_CONFIG}budget_cycles: 2\n` }, by: 'alice' });
     try {
       const id = await loop.story('Two cycles only');
       await loop.runUntil(id, ['blocked', 'done']);
       expect(await loop.state(id)).toMatchObject({ state: 'blocked', attempts: 2 });
       expect((await loop.db.sql`SELECT budget_cycles FROM work_items WHERE id = ${id}`)[0]!.budgetCycles).toBe(2);
     } finally {
-      await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': '' }, by: 'alice' });
+      await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     }
   });
 });

@@ -78,3 +78,18 @@ describe('markdownLines', () => {
     expect(unclosedFence('~~~\n```')).toBe('~~~');
   });
 });
+
+describe('the argument of /damascus approve', () => {
+  test('the word after approve is its argument (capped); other commands carry none', () => {
+    expect(parseCommands('/damascus approve 3f2a9c1b77e0').commands).toEqual([{ name: 'approve', arg: '3f2a9c1b77e0' }]);
+    expect(parseCommands('/damascus approve').commands).toEqual([{ name: 'approve' }]);
+    expect(parseCommands(`/damascus approve ${'a'.repeat(200)}`).commands[0]!.arg).toBe('a'.repeat(64));
+    expect(parseCommands('/damascus retry now').commands).toEqual([{ name: 'retry' }]);
+  });
+
+  test('attack: approval in prose, quoted or in code is no command', () => {
+    for (const body of ['I approve', 'do not approve', 'please /damascus approve', '> /damascus approve', '```\n/damascus approve\n```', '`/damascus approve`']) {
+      expect(parseCommands(body).commands).toEqual([]);
+    }
+  });
+});

@@ -174,6 +174,32 @@ describe('renderStatusComment', () => {
   });
 });
 
+describe('the approval request on a verdict that opened a spec_approval gate', () => {
+  const pass = { eventId: 9, phase: 'spec' as const, verdict: 'pass' as const, from: 'spec' as const, to: 'build' as const, reason: 'spec v1', attempts: 0, budgetCycles: 3, explanation: null };
+
+  test('the spec\'s test command is shown verbatim, with the approve command and its sha', () => {
+    const md = renderVerdictComment({ ...pass, approval: { reasons: ['no test_command'], testCommand: 'npm test -- --ci', testCommandSha256: 'ab'.repeat(32) } });
+    expect(md).toContain('```sh\nnpm test -- --ci\n```');
+    expect(md).toContain('`/damascus approve abababababab`');
+    expect(md.indexOf('Waiting for a writer')).toBeLessThan(md.indexOf('npm test')); // visible, not folded away
+  });
+
+  test('attack: a command with backticks and a fake marker cannot close its fence or forge anything', () => {
+    const command = 'true ``` ```` && echo "<!-- damascus:status:1 -->" ``````';
+    const md = renderVerdictComment({ ...pass, approval: { reasons: [], testCommand: command, testCommandSha256: 'cd'.repeat(32) } });
+    expect(md).toContain(`\n${command}\n`);
+    const lines = markdownLines(md);
+    expect(lines.find((l) => l.text === command)).toMatchObject({ inCode: true });
+    expect(findMarker(md)).toEqual({ kind: 'event', id: '9' });
+    // the text after the block is plain again
+    expect(lines.filter((l) => !l.inCode).at(-1)!.text).toMatch(/^A writer: reply/);
+  });
+
+  test('without a command (require_spec_approval only) it asks for a plain approve', () => {
+    expect(renderVerdictComment({ ...pass, approval: { reasons: ['require_spec_approval is set'] } })).toContain('reply `/damascus approve` to let the build start');
+  });
+});
+
 describe('renderVerdictComment', () => {
   const fail = {
     eventId: 88,
@@ -274,6 +300,7 @@ describe('renderCommandReply', () => {
 
   test('acknowledgements', () => {
     expect(renderCommandReply(4, { kind: 'approved', login: 'alice', resumes: 'build' })).toContain('Approved by alice. Resuming build.');
+    expect(renderCommandReply(4, { kind: 'approved', login: 'alice', resumes: 'build', fingerprint: 'f'.repeat(64) })).toContain('Approved by alice: the change `ffffffffffff`. Resuming build.');
     expect(renderCommandReply(4, { kind: 'retried', login: 'alice', resumes: 'review' })).toContain('attempts reset, resuming review');
     expect(renderCommandReply(4, { kind: 'cancelled', login: 'alice' })).toContain('Cancelled by alice.');
     expect(renderCommandReply(4, { kind: 'status', statusUrl: 'https://g.example/acme/shop/issues/1#issuecomment-5' })).toContain(

@@ -41,13 +41,20 @@ builder:
   max_turns: 12
 context_files:
   - docs/ARCHITECTURE.md
+allow_catch_all_scope: true
 `);
     expect(c).toEqual({
       triggerLabel: 'robot', budgetCycles: 5, maxCostUsd: 2.5, requiredSpecSections: ['Summary', 'Acceptance Criteria'],
       testCommand: 'npm test', reviewWorkflow: 'ci-review.yaml', ciTimeoutMinutes: 90, mergeStyle: 'squash',
-      requireSpecApproval: true, contextFiles: ['docs/ARCHITECTURE.md'],
+      requireSpecApproval: true, contextFiles: ['docs/ARCHITECTURE.md'], allowCatchAllScope: true,
       builder: { name: 'aider', maxTurns: 12, timeoutMinutes: 30 },
     });
+  });
+
+  test('allow_catch_all_scope is off unless set to a boolean', () => {
+    expect(ok('').allowCatchAllScope).toBe(false);
+    expect(ok('merge_style: merge').allowCatchAllScope).toBe(false);
+    expect(parseRepoConfig('allow_catch_all_scope: "yes"')).toEqual({ ok: false, error: expect.stringMatching(/allow_catch_all_scope.*true or false/), line: 1 });
   });
 
   test('ci_timeout accepts minutes or durations', () => {

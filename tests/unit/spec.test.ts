@@ -1,4 +1,4 @@
-import { checkSpec, isInScope, meansNone, parseSpec, sectionBody, specSummary } from '../../src/domain/spec.js';
+import { checkSpec, isCatchAllScope, isInScope, meansNone, parseSpec, sectionBody, specSummary, testCommandSha256 } from '../../src/domain/spec.js';
 import { DEFAULT_REPO_CONFIG } from '../../src/config/repoConfig.js';
 
 const REQUIRED = DEFAULT_REPO_CONFIG.requiredSpecSections;
@@ -94,6 +94,16 @@ describe('checkSpec', () => {
     expect(checkSpec(spec({ questions: '- Which port?', scope: null }), REQUIRED).verdict).toBe('spec_wrong');
   });
 
+  test('attack: a catch-all Scope entry is spec_wrong unless the repo allows it', () => {
+    for (const scope of ['- `/`', '- `**/*`', '- `src/a.ts`\n- `*/**`']) {
+      const r = checkSpec(spec({ scope }), REQUIRED);
+      expect(r.verdict).toBe('spec_wrong');
+      expect(r.problems.join()).toMatch(/would put every file in scope/);
+      expect(checkSpec(spec({ scope }), REQUIRED, { allowCatchAllScope: true }).verdict).toBe('pass');
+    }
+    expect(checkSpec(spec({ scope: '- `src/**`\n- `**/*.md`' }), REQUIRED).verdict).toBe('pass');
+  });
+
   test('only the configured sections are required', () => {
     expect(checkSpec('## Summary\nDo it.\n', ['Summary']).verdict).toBe('pass');
     expect(checkSpec('## Summary\nDo it.\n', ['Summary', 'Risks']).problems).toEqual(['missing required section "Risks"']);
@@ -128,4 +138,14 @@ test('meansNone and specSummary', () => {
   expect(text).toContain('2 acceptance criteria (AC-1, AC-2)');
   expect(text).toContain('`npm test`');
   expect(text).toContain('`src/hello.ts`, `tests/`');
+});
+
+test.each([['.', true], ['**', true], ['*', true], ['/', true], ['**/*', true], ['', true], ['src/**', false], ['**/*.ts', false], ['a', false]])('isCatchAllScope(%j) → %s', (entry, expected) => {
+  expect(isCatchAllScope(entry)).toBe(expected);
+});
+
+test('testCommandSha256 binds to the exact bytes of a command', () => {
+  expect(testCommandSha256('npm test')).toMatch(/^[0-9a-f]{64}$/);
+  expect(testCommandSha256('npm test')).not.toBe(testCommandSha256('npm test '));
+  expect(testCommandSha256('npm test')).toBe(testCommandSha256('npm test'));
 });

@@ -88,7 +88,7 @@ function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, trigger: 
     deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
     owner: ev.repo.owner, name: ev.repo.name, repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch,
     htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-    issueNumber: ev.issue.number, title: ev.issue.title, by: ev.sender.login, issueUrl: ev.issue.htmlUrl,
+    issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl,
   };
 }
 
@@ -122,10 +122,10 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
 }
 
 type Effect = Omit<Extract<IntakeOutcome, { status: 'recorded' }>, 'status'>;
-type Story = { projectId: number; issueNumber: number; title: string; by: string; issueUrl: string };
+type Story = { projectId: number; issueNumber: number; title: string; body: string; by: string; issueUrl: string };
 /** A story as insertStories reads it, with its delivery's row. */
-type StoryRow = { n: number; delivery_row_id: number; deliveryTid: string; project_id: number; issue_number: number; title: string; requested_by: string; issue_url: string };
-const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl });
+type StoryRow = { n: number; delivery_row_id: number; deliveryTid: string; project_id: number; issue_number: number; title: string; requested_by: string; issue_url: string; story_body: string };
+const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl, story_body: s.body });
 /** A new story without dependencies: created by the closing statement, with the others. */
 interface Create { create: Story }
 const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
@@ -230,7 +230,7 @@ async function createAndSettle(
   const rows = await tx<{ n: number; itemId: number | null }[]>`
     WITH c AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(creates as never)}::jsonb)
-        AS c(n int, delivery_row_id bigint, project_id bigint, issue_number int, title text, requested_by text, issue_url text)
+        AS c(n int, delivery_row_id bigint, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
     ), ${insertStories(tx, 'c')}, made AS (
       SELECT c.n, c.delivery_row_id, ins.id FROM c LEFT JOIN ins ON ins.project_id = c.project_id AND ins.issue_number = c.issue_number
     ), settle_created AS (
@@ -267,7 +267,9 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
           await tx`
             WITH upd AS (
               UPDATE work_items SET state = COALESCE(resume_phase, 'spec'), resume_phase = NULL, run_after = NULL,
-                requested_by = ${ev.sender.login}
+                requested_by = ${ev.sender.login},
+                -- a new snapshot of what is labelled now, to be vouched for again (spec phase)
+                title = ${ev.issue.title}, story_body = ${ev.issue.body}, story_vouched_by = NULL
               WHERE id = ${item.id} RETURNING id, state
             )
             INSERT INTO events_outbox (item_id, type, payload)
@@ -277,12 +279,12 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
         const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(ev.repo))).id;
         // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
         const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
-        const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
+        const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
         if (deps.length === 0) return { create: story };
         const [created] = await tx<{ id: number }[]>`
           WITH story AS (
             SELECT * FROM jsonb_to_recordset(${tx.json([{ n: 0, ...storyRow(story) }] as never)}::jsonb)
-              AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text)
+              AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
           ), ${insertStories(tx, 'story')}
           SELECT id FROM ins`;
         if (!created) return none('ignored: item already exists');

@@ -4,13 +4,14 @@ import { projectIsCurrent } from './upsertProject.js';
 
 /**
  * The CTEs that start stories, for every statement that does: `ins` creates an item in spec for each
- * row of `source` (columns n, project_id, issue_number, title, requested_by, issue_url; an issue that
+ * row of `source` (columns n, project_id, issue_number, title, requested_by, issue_url, story_body: the
+ * issue's body as labelled, which the spec phase reads instead of the issue's current body; an issue that
  * already has an item is skipped) and `ev` writes its work.created event.
  */
 export function insertStories(sql: Queryable, source: string): postgres.PendingQuery<postgres.Row[]> {
   return sql`ins AS (
-      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url)
-      SELECT project_id, issue_number, title, requested_by, issue_url FROM ${sql(source)} ORDER BY n
+      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url, story_body)
+      SELECT project_id, issue_number, title, requested_by, issue_url, story_body FROM ${sql(source)} ORDER BY n
       ON CONFLICT (project_id, issue_number) DO NOTHING
       RETURNING id, project_id, issue_number, title, requested_by
     ), ev AS (
@@ -33,6 +34,8 @@ export interface NewStoryDelivery {
   cloneUrl: string | null;
   issueNumber: number;
   title: string;
+  /** The issue's body in the labelling event (the story snapshot). */
+  body: string;
   by: string;
   issueUrl: string;
 }
@@ -55,10 +58,10 @@ export async function recordNewStories(sql: Queryable, deliveries: readonly NewS
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i(
         n int, "deliveryId" text, event text, "eventType" text, action text, owner text, name text, "repoId" bigint,
-        "defaultBranch" text, "htmlUrl" text, "cloneUrl" text, "issueNumber" int, title text, by text, "issueUrl" text)
+        "defaultBranch" text, "htmlUrl" text, "cloneUrl" text, "issueNumber" int, title text, body text, by text, "issueUrl" text)
     ), fresh AS (
       SELECT i.n, i."deliveryId", i.event, i."eventType", i.action, p.id AS project_id, i."issueNumber" AS issue_number,
-             i.title, i.by AS requested_by, i."issueUrl" AS issue_url
+             i.title, i.by AS requested_by, i."issueUrl" AS issue_url, i.body AS story_body
       FROM input i
       JOIN projects p ON p.owner = i.owner AND p.name = i.name
         AND ${projectIsCurrent(sql, 'p', { repoId: sql`i."repoId"`, defaultBranch: sql`i."defaultBranch"`, htmlUrl: sql`i."htmlUrl"`, cloneUrl: sql`i."cloneUrl"` })}

@@ -13,11 +13,24 @@ export interface ItemPatch {
   budgetCycles?: number | null;
   /** Merged into work_items.details. */
   details?: Record<string, unknown>;
+  /** The story snapshot the spec phase read (title and body), and the writer who vouched for it. */
+  story?: { title: string; body: string; vouchedBy: string | null };
+}
+
+/**
+ * What a writer approves with `/damascus approve` when a spec_approval gate opens: shown verbatim in the
+ * verdict comment, and stored on the gate (the sha256 binds the approval to exactly this command).
+ */
+export interface GateApproval {
+  reasons: string[];
+  /** The test command the review will run once approved (from the spec: no test_command is configured). */
+  testCommand?: string;
+  testCommandSha256?: string;
 }
 
 export interface VerdictRecord extends VerdictInput {
   /** Hold the item after this verdict until a writer approves (`/damascus approve`): a spec_approval gate. */
-  openGate?: { kind: 'spec_approval'; reason: string };
+  openGate?: { kind: 'spec_approval'; reason: string; approval?: GateApproval };
   /** Stored on the verdict row (feedback for the next attempt, test output, …). */
   details?: Record<string, unknown>;
   patch?: ItemPatch;
@@ -48,7 +61,12 @@ export async function recordVerdict(
   );
   const patch = record.patch ?? {};
   const humanIssues = t.humanIssues.map((h) => ({ kind: h.kind, question: h.question, resume_phase: h.resumePhase }));
-  const events = t.events.map((e) => ({ type: e.type, payload: { ...e.payload, attempts: t.attempts, budgetCycles, explanation: t.explanation } }));
+  const approval = record.openGate?.approval;
+  const events = t.events.map((e) => ({
+    type: e.type,
+    payload: { ...e.payload, attempts: t.attempts, budgetCycles, explanation: t.explanation, ...(approval && e.type === 'work.verdict' ? { approval } : {}) },
+  }));
+  const story = patch.story;
   const rows = await sql<{ verdictId: number; humanIssueIds: number[] | null }[]>`
     WITH item AS (
       UPDATE work_items SET
@@ -62,6 +80,9 @@ export async function recordVerdict(
         branch = COALESCE(${patch.branch ?? null}, branch),
         pr_number = COALESCE(${patch.prNumber ?? null}, pr_number),
         head_sha = COALESCE(${patch.headSha ?? null}, head_sha),
+        title = COALESCE(${story?.title ?? null}, title),
+        story_body = COALESCE(${story?.body ?? null}, story_body),
+        story_vouched_by = COALESCE(${story?.vouchedBy ?? null}, story_vouched_by),
         details = details || ${sql.json((patch.details ?? {}) as never)}::jsonb
                           || jsonb_build_object('lastTransition', ${sql.json({ verdict: t.verdict, from: t.from, to: t.to, explanation: t.explanation } as never)}::jsonb)
       WHERE id = ${item.id} AND lease_token = ${item.leaseToken} AND state = ${item.state}
@@ -82,7 +103,8 @@ export async function recordVerdict(
       RETURNING id, tag, kind, question
     ), gate AS (
       INSERT INTO coordination_gates (item_id, kind, details)
-      SELECT item.id, 'spec_approval', jsonb_build_object('reason', ${record.openGate?.reason ?? null}::text)
+      SELECT item.id, 'spec_approval',
+             jsonb_build_object('reason', ${record.openGate?.reason ?? null}::text) || ${sql.json((approval ?? {}) as never)}::jsonb
       FROM item WHERE ${record.openGate ? true : false}
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
