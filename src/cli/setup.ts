@@ -3,7 +3,7 @@ import { createGiteaClient } from '../gitea/client.js';
 import { renderReviewWorkflow, runnerLabelProblem } from '../gitea/reviewWorkflow.js';
 import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../gitea/setupRepo.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
-import { deriveProjectSecret } from '../signing.js';
+import { deriveProjectSecret, deriveWebhookSecret } from '../signing.js';
 import { CliError, commandContext } from './context.js';
 
 interface SetupOptions {
@@ -108,7 +108,7 @@ export function registerSetup(program: Command): void {
             workflow,
             action,
             webhookUrl,
-            webhookSecret,
+            webhookSecret: deriveWebhookSecret(webhookSecret, `${ref.owner}/${ref.name}`),
             callbackToken: deriveProjectSecret(callbackSecret, `${ref.owner}/${ref.name}`),
             triggerLabel: settings.triggerLabel,
             events,

@@ -69,7 +69,25 @@ async function feedWebhooks(opts: { keepBotEvents?: boolean } = {}): Promise<voi
   fed = receiver.received.length;
 }
 
-const inbox = () => processInbox({ sql: db.sql, log, botLogin: sim.botLogin, permissions });
+const inbox = () => processInbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, permissions });
+
+/**
+ * A real comment whose webhook is replaced by a forged one: validly signed (by someone who learnt the hook's secret),
+ * the payload edited by `forge`, and fed to the intake in place of Gitea's (which is dropped).
+ */
+async function forgedComment(n: number, body: string, by: string, forge: (p: Record<string, any>) => void): Promise<number> {
+  const commentId = sim.comment(OWNER, REPO, n, body, { by }).id;
+  await sim.waitForDeliveries();
+  const real = receiver.received.slice(fed).find((d) => String(d.headers['x-gitea-event']) === 'issue_comment')!;
+  fed = receiver.received.length;
+  const payload = JSON.parse(real.body) as Record<string, any>;
+  forge(payload);
+  const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload });
+  if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(`forged payload not routed: ${JSON.stringify(ev)}`);
+  await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-${commentId}-${Math.random()}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, TRIGGER));
+  return commentId;
+}
+const lastResult = async () => (await db.sql<{ result: string }[]>`SELECT result FROM webhook_deliveries ORDER BY id DESC LIMIT 1`)[0]!.result;
 const relay = () => relayOutbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, baseBackoffMs: 0 });
 
 /** A labelled issue, made a work item by the intake. */
@@ -240,6 +258,63 @@ describe('processInbox: commands', () => {
       '`/damascus approve` does not apply while the item is spec.',
       'Approved by wendy. Resuming spec.',
     ]);
+  });
+});
+
+describe('processInbox: the comment is read back from Gitea (forged payloads)', () => {
+  it("ATTACK: a reader's /damascus cancel whose payload names a writer as its author is refused as the reader's", async () => {
+    const s = await newStory();
+    await forgedComment(s.n, '/damascus cancel', 'rita', (p) => {
+      p.comment.user.login = 'wendy';
+      p.sender.login = 'wendy';
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('refused: no write permission');
+    await relay();
+    expect(replies(s.n).map((c) => c.body.split('\n').pop())).toEqual([expect.stringMatching(/^Sorry, rita: only users with write access/)]);
+  });
+
+  it("ATTACK: a writer's harmless comment whose payload body says /damascus cancel does nothing", async () => {
+    const s = await newStory();
+    await forgedComment(s.n, 'Looks good so far.', 'wendy', (p) => {
+      p.comment.body = '/damascus cancel';
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: nothing to act on');
+  });
+
+  it("ATTACK: a writer's real /damascus cancel on one story, its id put in a payload about another, cancels neither", async () => {
+    const a = await newStory();
+    const b = await newStory();
+    await forgedComment(a.n, '/damascus cancel', 'wendy', (p) => {
+      p.issue.number = b.n;
+      p.issue.html_url = p.issue.html_url.replace(/\d+$/, String(b.n));
+    });
+    await inbox();
+    expect([(await item(a.itemId)).state, (await item(b.itemId)).state]).toEqual(['spec', 'spec']);
+    expect(await lastResult()).toBe('ignored: the comment no longer exists on this issue');
+  });
+
+  it('a comment deleted before the inbox reads it is ignored; a payload naming no real comment likewise', async () => {
+    const s = await newStory();
+    await forgedComment(s.n, '/damascus cancel', 'wendy', (p) => {
+      p.comment.id = 987_654_321;
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: the comment no longer exists on this issue');
+  });
+
+  it('a read-back that fails leaves the comment in the inbox for the next run', async () => {
+    const s = await newStory();
+    sim.faults.add({ path: /\/issues\/comments\/\d+$/, status: 500, times: 1 });
+    await comment(s.n, '/damascus cancel', 'wendy');
+    expect((await inbox()).processed).toBe(0);
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect((await inbox()).processed).toBe(1);
+    expect((await item(s.itemId)).state).toBe('cancelled');
   });
 });
 

@@ -139,7 +139,7 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect((await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent'), botLogin: sim.botLogin })).comments).toBe(0);
     const { processInbox } = await import('../../src/gitea/inbox.js');
     const { createPermissionCache } = await import('../../src/gitea/permissions.js');
-    const out = await processInbox({ sql: db.sql, log: createLogger('silent'), botLogin: sim.botLogin, permissions: createPermissionCache({ gitea: client() }) });
+    const out = await processInbox({ sql: db.sql, gitea: client(), log: createLogger('silent'), botLogin: sim.botLogin, permissions: createPermissionCache({ gitea: client() }) });
     expect(out.resumedItemIds).toEqual([it!.id]);
     expect((await db.sql`SELECT status, answer, answered_by FROM human_issues WHERE id = ${q!.id}`)[0]).toEqual({ status: 'answered', answer: `${q!.tag}: blue`, answeredBy: 'alice' });
   });

@@ -60,7 +60,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: issueNumber, body: `> ${q!.question}\n\nNo, English please.`, sender: 'alice' }) });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
     await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `answer-${id}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-    const inbox = await processInbox({ sql: loop.db.sql, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
+    const inbox = await processInbox({ sql: loop.db.sql, gitea: loop.gitea, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
     expect(inbox.resumedItemIds).toEqual([id]);
     expect((await loop.db.sql`SELECT answered_by FROM human_issues WHERE id = ${q!.id}`)[0]!.answeredBy).toBe('alice');
     const before = loop.llm.requests.length;
