@@ -6,7 +6,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../src/signing.js';
+import { SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody } from '../src/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../tests/support/db.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../tests/support/processes.js';
 import { giteaBody, giteaHeaders, issuePayload } from '../tests/support/webhookFixtures.js';
@@ -78,7 +78,9 @@ const hmac = (secret: string, body: Buffer | string) => createHmac('sha256', sec
 const WH = '/api/gitea/webhooks';
 const RR = '/api/v1/review-results';
 const labelled = (n: number) => giteaBody(issuePayload({ action: 'label_updated', number: n, labels: ['damascus'] }));
-const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ ...giteaHeaders(body.toString(), WEBHOOK_SECRET, 'issues', 'issue_label'), 'x-hub-signature-256': `sha256=${hmac(WEBHOOK_SECRET, body)}`, ...over });
+/** What setup installs on acme/widgets' hook: its own secret, derived from WEBHOOK_SECRET. */
+const HOOK_SECRET = deriveWebhookSecret(WEBHOOK_SECRET, 'acme/widgets');
+const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ ...giteaHeaders(body.toString(), HOOK_SECRET, 'issues', 'issue_label'), 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body)}`, ...over });
 const without = (h: Record<string, string>, ...keys: string[]) => Object.fromEntries(Object.entries(h).filter(([k]) => !keys.includes(k)));
 
 const result = (over: Record<string, unknown> = {}) => ({
@@ -106,7 +108,7 @@ const webhookCases = (): Case[] => {
     { name: 'signature of another body', status: 401, run: () => send('POST', WH, whHeaders(labelled(9999)), body) },
     { name: 'malformed signature header', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': 'sha256=zz' }), body) },
     { name: 'only the sha1 / Gitea signatures', status: 401, run: () => send('POST', WH, without(whHeaders(body), 'x-hub-signature-256'), body) },
-    { name: 'upper-case hex signature', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(WEBHOOK_SECRET, body).toUpperCase()}` }), body) },
+    { name: 'upper-case hex signature', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body).toUpperCase()}` }), body) },
     { name: 'body truncated after signing', status: 401, run: () => send('POST', WH, whHeaders(body), truncated) },
     { name: 'truncated body, signed as sent (not JSON)', status: 400, run: () => send('POST', WH, whHeaders(truncated), truncated) },
     { name: '2 MiB body with content-length', status: 413, run: () => send('POST', WH, whHeaders(huge), huge) },

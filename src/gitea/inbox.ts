@@ -29,8 +29,11 @@ import type { CommandReply } from './render.js';
 
 export interface InboxOptions {
   sql: Sql;
-  /** Reads each comment back by id: who wrote it and what it says come from Gitea, not from the payload. */
-  gitea: Pick<GiteaClient, 'getIssueComment'>;
+  /**
+   * Reads each comment back by id (who wrote it and what it says come from Gitea, not from the payload), and for a
+   * closed issue who closed it; reopens an issue a non-writer closed.
+   */
+  gitea: Pick<GiteaClient, 'getIssueComment' | 'getIssue' | 'getIssueTimeline' | 'editIssue'>;
   log: Logger;
   botLogin: string;
   permissions: PermissionCache;
@@ -45,6 +48,8 @@ export interface InboxResult {
 }
 
 type CommentEvent = Extract<GiteaEvent, { kind: 'comment' }>;
+// (one member of GiteaEvent covers closed, reopened and deleted; only closings reach the inbox)
+type CloseEvent = Extract<GiteaEvent, { kind: 'issue.closed' | 'issue.reopened' | 'issue.deleted' }>;
 
 /** What a comment asks for, before anyone checks who wrote it (pure). */
 export interface CommentPlan {
@@ -64,6 +69,10 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
   const { sql, log } = opts;
   const result: InboxResult = { processed: 0, resumedItemIds: [] };
   for (const d of await listInboxDeliveries(sql, opts.batch ?? 50)) {
+    if ((d.payload as Partial<CloseEvent> | null)?.kind === 'issue.closed' && d.itemId !== null) {
+      if (await processClose(opts, d.id, d.itemId, d.payload as CloseEvent)) result.processed += 1;
+      continue;
+    }
     const skip = whyIgnored(d.payload, d.itemId);
     if (skip !== null) {
       await settleInboxDelivery(sql, d.id, { result: `ignored: ${skip}` });
@@ -115,6 +124,45 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
     log.info({ delivery: d.id, itemId, login, result: outcome.result }, 'inbox: comment processed');
   }
   return result;
+}
+
+/**
+ * A story's issue was closed. Only a writer (or the bot) cancels the story by closing its issue; anyone else's
+ * closing (an issue's author may close it without write access) is undone: Damascus reopens the issue and goes on,
+ * so Gitea keeps showing what Damascus is doing and the reconcile sweep, which replays a closed issue, stays quiet.
+ * Who closed it is the issue timeline's last "close" entry, not the payload's sender (the sweep replays with none).
+ * False when Gitea could not be asked: the delivery stays in the inbox with the error.
+ */
+async function processClose(opts: InboxOptions, deliveryId: number, itemId: number, ev: CloseEvent): Promise<boolean> {
+  const { owner, name } = ev.repo;
+  const n = ev.issue.number;
+  let decision: { result: string; cancelBy?: string };
+  try {
+    decision = await forItem(itemId, async () => {
+      const issue = await orNullIfNotFound(opts.gitea.getIssue(owner, name, n));
+      if (issue === null) return { result: 'ignored: the issue is gone' };
+      if (issue.state !== 'closed') return { result: 'ignored: the issue is open again' };
+      const closer = (await opts.gitea.getIssueTimeline(owner, name, n)).filter((t) => t.type === 'close' && t.user).at(-1)?.user?.login;
+      if (!closer) return { result: 'ignored: Gitea does not say who closed the issue' };
+      if (isBotSender(closer, opts.botLogin) || (await opts.permissions.canWrite(owner, name, closer))) return { result: 'cancel', cancelBy: closer };
+      await opts.gitea.editIssue(owner, name, n, { state: 'open' });
+      return { result: `reopened: closed by ${closer}, who cannot write to the repository; the story goes on` };
+    });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    opts.log.warn({ delivery: deliveryId, itemId, error }, 'inbox: could not tell who closed the issue; the closing stays in the inbox');
+    await settleInboxDelivery(opts.sql, deliveryId, { error });
+    return false;
+  }
+  const settled = await opts.sql.begin(async (tx) => {
+    if (!(await claimInboxDelivery(tx, deliveryId))) return null;
+    let result = decision.result;
+    if (decision.cancelBy !== undefined) result = (await cancelItem(tx, itemId, decision.cancelBy, 'issue closed')).ok ? 'cancelled' : 'ignored: already finished';
+    await settleInboxDelivery(tx, deliveryId, { result });
+    return result;
+  });
+  if (settled !== null) opts.log.info({ delivery: deliveryId, itemId, result: settled }, 'inbox: issue closing processed');
+  return settled !== null;
 }
 
 /**

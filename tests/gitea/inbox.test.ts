@@ -318,6 +318,67 @@ describe('processInbox: the comment is read back from Gitea (forged payloads)', 
   });
 });
 
+describe('processInbox: closing an issue', () => {
+  const issueState = (n: number) => gitea.getIssue(OWNER, REPO, n).then((i) => i.state);
+
+  it("a writer's closing cancels the story; the same delivery replayed does nothing more", async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'wendy' });
+    await feedWebhooks();
+    const closing = receiver.received.at(-1)!;
+    expect(closing.headers['x-gitea-event']).toBe('issues');
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('cancelled');
+    expect(await lastResult()).toBe('cancelled');
+    // Gitea's delivery again, same X-Gitea-Delivery: a duplicate, nothing written.
+    const payload = JSON.parse(closing.body);
+    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload });
+    if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error('not routed');
+    const again = await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: String(closing.headers['x-gitea-delivery']), event: 'issues', eventType: 'issues', action: 'closed' }, ev, TRIGGER));
+    expect(again).toEqual({ status: 'duplicate' });
+    expect(await pendingInbox()).toBe(0);
+  });
+
+  it("ATTACK: the issue's author without write access closes it: the story goes on and the issue is reopened", async () => {
+    const n = sim.createIssue(OWNER, REPO, { title: 'Rita asked for it', user: 'rita' });
+    sim.labelIssue(OWNER, REPO, n, [TRIGGER], { by: 'wendy' });
+    await feedWebhooks();
+    const [row] = await db.sql<{ id: number }[]>`SELECT w.id FROM work_items w JOIN projects p ON p.id = w.project_id WHERE p.name = ${REPO} AND w.issue_number = ${n}`;
+    sim.closeIssue(OWNER, REPO, n, { by: 'rita' });
+    await feedWebhooks();
+    await inbox();
+    expect((await item(row!.id)).state).toBe('spec');
+    expect(await lastResult()).toBe('reopened: closed by rita, who cannot write to the repository; the story goes on');
+    expect(await issueState(n)).toBe('open');
+    await feedWebhooks(); // the bot's reopening comes back as its own event: dropped
+    expect(await pendingInbox()).toBe(0);
+  });
+
+  it("ATTACK: a forged closing that names a writer as its sender, when a reader closed the issue, is a reader's", async () => {
+    const s = await newStory();
+    sim.dropWebhooks(true);
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    sim.dropWebhooks(false);
+    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload: JSON.parse(receiver.received.find((d) => String(d.headers['x-gitea-event']) === 'issues')!.body) });
+    if (ev.kind !== 'issue.labels' && ev.kind !== 'issue.opened') throw new Error('expected an issue delivery as a template');
+    const forged = { kind: 'issue.closed' as const, repo: ev.repo, issue: { ...ev.issue, number: s.n, state: 'closed' as const }, sender: { id: 1, login: 'wendy' } };
+    await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-close-${s.n}`, event: 'issues', eventType: 'issues', action: 'closed' }, forged, TRIGGER));
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await issueState(s.n)).toBe('open');
+  });
+
+  it('a closing whose issue was reopened before the inbox ran changes nothing', async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'wendy' });
+    await feedWebhooks();
+    await gitea.editIssue(OWNER, REPO, s.n, { state: 'open' });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: the issue is open again');
+  });
+});
+
 describe('processInbox: permissions', () => {
   it('caches permission lookups per user and repo', async () => {
     const s = await newStory();

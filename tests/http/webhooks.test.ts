@@ -72,7 +72,7 @@ describe('POST /api/gitea/webhooks', () => {
     expect((await counts()).items).toBe(before.items);
   });
 
-  test('trigger label removed → cancelled; added again → reactivated at its last phase; issue closed → cancelled', async () => {
+  test('trigger label removed → cancelled; added again → reactivated at its last phase; issue closed → to the inbox (who closed it decides)', async () => {
     const created = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
     const id = created.json.item as number;
     await db.sql`UPDATE work_items SET state = 'build' WHERE id = ${id}`;
@@ -82,15 +82,19 @@ describe('POST /api/gitea/webhooks', () => {
     const back = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
     expect(back.json.result).toBe('reactivated');
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('build');
+    // Closing cancels only when a writer closed it, which takes Gitea's API: the intake leaves it to the inbox, untouched.
     const closed = await deliver(issuePayload({ action: 'closed', number: 8, labels: ['damascus'], state: 'closed' }), 'issues', 'issues');
-    expect(closed.json.result).toBe('cancelled');
+    expect(closed.json).toEqual({ result: 'inbox: issue closed', item: id });
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('build');
+    expect((await db.sql`SELECT processed_at FROM webhook_deliveries WHERE item_id = ${id} AND result = 'inbox: issue closed'`)[0]!.processedAt).toBeNull();
+    await db.sql`UPDATE webhook_deliveries SET processed_at = now() WHERE item_id = ${id}`;
     // label_cleared carries a stale label list: it still means "no labels"
     const c2 = await deliver(issuePayload({ action: 'label_updated', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
     const cleared = await deliver(issuePayload({ action: 'label_cleared', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
     expect(cleared.json.result).toBe('cancelled');
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${c2.json.item as number}`)[0]!.state).toBe('cancelled');
     const events = await db.sql`SELECT type FROM events_outbox WHERE item_id = ${id} ORDER BY id`;
-    expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated', 'work.cancelled']);
+    expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated']);
   });
 
   test('a deleted issue cancels its item for good: a label event seen later does not bring it back', async () => {
