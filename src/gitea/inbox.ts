@@ -139,6 +139,9 @@ async function processClose(opts: InboxOptions, deliveryId: number, itemId: numb
   let decision: { result: string; cancelBy?: string };
   try {
     decision = await forItem(itemId, async () => {
+      // A story that ended meanwhile (its PR merged, say) is left alone: no reopening of a finished story's issue.
+      const state = (await readItemView(opts.sql, itemId))?.state;
+      if (state === undefined || state === 'done' || state === 'cancelled') return { result: 'ignored: already finished' };
       const issue = await orNullIfNotFound(opts.gitea.getIssue(owner, name, n));
       if (issue === null) return { result: 'ignored: the issue is gone' };
       if (issue.state !== 'closed') return { result: 'ignored: the issue is open again' };
