@@ -5,6 +5,7 @@ import { recordVerdict, type VerdictRecord } from '../../src/db/ops/recordVerdic
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { isBotSender, routeWebhook } from '../../src/gitea/events.js';
 import { processInbox } from '../../src/gitea/inbox.js';
+import { reconcile } from '../../src/gitea/reconcile.js';
 import { createPermissionCache, type PermissionCache } from '../../src/gitea/permissions.js';
 import { relayOutbox } from '../../src/gitea/relay.js';
 import { findMarker } from '../../src/gitea/render.js';
@@ -366,6 +367,28 @@ describe('processInbox: closing an issue', () => {
     await inbox();
     expect((await item(s.itemId)).state).toBe('spec');
     expect(await issueState(s.n)).toBe('open');
+  });
+
+  it("ATTACK: a reader's closing whose webhook was lost is found by the reconcile sweep, and still does not cancel", async () => {
+    const s = await newStory();
+    sim.dropWebhooks(true);
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    sim.dropWebhooks(false);
+    const sweep = await reconcile({ sql: db.sql, gitea, triggerLabel: TRIGGER, log, botLogin: sim.botLogin });
+    expect(sweep.errors).toEqual([]);
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await issueState(s.n)).toBe('open');
+  });
+
+  it("a reader's closing seen after the story ended reopens nothing", async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    await feedWebhooks();
+    await db.sql`UPDATE work_items SET state = 'done' WHERE id = ${s.itemId}`;
+    await inbox();
+    expect(await lastResult()).toBe('ignored: already finished');
+    expect(await issueState(s.n)).toBe('closed');
   });
 
   it('a closing whose issue was reopened before the inbox ran changes nothing', async () => {
