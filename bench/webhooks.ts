@@ -10,9 +10,12 @@ import { pathToFileURL } from 'node:url';
 import { createHttpServer, listen } from '../src/http/server.js';
 import { webhookRoute } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
+import { deriveWebhookSecret } from '../src/signing.js';
 import { benchDb, fmt, median, percentile, printTable } from './util.js';
 
 const SECRET = 'bench-webhook-secret';
+/** acme/widgets' hook secret, as `damascus setup` derives it from SECRET. */
+const HOOK_SECRET = deriveWebhookSecret(SECRET, 'acme/widgets');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -66,7 +69,7 @@ async function drive(url: string, first = Math.floor(Math.random() * 1e9), upTo 
     while (nowMs() < until) {
       if (++n > upTo) n = first + 1;
       const body = payload(n);
-      const sig = createHmac('sha256', SECRET).update(body).digest('hex');
+      const sig = createHmac('sha256', HOOK_SECRET).update(body).digest('hex');
       const t0 = nowMs();
       const status = await post(url, body, {
         'content-type': 'application/json', 'x-gitea-delivery': randomUUID(), 'x-gitea-event': 'issues', 'x-gitea-event-type': 'issue_label',
@@ -88,7 +91,7 @@ function bareServer(): Server {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const want = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
+      const want = Buffer.from(`sha256=${createHmac('sha256', HOOK_SECRET).update(body).digest('hex')}`);
       const got = Buffer.from(String(req.headers['x-hub-signature-256'] ?? ''));
       const ok = got.length === want.length && timingSafeEqual(got, want);
       res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });

@@ -6,7 +6,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../src/signing.js';
+import { SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody } from '../src/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../tests/support/db.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../tests/support/processes.js';
 import { giteaBody, giteaHeaders, issuePayload } from '../tests/support/webhookFixtures.js';
@@ -78,7 +78,9 @@ const hmac = (secret: string, body: Buffer | string) => createHmac('sha256', sec
 const WH = '/api/gitea/webhooks';
 const RR = '/api/v1/review-results';
 const labelled = (n: number) => giteaBody(issuePayload({ action: 'label_updated', number: n, labels: ['damascus'] }));
-const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ ...giteaHeaders(body.toString(), WEBHOOK_SECRET, 'issues', 'issue_label'), 'x-hub-signature-256': `sha256=${hmac(WEBHOOK_SECRET, body)}`, ...over });
+/** What setup installs on acme/widgets' hook: its own secret, derived from WEBHOOK_SECRET. */
+const HOOK_SECRET = deriveWebhookSecret(WEBHOOK_SECRET, 'acme/widgets');
+const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ ...giteaHeaders(body.toString(), HOOK_SECRET, 'issues', 'issue_label'), 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body)}`, ...over });
 const without = (h: Record<string, string>, ...keys: string[]) => Object.fromEntries(Object.entries(h).filter(([k]) => !keys.includes(k)));
 
 const result = (over: Record<string, unknown> = {}) => ({
@@ -106,8 +108,9 @@ const webhookCases = (): Case[] => {
     { name: 'signature of another body', status: 401, run: () => send('POST', WH, whHeaders(labelled(9999)), body) },
     { name: 'malformed signature header', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': 'sha256=zz' }), body) },
     { name: 'only the sha1 / Gitea signatures', status: 401, run: () => send('POST', WH, without(whHeaders(body), 'x-hub-signature-256'), body) },
-    { name: 'upper-case hex signature', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(WEBHOOK_SECRET, body).toUpperCase()}` }), body) },
-    { name: 'body truncated after signing', status: 401, run: () => send('POST', WH, whHeaders(body), truncated) },
+    { name: 'upper-case hex signature', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body).toUpperCase()}` }), body) },
+    // per-repo keys: a body that is not JSON names no repository, so it is refused as such before any key is chosen
+    { name: 'body truncated after signing', status: 400, run: () => send('POST', WH, whHeaders(body), truncated) },
     { name: 'truncated body, signed as sent (not JSON)', status: 400, run: () => send('POST', WH, whHeaders(truncated), truncated) },
     { name: '2 MiB body with content-length', status: 413, run: () => send('POST', WH, whHeaders(huge), huge) },
     { name: '2 MiB body, chunked', status: 413, run: () => send('POST', WH, whHeaders(huge), huge, { chunked: true }) },
@@ -120,8 +123,9 @@ const webhookCases = (): Case[] => {
     { name: 'unknown event (wiki)', status: 202, run: () => send('POST', WH, whHeaders(body, { 'x-gitea-event': 'wiki', 'x-gitea-event-type': 'wiki' }), body) },
     { name: 'unknown event type for issues', status: 202, run: () => send('POST', WH, whHeaders(body, { 'x-gitea-event-type': 'issue_frobnicated' }), body) },
     { name: 'unknown action', status: 202, run: () => send('POST', WH, whHeaders(unknownAction), unknownAction) },
-    { name: 'JSON array body', status: 400, run: () => send('POST', WH, whHeaders('[1,2]'), '[1,2]') },
-    { name: 'JSON null body', status: 400, run: () => send('POST', WH, whHeaders('null'), 'null') },
+    // JSON that names no repository has no key to verify it with
+    { name: 'JSON array body', status: 401, run: () => send('POST', WH, whHeaders('[1,2]'), '[1,2]') },
+    { name: 'JSON null body', status: 401, run: () => send('POST', WH, whHeaders('null'), 'null') },
     { name: 'issues payload without issue', status: 400, run: () => send('POST', WH, whHeaders(noIssue), noIssue) },
     { name: "the bot's own event", status: 202, run: () => send('POST', WH, whHeaders(own), own) },
     { name: 'an event from gitea-actions', status: 202, run: () => send('POST', WH, whHeaders(actions), actions) },

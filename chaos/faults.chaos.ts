@@ -5,6 +5,7 @@
  *  - the simulated Gitea answering 500, 405 and dropping connections (timeouts) for stretches;
  *  - webhooks dropped (the reconcile sweep must find the stories) and delivered twice (same and new delivery id).
  */
+import { deriveWebhookSecret } from '../src/signing.js';
 import { freePort, waitFor } from '../tests/support/processes.js';
 import { checkInvariants, OWNER, REPO, seedStories, startFleet, waitForAllDone, type Fleet } from './harness.js';
 
@@ -66,7 +67,8 @@ test(`webhooks dropped (found by the reconcile sweep) and delivered twice, ${STO
   const secret = 'chaos-webhook-secret';
   f = await startFleet('webhooks', { DAMASCUS_RECONCILE_SWEEP_MS: '2000', DAMASCUS_PORT: String(port), DAMASCUS_WEBHOOK_SECRET: secret });
   f.sim.addUser('alice', { permissions: { [`${OWNER}/${REPO}`]: 'write' } });
-  f.sim.addWebhook(OWNER, REPO, { url: `http://127.0.0.1:${port}/api/gitea/webhooks`, secret, events: ['issues', 'issue_comment', 'pull_request'] });
+  // the repository's own secret, as damascus setup installs it
+  f.sim.addWebhook(OWNER, REPO, { url: `http://127.0.0.1:${port}/api/gitea/webhooks`, secret: deriveWebhookSecret(secret, `${OWNER}/${REPO}`), events: ['issues', 'issue_comment', 'pull_request'] });
   const serve = f.spawn('serve');
   await waitFor('damascus serve', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok ?? false, 30_000, 100);
   f.spawn('scheduler');

@@ -38,3 +38,12 @@ export function verifySignature(secret: string, body: string | Uint8Array, heade
 export function deriveProjectSecret(callbackSecret: string, repoFullName: string): string {
   return hmacHex(callbackSecret, `damascus-review:${repoFullName.toLowerCase()}`);
 }
+
+/**
+ * The per-repository webhook secret: `damascus setup` installs it on that repository's hook and the intake
+ * verifies a delivery with the one of the repository its payload names, so a secret learnt from one repo (its
+ * admins can point the hook anywhere) signs for no other. Keyed apart from deriveProjectSecret's values.
+ */
+export function deriveWebhookSecret(webhookSecret: string, repoFullName: string): string {
+  return hmacHex(webhookSecret, `damascus-webhook:${repoFullName.toLowerCase()}`);
+}

@@ -24019,8 +24019,14 @@ function caseName(tc) {
   return full.length > MAX_NAME_LENGTH ? `${full.slice(0, MAX_NAME_LENGTH)}…` : full;
 }
 function collectCases(node, out) {
-  out.push(...asNodes(node.testcase));
+  for (const tc of asNodes(node.testcase)) out.push(tc);
   for (const child of [...asNodes(node.testsuite), ...asNodes(node.testsuites)]) collectCases(child, out);
+}
+function addNames(to, names) {
+  for (const name of names) {
+    if (to.length >= MAX_NAMES) return;
+    to.push(name);
+  }
 }
 function parseJUnit(xml) {
   const doc = parser.parse(xml, true);
@@ -24028,12 +24034,18 @@ function parseJUnit(xml) {
   collectCases(doc, cases);
   const failing = [];
   const skippedNames = [];
+  let failed = 0;
+  let skipped = 0;
   for (const tc of cases) {
     if (tc.failure !== void 0 || tc.error !== void 0) {
-      failing.push(caseName(tc));
-    } else if (tc.skipped !== void 0) skippedNames.push(caseName(tc));
+      failed++;
+      if (failing.length < MAX_NAMES) failing.push(caseName(tc));
+    } else if (tc.skipped !== void 0) {
+      skipped++;
+      if (skippedNames.length < MAX_NAMES) skippedNames.push(caseName(tc));
+    }
   }
-  return { total: cases.length, failed: failing.length, skipped: skippedNames.length, failing, skippedNames };
+  return { total: cases.length, failed, skipped, failing, skippedNames };
 }
 function summarizeJUnit(files, warn) {
   let sum = null;
@@ -24049,12 +24061,8 @@ function summarizeJUnit(files, warn) {
     sum.total += one.total;
     sum.failed += one.failed;
     sum.skipped += one.skipped;
-    sum.failing.push(...one.failing);
-    sum.skippedNames.push(...one.skippedNames);
-  }
-  if (sum) {
-    sum.failing = sum.failing.slice(0, MAX_NAMES);
-    sum.skippedNames = sum.skippedNames.slice(0, MAX_NAMES);
+    addNames(sum.failing, one.failing);
+    addNames(sum.skippedNames, one.skippedNames);
   }
   return sum;
 }

@@ -93,10 +93,21 @@ function caseName(tc: XmlNode): string {
   return full.length > MAX_NAME_LENGTH ? `${full.slice(0, MAX_NAME_LENGTH)}…` : full;
 }
 
-/** Every <testcase> under any (nested) <testsuite> or <testsuites>. */
+/**
+ * Every <testcase> under any (nested) <testsuite> or <testsuites>. Loops, not `push(...list)`: a report with some
+ * 150,000 cases overflowed the stack as spread arguments. The parser caps the nesting depth.
+ */
 function collectCases(node: XmlNode, out: XmlNode[]): void {
-  out.push(...asNodes(node.testcase));
+  for (const tc of asNodes(node.testcase)) out.push(tc);
   for (const child of [...asNodes(node.testsuite), ...asNodes(node.testsuites)]) collectCases(child, out);
+}
+
+/** Append up to MAX_NAMES names in all (a loop, for the same reason as collectCases). */
+function addNames(to: string[], names: readonly string[]): void {
+  for (const name of names) {
+    if (to.length >= MAX_NAMES) return;
+    to.push(name);
+  }
 }
 
 /** Counts and names from one JUnit XML text. Throws on text that is not XML. */
@@ -106,13 +117,19 @@ export function parseJUnit(xml: string): ReviewTests {
   collectCases(doc, cases);
   const failing: string[] = [];
   const skippedNames: string[] = [];
+  let failed = 0;
+  let skipped = 0;
   for (const tc of cases) {
     // Presence is what counts: <failure/> without attributes parses to '' rather than an object.
     if (tc.failure !== undefined || tc.error !== undefined) {
-      failing.push(caseName(tc));
-    } else if (tc.skipped !== undefined) skippedNames.push(caseName(tc));
+      failed++;
+      if (failing.length < MAX_NAMES) failing.push(caseName(tc));
+    } else if (tc.skipped !== undefined) {
+      skipped++;
+      if (skippedNames.length < MAX_NAMES) skippedNames.push(caseName(tc));
+    }
   }
-  return { total: cases.length, failed: failing.length, skipped: skippedNames.length, failing, skippedNames };
+  return { total: cases.length, failed, skipped, failing, skippedNames };
 }
 
 /** Sum of all reports; null when there are none. Unreadable reports are reported through `warn`. */
@@ -130,12 +147,8 @@ export function summarizeJUnit(files: readonly string[], warn: (msg: string) => 
     sum.total += one.total;
     sum.failed += one.failed;
     sum.skipped += one.skipped;
-    sum.failing.push(...one.failing);
-    sum.skippedNames.push(...one.skippedNames);
-  }
-  if (sum) {
-    sum.failing = sum.failing.slice(0, MAX_NAMES);
-    sum.skippedNames = sum.skippedNames.slice(0, MAX_NAMES);
+    addNames(sum.failing, one.failing);
+    addNames(sum.skippedNames, one.skippedNames);
   }
   return sum;
 }

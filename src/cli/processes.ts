@@ -122,7 +122,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
     backoff: backoffPolicy(settings), log, metrics,
     relay: gitea && permissions ? async (queues) => {
-      const inbox = await processInbox({ sql, log, botLogin: botLogin(), permissions });
+      const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
       if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
       // A crashed relay's claimed events are due again after claimMs: keep it short.
       return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000 });

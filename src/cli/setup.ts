@@ -4,7 +4,7 @@ import { renderReviewWorkflow, runnerLabelProblem } from '../gitea/reviewWorkflo
 import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../gitea/setupRepo.js';
 import { loadSetupToken } from '../config/env.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
-import { deriveProjectSecret } from '../signing.js';
+import { deriveProjectSecret, deriveWebhookSecret } from '../signing.js';
 import { CliError, commandContext } from './context.js';
 
 interface SetupOptions {
@@ -112,7 +112,7 @@ export function registerSetup(program: Command): void {
             workflow,
             action,
             webhookUrl,
-            webhookSecret,
+            webhookSecret: deriveWebhookSecret(webhookSecret, `${ref.owner}/${ref.name}`),
             callbackToken: deriveProjectSecret(callbackSecret, `${ref.owner}/${ref.name}`),
             triggerLabel: settings.triggerLabel,
             events,

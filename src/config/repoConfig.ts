@@ -103,17 +103,43 @@ function strList(key: string, v: unknown, { nonEmptyList = false } = {}): string
   return (v as string[]).map((x) => x.trim());
 }
 
-/** Minutes from a number (minutes) or a string like "45m", "1h", "90s", "1h30m". */
+/** A duration longer than this is not one: the parser never looks at more of an untrusted value. */
+export const MAX_DURATION_CHARS = 64;
+/** One "<number><unit>" part, anchored where the previous one ended (sticky): each character is read once. */
+const DURATION_PART = /(\d+(?:\.\d+)?)\s*(h|min|m|s)\s*/iy;
+const UNIT_MINUTES: Record<string, number> = { h: 60, min: 1, m: 1, s: 1 / 60 };
+const UNIT_RANK: Record<string, number> = { h: 0, min: 1, m: 1, s: 2 };
+
+/**
+ * Minutes from "45m", "1h", "90s", "1h30m", "1.5 h" (parts in h, m, s order, each at most once), or null.
+ * A scanner rather than one regex: `\s*` between optional parts made the old pattern exponential on spaces.
+ */
+export function parseDurationMinutes(text: string): number | null {
+  const s = text.trim();
+  if (s === '' || s.length > MAX_DURATION_CHARS) return null;
+  let at = 0;
+  let rank = -1;
+  let total = 0;
+  while (at < s.length) {
+    DURATION_PART.lastIndex = at;
+    const m = DURATION_PART.exec(s);
+    if (!m) return null;
+    const unit = m[2]!.toLowerCase();
+    if (UNIT_RANK[unit]! <= rank) return null;
+    rank = UNIT_RANK[unit]!;
+    total += Number(m[1]) * UNIT_MINUTES[unit]!;
+    at = DURATION_PART.lastIndex;
+  }
+  return Number.isFinite(total) && total > 0 ? total : null;
+}
+
+/** Minutes from a number (minutes) or a duration string (parseDurationMinutes). */
 function minutes(key: string, v: unknown): number {
   if (typeof v === 'number') return posNumber(key, v, { integer: false });
-  if (typeof v === 'string') {
-    const m = /^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$/i.exec(v);
-    if (m && (m[1] ?? m[2] ?? m[3]) !== undefined) {
-      const total = Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) + Number(m[3] ?? 0) / 60;
-      if (total > 0) return total;
-    }
-  }
-  throw new Invalid(key, `\`${key}\` must be minutes as a positive number or a duration like "45m" or "1h" (got ${describe(v)})`);
+  const parsed = typeof v === 'string' ? parseDurationMinutes(v) : null;
+  if (parsed !== null) return parsed;
+  const shown = typeof v === 'string' && v.length > MAX_DURATION_CHARS ? `${v.slice(0, MAX_DURATION_CHARS)}…` : v;
+  throw new Invalid(key, `\`${key}\` must be minutes as a positive number or a duration like "45m" or "1h" (got ${describe(shown)})`);
 }
 
 function rejectUnknown(obj: Obj, known: readonly string[], prefix: string): void {

@@ -62,7 +62,8 @@ export function isCommandName(word: string): word is CommandName {
 }
 
 const QUOTE = /^ {0,3}>/;
-const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+// `[\s\S]*`, not `.*`: a U+2028 after a long run of backticks made `.*$` retry every split of the run (quadratic).
+const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})([\s\S]*)$/;
 
 /**
  * Classify each line of a Markdown text (CommonMark fences: ``` or ~~~, closed by the same

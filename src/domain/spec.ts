@@ -30,12 +30,36 @@ export interface SpecCheck {
   spec: ParsedSpec;
 }
 
-const FENCE = /^\s{0,3}(`{3,}|~{3,})(.*)$/;
+/*
+ * Spec text is untrusted (the LLM writes it, steered by issue text), so every pattern here matches in linear time:
+ * no quantified run is followed by another that can take the same characters, and `[\s\S]*` (not `.*`) ends a
+ * line pattern, so a U+2028 or a lone CR inside a line cannot make the engine retry every split of a run before it.
+ */
+const FENCE = /^\s{0,3}(`{3,}|~{3,})([\s\S]*)$/;
+/** A spec longer than this is cut before parsing (an LLM answer is far shorter; the parse is linear anyway). */
+export const MAX_SPEC_CHARS = 1024 * 1024;
+/** Scope globs and paths longer than this never match (globMatches is O(glob × path)). */
+const MAX_GLOB_CHARS = 1024;
+const MAX_PATH_CHARS = 4096;
+
+/** `text` without a CommonMark closing sequence ("## Scope ##"): hashes after whitespace at the end. */
+function withoutClosingHashes(text: string): string {
+  const t = text.trimEnd();
+  let i = t.length;
+  while (i > 0 && t[i - 1] === '#') i--;
+  return i < t.length && i > 0 && /\s/.test(t[i - 1]!) ? t.slice(0, i).trimEnd() : t;
+}
+
+/** `text` without trailing characters from `chars` (a loop: `/[.!]+$/` retries each start of a long run). */
+function trimEndChars(text: string, chars: string): string {
+  let i = text.length;
+  while (i > 0 && chars.includes(text[i - 1]!)) i--;
+  return text.slice(0, i);
+}
 
 function normalizeHeading(text: string): string {
-  return text
-    .replace(/\s+#+\s*$/, '') // closing hashes
-    .replace(/^[*_]+|[*_]+$/g, '') // **bold** headings
+  return trimEndChars(withoutClosingHashes(text.trimStart()), '*_')
+    .replace(/^[*_]+/, '') // **bold** headings
     .replace(/^\d+[.)]\s+/, '') // "2. Scope"
     .replace(/:\s*$/, '')
     .trim();
@@ -49,7 +73,7 @@ function key(name: string): string {
 function scanLines(markdown: string): { text: string; inFence: boolean; fenceEdge: boolean }[] {
   const out: { text: string; inFence: boolean; fenceEdge: boolean }[] = [];
   let open: string | null = null;
-  for (const text of markdown.split(/\r?\n/)) {
+  for (const text of markdown.slice(0, MAX_SPEC_CHARS).split(/\r?\n/)) {
     const m = FENCE.exec(text);
     if (open === null && m) {
       open = m[1] ?? '```';
@@ -72,7 +96,7 @@ function splitSections(markdown: string): Map<string, string> {
     if (current !== null && !sections.has(current)) sections.set(current, body.join('\n').trim());
   };
   for (const line of scanLines(markdown)) {
-    const h = line.inFence ? null : /^\s{0,3}#{1,2}\s+(.+)$/.exec(line.text);
+    const h = line.inFence ? null : /^\s{0,3}#{1,2}\s([\s\S]+)$/.exec(line.text);
     if (h) {
       flush();
       current = normalizeHeading(h[1] ?? '');
@@ -97,7 +121,7 @@ function listItems(body: string): string[] {
   const items: string[] = [];
   for (const line of scanLines(body)) {
     if (line.inFence) continue;
-    const m = /^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$/.exec(line.text);
+    const m = /^\s{0,3}(?:[-*+]|\d+[.)])\s([\s\S]*)$/.exec(line.text);
     if (m) items.push((m[1] ?? '').trim());
     else if (items.length > 0 && /^\s+\S/.test(line.text)) items[items.length - 1] += ' ' + line.text.trim();
   }
@@ -110,8 +134,8 @@ function plainText(s: string): string {
 
 /** "None", "none.", "-", "N/A", "No open questions." and the like. */
 export function meansNone(text: string): boolean {
-  const t = plainText(text).toLowerCase().replace(/[.!]+$/, '').trim();
-  return t === '' || /^(-+|—|–|n\/?a|none|nothing|no( open)? questions?)(\b.*)?$/.test(t);
+  const t = trimEndChars(plainText(text).toLowerCase(), '.!').trim();
+  return t === '' || /^(-+|—|–|n\/?a|none|nothing|no( open)? questions?)(\b[\s\S]*)?$/.test(t);
 }
 
 function parseCriteria(body: string | undefined): AcceptanceCriterion[] {
@@ -119,14 +143,22 @@ function parseCriteria(body: string | undefined): AcceptanceCriterion[] {
   const out: AcceptanceCriterion[] = [];
   for (const line of scanLines(body)) {
     if (line.inFence) continue;
-    const m = /^\s*(?:[-*+]\s+|\d+[.)]\s+)?(?:\*\*|__)?(AC-\d+)(?:\*\*|__)?\s*[:.)\-–—]?\s*(?:\*\*|__)?\s*(.*)$/.exec(line.text);
-    if (m) out.push({ id: m[1] ?? '', text: (m[2] ?? '').trim() });
+    const m = /^\s*(?:[-*+]\s+|\d+[.)]\s+)?(?:\*\*|__)?(AC-\d+)(?:\*\*|__)?([\s\S]*)$/.exec(line.text);
+    if (m) out.push({ id: m[1] ?? '', text: criterionText(m[2] ?? '') });
     else if (out.length > 0 && /^\s+\S/.test(line.text)) {
       const last = out[out.length - 1];
       if (last) last.text = `${last.text} ${line.text.trim()}`.trim();
     }
   }
   return out;
+}
+
+/** After "AC-3": an optional ':', '.', ')' or dash and a closing '**', each with spaces around, then the text. */
+function criterionText(rest: string): string {
+  let s = rest.trimStart();
+  if (/^[:.)\-–—]/.test(s)) s = s.slice(1).trimStart();
+  if (s.startsWith('**') || s.startsWith('__')) s = s.slice(2);
+  return s.trim();
 }
 
 function parseTestCommand(body: string | undefined, problems: string[]): string | null {
@@ -243,19 +275,52 @@ function normPath(p: string): string {
   return p.trim().replace(/\\/g, '/').replace(/^\.\//, '').replace(/^\/+/, '');
 }
 
-function globToRegExp(glob: string): RegExp {
-  let re = '';
+type GlobToken = { kind: 'any' } | { kind: 'segment' } | { kind: 'one' } | { kind: 'char'; ch: string };
+
+/** `**` (any characters, '/' too; "a/**\/b" also matches "a/b"), `*` (within a segment), `?` (one character but '/'). */
+function globTokens(glob: string): GlobToken[] {
+  const out: GlobToken[] = [];
   for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i] ?? '';
+    const ch = glob[i]!;
     if (ch === '*' && glob[i + 1] === '*') {
-      re += '.*';
       i++;
-      if (glob[i + 1] === '/') i++; // "a/**/b" also matches "a/b"
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+      if (glob[i + 1] === '/') i++;
+      out.push({ kind: 'any' });
+    } else if (ch === '*') out.push({ kind: 'segment' });
+    else if (ch === '?') out.push({ kind: 'one' });
+    else out.push({ kind: 'char', ch });
   }
-  return new RegExp(`^${re}$`);
+  return out;
+}
+
+/**
+ * Whether the whole path matches the glob, by stepping the set of glob positions reached along the path:
+ * O(glob × path) whatever the glob (a regex of several `.*` backtracks polynomially in their number).
+ */
+function globMatches(glob: string, path: string): boolean {
+  if (glob.length > MAX_GLOB_CHARS || path.length > MAX_PATH_CHARS) return false;
+  const tokens = globTokens(glob);
+  const n = tokens.length;
+  // reach[k]: tokens[0..k) can match the path read so far; a star also matches nothing, so it passes reach on.
+  let reach: Uint8Array = new Uint8Array(n + 1);
+  const close = (r: Uint8Array): Uint8Array => {
+    for (let k = 0; k < n; k++) if (r[k] && tokens[k]!.kind !== 'char' && tokens[k]!.kind !== 'one') r[k + 1] = 1;
+    return r;
+  };
+  reach[0] = 1;
+  close(reach);
+  for (let i = 0; i < path.length; i++) {
+    const ch = path[i]!;
+    const next = new Uint8Array(n + 1);
+    for (let k = 0; k < n; k++) {
+      if (!reach[k]) continue;
+      const t = tokens[k]!;
+      if (t.kind === 'any' || (t.kind === 'segment' && ch !== '/')) next[k] = 1;
+      else if ((t.kind === 'one' && ch !== '/') || (t.kind === 'char' && t.ch === ch)) next[k + 1] = 1;
+    }
+    reach = close(next);
+  }
+  return reach[n] === 1;
 }
 
 /**
@@ -275,7 +340,7 @@ export function isInScope(path: string, scope: readonly string[]): boolean {
   return scope.some((raw) => {
     const s = normPath(raw);
     if (s === '' || s === '.' || s === '**') return true;
-    if (s.includes('*') || s.includes('?')) return globToRegExp(s).test(p);
+    if (s.includes('*') || s.includes('?')) return globMatches(s, p);
     const dir = s.endsWith('/') ? s : `${s}/`;
     return p === s || p.startsWith(dir);
   });

@@ -206,6 +206,11 @@ export function createGiteaClient(opts: GiteaClientOptions) {
       return (await call<Comment>('POST', `${repoPath(o, r)}/issues/${n}/comments`, { body: { body } })).data;
     },
 
+    /** GET /repos/{owner}/{repo}/issues/comments/{id}: 404 once deleted, and for a comment of another repository. */
+    async getIssueComment(o: string, r: string, commentId: number): Promise<Comment> {
+      return (await call<Comment>('GET', `${repoPath(o, r)}/issues/comments/${commentId}`)).data;
+    },
+
     /** PATCH /repos/{owner}/{repo}/issues/comments/{id} */
     async editIssueComment(o: string, r: string, commentId: number, body: string): Promise<Comment> {
       return (await call<Comment>('PATCH', `${repoPath(o, r)}/issues/comments/${commentId}`, { body: { body } })).data;

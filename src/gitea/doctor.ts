@@ -8,6 +8,7 @@
  */
 import { load } from 'js-yaml';
 import type { Settings } from '../config/env.js';
+import { deriveWebhookSecret } from '../signing.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
 import type { GiteaClient } from './client.js';
 import { GiteaError, orNullIfNotFound } from './errors.js';
@@ -472,7 +473,8 @@ async function checkWebhook(gitea: DoctorGitea, f: Findings, secret: string, eve
     const hint = elsewhere ? ` (a hook damascus setup made delivers to ${scrubUrl(elsewhere.config?.url ?? '')}: has DAMASCUS_PUBLIC_URL changed?)` : '';
     return fail(`no webhook on ${owner}/${name} delivers to ${url}${hint}: ${RUN_SETUP}`);
   }
-  const wantName = webhookName(secret);
+  // setup installs the repository's own secret (deriveWebhookSecret), and names the hook after it.
+  const wantName = webhookName(deriveWebhookSecret(secret, `${owner}/${name}`));
   const hook = onUrl.find((h) => hookIsCurrent(h, events, wantName)) ?? onUrl[0]!;
   f.hook = hook;
   const problems: string[] = [];

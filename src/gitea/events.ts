@@ -214,6 +214,20 @@ function branchName(head: Unchecked<GiteaPRBranch>): string {
   return ref;
 }
 
+/**
+ * "owner/name" of the repository a payload names, read as routeWebhook reads it (repository.owner.login and
+ * repository.name: what the intake then acts on), or null. Read before the signature is checked, to pick the key.
+ */
+export function payloadRepoFullName(payload: unknown): string | null {
+  try {
+    const r = obj<GiteaRepository>(obj<{ repository: GiteaRepository }>(payload, 'payload').repository, 'repository');
+    return `${readUser(r.owner, 'repository.owner').login}/${str(r, 'name', 'repository')}`;
+  } catch (e) {
+    if (e instanceof PayloadError) return null;
+    throw e;
+  }
+}
+
 function readRepo(p: Unchecked<{ repository: GiteaRepository }>): RepoRef {
   const r = obj<GiteaRepository>(p.repository, 'repository');
   const owner = readUser(r.owner, 'repository.owner').login;

@@ -2,7 +2,8 @@
  * The comment inbox (humans → bot): comments the webhook intake stored in webhook_deliveries are
  * checked here, outside the webhook request, because who wrote them matters and that takes a Gitea
  * API call. A writer's comment answers open questions and runs `/damascus` commands; a reader who
- * tries either gets a polite refusal and changes nothing; the bot's own comments are skipped.
+ * tries either gets a polite refusal and changes nothing; the bot's own comments are skipped. The payload only says
+ * which comment: its author and body are read back from Gitea by id (a signed payload can still lie about them).
  * Every write for one delivery commits in one transaction, together with its replies (outbox events).
  */
 import type { Sql, TxSql } from '../db/connection.js';
@@ -22,14 +23,18 @@ import { isActivePhase, isState, type State } from '../domain/states.js';
 import type { Logger } from '../log.js';
 import { forItem } from './attribution.js';
 import type { GiteaClient } from './client.js';
-import { isBotSender, type GiteaEvent } from './events.js';
+import { orNullIfNotFound } from './errors.js';
+import { isBotSender, withoutNul, type GiteaEvent } from './events.js';
 import type { PermissionCache } from './permissions.js';
 import type { CommandReply } from './render.js';
 
 export interface InboxOptions {
   sql: Sql;
-  /** Unused today (permissions go through `permissions`); kept so callers pass one client to both jobs. */
-  gitea?: GiteaClient;
+  /**
+   * Reads each comment back by id (who wrote it and what it says come from Gitea, not from the payload), and for a
+   * closed issue who closed it; reopens an issue a non-writer closed.
+   */
+  gitea: Pick<GiteaClient, 'getIssueComment' | 'getIssue' | 'getIssueTimeline' | 'editIssue'>;
   log: Logger;
   botLogin: string;
   permissions: PermissionCache;
@@ -44,6 +49,8 @@ export interface InboxResult {
 }
 
 type CommentEvent = Extract<GiteaEvent, { kind: 'comment' }>;
+// (one member of GiteaEvent covers closed, reopened and deleted; only closings reach the inbox)
+type CloseEvent = Extract<GiteaEvent, { kind: 'issue.closed' | 'issue.reopened' | 'issue.deleted' }>;
 
 /** What a comment asks for, before anyone checks who wrote it (pure). */
 export interface CommentPlan {
@@ -63,14 +70,32 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
   const { sql, log } = opts;
   const result: InboxResult = { processed: 0, resumedItemIds: [] };
   for (const d of await listInboxDeliveries(sql, opts.batch ?? 50)) {
-    const skip = whyIgnored(d.payload, d.itemId, opts.botLogin);
+    if ((d.payload as Partial<CloseEvent> | null)?.kind === 'issue.closed' && d.itemId !== null) {
+      if (await processClose(opts, d.id, d.itemId, d.payload as CloseEvent)) result.processed += 1;
+      continue;
+    }
+    const skip = whyIgnored(d.payload, d.itemId);
     if (skip !== null) {
       await settleInboxDelivery(sql, d.id, { result: `ignored: ${skip}` });
       result.processed += 1;
       continue;
     }
-    const ev = d.payload as CommentEvent;
     const itemId = d.itemId!;
+    let ev: CommentEvent | null;
+    try {
+      ev = await forItem(itemId, () => readBack(opts.gitea, d.payload as CommentEvent));
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log.warn({ delivery: d.id, itemId, error }, 'inbox: could not read the comment back; it stays in the inbox');
+      await settleInboxDelivery(sql, d.id, { error });
+      continue;
+    }
+    const gone = ev === null ? 'the comment no longer exists on this issue' : isBotSender(ev.comment.user.login, opts.botLogin) ? 'own comment' : null;
+    if (ev === null || gone !== null) {
+      await settleInboxDelivery(sql, d.id, { result: `ignored: ${gone}` });
+      result.processed += 1;
+      continue;
+    }
     const login = ev.comment.user.login;
     // Nothing to steer with: no permission lookup needed.
     if (answerText(ev.comment.body) === '' && !wantsAnything(planComment(ev.comment.body, []))) {
@@ -87,9 +112,10 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
       await settleInboxDelivery(sql, d.id, { error });
       continue;
     }
+    const checked = ev;
     const outcome = await sql.begin(async (tx) => {
       if (!(await claimInboxDelivery(tx, d.id))) return null;
-      const applied = await applyComment(tx, itemId, ev, login, writer);
+      const applied = await applyComment(tx, itemId, checked, login, writer);
       await settleInboxDelivery(tx, d.id, { result: applied.result });
       return applied;
     });
@@ -101,14 +127,66 @@ export async function processInbox(opts: InboxOptions): Promise<InboxResult> {
   return result;
 }
 
+/**
+ * A story's issue was closed. Only a writer (or the bot) cancels the story by closing its issue; anyone else's
+ * closing (an issue's author may close it without write access) is undone: Damascus reopens the issue and goes on,
+ * so Gitea keeps showing what Damascus is doing and the reconcile sweep, which replays a closed issue, stays quiet.
+ * Who closed it is the issue timeline's last "close" entry, not the payload's sender (the sweep replays with none).
+ * False when Gitea could not be asked: the delivery stays in the inbox with the error.
+ */
+async function processClose(opts: InboxOptions, deliveryId: number, itemId: number, ev: CloseEvent): Promise<boolean> {
+  const { owner, name } = ev.repo;
+  const n = ev.issue.number;
+  let decision: { result: string; cancelBy?: string };
+  try {
+    decision = await forItem(itemId, async () => {
+      // A story that ended meanwhile (its PR merged, say) is left alone: no reopening of a finished story's issue.
+      const state = (await readItemView(opts.sql, itemId))?.state;
+      if (state === undefined || state === 'done' || state === 'cancelled') return { result: 'ignored: already finished' };
+      const issue = await orNullIfNotFound(opts.gitea.getIssue(owner, name, n));
+      if (issue === null) return { result: 'ignored: the issue is gone' };
+      if (issue.state !== 'closed') return { result: 'ignored: the issue is open again' };
+      const closer = (await opts.gitea.getIssueTimeline(owner, name, n)).filter((t) => t.type === 'close' && t.user).at(-1)?.user?.login;
+      if (!closer) return { result: 'ignored: Gitea does not say who closed the issue' };
+      if (isBotSender(closer, opts.botLogin) || (await opts.permissions.canWrite(owner, name, closer))) return { result: 'cancel', cancelBy: closer };
+      await opts.gitea.editIssue(owner, name, n, { state: 'open' });
+      return { result: `reopened: closed by ${closer}, who cannot write to the repository; the story goes on` };
+    });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    opts.log.warn({ delivery: deliveryId, itemId, error }, 'inbox: could not tell who closed the issue; the closing stays in the inbox');
+    await settleInboxDelivery(opts.sql, deliveryId, { error });
+    return false;
+  }
+  const settled = await opts.sql.begin(async (tx) => {
+    if (!(await claimInboxDelivery(tx, deliveryId))) return null;
+    let result = decision.result;
+    if (decision.cancelBy !== undefined) result = (await cancelItem(tx, itemId, decision.cancelBy, 'issue closed')).ok ? 'cancelled' : 'ignored: already finished';
+    await settleInboxDelivery(tx, deliveryId, { result });
+    return result;
+  });
+  if (settled !== null) opts.log.info({ delivery: deliveryId, itemId, result: settled }, 'inbox: issue closing processed');
+  return settled !== null;
+}
+
+/**
+ * The comment as Gitea has it now (author and body), or null when it is gone or is not on the payload's issue (a
+ * real comment's id put in a forged payload about another issue). Only the id and the issue come from the payload.
+ */
+async function readBack(gitea: InboxOptions['gitea'], ev: CommentEvent): Promise<CommentEvent | null> {
+  const c = await orNullIfNotFound(gitea.getIssueComment(ev.repo.owner, ev.repo.name, ev.comment.id));
+  const onIssue = (c?.issue_url || c?.pull_request_url || '').replace(/\/+$/, '').split('/').pop();
+  if (!c || !c.user?.login || onIssue !== String(ev.issue.number)) return null;
+  return { ...ev, comment: { ...ev.comment, body: withoutNul(c.body ?? ''), user: { id: c.user.id, login: c.user.login } } };
+}
+
 /** Why a delivery needs no work, or null when it is a human's new comment on a story. */
-function whyIgnored(payload: unknown, itemId: number | null, botLogin: string): string | null {
+function whyIgnored(payload: unknown, itemId: number | null): string | null {
   const ev = payload as Partial<CommentEvent> | null;
   if (!ev || ev.kind !== 'comment' || !ev.comment || !ev.repo || typeof ev.comment.body !== 'string' || typeof ev.comment.user?.login !== 'string') {
     return 'not a comment event';
   }
   if (itemId === null) return 'not a story';
-  if (isBotSender(ev.comment.user.login, botLogin)) return 'own comment';
   // An edit would run its commands a second time; answers and commands count when first posted.
   if (ev.action !== 'created') return 'edited comment';
   return null;

@@ -155,6 +155,7 @@ export interface SetupInput {
   action: { publish: { giteaUrl: string; files: { path: string; content: string }[] } } | { url: string; ref: string };
   /** Where Gitea delivers webhooks: `${publicUrl}/api/gitea/webhooks`. */
   webhookUrl: string;
+  /** This repository's own webhook secret (deriveWebhookSecret of DAMASCUS_WEBHOOK_SECRET), installed on its hook. */
   webhookSecret: string;
   /** The per-repository secret (deriveProjectSecret) stored as CALLBACK_SECRET_NAME. */
   callbackToken: string;

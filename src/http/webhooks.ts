@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Webhooks } from '@octokit/webhooks';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
 import { isPrEvent, writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
-import { isBotSender, routeWebhook, type GiteaEvent } from '../gitea/events.js';
+import { isBotSender, payloadRepoFullName, routeWebhook, type GiteaEvent } from '../gitea/events.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { deriveWebhookSecret, verifySignature } from '../signing.js';
 import { readBody, sendJson, type Route } from './server.js';
 
 export const WEBHOOK_PATH = '/api/gitea/webhooks';
@@ -13,6 +13,7 @@ export const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
 export interface WebhookIntakeOptions {
   sql: Sql;
+  /** DAMASCUS_WEBHOOK_SECRET: each repository's hook is signed with the secret derived from it (deriveWebhookSecret). */
   secret: string;
   triggerLabel: string;
   /** The bot's login (GET /user or DAMASCUS_BOT_LOGIN); null until known. */
@@ -44,7 +45,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * committed; concurrent deliveries share a commit.
  */
 export function webhookRoute(o: WebhookIntakeOptions): Route {
-  const webhooks = new Webhooks({ secret: o.secret });
+  if (o.secret === '') throw new Error('the webhook intake needs DAMASCUS_WEBHOOK_SECRET');
   const committer = createGroupCommitter(o.sql, (sql, deliveries: WebhookDelivery[]) => writeWebhookGroup(sql, deliveries, o.triggerLabel), { parallel: 3 });
   const count = (result: string) => o.metrics?.webhookDeliveries.inc({ result });
 
@@ -60,9 +61,24 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
     }
     const signature = header(req, 'x-hub-signature-256');
     const text = body.toString('utf8');
-    // Constant-time HMAC-SHA256 over the raw body (@octokit/webhooks). Invalid UTF-8 cannot
-    // survive the round trip through a string, so it fails here too.
-    if (!signature || !/^sha256=[0-9a-f]{64}$/.test(signature) || !Buffer.from(text, 'utf8').equals(body) || !(await webhooks.verify(text, signature))) {
+    // Gitea sends lower-case hex. Invalid UTF-8 cannot survive the round trip through a string, so it fails here too.
+    if (!signature || !/^sha256=[0-9a-f]{64}$/.test(signature) || !Buffer.from(text, 'utf8').equals(body)) {
+      count('bad_signature');
+      return sendJson(res, 401, { error: 'missing or wrong X-Hub-Signature-256' });
+    }
+    // The key is the named repository's (below), so the body is parsed before it is trusted: nothing of it is used
+    // but that name until the signature holds.
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      count('bad_json');
+      return sendJson(res, 400, { error: 'body is not JSON' });
+    }
+    // Constant-time HMAC-SHA256 over the raw body, with the key of the repository the payload names: a delivery
+    // signed for one repository and sent with another's name (or to another's hook) fails here.
+    const repoFullName = payloadRepoFullName(payload);
+    if (repoFullName === null || !verifySignature(deriveWebhookSecret(o.secret, repoFullName), body, signature)) {
       count('bad_signature');
       return sendJson(res, 401, { error: 'missing or wrong X-Hub-Signature-256' });
     }
@@ -70,13 +86,6 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
     if (!/^application\/json\b/i.test(contentType)) {
       count('bad_content_type');
       return sendJson(res, 415, { error: 'configure the webhook with content type application/json' });
-    }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch {
-      count('bad_json');
-      return sendJson(res, 400, { error: 'body is not JSON' });
     }
     const deliveryId = header(req, 'x-gitea-delivery');
     const event = header(req, 'x-gitea-event');

@@ -5,6 +5,7 @@ import { recordVerdict, type VerdictRecord } from '../../src/db/ops/recordVerdic
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { isBotSender, routeWebhook } from '../../src/gitea/events.js';
 import { processInbox } from '../../src/gitea/inbox.js';
+import { reconcile } from '../../src/gitea/reconcile.js';
 import { createPermissionCache, type PermissionCache } from '../../src/gitea/permissions.js';
 import { relayOutbox } from '../../src/gitea/relay.js';
 import { findMarker } from '../../src/gitea/render.js';
@@ -69,7 +70,25 @@ async function feedWebhooks(opts: { keepBotEvents?: boolean } = {}): Promise<voi
   fed = receiver.received.length;
 }
 
-const inbox = () => processInbox({ sql: db.sql, log, botLogin: sim.botLogin, permissions });
+const inbox = () => processInbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, permissions });
+
+/**
+ * A real comment whose webhook is replaced by a forged one: validly signed (by someone who learnt the hook's secret),
+ * the payload edited by `forge`, and fed to the intake in place of Gitea's (which is dropped).
+ */
+async function forgedComment(n: number, body: string, by: string, forge: (p: Record<string, any>) => void): Promise<number> {
+  const commentId = sim.comment(OWNER, REPO, n, body, { by }).id;
+  await sim.waitForDeliveries();
+  const real = receiver.received.slice(fed).find((d) => String(d.headers['x-gitea-event']) === 'issue_comment')!;
+  fed = receiver.received.length;
+  const payload = JSON.parse(real.body) as Record<string, any>;
+  forge(payload);
+  const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload });
+  if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(`forged payload not routed: ${JSON.stringify(ev)}`);
+  await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-${commentId}-${Math.random()}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, TRIGGER));
+  return commentId;
+}
+const lastResult = async () => (await db.sql<{ result: string }[]>`SELECT result FROM webhook_deliveries ORDER BY id DESC LIMIT 1`)[0]!.result;
 const relay = () => relayOutbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, baseBackoffMs: 0 });
 
 /** A labelled issue, made a work item by the intake. */
@@ -240,6 +259,146 @@ describe('processInbox: commands', () => {
       '`/damascus approve` does not apply while the item is spec.',
       'Approved by wendy. Resuming spec.',
     ]);
+  });
+});
+
+describe('processInbox: the comment is read back from Gitea (forged payloads)', () => {
+  it("ATTACK: a reader's /damascus cancel whose payload names a writer as its author is refused as the reader's", async () => {
+    const s = await newStory();
+    await forgedComment(s.n, '/damascus cancel', 'rita', (p) => {
+      p.comment.user.login = 'wendy';
+      p.sender.login = 'wendy';
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('refused: no write permission');
+    await relay();
+    expect(replies(s.n).map((c) => c.body.split('\n').pop())).toEqual([expect.stringMatching(/^Sorry, rita: only users with write access/)]);
+  });
+
+  it("ATTACK: a writer's harmless comment whose payload body says /damascus cancel does nothing", async () => {
+    const s = await newStory();
+    await forgedComment(s.n, 'Looks good so far.', 'wendy', (p) => {
+      p.comment.body = '/damascus cancel';
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: nothing to act on');
+  });
+
+  it("ATTACK: a writer's real /damascus cancel on one story, its id put in a payload about another, cancels neither", async () => {
+    const a = await newStory();
+    const b = await newStory();
+    await forgedComment(a.n, '/damascus cancel', 'wendy', (p) => {
+      p.issue.number = b.n;
+      p.issue.html_url = p.issue.html_url.replace(/\d+$/, String(b.n));
+    });
+    await inbox();
+    expect([(await item(a.itemId)).state, (await item(b.itemId)).state]).toEqual(['spec', 'spec']);
+    expect(await lastResult()).toBe('ignored: the comment no longer exists on this issue');
+  });
+
+  it('a comment deleted before the inbox reads it is ignored; a payload naming no real comment likewise', async () => {
+    const s = await newStory();
+    await forgedComment(s.n, '/damascus cancel', 'wendy', (p) => {
+      p.comment.id = 987_654_321;
+    });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: the comment no longer exists on this issue');
+  });
+
+  it('a read-back that fails leaves the comment in the inbox for the next run', async () => {
+    const s = await newStory();
+    sim.faults.add({ path: /\/issues\/comments\/\d+$/, status: 500, times: 1 });
+    await comment(s.n, '/damascus cancel', 'wendy');
+    expect((await inbox()).processed).toBe(0);
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect((await inbox()).processed).toBe(1);
+    expect((await item(s.itemId)).state).toBe('cancelled');
+  });
+});
+
+describe('processInbox: closing an issue', () => {
+  const issueState = (n: number) => gitea.getIssue(OWNER, REPO, n).then((i) => i.state);
+
+  it("a writer's closing cancels the story; the same delivery replayed does nothing more", async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'wendy' });
+    await feedWebhooks();
+    const closing = receiver.received.at(-1)!;
+    expect(closing.headers['x-gitea-event']).toBe('issues');
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('cancelled');
+    expect(await lastResult()).toBe('cancelled');
+    // Gitea's delivery again, same X-Gitea-Delivery: a duplicate, nothing written.
+    const payload = JSON.parse(closing.body);
+    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload });
+    if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error('not routed');
+    const again = await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: String(closing.headers['x-gitea-delivery']), event: 'issues', eventType: 'issues', action: 'closed' }, ev, TRIGGER));
+    expect(again).toEqual({ status: 'duplicate' });
+    expect(await pendingInbox()).toBe(0);
+  });
+
+  it("ATTACK: the issue's author without write access closes it: the story goes on and the issue is reopened", async () => {
+    const n = sim.createIssue(OWNER, REPO, { title: 'Rita asked for it', user: 'rita' });
+    sim.labelIssue(OWNER, REPO, n, [TRIGGER], { by: 'wendy' });
+    await feedWebhooks();
+    const [row] = await db.sql<{ id: number }[]>`SELECT w.id FROM work_items w JOIN projects p ON p.id = w.project_id WHERE p.name = ${REPO} AND w.issue_number = ${n}`;
+    sim.closeIssue(OWNER, REPO, n, { by: 'rita' });
+    await feedWebhooks();
+    await inbox();
+    expect((await item(row!.id)).state).toBe('spec');
+    expect(await lastResult()).toBe('reopened: closed by rita, who cannot write to the repository; the story goes on');
+    expect(await issueState(n)).toBe('open');
+    await feedWebhooks(); // the bot's reopening comes back as its own event: dropped
+    expect(await pendingInbox()).toBe(0);
+  });
+
+  it("ATTACK: a forged closing that names a writer as its sender, when a reader closed the issue, is a reader's", async () => {
+    const s = await newStory();
+    sim.dropWebhooks(true);
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    sim.dropWebhooks(false);
+    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload: JSON.parse(receiver.received.find((d) => String(d.headers['x-gitea-event']) === 'issues')!.body) });
+    if (ev.kind !== 'issue.labels' && ev.kind !== 'issue.opened') throw new Error('expected an issue delivery as a template');
+    const forged = { kind: 'issue.closed' as const, repo: ev.repo, issue: { ...ev.issue, number: s.n, state: 'closed' as const }, sender: { id: 1, login: 'wendy' } };
+    await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-close-${s.n}`, event: 'issues', eventType: 'issues', action: 'closed' }, forged, TRIGGER));
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await issueState(s.n)).toBe('open');
+  });
+
+  it("ATTACK: a reader's closing whose webhook was lost is found by the reconcile sweep, and still does not cancel", async () => {
+    const s = await newStory();
+    sim.dropWebhooks(true);
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    sim.dropWebhooks(false);
+    const sweep = await reconcile({ sql: db.sql, gitea, triggerLabel: TRIGGER, log, botLogin: sim.botLogin });
+    expect(sweep.errors).toEqual([]);
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await issueState(s.n)).toBe('open');
+  });
+
+  it("a reader's closing seen after the story ended reopens nothing", async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
+    await feedWebhooks();
+    await db.sql`UPDATE work_items SET state = 'done' WHERE id = ${s.itemId}`;
+    await inbox();
+    expect(await lastResult()).toBe('ignored: already finished');
+    expect(await issueState(s.n)).toBe('closed');
+  });
+
+  it('a closing whose issue was reopened before the inbox ran changes nothing', async () => {
+    const s = await newStory();
+    sim.closeIssue(OWNER, REPO, s.n, { by: 'wendy' });
+    await feedWebhooks();
+    await gitea.editIssue(OWNER, REPO, s.n, { state: 'open' });
+    await inbox();
+    expect((await item(s.itemId)).state).toBe('spec');
+    expect(await lastResult()).toBe('ignored: the issue is open again');
   });
 });
 

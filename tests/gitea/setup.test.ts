@@ -7,7 +7,7 @@ import { GiteaError } from '../../src/gitea/errors.js';
 import { STATE_LABELS } from '../../src/gitea/labels.js';
 import { renderReviewWorkflow, REVIEW_WORKFLOW_FILE } from '../../src/gitea/reviewWorkflow.js';
 import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, loadAppManifest, storedEvents, webhookName } from '../../src/gitea/setupRepo.js';
-import { deriveProjectSecret } from '../../src/signing.js';
+import { deriveProjectSecret, deriveWebhookSecret } from '../../src/signing.js';
 import { damascus, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 
@@ -67,7 +67,7 @@ afterAll(async () => {
   await sim.close();
   await receiver.close();
   // No run, of any kind, printed a token or a secret.
-  const secrets = [sim.token, CALLBACK_SECRET, WEBHOOK_SECRET, deriveProjectSecret(CALLBACK_SECRET, 'acme/app'), deriveProjectSecret(CALLBACK_SECRET, 'acme/dry')];
+  const secrets = [sim.token, CALLBACK_SECRET, WEBHOOK_SECRET, deriveProjectSecret(CALLBACK_SECRET, 'acme/app'), deriveProjectSecret(CALLBACK_SECRET, 'acme/dry'), deriveWebhookSecret(WEBHOOK_SECRET, 'acme/app')];
   expect(outputs.length).toBeGreaterThan(5);
   for (const r of outputs) for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
   expect(sim.responseViolations).toEqual([]);
@@ -114,19 +114,22 @@ describe('damascus setup', () => {
     // One active JSON hook on the webhook URL, subscribed to exactly app.yml's events, named for its secret.
     const hooks = await client.listHooks('acme', 'app');
     expect(hooks).toHaveLength(1);
-    expect(hooks[0]).toMatchObject({ active: true, name: webhookName(WEBHOOK_SECRET) });
-    expect(hooks[0]!.name).not.toContain(WEBHOOK_SECRET);
+    const appSecret = deriveWebhookSecret(WEBHOOK_SECRET, 'acme/app');
+    expect(hooks[0]).toMatchObject({ active: true, name: webhookName(appSecret) });
+    expect(hooks[0]!.name).not.toContain(appSecret);
     expect(hooks[0]!.config).toMatchObject({ url: `${publicUrl}/api/gitea/webhooks`, content_type: 'json' });
     expect([...hooks[0]!.events].sort()).toEqual(storedEvents(EVENTS));
 
-    // Deliveries are signed with DAMASCUS_WEBHOOK_SECRET; a subscribed event arrives, an unsubscribed one does not.
+    // Deliveries are signed with acme/app's own secret (derived from DAMASCUS_WEBHOOK_SECRET, never it itself); a
+    // subscribed event arrives, an unsubscribed one does not.
     const n = sim.createIssue('acme', 'app', { title: 'story', user: 'alice', labels: ['damascus'] });
     sim.comment('acme', 'app', n, 'hello', { by: 'alice' });
     await sim.waitForDeliveries();
     const types = receiver.received.map((w) => w.headers['x-gitea-event-type']);
     expect(types).toEqual(['issues', 'issue_label', 'issue_comment']);
     for (const w of receiver.received) {
-      expect(w.headers['x-gitea-signature']).toBe(createHmac('sha256', WEBHOOK_SECRET).update(w.body).digest('hex'));
+      expect(w.headers['x-gitea-signature']).toBe(createHmac('sha256', appSecret).update(w.body).digest('hex'));
+      expect(w.headers['x-gitea-signature']).not.toBe(createHmac('sha256', WEBHOOK_SECRET).update(w.body).digest('hex'));
     }
 
     // Second run: everything unchanged, and the only write is the (unreadable, so always written) secret.
@@ -161,12 +164,13 @@ describe('damascus setup', () => {
     expect(again.code).toBe(0);
     expect(lines(again)).toContain(`replaced  ${hookLine()}`);
     const hooks = await client.listHooks('acme', 'rotate');
-    expect(hooks.map((h) => h.name)).toEqual([webhookName(rotated)]);
+    const rotateSecret = deriveWebhookSecret(rotated, 'acme/rotate');
+    expect(hooks.map((h) => h.name)).toEqual([webhookName(rotateSecret)]);
     receiver.received.length = 0;
     sim.createIssue('acme', 'rotate', { title: 'after the rotation', user: 'alice' });
     await sim.waitForDeliveries();
     expect(receiver.received).toHaveLength(1);
-    expect(receiver.received[0]!.headers['x-gitea-signature']).toBe(createHmac('sha256', rotated).update(receiver.received[0]!.body).digest('hex'));
+    expect(receiver.received[0]!.headers['x-gitea-signature']).toBe(createHmac('sha256', rotateSecret).update(receiver.received[0]!.body).digest('hex'));
   });
 
   test('a disabled hook and a hand-edited workflow are repaired; an Action given by URL and ref is used as is', async () => {

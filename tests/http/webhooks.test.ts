@@ -5,7 +5,7 @@ import { webhookRoute } from '../../src/http/webhooks.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { commentPayload, giteaBody, giteaHeaders, issuePayload, loadFixtures, ownCapture } from '../support/webhookFixtures.js';
+import { commentPayload, giteaBody, giteaHeaders, hookSecretFor, issuePayload, loadFixtures, ownCapture } from '../support/webhookFixtures.js';
 
 const SECRET = 'webhook-secret-for-tests';
 
@@ -29,7 +29,8 @@ describe('POST /api/gitea/webhooks', () => {
 
   async function deliver(payload: unknown, event: string, eventType: string, opts: { delivery?: string; secret?: string; body?: string; headers?: Record<string, string> } = {}) {
     const body = opts.body ?? giteaBody(payload);
-    const headers = { ...giteaHeaders(body, opts.secret ?? SECRET, event, eventType, opts.delivery), ...opts.headers };
+    // Signed as Gitea signs once setup installed the hook: with the secret derived for the payload's repository.
+    const headers = { ...giteaHeaders(body, opts.secret ?? hookSecretFor(SECRET, payload), event, eventType, opts.delivery), ...opts.headers };
     const res = await fetch(`${base}/api/gitea/webhooks`, { method: 'POST', headers, body });
     return { status: res.status, json: await res.json() as Record<string, unknown> };
   }
@@ -71,7 +72,7 @@ describe('POST /api/gitea/webhooks', () => {
     expect((await counts()).items).toBe(before.items);
   });
 
-  test('trigger label removed → cancelled; added again → reactivated at its last phase; issue closed → cancelled', async () => {
+  test('trigger label removed → cancelled; added again → reactivated at its last phase; issue closed → to the inbox (who closed it decides)', async () => {
     const created = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
     const id = created.json.item as number;
     await db.sql`UPDATE work_items SET state = 'build' WHERE id = ${id}`;
@@ -81,15 +82,19 @@ describe('POST /api/gitea/webhooks', () => {
     const back = await deliver(issuePayload({ action: 'label_updated', number: 8, labels: ['damascus'] }), 'issues', 'issue_label');
     expect(back.json.result).toBe('reactivated');
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('build');
+    // Closing cancels only when a writer closed it, which takes Gitea's API: the intake leaves it to the inbox, untouched.
     const closed = await deliver(issuePayload({ action: 'closed', number: 8, labels: ['damascus'], state: 'closed' }), 'issues', 'issues');
-    expect(closed.json.result).toBe('cancelled');
+    expect(closed.json).toEqual({ result: 'inbox: issue closed', item: id });
+    expect((await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state).toBe('build');
+    expect((await db.sql`SELECT processed_at FROM webhook_deliveries WHERE item_id = ${id} AND result = 'inbox: issue closed'`)[0]!.processedAt).toBeNull();
+    await db.sql`UPDATE webhook_deliveries SET processed_at = now() WHERE item_id = ${id}`;
     // label_cleared carries a stale label list: it still means "no labels"
     const c2 = await deliver(issuePayload({ action: 'label_updated', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
     const cleared = await deliver(issuePayload({ action: 'label_cleared', number: 9, labels: ['damascus'] }), 'issues', 'issue_label');
     expect(cleared.json.result).toBe('cancelled');
     expect((await db.sql`SELECT state FROM work_items WHERE id = ${c2.json.item as number}`)[0]!.state).toBe('cancelled');
     const events = await db.sql`SELECT type FROM events_outbox WHERE item_id = ${id} ORDER BY id`;
-    expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated', 'work.cancelled']);
+    expect(events.map((e) => e.type)).toEqual(['work.created', 'work.cancelled', 'work.reactivated']);
   });
 
   test('a deleted issue cancels its item for good: a label event seen later does not bring it back', async () => {
@@ -119,6 +124,39 @@ describe('POST /api/gitea/webhooks', () => {
     expect((row!.payload as { comment: { body: string } }).comment.body).toBe('/damascus status');
   });
 
+  test('ATTACK: a delivery signed with another repository\'s secret, or with the shared DAMASCUS_WEBHOOK_SECRET, is refused', async () => {
+    const before = await counts();
+    // Someone who learnt acme/widgets' hook secret signs a payload that names acme/other.
+    const forB = issuePayload({ action: 'label_updated', number: 40, labels: ['damascus'], repo: 'acme/other', repoId: 2 });
+    const forA = issuePayload({ action: 'label_updated', number: 40, labels: ['damascus'] });
+    const secretA = hookSecretFor(SECRET, forA);
+    expect(await deliver(forB, 'issues', 'issue_label', { secret: secretA })).toEqual({ status: 401, json: { error: 'missing or wrong X-Hub-Signature-256' } });
+    // A real delivery for A whose body is re-sent with B's name (the signature no longer covers it).
+    const bodyA = giteaBody(forA);
+    const replayed = bodyA.replaceAll('acme/widgets', 'acme/other').replace('"name": "widgets"', '"name": "other"');
+    expect(replayed).not.toBe(bodyA);
+    const headersA = giteaHeaders(bodyA, secretA, 'issues', 'issue_label');
+    const res = await fetch(`${base}/api/gitea/webhooks`, { method: 'POST', headers: headersA, body: replayed });
+    expect(res.status).toBe(401);
+    await res.body?.cancel();
+    // The master secret itself (what every hook shared before) signs for no repository.
+    expect((await deliver(forA, 'issues', 'issue_label', { secret: SECRET })).status).toBe(401);
+    // Owner/name casing does not change the key (Gitea names are case-insensitive); the right key still works.
+    expect((await deliver(forA, 'issues', 'issue_label', { secret: hookSecretFor(SECRET, issuePayload({ action: 'x', number: 1, labels: [], repo: 'ACME/Widgets' })) })).status).toBe(200);
+    expect((await counts()).items).toBe(before.items + 1);
+  });
+
+  test('ATTACK: the same comment delivery replayed changes nothing the second time', async () => {
+    const created = await deliver(issuePayload({ action: 'label_updated', number: 41, labels: ['damascus'] }), 'issues', 'issue_label');
+    const delivery = randomUUID();
+    const comment = commentPayload({ number: 41, body: '/damascus cancel', sender: 'bob', commentId: 4141 });
+    expect((await deliver(comment, 'issue_comment', 'issue_comment', { delivery })).json).toEqual({ result: 'inbox', item: created.json.item });
+    const before = await counts();
+    expect(await deliver(comment, 'issue_comment', 'issue_comment', { delivery })).toEqual({ status: 200, json: { duplicate: true } });
+    expect(await counts()).toEqual(before);
+    expect(await db.sql`SELECT id FROM webhook_deliveries WHERE item_id = ${created.json.item as number} AND result = 'inbox'`).toHaveLength(1);
+  });
+
   test('bad input gets its status code and writes nothing', async () => {
     const payload = issuePayload({ action: 'label_updated', number: 12, labels: ['damascus'] });
     const before = await counts();
@@ -131,8 +169,11 @@ describe('POST /api/gitea/webhooks', () => {
     expect((await deliver(payload, 'wiki', 'wiki')).status).toBe(202);
     expect((await deliver(payload, 'issues', 'issue_label', { headers: { 'x-gitea-delivery': '' } })).status).toBe(400);
     const broken = issuePayload({ action: 'label_updated', number: 13, labels: ['damascus'] });
-    delete (broken as { repository?: unknown }).repository;
+    (broken as { repository: { id: unknown } }).repository.id = 'not a number';
     expect((await deliver(broken, 'issues', 'issue_label')).status).toBe(400);
+    // A payload that names no repository has no key to be verified with.
+    delete (broken as { repository?: unknown }).repository;
+    expect((await deliver(broken, 'issues', 'issue_label', { secret: SECRET })).status).toBe(401);
     expect(await counts()).toEqual(before);
   });
 
@@ -239,12 +280,12 @@ describe('POST /api/gitea/webhooks', () => {
       const push = ownCapture('push.push.json');
       const body = giteaBody(push.payload);
       const before = await counts();
-      const signed = await fetch(url, { method: 'POST', headers: giteaHeaders(body, SECRET, 'push', 'push'), body });
+      const signed = await fetch(url, { method: 'POST', headers: giteaHeaders(body, hookSecretFor(SECRET, push.payload), 'push', 'push'), body });
       expect(signed.status).toBe(202);
       expect(await signed.json()).toEqual({ ignored: 'a push: Gitea sends a hook test as a push; nothing to do' });
       expect([await counter('test'), await counter('ignored'), await counter('bad_signature')]).toEqual([1, 0, 0]);
 
-      const unsignedHeaders: Record<string, string> = giteaHeaders(body, SECRET, 'push', 'push');
+      const unsignedHeaders: Record<string, string> = giteaHeaders(body, hookSecretFor(SECRET, push.payload), 'push', 'push');
       for (const h of ['x-hub-signature-256', 'x-hub-signature', 'x-gitea-signature', 'x-gogs-signature']) delete unsignedHeaders[h];
       const unsigned = await fetch(url, { method: 'POST', headers: unsignedHeaders, body });
       expect(unsigned.status).toBe(401);

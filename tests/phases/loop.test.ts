@@ -57,10 +57,13 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(q!.question).toBe('Should the greeting be in French?');
     // the writer quote-replies on the issue: the webhook intake stores it, the inbox checks her permission and answers
     const [{ issueNumber }] = await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}` as unknown as [{ issueNumber: number }];
-    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: issueNumber, body: `> ${q!.question}\n\nNo, English please.`, sender: 'alice' }) });
+    // (the inbox reads the comment back from Gitea by id, so it is a real one)
+    const answer = `> ${q!.question}\n\nNo, English please.`;
+    const posted = loop.sim.comment('acme', 'widgets', issueNumber, answer, { by: 'alice' });
+    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: issueNumber, body: answer, sender: 'alice', commentId: posted.id }) });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
     await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `answer-${id}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-    const inbox = await processInbox({ sql: loop.db.sql, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
+    const inbox = await processInbox({ sql: loop.db.sql, gitea: loop.gitea, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
     expect(inbox.resumedItemIds).toEqual([id]);
     expect((await loop.db.sql`SELECT answered_by FROM human_issues WHERE id = ${q!.id}`)[0]!.answeredBy).toBe('alice');
     const before = loop.llm.requests.length;

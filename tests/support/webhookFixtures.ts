@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { deriveWebhookSecret } from '../../src/signing.js';
 import { ROOT } from './cli.js';
 
 /** Our own captures: what Gitea 1.26.3 sent `damascus serve` in the live loop (tests/live/support/captures.ts). */
@@ -59,6 +60,15 @@ export function giteaHeaders(body: string, secret: string, event: string, eventT
     'x-hub-signature': `sha1=${sha1}`, 'x-hub-signature-256': `sha256=${sha256}`,
     'x-gitea-hook-installation-target-type': 'repository', 'x-github-hook-installation-target-type': 'repository',
   };
+}
+
+/**
+ * The secret Gitea signs a payload with once `damascus setup` installed the hook: the one derived from `master`
+ * (DAMASCUS_WEBHOOK_SECRET) for the repository the payload names. '' when it names none.
+ */
+export function hookSecretFor(master: string, payload: unknown): string {
+  const r = (payload as { repository?: { name?: unknown; owner?: { login?: unknown } } } | null)?.repository;
+  return typeof r?.name === 'string' && typeof r.owner?.login === 'string' ? deriveWebhookSecret(master, `${r.owner.login}/${r.name}`) : '';
 }
 
 /** Gitea's body: 2-space indented JSON. */

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { SIGNATURE_HEADER, deriveProjectSecret, signBody, verifySignature } from '../../src/signing.js';
+import { SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody, verifySignature } from '../../src/signing.js';
 
 describe('signBody', () => {
   test('matches the published HMAC-SHA256 test vector, with the sha256= prefix', () => {
@@ -61,5 +61,18 @@ describe('deriveProjectSecret', () => {
     expect(deriveProjectSecret('other', 'acme/widgets')).not.toBe(a);
     const body = '{"workItem":1}';
     expect(verifySignature(deriveProjectSecret('callback', 'acme/gadgets'), body, signBody(a, body))).toBe(false);
+  });
+});
+
+describe('deriveWebhookSecret', () => {
+  test('is the hex HMAC of "damascus-webhook:<lowercased owner/repo>", apart from the review secret of the same inputs', () => {
+    const expected = createHmac('sha256', 'hooks').update('damascus-webhook:acme/widgets').digest('hex');
+    expect(deriveWebhookSecret('hooks', 'Acme/Widgets')).toBe(expected);
+    expect(deriveWebhookSecret('hooks', 'acme/widgets')).not.toBe(deriveProjectSecret('hooks', 'acme/widgets'));
+  });
+
+  test('differs per repository and per master secret, and is never the master secret itself', () => {
+    const a = deriveWebhookSecret('hooks', 'acme/widgets');
+    expect(new Set([a, deriveWebhookSecret('hooks', 'acme/gadgets'), deriveWebhookSecret('other', 'acme/widgets'), 'hooks']).size).toBe(4);
   });
 });

@@ -299,8 +299,9 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
     }
     case 'issue.closed': {
       if (!item) return none('ignored: not a story');
-      const r = await cancelItem(tx, item.id, ev.sender.login, 'issue closed');
-      return { ...none(r.ok ? 'cancelled' : 'ignored: already finished', item.id), relay: r.ok };
+      if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
+      // Only a writer's (or the bot's) closing cancels, and who closed it is read from Gitea: the inbox settles it.
+      return { effect: 'inbox: issue closed', itemId: item.id, wake: false, relay: true, inbox: true };
     }
     case 'issue.reopened':
       return none('ignored: reopened (add the trigger label again to resume)');

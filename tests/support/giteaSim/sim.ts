@@ -578,6 +578,8 @@ export class GiteaSim {
       issue.state = edit.state;
       issue.closedAt = edit.state === 'closed' ? stamp : null;
       issue.updatedAt = stamp;
+      // Gitea records who closed or reopened it ([G] models/issues/comment.go CommentTypeClose / CommentTypeReopen).
+      this.addTimeline(issue, { type: edit.state === 'closed' ? 'close' : 'reopen', body: '', user: sender, labelId: null, createdAt: stamp });
       this.emitIssueEvent(repo, issue, edit.state === 'closed' ? 'closed' : 'reopened', sender);
     }
   }

@@ -41,8 +41,8 @@ export interface SimPull {
 /** An issue timeline entry ([G] models/issues/comment.go CommentType): label changes carry the label and who made them. */
 export interface SimTimelineEntry {
   id: number;
-  type: 'label' | 'comment';
-  /** For `label`: "1" when added, "" when removed (Gitea's encoding). For `comment`: the text. */
+  type: 'label' | 'comment' | 'close' | 'reopen';
+  /** For `label`: "1" when added, "" when removed (Gitea's encoding). For `comment`: the text. '' for close/reopen. */
   body: string;
   user: string;
   labelId: number | null;
