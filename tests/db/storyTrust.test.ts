@@ -105,11 +105,19 @@ describe('story trust in the store', () => {
     const question = `approve change ${fp.slice(0, 12)}`;
     await recordVerdict(db.sql, c!, { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } }, { backoff });
     const permissions = createPermissionCache({ gitea: { getCollaboratorPermission: async (_o, _r, login) => (login === 'alice' ? 'write' : 'read') } });
+    // The inbox reads each comment back from Gitea by id: a stand-in that knows the comments this test wrote.
+    const comments = new Map<number, { user: { id: number; login: string }; body: string; issue_url: string }>();
+    const gitea = {
+      getIssueComment: async (_o: string, _r: string, id: number) => comments.get(id) ?? Promise.reject(Object.assign(new Error('not found'), { status: 404 })),
+    } as unknown as Parameters<typeof processInbox>[0]['gitea'];
     const say = async (sender: string) => {
-      const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: 30, body: `Looks right.\n/damascus approve ${fp.slice(0, 16)}`, sender }) });
+      const body = `Looks right.\n/damascus approve ${fp.slice(0, 16)}`;
+      const commentId = 9000 + seq;
+      comments.set(commentId, { user: { id: commentId, login: sender }, body, issue_url: 'http://gitea.invalid/api/v1/repos/acme/widgets/issues/30' });
+      const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: 30, body, sender, commentId }) });
       if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
       await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `c-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-      return processInbox({ sql: db.sql, log: createLogger('silent'), botLogin: 'damascus-bot', permissions });
+      return processInbox({ sql: db.sql, gitea, log: createLogger('silent'), botLogin: 'damascus-bot', permissions });
     };
     await say('mallory');
     expect((await db.sql`SELECT state, details->'changeApproval' AS a FROM work_items WHERE id = ${c!.id}`)[0]).toEqual({ state: 'awaiting_human', a: null });

@@ -49,10 +49,13 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
 
   /** `sender` comments on the story's issue: intake, then the inbox (which checks the sender's permission). */
   async function comment(id: number, body: string, sender: string) {
-    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: await issueOf(id), body, sender }) });
+    // (the inbox reads the comment back from Gitea by id, so it is a real one)
+    const number = await issueOf(id);
+    const posted = loop.sim.comment('acme', 'widgets', number, body, { by: sender });
+    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number, body, sender, commentId: posted.id }) });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
     await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `comment-${id}-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-    return processInbox({ sql: loop.db.sql, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea, ttlMs: 0 }) });
+    return processInbox({ sql: loop.db.sql, gitea: loop.gitea, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea, ttlMs: 0 }) });
   }
 
   const gate = async (id: number) => (await loop.db.sql`SELECT gate_count, state FROM work_items WHERE id = ${id}`)[0] as { gateCount: number; state: string };
