@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../health.js';
-import { healthRoutes, postgresCheck, redisCheck, type ReadinessCheck } from '../http/health.js';
+import { probeSandbox } from '../agent/sandbox.js';
+import { healthRoutes, postgresCheck, redisCheck, sandboxCheck, type ReadinessCheck } from '../http/health.js';
 import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -109,6 +110,12 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
     if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
     phases = builtinPhases({ sql, gitea, settings, log, llm, botIdentity: { name: 'Damascus', email: 'damascus@noreply.invalid' } });
+    // Said once at start, not first on a build: without a sandbox the built-in agent refuses to run.
+    void probeSandbox(settings.sandbox).then((s) => {
+      if (s.mode === 'off') log.warn({ sandbox: s.detail }, 'the coding agent runs WITHOUT a sandbox');
+      else if (!s.ok) log.error({ sandbox: s.detail }, 'no sandbox can be made: every build will end in an error');
+      else log.info({ sandbox: s.detail }, 'coding agent sandbox ready');
+    });
   }
   if (Object.keys(phases).length === 0) log.warn('no phases are configured (GITEA_URL/GITEA_TOKEN or DAMASCUS_PHASES_MODULE): ticks will claim nothing');
   await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
@@ -162,7 +169,8 @@ export function registerProcessCommands(program: Command): void {
       const worker = await startWorkerPart(settings, log, sql, metrics);
       const stoppers: Stopper[] = [];
       if (opts.metricsPort) {
-        const { server } = await serveHttp(healthRoutes([postgresCheck(sql), redisCheck(() => worker.redis.connection.ping())], metrics), Number(opts.metricsPort), settings.bindHost, log);
+        const checks = [postgresCheck(sql), redisCheck(() => worker.redis.connection.ping()), ...agentSandboxChecks(settings)];
+        const { server } = await serveHttp(healthRoutes(checks, metrics), Number(opts.metricsPort), settings.bindHost, log);
         stoppers.push(() => closeServer(server));
       }
       stoppers.push((grace) => worker.shutdown(grace), () => sql.end({ timeout: 5 }));
@@ -200,6 +208,12 @@ export function registerProcessCommands(program: Command): void {
     });
 }
 
+/** The sandbox check, for a process that runs the built-in build phase (the coding agent). */
+function agentSandboxChecks(settings: Settings): ReadinessCheck[] {
+  if (settings.phasesModule || !settings.giteaUrl || !settings.giteaToken) return [];
+  return [sandboxCheck(() => probeSandbox(settings.sandbox))];
+}
+
 /** The HTTP server, plus (for `start`) the worker and the scheduler in the same process. */
 async function startServeParts(settings: Settings, log: Logger, withWorkerAndScheduler = false): Promise<Parts> {
   const sql = openProcessDb(settings, withWorkerAndScheduler ? 'start' : 'serve');
@@ -214,6 +228,7 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
     redisCheck(() => redis.connection.ping()),
     { name: 'gitea', check: async () => startup.problem },
     { name: 'webhook secret', check: async () => (settings.webhookSecret ? null : 'DAMASCUS_WEBHOOK_SECRET is not set: webhooks are refused') },
+    ...(withWorkerAndScheduler ? agentSandboxChecks(settings) : []),
   ];
   const stoppers: Stopper[] = [];
   let worker: RunningWorker | undefined;

@@ -7,6 +7,7 @@
  * things that cannot exist (tokenLacks). No detail ever holds a token or a secret: the hook name's tag is an HMAC.
  */
 import { load } from 'js-yaml';
+import type { SandboxStatus } from '../agent/sandbox.js';
 import type { Settings } from '../config/env.js';
 import { deriveWebhookSecret } from '../signing.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
@@ -27,6 +28,7 @@ export interface DoctorCheck {
 /** The checks in the order they run, with what each looks at (the command's --help prints these). */
 export const DOCTOR_CHECKS = [
   { check: 'settings', about: 'GITEA_URL, GITEA_TOKEN, DAMASCUS_WEBHOOK_SECRET, DAMASCUS_CALLBACK_SECRET and DAMASCUS_PUBLIC_URL are set and well formed' },
+  { check: 'agent sandbox', about: 'bubblewrap can make the coding agent\'s sandbox on this machine (a FAIL means no build runs), or DAMASCUS_SANDBOX=off turned it off (WARN)' },
   { check: 'gitea reachable', about: 'GET /version answers, and the server is new enough for every endpoint Damascus calls' },
   { check: 'token user', about: 'GET /user answers (the token needs read:user): whose token it is, and whether that user is a site admin' },
   { check: 'token scopes', about: 'the token has write:repository and write:issue (probes that change nothing); write:user only when <bot>/damascus-action is still to be created' },
@@ -54,6 +56,8 @@ export type DoctorGitea = Pick<
 export type DoctorFetch = (url: string, init: { signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
 
 export interface DoctorDeps {
+  /** Whether the coding agent's sandbox can be made here (src/agent/sandbox.ts probeSandbox). */
+  sandbox: () => Promise<SandboxStatus>;
   /** Null when GITEA_URL is not set (or not a URL). */
   gitea: DoctorGitea | null;
   /** With DAMASCUS_SETUP_TOKEN: a client with that token, for the setup-rights check (undefined: setup uses the bot's token). */
@@ -141,6 +145,11 @@ export async function runDoctor(deps: DoctorDeps, input: DoctorInput): Promise<D
   };
 
   await run('settings', async () => checkSettings(s));
+  await run('agent sandbox', async () => {
+    const status = await deps.sandbox();
+    if (status.mode === 'off') return warn(status.detail);
+    return status.ok ? ok(status.detail) : fail(status.detail);
+  });
   await run('gitea reachable', () => checkGitea(deps.gitea, f, s));
   await run('token user', () => checkTokenUser(deps.gitea, f, s));
   await run('token scopes', needsRepo((o, r) => checkTokenScopes(deps.gitea, f, s, o, r, deps.setupGitea !== undefined)));

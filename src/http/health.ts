@@ -1,11 +1,24 @@
+import type { SandboxStatus } from '../agent/sandbox.js';
 import type { Sql } from '../db/connection.js';
 import type { Metrics } from '../metrics.js';
 import { sendJson, sendText, type Route } from './server.js';
 
 export interface ReadinessCheck {
   name: string;
-  /** Resolves with null when ready, or a sentence saying what is missing. */
-  check(): Promise<string | null>;
+  /** Resolves with null when ready, a sentence saying what is missing, or a warning that does not stop readiness. */
+  check(): Promise<string | null | { warning: string }>;
+}
+
+/** The coding agent's sandbox: not ready where none can be made (no build would run); a warning when turned off. */
+export function sandboxCheck(probe: () => Promise<SandboxStatus>): ReadinessCheck {
+  return {
+    name: 'sandbox',
+    async check() {
+      const status = await probe();
+      if (status.mode === 'off') return { warning: status.detail };
+      return status.ok ? null : status.detail;
+    },
+  };
 }
 
 export function postgresCheck(sql: Sql, timeoutMs = 2000): ReadinessCheck {
@@ -52,10 +65,11 @@ export function healthRoutes(checks: ReadinessCheck[], metrics: Metrics): Route[
       path: '/readyz',
       handler: async (_req, res) => {
         const results = await Promise.all(checks.map(async (c) => ({ name: c.name, problem: await c.check() })));
-        const missing = results.filter((r) => r.problem !== null);
+        const missing = results.filter((r) => typeof r.problem === 'string');
+        const said = (p: string | null | { warning: string }): string => (p === null ? 'ok' : typeof p === 'string' ? p : `warning: ${p.warning}`);
         sendJson(res, missing.length ? 503 : 200, {
           ready: missing.length === 0,
-          checks: Object.fromEntries(results.map((r) => [r.name, r.problem ?? 'ok'])),
+          checks: Object.fromEntries(results.map((r) => [r.name, said(r.problem)])),
         });
       },
     },

@@ -77,14 +77,16 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
 
       const { current, earlierFailingSets, newestId } = await latestCiResult(deps.sql, item.id, head);
       if (!current) {
-        const timeoutMs = config.ciTimeoutMinutes * 60_000;
+        // The repo asks for its ci_timeout; the installation's ceiling bounds it.
+        const ciMinutes = Math.min(config.ciTimeoutMinutes, deps.settings.ceilings.ciMinutes);
+        const timeoutMs = ciMinutes * 60_000;
         const last = item.details.reviewDispatch as Dispatch | undefined;
         const forThisHead = last && last.sha === head;
         if (forThisHead && Date.now() - last.at < timeoutMs) {
           return { defer: { delayMs: timeoutMs - (Date.now() - last.at), reason: `waiting for the review run on ${head.slice(0, 10)}`, wakeIfResultAfter: newestId } };
         }
         if (forThisHead && last.count >= 2) {
-          return { verdict: 'error', reason: `no review result for ${head.slice(0, 10)} within ci_timeout (${config.ciTimeoutMinutes} min), twice` };
+          return { verdict: 'error', reason: `no review result for ${head.slice(0, 10)} within ci_timeout (${ciMinutes} min), twice` };
         }
         if (!deps.settings.publicUrl) return { verdict: 'error', reason: 'DAMASCUS_PUBLIC_URL is not set: the review Action cannot report back' };
         const nonce = randomBytes(8).toString('hex');
@@ -99,7 +101,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
             ref: defaultBranch,
             inputs: {
               'work-item': String(item.id), 'head-sha': head, 'pull-request': String(prNumber), 'test-command': testCommand,
-              'orchestrator-url': deps.settings.publicUrl!, 'timeout-minutes': String(config.ciTimeoutMinutes), dispatch: nonce,
+              'orchestrator-url': deps.settings.publicUrl!, 'timeout-minutes': String(ciMinutes), dispatch: nonce,
             },
           }),
           // The answer was lost: the run exists if Gitea took the dispatch, and its title carries the nonce.

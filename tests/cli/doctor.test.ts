@@ -22,7 +22,7 @@ const CALLBACK_SECRET = 'doctor-callback-secret-51c0e2';
 const WEBHOOK_SECRET = 'doctor-webhook-secret-9a7d33';
 const OTHER_SECRET = 'doctor-webhook-secret-rotated-64be0f';
 const CHECK_NAMES = [
-  'settings', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow',
+  'settings', 'agent sandbox', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow',
   'action readable', 'runner online', 'webhook', 'test delivery', 'public URL',
 ];
 
@@ -114,7 +114,7 @@ describe('damascus doctor', () => {
     expect(r.stderr).toBe('');
     const checks = report(r);
     expect([...checks].filter(([, [word]]) => word !== 'ok')).toEqual([]);
-    expect(r.stdout.trim().split('\n').pop()).toBe('12 checks: 12 ok, 0 failed, 0 warnings');
+    expect(r.stdout.trim().split('\n').pop()).toBe('13 checks: 13 ok, 0 failed, 0 warnings');
     expect(r.code).toBe(0);
     expect(checks.get('token user')![1]).toBe(`the token is ${sim.botLogin}'s (site admin: no)`);
     expect(checks.get('review workflow')![1]).toMatch(new RegExp(`^\\.gitea/workflows/${REVIEW_WORKFLOW_FILE} on main: runs-on damascus, uses ${sim.url}/${sim.botLogin}/damascus-action@[0-9a-f]{40}$`));
@@ -228,10 +228,20 @@ describe('damascus doctor', () => {
     const r = await doctor([]);
     expect(r.code).toBe(0);
     const checks = report(r);
-    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(CHECK_NAMES.map((n) => [n, ['settings', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']));
+    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(CHECK_NAMES.map((n) => [n, ['settings', 'agent sandbox', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']));
     expect(checks.get('webhook')![1]).toBe('no OWNER/REPO given');
-    expect(r.stdout.trim().split('\n').pop()).toBe('12 checks: 4 ok, 0 failed, 0 warnings, 8 skipped');
+    expect(r.stdout.trim().split('\n').pop()).toBe('13 checks: 5 ok, 0 failed, 0 warnings, 8 skipped');
     expect(sim.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual(['GET /version', 'GET /user']);
+  });
+
+  test('the agent sandbox: FAIL where bubblewrap cannot run (no build would), WARN when the operator turned it off', async () => {
+    const none = await doctor([], { PATH: '/nonexistent' });
+    expect(report(none).get('agent sandbox')).toEqual(['FAIL', expect.stringMatching(/^bubblewrap \(bwrap\) cannot be started: .*ENOENT.*DAMASCUS_SANDBOX=off/)]);
+    expect(none.code).not.toBe(0);
+    const off = await doctor([], { DAMASCUS_SANDBOX: 'off' });
+    expect(report(off).get('agent sandbox')).toEqual(['warn', expect.stringMatching(/^DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox/)]);
+    const on = await doctor([]);
+    expect(report(on).get('agent sandbox')).toEqual(['ok', expect.stringMatching(/^bubblewrap/)]);
   });
 
   test('missing settings: named, the checks that need them skipped, exit 2; bad arguments exit 2 before anything is sent', async () => {
@@ -271,7 +281,7 @@ describe('runDoctor against Gitea 1.26 answers the simulator does not give', () 
   /** Every check over the simulator's client, with some of its answers replaced by what a real 1.26.3 says. */
   const run = async (gitea: DoctorGitea) => {
     const checks = await runDoctor(
-      { gitea, fetch: (url, init) => fetch(url, init), now: () => Date.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) },
+      { sandbox: async () => ({ mode: 'bwrap', ok: true, ownUser: true, detail: 'bubblewrap' }), gitea, fetch: (url, init) => fetch(url, init), now: () => Date.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) },
       {
         settings: { giteaUrl: sim.url, giteaToken: sim.token, webhookSecret: WEBHOOK_SECRET, callbackSecret: CALLBACK_SECRET, publicUrl, runsOn: 'damascus' },
         repo: { owner: 'acme', name: 'calm' }, events: loadAppManifest().defaultEvents, runnerWaitSeconds: 0, deliveryWaitSeconds: 1,

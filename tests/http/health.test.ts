@@ -53,6 +53,30 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
     expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
   });
 
+  test('a worker that runs the coding agent says in /readyz whether its sandbox can be made, or that it was turned off', async () => {
+    const worker = async (env: Record<string, string>) => {
+      const port = await freePort();
+      const p = spawnDamascus(['worker', '--metrics-port', String(port)], {
+        DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_DATA_DIR: dir.path, DAMASCUS_QUEUE_PREFIX: `health-w${port}`,
+        GITEA_URL: sim.url, GITEA_TOKEN: sim.token, ...env,
+      });
+      procs.push(p);
+      return waitFor('the worker\'s readyz', async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+        return r ? { status: r.status, body: (await r.json()) as { ready: boolean; checks: Record<string, string> } } : null;
+      }, 20_000, 100);
+    };
+    const on = await worker({});
+    expect(on).toMatchObject({ status: 200, body: { ready: true, checks: { sandbox: 'ok' } } });
+    // No bubblewrap on PATH: no build can run, and the worker is not ready.
+    const none = await worker({ PATH: '/nonexistent' });
+    expect(none.status).toBe(503);
+    expect(none.body.checks.sandbox).toMatch(/^bubblewrap \(bwrap\) cannot be started: .*ENOENT/);
+    const off = await worker({ DAMASCUS_SANDBOX: 'off' });
+    expect(off).toMatchObject({ status: 200, body: { ready: true } });
+    expect(off.body.checks.sandbox).toMatch(/^warning: DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox/);
+  });
+
   test('Redis down: the server stays up and /readyz says what is missing, then recovers', async () => {
     const { p, base } = await serve({ DATABASE_URL: db.url, REDIS_URL: redis.url });
     await redis.stop();

@@ -71,7 +71,8 @@ export class Loop {
   gitea!: ReturnType<typeof createGiteaClient>;
   log = createLogger('silent');
 
-  async start(files: Record<string, string> = {}): Promise<void> {
+  /** `env` adds to or overrides the settings' environment (another builder, say). */
+  async start(files: Record<string, string> = {}, env: Record<string, string> = {}): Promise<void> {
     this.db = await createTestDb();
     await ensureLeaseSlots(this.db.sql, 4);
     this.dir = await mkdtemp(join(tmpdir(), 'damascus-loop-'));
@@ -96,6 +97,7 @@ export class Loop {
       DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, SCRIPTED_AGENT]),
       // The agent runs in the sandbox: it may read its program and write its script's directory, nothing else.
       DAMASCUS_AGENT_READ: dirname(SCRIPTED_AGENT), DAMASCUS_AGENT_WRITE: this.agentDir, LLM_BASE_URL: this.llm.url, LLM_MODEL: 'gpt-4o-mini', LLM_API_KEY: 'sk-test',
+      ...env,
     });
     const gitea = createGiteaClient({ baseUrl: this.sim.url, token: this.sim.token, retries: 1, minBackoffMs: 10 });
     this.gitea = gitea;

@@ -240,7 +240,14 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
       ],
     });
     const id = await labelled('Moves the base', 'Please add a greeting.', 'alice');
-    await loop.runUntil(id, ['awaiting_human', 'review', 'done'], 5);
+    // In the sandbox the project's clone is read-only, so no agent can move origin/main at all; this checks the
+    // second line of defence, for an installation that runs with DAMASCUS_SANDBOX=off.
+    loop.settings.sandbox.enabled = false;
+    try {
+      await loop.runUntil(id, ['awaiting_human', 'review', 'done'], 5);
+    } finally {
+      loop.settings.sandbox.enabled = true;
+    }
     expect((await loop.state(id)).state).toBe('awaiting_human');
     const [q] = await loop.db.sql`SELECT question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
     expect(q!.question).toContain('.gitea/workflows/evil.yml');
