@@ -132,7 +132,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
       const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
       if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
       // A crashed relay's claimed events are due again after claimMs: keep it short.
-      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000 });
+      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000, statusWarnings: sandboxWarnings(settings) });
     } : undefined,
     reconcile: gitea ? async (queues, job) => {
       if (job.name === 'confirm-issue') {
@@ -206,6 +206,11 @@ export function registerProcessCommands(program: Command): void {
       const parts = await startServeParts(settings, log, true);
       runUntilSignal(log, settings, parts.stoppers);
     });
+}
+
+/** What every status comment says when the operator turned the agent's sandbox off. */
+function sandboxWarnings(settings: Settings): string[] {
+  return settings.sandbox.enabled ? [] : ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off): it can reach everything Damascus can'];
 }
 
 /** The sandbox check, for a process that runs the built-in build phase (the coding agent). */

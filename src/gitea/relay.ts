@@ -52,6 +52,8 @@ export interface RelayOptions {
   baseBackoffMs?: number;
   /** How long a claim keeps other relays away (a crashed relay's events are due again after this). */
   claimMs?: number;
+  /** Shown on every status comment (DAMASCUS_SANDBOX=off, say). */
+  statusWarnings?: string[];
 }
 
 export interface RelayResult {
@@ -199,7 +201,7 @@ class ItemMirror {
   }
 
   private async syncStatusComment(v: ItemView): Promise<void> {
-    const body = renderStatusComment(buildStatusView(v));
+    const body = renderStatusComment({ ...buildStatusView(v), warnings: this.opts.statusWarnings ?? [] });
     const mine = await this.comments();
     const existing =
       (v.statusCommentId !== null ? mine.find((c) => c.id === v.statusCommentId) : undefined) ??

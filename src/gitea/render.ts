@@ -153,6 +153,8 @@ export interface StatusView {
   runUrl?: string | null;
   openQuestions: { tag: string; question: string }[];
   updatedAt: Date | string;
+  /** What a reader must know about how the installation runs this story (e.g. an agent without a sandbox). */
+  warnings?: string[];
 }
 
 const PHASE_WORDS: Record<ActivePhase, string> = {
@@ -190,6 +192,7 @@ export function renderStatusComment(v: StatusView): string {
   ];
   const links = [link('pull request', v.prUrl), link('review run', v.runUrl)].filter((l): l is string => l !== null);
   if (links.length > 0) facts.push(`- **Links:** ${links.join(' · ')}`);
+  for (const w of v.warnings ?? []) facts.push(`- **Warning:** ${inlineText(w, 300)}`);
   const parts = [markerFor.status(v.itemId), `**Damascus** · work item ${v.itemId} · \`damascus/${v.state}\``, checklist.join('\n'), facts.join('\n')];
   if (v.openQuestions.length > 0) {
     parts.push(['**Open questions:**', ...v.openQuestions.map((q) => `- \`${inlineText(q.tag, 20)}\`: ${inlineText(q.question, 200)}`)].join('\n'));

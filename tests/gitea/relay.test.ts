@@ -79,6 +79,12 @@ const pendingEvents = async (itemId: number) =>
   (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${itemId} AND delivered_at IS NULL`)[0]!.n;
 
 describe('relayOutbox mirrors an item on its issue', () => {
+  it('says on the status comment when the coding agent runs without a sandbox', async () => {
+    const { n } = await newStory();
+    expect(await relay({ statusWarnings: ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off)'] })).toEqual({ delivered: 1, failed: 0, parked: 0 });
+    expect(botComments(n).status[0]!.body).toContain('- **Warning:** the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off)');
+  });
+
   it('keeps one status comment edited in place, one comment per verdict, tagged questions and exactly one state label', async () => {
     const { n, itemId } = await newStory();
 
