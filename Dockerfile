@@ -24,9 +24,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
-# git: worktrees, commits and pushes of the build phase; tini: signals reach node (SIGTERM = graceful stop)
+# git: worktrees, commits and pushes of the build phase; tini: signals reach node (SIGTERM = graceful stop);
+# bubblewrap: the coding agent's sandbox (src/agent/sandbox.ts)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates tini \
+ && apt-get install -y --no-install-recommends git ca-certificates tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 # The coding agent CLI the build phase runs (DAMASCUS_BUILDER_COMMAND), e.g. @anthropic-ai/claude-code@2.1.330.

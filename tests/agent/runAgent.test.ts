@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,4 +166,24 @@ test('process group helpers see a live group and then none', async () => {
   const { killGroup } = await import('../../src/agent/processGroup.js');
   await killGroup(pid, 200);
   expect(runningGroupMembers(pid)).toEqual([]);
+});
+
+describe('the verdict file is the agent\'s to write, so Damascus reads it without trusting it', () => {
+  const agentThat = (js: string) => run({}, { command: [process.execPath, '-e', js] });
+
+  test('a symlink to a file only Damascus may read is refused, never read through', async () => {
+    const secretFile = join(root, 'root-only.txt');
+    await writeFile(secretFile, '{"verdict":"needs_human","questions":["TOP-SECRET-CONTENT"]}', { mode: 0o600 });
+    const r = await agentThat(`require('fs').symlinkSync(${JSON.stringify(secretFile)}, process.env.DAMASCUS_AGENT_VERDICT_FILE)`);
+    expect(r.verdictFile).toBeNull();
+    expect(r.verdictFileError).toBe('verdict file unreadable: it is a symbolic link');
+    expect(JSON.stringify(r)).not.toContain('TOP-SECRET-CONTENT');
+  });
+
+  test('a FIFO does not hang Damascus; a huge file is refused', async () => {
+    const fifo = await agentThat(`require('child_process').execFileSync('mkfifo', [process.env.DAMASCUS_AGENT_VERDICT_FILE])`);
+    expect(fifo.verdictFileError).toBe('verdict file unreadable: it is not a regular file');
+    const huge = await agentThat(`require('fs').writeFileSync(process.env.DAMASCUS_AGENT_VERDICT_FILE, '{"verdict":"spec_wrong","reason":"' + 'x'.repeat(100000) + '"}')`);
+    expect(huge.verdictFileError).toMatch(/it is over 65536 bytes/);
+  });
 });
