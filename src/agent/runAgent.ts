@@ -166,10 +166,6 @@ function redactDeep<T>(value: T, secrets: readonly string[]): T {
   return JSON.parse(redactSecrets(JSON.stringify(value), secrets)) as T;
 }
 
-/**
- * Run the coding agent once: no shell, its own process group, a sanitized environment with a private HOME,
- * and a wall-clock limit after which the whole group is killed. Never throws for agent failures.
- */
 /** Change the owner of a tree without following links (a link the agent planted must not hand over its target). */
 function chownTree(paths: readonly string[], uid: number, gid: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -217,7 +213,12 @@ async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string
     proxy = await startEgressProxy({ socketPath: join(sockDir, 'egress.sock'), allow, log: o.log });
     Object.assign(env, proxyEnv());
   }
-  if (id.ownUser) await chownTree([o.cwd, home, out], id.uid, id.gid);
+  try {
+    if (id.ownUser) await chownTree([o.cwd, home, out], id.uid, id.gid);
+  } catch (e) {
+    await proxy?.close();
+    throw e;
+  }
   const argv = sandboxArgv(
     { ...sb.settings, readPaths: [...sb.settings.readPaths, ...sb.readPaths] },
     { worktree: o.cwd, inputDir: o.inputDir, writable: [home, out], home, proxySocket: proxy?.socketPath ?? null, passwdFile, groupFile },
@@ -233,6 +234,10 @@ async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string
   };
 }
 
+/**
+ * Run the coding agent once: no shell, its own process group, a sanitized environment with a private HOME,
+ * in the sandbox unless the operator turned it off, and a wall-clock limit after which the whole group is killed. Never throws for agent failures.
+ */
 export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   if (!o.command[0]) throw new Error('runAgent: empty command');
   const stateDir = o.stateDir ?? o.inputDir;

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../health.js';
+import { operatorBuilders } from '../agent/builders.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { healthRoutes, postgresCheck, redisCheck, sandboxCheck, type ReadinessCheck } from '../http/health.js';
 import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/server.js';
@@ -109,6 +110,8 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
   if (!settings.phasesModule && gitea) {
     const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
     if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
+    // A builders file that cannot be used stops the worker at start, not at its first build.
+    operatorBuilders(settings);
     phases = builtinPhases({ sql, gitea, settings, log, llm, botIdentity: { name: 'Damascus', email: 'damascus@noreply.invalid' } });
     // Said once at start, not first on a build: without a sandbox the built-in agent refuses to run.
     void probeSandbox(settings.sandbox).then((s) => {

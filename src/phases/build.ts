@@ -39,7 +39,8 @@ function changeApprovalOf(v: unknown): ChangeApproval | null {
 
 /**
  * The code-builder: a fresh worktree on the story's branch (continuing earlier attempts' commits),
- * the coding agent run without a shell, without Gitea credentials and with a wall-clock limit, then
+ * the coding agent (a builder the operator defined) run in its sandbox, without a shell, without Gitea
+ * credentials and with a wall-clock limit; git never reads what the agent could have written; then
  * Damascus commits as the bot, pushes with an auth header (never a token in a URL) and creates or
  * updates the pull request. No change → fail; out-of-scope or protected changes → a writer must
  * approve; a diff that repeats an earlier attempt's → parked before the budget is spent.
@@ -58,7 +59,9 @@ export function buildPhase(deps: PhaseDeps): Phase {
       const settings = deps.settings;
       if (!settings.giteaUrl) return { verdict: 'error', reason: 'GITEA_URL is not set' };
       const builder = chooseBuilder(settings, config.builder.name);
-      if ('error' in builder) return { verdict: 'needs_human', reason: builder.error, questions: [`This repository's \`.gitea/damascus.yml\` asks for a ${builder.error}. Fix \`builder.name\` on the default branch, then comment \`/damascus retry\`.`] };
+      if ('error' in builder) {
+        return { verdict: 'needs_human', reason: builder.error, questions: [`This repository's \`.gitea/damascus.yml\` cannot be used: ${builder.error}. Fix \`builder.name\` on the default branch, then comment \`/damascus retry\`.`] };
+      }
       // No sandbox, no agent: unless the operator said DAMASCUS_SANDBOX=off, an unsandboxed run is refused.
       const sandbox = await probeSandbox(settings.sandbox);
       if (!sandbox.ok) return { verdict: 'error', reason: `the coding agent cannot run: ${sandbox.detail}` };
