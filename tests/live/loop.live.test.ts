@@ -14,7 +14,7 @@
  * simulator is held to).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
@@ -105,6 +105,9 @@ live('the whole loop against a real Gitea and act_runner', () => {
     LLM_API_KEY: 'sk-live-scripted',
     DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, STORY_AGENT]),
     E2E_AGENT_DIR: agentDir(),
+    // The agent runs in the sandbox: it reads its scripts (tests/) and writes only its worktree and E2E_AGENT_DIR.
+    DAMASCUS_AGENT_READ: join(ROOT, 'tests'),
+    DAMASCUS_AGENT_WRITE: agentDir(),
     DAMASCUS_DATA_DIR: join(dir.path, role),
     DAMASCUS_CONCURRENCY: '4',
     DAMASCUS_HEARTBEAT_MS: '1000',
@@ -161,6 +164,7 @@ live('the whole loop against a real Gitea and act_runner', () => {
       await g.start();
       dir = await tempDir('damascus-live-');
       await mkdir(agentDir(), { recursive: true });
+      await chmod(agentDir(), 0o777); // the sandboxed agent runs as another user
       bot = await g.user('dmbot');
       botToken = await g.token(bot, ['write:repository', 'write:issue', 'read:user', 'write:user']);
       alice = await g.user('alice');
