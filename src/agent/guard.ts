@@ -55,8 +55,13 @@ const TEST_CONFIG_PATTERNS: RegExp[] = [
   /(^|\/)\.rspec(-local)?$/,
   /(^|\/)\.cargo\/config(\.toml)?$/,
   /(^|\/)(\.config\/)?nextest\.toml$/,
-  /(^|\/)[^/]*test[^/]*\.(flags|args)$/i,
 ];
+
+/** Go-style test flag files (`*test*.flags|args`), by the file name: `[^/]*test[^/]*` as a regex is quadratic. */
+function isTestFlagsFile(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1).toLowerCase();
+  return (name.endsWith('.flags') || name.endsWith('.args')) && name.includes('test');
+}
 
 /** Lines of package.json / pyproject.toml that configure tests: test scripts and runner sections. */
 const PACKAGE_JSON_TEST_LINE = /^\s*"((pre|post)?test[^"]*|scripts|jest|mocha|ava|vitest|c8|nyc|karma)"\s*:/;
@@ -97,7 +102,7 @@ export function isTestFile(path: string): boolean {
 }
 
 export function isTestRunnerConfig(path: string): boolean {
-  return TEST_CONFIG_PATTERNS.some((re) => re.test(path));
+  return isTestFlagsFile(path) || TEST_CONFIG_PATTERNS.some((re) => re.test(path));
 }
 
 export function isCiOrLintConfig(path: string): boolean {
