@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -166,15 +166,20 @@ function redactDeep<T>(value: T, secrets: readonly string[]): T {
   return JSON.parse(redactSecrets(JSON.stringify(value), secrets)) as T;
 }
 
-/** Change the owner of a tree without following links (a link the agent planted must not hand over its target). */
-function chownTree(paths: readonly string[], uid: number, gid: number): Promise<void> {
+/** Run a system tool to completion; a non-zero exit is an error quoting what it printed. */
+function runTool(file: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('chown', ['-R', '-h', `${uid}:${gid}`, '--', ...paths], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`chown failed: ${err.trim().slice(0, 300)}`))));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${file} failed: ${err.trim().slice(0, 300)}`))));
   });
+}
+
+/** Change the owner of a tree without following links (a link the agent planted must not hand over its target). */
+function chownTree(paths: readonly string[], uid: number, gid: number): Promise<void> {
+  return runTool('chown', ['-R', '-h', `${uid}:${gid}`, '--', ...paths]);
 }
 
 interface Prepared {
@@ -198,12 +203,7 @@ async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string
   // that ownership is no sign of an attack, so git's dubious-ownership check is turned off for it alone.
   await writeFile(join(home, '.gitconfig'), '[safe]\n\tdirectory = *\n', { mode: 0o644 });
   // Inputs are the story's own text: readable by the agent's user, never writable (bound read-only).
-  await chmod(o.inputDir, 0o755);
-  await new Promise<void>((resolve, reject) => {
-    const c = spawn('chmod', ['-R', 'a+rX', o.inputDir], { stdio: 'ignore' });
-    c.once('error', reject);
-    c.once('exit', () => resolve());
-  });
+  await runTool('chmod', ['-R', 'a+rX', '--', o.inputDir]);
   const allow = allowedTargets(sb.allowHosts);
   let proxy: EgressProxy | null = null;
   let sockDir: string | null = null;

@@ -58,6 +58,9 @@ export function sandboxInitScript(): string {
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/alternatives', '/etc/hosts', '/etc/nsswitch.conf', '/etc/localtime', '/etc/ld.so.cache', '/etc/mime.types'];
 const TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
+/** The namespaces every sandbox (and the probe) gets; a user namespace is added when Damascus is not root. */
+const NAMESPACES = ['--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts'];
+
 /** Whether Damascus itself runs as root, in which case the agent gets another user. */
 export function runsAsRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -105,7 +108,7 @@ function systemMounts(s: SandboxSettings): string[] {
  * that forwards the proxy port and runs the agent. Pure: everything it needs is in its arguments.
  */
 export function sandboxArgv(s: SandboxSettings, paths: SandboxRunPaths, argv: readonly string[], asRoot = runsAsRoot()): string[] {
-  const args = ['bwrap', '--die-with-parent', '--new-session', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'damascus-agent'];
+  const args = ['bwrap', '--die-with-parent', '--new-session', ...NAMESPACES, '--unshare-cgroup-try', '--hostname', 'damascus-agent'];
   // Unprivileged bwrap needs a user namespace; as root the agent's user is dropped to with setpriv instead.
   if (!asRoot) args.push('--unshare-user', '--disable-userns');
   args.push(...systemMounts(s));
@@ -165,7 +168,7 @@ export function probeSandbox(s: SandboxSettings): Promise<SandboxStatus> {
   if (!s.enabled) return Promise.resolve({ mode: 'off', ok: true, detail: 'DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox, as Damascus\'s user' });
   probed ??= new Promise((resolveStatus) => {
     const asRoot = runsAsRoot();
-    const args = ['--die-with-parent', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', ...(asRoot ? [] : ['--unshare-user']), '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', asRoot ? 'setpriv' : 'true'];
+    const args = ['--die-with-parent', ...NAMESPACES, ...(asRoot ? [] : ['--unshare-user']), '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', asRoot ? 'setpriv' : 'true'];
     if (asRoot) args.push(`--reuid=${s.agentUser.uid}`, `--regid=${s.agentUser.gid}`, '--clear-groups', '--', 'true');
     let stderr = '';
     const child = spawn('bwrap', args, { stdio: ['ignore', 'ignore', 'pipe'] });
