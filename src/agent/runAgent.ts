@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { allowedTargets, startEgressProxy, type EgressProxy } from './egressProxy.js';
 import { VERDICT_FILE } from './inputs.js';
+import { resultJsonReader, reportFromResult } from './presets/resultJson.js';
+import type { AgentReport, OutputReader } from './presets/types.js';
 import { killGroup } from './processGroup.js';
 import { agentIdentity, proxyEnv, sandboxArgv, type SandboxSettings } from './sandbox.js';
 import { redactSecrets, sanitizeAgentEnv, secretValues } from './sanitizeEnv.js';
@@ -25,6 +27,16 @@ export interface RunAgentOptions {
   env: Record<string, string | undefined>;
   /** Secret-looking variables the agent itself needs (e.g. ANTHROPIC_API_KEY). */
   allowEnv?: readonly string[];
+  /** Variables the builder's preset sets for its CLI (config locations, no secrets), added after sanitizing. */
+  extraEnv?: Readonly<Record<string, string>>;
+  /** Files to write under the run's HOME before it starts (the CLI's configuration): path relative to HOME → text. */
+  homeFiles?: Readonly<Record<string, string>>;
+  /** Reads the CLI's stdout as it streams; default: the last JSON object line (Claude Code's result shape). */
+  reader?: OutputReader;
+  /** Called with the report so far (secrets redacted) after each line that changed it. */
+  onProgress?: (report: AgentReport) => void;
+  /** Stop the agent once it starts a turn past this many (for CLIs without a turn limit of their own). */
+  turnLimit?: number | null;
   timeoutMs: number;
   /** Time between SIGTERM and SIGKILL for the process group. */
   killGraceMs?: number;
@@ -44,13 +56,18 @@ export interface AgentRun {
   exitCode: number | null;
   /** The agent was killed at its wall-clock limit. */
   timedOut: boolean;
+  /** The agent was stopped at its turn limit (by Damascus, or by its CLI's own limit). */
+  turnLimited: boolean;
   /** The run was cancelled through `signal`. */
   aborted: boolean;
   /** The agent could not be started at all (e.g. the command does not exist): an infrastructure fault. */
   spawnError: string | null;
-  /** Judged by `is_error` and the exit code, never by `subtype`. */
+  /** Judged by the exit code and what the CLI reported (is_error, its stop), never by a subtype's wording. */
   isError: boolean;
-  costUsd: number;
+  /** What the CLI reported (secrets redacted). */
+  report: AgentReport;
+  /** null: unknown (neither a reported cost nor a price for its tokens). */
+  costUsd: number | null;
   numTurns: number | null;
   /** The agent's final message (secrets redacted). */
   result: string;
@@ -166,6 +183,16 @@ function redactDeep<T>(value: T, secrets: readonly string[]): T {
   return JSON.parse(redactSecrets(JSON.stringify(value), secrets)) as T;
 }
 
+/** Write the preset's configuration files under HOME; a path that leaves HOME is a bug, refused. */
+async function writeHomeFiles(home: string, files: Readonly<Record<string, string>>): Promise<void> {
+  for (const [rel, text] of Object.entries(files)) {
+    const path = resolve(home, rel);
+    if (relative(home, path).startsWith('..')) throw new Error(`runAgent: home file ${rel} is outside HOME`);
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await writeFile(path, text, { mode: 0o644 });
+  }
+}
+
 /** Run a system tool to completion; a non-zero exit is an error quoting what it printed. */
 function runTool(file: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -246,7 +273,8 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   await mkdir(home, { recursive: true, mode: 0o700 });
   await mkdir(join(stateDir, 'out'), { recursive: true, mode: 0o700 });
   await rm(verdictFile, { force: true });
-  const baseEnv = sanitizeAgentEnv(o.env, { allow: o.allowEnv ?? [], home });
+  await writeHomeFiles(home, o.homeFiles ?? {});
+  const baseEnv = { ...sanitizeAgentEnv(o.env, { allow: o.allowEnv ?? [], home }), ...(o.extraEnv ?? {}) };
   baseEnv.DAMASCUS_AGENT_INPUT_DIR = o.inputDir;
   baseEnv.DAMASCUS_AGENT_VERDICT_FILE = verdictFile;
   // Everything that looked secret in the base env, including allowed keys: none may reach a comment or a log.
@@ -260,12 +288,41 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   const stdout = new Tail(STDOUT_KEEP);
   const stderr = new Tail(TAIL);
   let timedOut = false;
+  let turnLimited = false;
   let aborted = false;
   let spawnError: string | null = null;
   const graceMs = o.killGraceMs ?? 5_000;
 
+  const reader = o.reader ?? resultJsonReader();
+  let partial = '';
+  let lastSeen = '';
+  let killing: Promise<void> | null = null;
+  const killAll = (): Promise<void> => (killing ??= child.pid ? killGroup(child.pid, graceMs) : Promise.resolve());
+  const readLine = (line: string): void => {
+    if (line.trim() === '') return;
+    reader.line(line);
+    const report = reader.report();
+    // Past its limit: it has had its turns and started one more.
+    if (o.turnLimit != null && report.turns !== null && report.turns > o.turnLimit && report.stop === null && !turnLimited) {
+      turnLimited = true;
+      o.log.info({ turns: report.turns, limit: o.turnLimit }, 'agent stopped at its turn limit');
+      void killAll();
+    }
+    const seen = JSON.stringify(report);
+    if (o.onProgress && seen !== lastSeen) {
+      lastSeen = seen;
+      o.onProgress(redactDeep(report, secrets));
+    }
+  };
   const child = spawn(file, args, { cwd: o.cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (c: Buffer) => stdout.push(c));
+  child.stdout.on('data', (c: Buffer) => {
+    stdout.push(c);
+    // A line longer than the tail keeps (a huge tool result) is dropped rather than held in memory.
+    const lines = (partial + c.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    if (partial.length > STDOUT_KEEP) partial = '';
+    for (const line of lines) readLine(line);
+  });
   child.stderr.on('data', (c: Buffer) => stderr.push(c));
   o.log.info({ agent: o.command[0], sandbox: Boolean(o.sandbox), pid: child.pid, timeoutMs: o.timeoutMs }, 'agent started');
 
@@ -278,8 +335,6 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   });
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
-  let killing: Promise<void> | null = null;
-  const killAll = (): Promise<void> => (killing ??= child.pid ? killGroup(child.pid, graceMs) : Promise.resolve());
   const timer = setTimeout(() => {
     timedOut = true;
     void killAll();
@@ -302,6 +357,7 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   clearTimeout(closeTimer);
   child.stdout.destroy();
   child.stderr.destroy();
+  readLine(partial);
   await prepared.finish();
 
   const out = stdout.value();
@@ -310,18 +366,25 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   if (innerSpawn) spawnError = innerSpawn[1] ?? 'the agent could not be started in the sandbox';
   const raw = redactDeep(lastJsonObject(out), secrets);
   const { verdict, error: verdictFileError } = await readVerdictFile(verdictFile);
-  const costUsd = typeof raw?.total_cost_usd === 'number' ? raw.total_cost_usd : 0;
-  const isError = spawnError !== null || timedOut || aborted || code !== 0 || raw?.is_error === true;
-  const result = redactSecrets(typeof raw?.result === 'string' ? raw.result : out.slice(-TAIL), secrets);
+  let report = reader.report();
+  // A command that printed its report as one (pretty-printed) JSON document, not as a line of its own.
+  if (report.stop === null && !o.reader && raw) report = reportFromResult(raw, report);
+  report = redactDeep(report, secrets);
+  if (report.stop === 'turn_limit') turnLimited = true;
+  const isError = spawnError !== null || timedOut || aborted || turnLimited || code !== 0 || raw?.is_error === true
+    || report.stop === 'error' || report.stop === 'model_api';
+  const result = redactSecrets(report.result ?? (typeof raw?.result === 'string' ? raw.result : out.slice(-TAIL)), secrets);
   const run: AgentRun = {
     pid: child.pid ?? null,
     exitCode: code,
     timedOut,
+    turnLimited,
     aborted,
     spawnError,
     isError,
-    costUsd,
-    numTurns: typeof raw?.num_turns === 'number' ? raw.num_turns : null,
+    report,
+    costUsd: report.costUsd,
+    numTurns: report.turns,
     result,
     raw,
     verdictFile: redactDeep(verdict, secrets),
@@ -329,6 +392,6 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
     stdoutTail: redactSecrets(out.slice(-TAIL), secrets),
     stderrTail: redactSecrets(stderr.value(), secrets),
   };
-  o.log.info({ agent: o.command[0], exitCode: code, timedOut, aborted, isError, costUsd, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
+  o.log.info({ agent: o.command[0], exitCode: code, timedOut, turnLimited, aborted, isError, stop: report.stop, costUsd: report.costUsd, turns: report.turns, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
   return run;
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadSetupToken } from '../config/env.js';
 import { createGiteaClient } from '../gitea/client.js';
+import { checkBuilders } from '../agent/builderCheck.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { DOCTOR_CHECKS, formatCheck, plainUrlProblem, runDoctor, summarizeChecks, type DoctorFetch } from '../gitea/doctor.js';
 import { loadAppManifest } from '../gitea/setupRepo.js';
@@ -60,7 +61,7 @@ export function registerDoctor(program: Command): void {
       // Plain fetch, never with credentials: the anonymous Action read must see what the runner sees.
       const plainFetch: DoctorFetch = (url, init) => fetch(url, { signal: init.signal });
       const checks = await runDoctor(
-        { sandbox: () => probeSandbox(settings.sandbox), gitea, setupGitea, fetch: plainFetch, now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+        { sandbox: () => probeSandbox(settings.sandbox), builders: () => checkBuilders(settings), gitea, setupGitea, fetch: plainFetch, now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
         { settings, repo, events, runnerWaitSeconds, deliveryWaitSeconds },
       );
       if (opts.json) {

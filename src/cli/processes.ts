@@ -5,6 +5,7 @@ import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../health.js';
 import { operatorBuilders } from '../agent/builders.js';
+import { checkBuilders, describeBuilderStatus } from '../agent/builderCheck.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { healthRoutes, postgresCheck, redisCheck, sandboxCheck, type ReadinessCheck } from '../http/health.js';
 import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/server.js';
@@ -119,6 +120,10 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
       else if (!s.ok) log.error({ sandbox: s.detail }, 'no sandbox can be made: every build will end in an error');
       else log.info({ sandbox: s.detail }, 'coding agent sandbox ready');
     });
+    // Likewise a builder whose CLI is missing, too old or without credentials: said now, not on the first build.
+    void builderReadiness(settings).then((problem) => {
+      if (problem) log.error({ builders: problem }, 'a coding agent cannot run: its builds will end in an error');
+    });
   }
   if (Object.keys(phases).length === 0) log.warn('no phases are configured (GITEA_URL/GITEA_TOKEN or DAMASCUS_PHASES_MODULE): ticks will claim nothing');
   await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
@@ -219,7 +224,16 @@ function sandboxWarnings(settings: Settings): string[] {
 /** The sandbox check, for a process that runs the built-in build phase (the coding agent). */
 function agentSandboxChecks(settings: Settings): ReadinessCheck[] {
   if (settings.phasesModule || !settings.giteaUrl || !settings.giteaToken) return [];
-  return [sandboxCheck(() => probeSandbox(settings.sandbox))];
+  return [sandboxCheck(() => probeSandbox(settings.sandbox)), { name: 'builder', check: () => builderReadiness(settings) }];
+}
+
+/** Whether the builders' CLIs run and have credentials, checked once per process (the CLIs do not change under it). */
+let builderProblem: Promise<string | null> | null = null;
+function builderReadiness(settings: Settings): Promise<string | null> {
+  return (builderProblem ??= checkBuilders(settings).then((all) => {
+    const bad = all.filter((b) => b.problem !== null);
+    return bad.length > 0 ? bad.map(describeBuilderStatus).join('; ') : null;
+  }));
 }
 
 /** The HTTP server, plus (for `start`) the worker and the scheduler in the same process. */

@@ -43,6 +43,10 @@ export interface Settings {
   builder: string | undefined;
   /** Named builders the operator defines (DAMASCUS_BUILDERS_FILE, JSON or YAML). */
   buildersFile: string | undefined;
+  /** Preset builders offered besides the default (DAMASCUS_BUILDERS: claude-code, codex, opencode, comma-separated). */
+  builders: string[];
+  /** Least time between two progress edits of a running build's status comment (DAMASCUS_PROGRESS_INTERVAL_MS). */
+  progressIntervalMs: number;
   sandbox: SandboxSettings;
   /** Ceilings on what a repo's `.gitea/damascus.yml` may ask for. */
   ceilings: { agentMinutes: number; agentTurns: number; ciMinutes: number };
@@ -52,6 +56,15 @@ export interface Settings {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A positive number, fractions allowed (DAMASCUS_AGENT_MAX_MINUTES=0.5 is thirty seconds). */
+function positiveNumber(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number (got ${JSON.stringify(raw)})`);
+  return n;
+}
 
 function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
@@ -183,9 +196,11 @@ export function loadSettings(env: Env = process.env): Settings {
     builderCommand: optional(env, 'DAMASCUS_BUILDER_COMMAND'),
     builder: optional(env, 'DAMASCUS_BUILDER'),
     buildersFile: optional(env, 'DAMASCUS_BUILDERS_FILE'),
+    builders: (optional(env, 'DAMASCUS_BUILDERS') ?? '').split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    progressIntervalMs: positiveInt(env, 'DAMASCUS_PROGRESS_INTERVAL_MS', 15_000),
     sandbox: sandboxSettings(env),
     ceilings: {
-      agentMinutes: positiveInt(env, 'DAMASCUS_AGENT_MAX_MINUTES', 120),
+      agentMinutes: positiveNumber(env, 'DAMASCUS_AGENT_MAX_MINUTES', 120),
       agentTurns: positiveInt(env, 'DAMASCUS_AGENT_MAX_TURNS', 200),
       ciMinutes: positiveInt(env, 'DAMASCUS_CI_MAX_MINUTES', 180),
     },

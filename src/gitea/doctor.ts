@@ -8,6 +8,7 @@
  */
 import { load } from 'js-yaml';
 import type { SandboxStatus } from '../agent/sandbox.js';
+import { describeBuilderStatus, type BuilderStatus } from '../agent/builderCheck.js';
 import type { Settings } from '../config/env.js';
 import { deriveWebhookSecret } from '../signing.js';
 import { WEBHOOK_PATH } from '../http/webhooks.js';
@@ -29,6 +30,7 @@ export interface DoctorCheck {
 export const DOCTOR_CHECKS = [
   { check: 'settings', about: 'GITEA_URL, GITEA_TOKEN, DAMASCUS_WEBHOOK_SECRET, DAMASCUS_CALLBACK_SECRET and DAMASCUS_PUBLIC_URL are set and well formed' },
   { check: 'agent sandbox', about: 'bubblewrap can make the coding agent\'s sandbox on this machine (a FAIL means no build runs), or DAMASCUS_SANDBOX=off turned it off (WARN)' },
+  { check: 'coding agent', about: 'each builder the installation offers: its CLI is installed and new enough, and its model credentials are set (a FAIL means its builds end in an error)' },
   { check: 'gitea reachable', about: 'GET /version answers, and the server is new enough for every endpoint Damascus calls' },
   { check: 'token user', about: 'GET /user answers (the token needs read:user): whose token it is, and whether that user is a site admin' },
   { check: 'token scopes', about: 'the token has write:repository and write:issue (probes that change nothing); write:user only when <bot>/damascus-action is still to be created' },
@@ -58,6 +60,8 @@ export type DoctorFetch = (url: string, init: { signal: AbortSignal }) => Promis
 export interface DoctorDeps {
   /** Whether the coding agent's sandbox can be made here (src/agent/sandbox.ts probeSandbox). */
   sandbox: () => Promise<SandboxStatus>;
+  /** The builders' CLIs and credentials (src/agent/builderCheck.ts checkBuilders). */
+  builders: () => Promise<BuilderStatus[]>;
   /** Null when GITEA_URL is not set (or not a URL). */
   gitea: DoctorGitea | null;
   /** With DAMASCUS_SETUP_TOKEN: a client with that token, for the setup-rights check (undefined: setup uses the bot's token). */
@@ -149,6 +153,11 @@ export async function runDoctor(deps: DoctorDeps, input: DoctorInput): Promise<D
     const status = await deps.sandbox();
     if (status.mode === 'off') return warn(status.detail);
     return status.ok ? ok(status.detail) : fail(status.detail);
+  });
+  await run('coding agent', async () => {
+    const statuses = await deps.builders();
+    const bad = statuses.filter((b) => b.problem !== null);
+    return bad.length > 0 ? fail(bad.map(describeBuilderStatus).join('; ')) : ok(statuses.map(describeBuilderStatus).join(', '));
   });
   await run('gitea reachable', () => checkGitea(deps.gitea, f, s));
   await run('token user', () => checkTokenUser(deps.gitea, f, s));

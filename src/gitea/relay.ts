@@ -132,6 +132,7 @@ class ItemMirror {
   private view: ItemView | null = null;
   private botComments: Comment[] | null = null;
   private statusSynced = false;
+  private labelSynced = false;
 
   constructor(
     private readonly opts: RelayOptions,
@@ -145,13 +146,17 @@ class ItemMirror {
     if (view.details.issueDeleted === true) return;
     if (!this.statusSynced) {
       await this.syncStatusComment(view);
-      await this.syncStateLabel(view);
       this.statusSynced = true;
+    }
+    // An agent's progress only edits the status comment: the state, and so its label, did not change.
+    if (!this.labelSynced && ev.type !== 'agent.progress') {
+      await this.syncStateLabel(view);
+      this.labelSynced = true;
     }
     if (ev.type === 'work.verdict') await this.postOnce(markerFor.event(ev.id), () => renderVerdictComment(verdictInput(ev)));
     else if (ev.type === 'human.question') await this.postQuestion(view, ev);
     else if (ev.type.startsWith('reply.')) await this.postOnce(markerFor.event(ev.id), () => renderCommandReply(ev.id, replyOf(ev)));
-    // work.created / reactivated / retried / cancelled / done / blocked / resumed, status.refresh: status and label only.
+    // work.created / reactivated / retried / cancelled / done / blocked / resumed, status.refresh: status and label only; agent.progress: status only.
   }
 
   private async loadView(): Promise<ItemView> {

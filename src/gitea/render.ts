@@ -142,7 +142,11 @@ export interface StatusView {
   attempts: number;
   budgetCycles: number;
   costUsd: number;
+  /** Runs whose cost nobody knows: the cost is then shown as at least costUsd, never as exact. */
+  unknownCostRuns?: number;
   maxCostUsd: number | null;
+  /** The coding agent's progress while a build runs, as its CLI streams it. */
+  agent?: AgentProgress | null;
   phasesDone: { spec: boolean; build: boolean; review: boolean; merge: boolean };
   /** What the item waits on right now (e.g. "the review run", "an answer to Q-7"), or null. */
   waitingOn: string | null;
@@ -155,6 +159,25 @@ export interface StatusView {
   updatedAt: Date | string;
   /** What a reader must know about how the installation runs this story (e.g. an agent without a sandbox). */
   warnings?: string[];
+}
+
+/** What a running coding agent has done so far (src/agent/progress.ts writes it under the lease). */
+export interface AgentProgress {
+  builder: string;
+  turns: number | null;
+  costUsd: number | null;
+  activity: string | null;
+  at: Date | string;
+}
+
+function agentLine(a: AgentProgress): string {
+  const parts = [
+    `\`${inlineText(a.builder, 40)}\``,
+    a.turns === null ? null : `${a.turns} turn${a.turns === 1 ? '' : 's'}`,
+    a.costUsd === null ? 'cost so far unknown' : `${usd(a.costUsd)} so far`,
+    a.activity ? `last: ${inlineText(a.activity, 120)}` : null,
+  ].filter((x): x is string => x !== null);
+  return `${parts.join(' · ')} (at ${when(a.at)})`;
 }
 
 const PHASE_WORDS: Record<ActivePhase, string> = {
@@ -182,7 +205,9 @@ function nowLine(v: StatusView): string {
 
 export function renderStatusComment(v: StatusView): string {
   const checklist = (['spec', 'build', 'review', 'merge'] as const).map((p) => `- [${v.phasesDone[p] ? 'x' : ' '}] ${p}`);
-  const cost = v.maxCostUsd === null ? `${usd(v.costUsd)} (no limit)` : `${usd(v.costUsd)} of ${usd(v.maxCostUsd)}`;
+  const unknown = v.unknownCostRuns ?? 0;
+  const spent = unknown > 0 ? `${usd(v.costUsd)} + unknown (${unknown} run${unknown === 1 ? '' : 's'} reported no cost)` : usd(v.costUsd);
+  const cost = v.maxCostUsd === null ? `${spent} (no limit)` : `${spent} of ${usd(v.maxCostUsd)}`;
   const facts = [
     `- **Now:** ${nowLine(v)}`,
     `- **Waiting on:** ${v.waitingOn === null ? 'nothing' : inlineText(v.waitingOn, 200)} since ${when(v.since)}`,
@@ -190,6 +215,7 @@ export function renderStatusComment(v: StatusView): string {
     `- **Attempts:** ${v.attempts} of ${v.budgetCycles} used`,
     `- **Cost:** ${cost}`,
   ];
+  if (v.agent && v.state === 'build') facts.splice(1, 0, `- **Agent:** ${agentLine(v.agent)}`);
   const links = [link('pull request', v.prUrl), link('review run', v.runUrl)].filter((l): l is string => l !== null);
   if (links.length > 0) facts.push(`- **Links:** ${links.join(' · ')}`);
   for (const w of v.warnings ?? []) facts.push(`- **Warning:** ${inlineText(w, 300)}`);

@@ -3,7 +3,7 @@
  * what it waits on, what happens next, and the PR and review-run links.
  */
 import type { ItemView } from '../db/ops/readItemView.js';
-import type { StatusView } from './render.js';
+import type { AgentProgress, StatusView } from './render.js';
 
 const ORDER = ['spec', 'build', 'review', 'done'] as const;
 
@@ -44,6 +44,14 @@ function waitingAndNext(v: ItemView, openTags: string[]): { waitingOn: string | 
   }
 }
 
+/** The agent's progress, shown only while its build holds the lease (a finished run's last report is history). */
+function agentProgress(v: ItemView): AgentProgress | null {
+  const p = v.agentProgress;
+  if (!p || v.state !== 'build' || !v.leased || typeof p.builder !== 'string' || typeof p.at !== 'string') return null;
+  const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  return { builder: p.builder, turns: num(p.turns), costUsd: num(p.costUsd), activity: typeof p.activity === 'string' ? p.activity : null, at: p.at };
+}
+
 export function buildStatusView(v: ItemView, now: Date = v.since): StatusView {
   const open = v.questions.filter((q) => q.status === 'open');
   const prUrl = str(v.details, 'prUrl') ?? (v.prNumber !== null && v.projectHtmlUrl ? `${v.projectHtmlUrl.replace(/\/+$/, '')}/pulls/${v.prNumber}` : null);
@@ -55,6 +63,8 @@ export function buildStatusView(v: ItemView, now: Date = v.since): StatusView {
     attempts: v.attempts,
     budgetCycles: v.budgetCycles,
     costUsd: v.costUsd,
+    unknownCostRuns: v.unknownCostRuns,
+    agent: agentProgress(v),
     maxCostUsd: v.maxCostUsd,
     phasesDone: phasesDone(v),
     waitingOn,

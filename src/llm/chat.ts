@@ -12,8 +12,9 @@ export interface Completion {
   model: string;
   inputTokens: number;
   outputTokens: number;
-  costUsd: number;
-  /** Where costUsd came from: the server's own report, the price table, or nowhere (0). */
+  /** null: unknown (no report, and the model is not in the price table). */
+  costUsd: number | null;
+  /** Where costUsd came from: the server's own report, the price table, or nowhere (null). */
   costSource: 'reported' | 'table' | 'unknown';
 }
 
@@ -105,7 +106,7 @@ export function createLlm(options: LlmOptions): Llm {
           inputTokens,
           outputTokens,
           costUsd: reported ?? estimated,
-          costSource: reported !== null ? 'reported' : estimated > 0 ? 'table' : 'unknown',
+          costSource: reported !== null ? 'reported' : estimated !== null ? 'table' : 'unknown',
         };
       } catch (e) {
         throw toLlmError(e);

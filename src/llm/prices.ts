@@ -6,7 +6,7 @@ export interface Price {
 
 /**
  * List prices by model-name prefix (longest prefix wins). A rough guide for budgets only: a proxy that
- * reports the real cost (LiteLLM's header or `usage.cost`) always takes precedence. Unknown → 0.
+ * reports the real cost (LiteLLM's header or `usage.cost`) always takes precedence. Unknown → null, never 0.
  */
 export const PRICES: Readonly<Record<string, Price>> = {
   'gpt-4o-mini': { input: 0.15, output: 0.6 },
@@ -34,9 +34,9 @@ export function priceFor(model: string, prices: Readonly<Record<string, Price>> 
   return best === null ? null : (prices[best] ?? null);
 }
 
-/** Estimated USD for one call from the table; 0 for a model it does not know. */
-export function estimateCostUsd(model: string, inputTokens: number, outputTokens: number, prices?: Readonly<Record<string, Price>>): number {
+/** Estimated USD for one call from the table; null for a model it does not know (unknown is not free). */
+export function estimateCostUsd(model: string, inputTokens: number, outputTokens: number, prices?: Readonly<Record<string, Price>>): number | null {
   const p = priceFor(model, prices);
-  if (p === null) return 0;
+  if (p === null) return null;
   return (inputTokens * p.input + outputTokens * p.output) / 1_000_000;
 }

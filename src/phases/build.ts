@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderArgv, chooseBuilder } from '../agent/builders.js';
+import { builderRun, chooseBuilder } from '../agent/builders.js';
+import { agentCostUsd, describeCost } from '../agent/cost.js';
 import { isCleanChange, reviewChanges } from '../agent/guard.js';
 import { writeAgentInputs } from '../agent/inputs.js';
 import { runAgent, verdictFilePath } from '../agent/runAgent.js';
@@ -14,6 +15,7 @@ import { gitRemoteUrl } from '../gitea/client.js';
 import { sendOnce } from '../gitea/sendOnce.js';
 import type { ClaimedItem } from '../db/types.js';
 import { parseSpec, specSummary } from '../domain/spec.js';
+import { agentProgressPublisher } from './agentProgress.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
 
@@ -62,6 +64,9 @@ export function buildPhase(deps: PhaseDeps): Phase {
       if ('error' in builder) {
         return { verdict: 'needs_human', reason: builder.error, questions: [`This repository's \`.gitea/damascus.yml\` cannot be used: ${builder.error}. Fix \`builder.name\` on the default branch, then comment \`/damascus retry\`.`] };
       }
+      // The operator's fault, found before anything is spent: an infrastructure error, no attempt used.
+      const missing = builder.preset?.missingCredentials(process.env) ?? null;
+      if (missing) return { verdict: 'error', reason: `the ${builder.name} builder cannot run: ${missing}` };
       // No sandbox, no agent: unless the operator said DAMASCUS_SANDBOX=off, an unsandboxed run is refused.
       const sandbox = await probeSandbox(settings.sandbox);
       if (!sandbox.ok) return { verdict: 'error', reason: `the coding agent cannot run: ${sandbox.detail}` };
@@ -82,7 +87,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
       // The guard's diff base, pinned before the agent runs: the agent can move any ref (origin/<branch> included), not a SHA.
       const base = await resolveCommit(wt, `origin/${defaultBranch}`);
       const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
-      const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number, approvedBy?: ChangeApproval): Promise<PhaseResult> => {
+      const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number | null, approvedBy?: ChangeApproval): Promise<PhaseResult> => {
         const find = () => deps.gitea.findOpenPullRequest(owner, name, { base: defaultBranch, head: branch });
         const body = `Closes #${item.issueNumber}\n\n${specSummary(spec)}\n\n_Opened by Damascus from the spec on the issue._`;
         const pr = (await find()) ?? await sendOnce({
@@ -99,6 +104,31 @@ export function buildPhase(deps: PhaseDeps): Phase {
           details: { changed, fingerprint, costUsd, ...(approvedBy ? { approvedBy } : {}) },
         };
       };
+      // Every secret Damascus holds: a change carrying one is never pushed, whatever put it there (the agent, the issue).
+      const heldSecretValues = (): string[] =>
+        [...new Set([...secretValues(process.env), ...heldSecrets(settings), ...(settings.callbackSecret ? [deriveProjectSecret(settings.callbackSecret, `${owner}/${name}`)] : [])])];
+      /**
+       * An agent stopped at a limit has been paid for: what it changed is committed and pushed to the story's branch
+       * (no pull request yet), and the next attempt continues from it. The same checks as a finished run's apply first.
+       */
+      const keepStoppedWork = async (limit: string, costUsd: number | null): Promise<PhaseResult> => {
+        const stopped = `the coding agent was stopped at ${limit} after ${describeCost(costUsd)}`;
+        const feedback = `The previous attempt was stopped at ${limit} before it finished. Its changes are already in your working directory: continue from them, and finish sooner.`;
+        if ((await gitTampering(wt)).length > 0) return { verdict: 'fail', reason: `${stopped}; it had tampered with git's files, so its changes were discarded`, details: { feedback, costUsd } };
+        await commitAll({ tree: wt, message: `damascus: ${item.title} (#${item.issueNumber}), attempt ${item.attempts + 1} (stopped at ${limit})`, author: deps.botIdentity });
+        const changed = await changedFiles(wt, base);
+        if (changed.length === 0) return { verdict: 'fail', reason: `${stopped}, having changed nothing`, details: { feedback, costUsd } };
+        const secrets = heldSecretValues();
+        const rawDiff = await diffSince(wt, base);
+        if (secrets.some((x) => rawDiff.includes(x))) return { verdict: 'fail', reason: `${stopped}; its change contains a secret value Damascus holds, so it was not pushed`, details: { feedback, costUsd } };
+        await pushBranch({ tree: wt, branch, remoteUrl, authHeader, force: rebuild });
+        return {
+          verdict: 'fail',
+          reason: `${stopped}; its work so far (${changed.length} file${changed.length === 1 ? '' : 's'}) is pushed to ${branch}, and the next attempt continues from it`,
+          patch: { branch, details: { rebuildFromBase: null } },
+          details: { feedback, changed, costUsd, stoppedAt: limit },
+        };
+      };
       try {
         // A writer's `/damascus approve` of the guarded change (src/db/ops/recordChangeApproval.ts) is bound to its
         // fingerprint; the change is already on the branch. Prose ("approve", "do not approve") is feedback, never approval.
@@ -108,22 +138,38 @@ export function buildPhase(deps: PhaseDeps): Phase {
           if (fingerprint === approval.fingerprint) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt, base), 0, approval);
         }
         const files = await writeAgentInputs(inputDir, { spec: item.spec, feedback: lastFeedback(ctx.verdicts), answers: ctx.answers }, verdictFilePath(runDir));
-        const command = builderArgv(builder, { promptFile: files.promptFile, inputDir, maxTurns });
+        const start = builderRun(builder, { promptFile: files.promptFile, inputDir, cwd: wt.path, home: join(runDir, 'home'), maxTurns, env: process.env });
+        if ('error' in start) return { verdict: 'error', reason: start.error };
+        const progress = agentProgressPublisher({ sql: deps.sql, item, builder: builder.name, intervalMs: settings.progressIntervalMs, log });
         const run = await runAgent({
-          command, cwd: wt.path, inputDir, stateDir: runDir, env: process.env, allowEnv: [...builder.env, ...(deps.agentAllowEnv ?? [])],
-          sandbox: settings.sandbox.enabled ? { settings: settings.sandbox, allowHosts: builder.allowHosts.concat(settings.sandbox.allowHosts), readPaths: [...builder.read, cache] } : null,
+          command: start.argv, cwd: wt.path, inputDir, stateDir: runDir, env: process.env, allowEnv: [...builder.env, ...(deps.agentAllowEnv ?? [])],
+          extraEnv: start.env, homeFiles: start.homeFiles, ...(start.reader ? { reader: start.reader } : {}), turnLimit: start.turnLimit,
+          onProgress: (r) => progress.update(r),
+          sandbox: settings.sandbox.enabled ? { settings: settings.sandbox, allowHosts: builder.allowHosts.concat(settings.sandbox.allowHosts), readPaths: [...start.read, cache] } : null,
           timeoutMs: timeoutMinutes * 60_000, log, signal,
-        });
-        if (run.costUsd > 0 || run.raw) {
-          await recordCost(deps.sql, { itemId: item.id, phase: 'build', kind: 'agent', model: null, usd: run.costUsd, details: { turns: run.numTurns } });
+        }).finally(() => progress.close());
+        const costUsd = run.spawnError ? 0 : agentCostUsd(run.report);
+        if (!run.spawnError) {
+          await recordCost(deps.sql, {
+            itemId: item.id, phase: 'build', kind: 'agent', model: run.report.model, usd: costUsd,
+            inputTokens: run.report.inputTokens ?? 0, outputTokens: run.report.outputTokens ?? 0,
+            details: { builder: builder.name, turns: run.numTurns, stop: run.report.stop, costSource: run.report.costUsd !== null ? 'reported' : costUsd !== null ? 'tokens' : 'unknown' },
+          });
         }
         if (run.spawnError) return { verdict: 'error', reason: `the coding agent could not start: ${run.spawnError}` };
+        // Its model API failed (rate limit, 5xx, credentials): not the agent's doing, so no attempt is used.
+        if (run.report.stop === 'model_api') {
+          return { verdict: 'error', reason: `the ${builder.name} builder's model API failed: ${(run.report.error ?? run.result).slice(0, 400)} (spent ${describeCost(costUsd)})` };
+        }
         if (run.verdictFile) {
           return run.verdictFile.verdict === 'spec_wrong'
             ? { verdict: 'spec_wrong', reason: run.verdictFile.reason ?? 'the coding agent found the spec unimplementable' }
             : { verdict: 'needs_human', reason: run.verdictFile.reason ?? 'the coding agent has questions', questions: run.verdictFile.questions ?? [] };
         }
-        if (run.timedOut) return { verdict: 'fail', reason: `the coding agent was stopped at its ${timeoutMinutes}-minute limit`, details: { feedback: 'The previous attempt ran out of time.' } };
+        if (run.timedOut || run.turnLimited) {
+          const limit = run.timedOut ? `its ${timeoutMinutes >= 1 ? `${timeoutMinutes}-minute` : `${Math.round(timeoutMinutes * 60)}-second`} limit` : `its turn limit (${maxTurns} turns)`;
+          return await keepStoppedWork(limit, costUsd);
+        }
         if (run.isError) {
           const said = (run.result.trim() || run.stderrTail.trim() || `exit code ${run.exitCode}`);
           return { verdict: 'fail', reason: `the coding agent reported an error: ${said.slice(-300)}`, details: { feedback: said.slice(-4000) } };
@@ -151,7 +197,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
         }
         const rawDiff = await diffSince(wt, base);
         // A change that carries a secret Damascus holds is never pushed, whatever put it there (the agent, the issue).
-        const secrets = [...new Set([...secretValues(process.env), ...heldSecrets(settings), ...(settings.callbackSecret ? [deriveProjectSecret(settings.callbackSecret, `${owner}/${name}`)] : [])])];
+        const secrets = heldSecretValues();
         if (secrets.some((x) => rawDiff.includes(x))) {
           log.warn({ item: item.id }, 'the change contains a secret value Damascus holds: not pushed');
           return { verdict: 'fail', reason: 'the change contains a secret value Damascus holds; it was not pushed', details: { feedback: 'The previous attempt wrote a credential into the change. Never write tokens, keys or secrets into files.' } };
@@ -182,7 +228,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
         }
         // A rebuild replaces the branch's history (it no longer contains the old commits): a forced push.
         await pushBranch({ tree: wt, branch, remoteUrl, authHeader, force: rebuild });
-        return await openPr(commit ?? wt.headBefore, fingerprint, changed, run.costUsd);
+        return await openPr(commit ?? wt.headBefore, fingerprint, changed, costUsd);
       } finally {
         await removeWorktree({ cache, path: wt.path }).catch(() => {});
         await rm(runDir, { recursive: true, force: true }).catch(() => {});

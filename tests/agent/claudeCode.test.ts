@@ -98,7 +98,7 @@ async function runClaude(script: ModelScript, o: { maxTurns?: number; env?: Reco
   const ms = Date.now() - t0;
   const text = existsSync(streamFile) ? await readFile(streamFile, 'utf8') : '';
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const reader = claudeCodePreset.reader();
+  const reader = claudeCodePreset.reader(null);
   for (const l of lines) reader.line(l);
   await server.close();
   return { run, report: reader.report(), lines, worktree, server, ms, logLines };

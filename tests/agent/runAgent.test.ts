@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/log.js';
 import { runAgent, lastJsonObject, type RunAgentOptions } from '../../src/agent/runAgent.js';
+import { emptyReport, type AgentReport, type OutputReader } from '../../src/agent/presets/types.js';
 import { writeAgentInputs } from '../../src/agent/inputs.js';
 import { isRunning, runningGroupMembers } from '../../src/agent/processGroup.js';
 
@@ -55,9 +56,9 @@ test('a non-zero exit is an error even when the JSON says is_error false', async
   expect(r).toMatchObject({ exitCode: 3, isError: true });
 });
 
-test('output that is not JSON gives raw null, cost 0 and the output as result', async () => {
+test('output that is not JSON gives raw null, an unknown cost (never 0) and the output as result', async () => {
   const r = await run({ stdout: 'garbage' });
-  expect(r).toMatchObject({ raw: null, costUsd: 0, isError: false });
+  expect(r).toMatchObject({ raw: null, costUsd: null, isError: false, report: { stop: null, costUsd: null } });
   expect(r.result).toContain('this is not json');
 });
 
@@ -186,4 +187,44 @@ describe('the verdict file is the agent\'s to write, so Damascus reads it withou
     const huge = await agentThat(`require('fs').writeFileSync(process.env.DAMASCUS_AGENT_VERDICT_FILE, '{"verdict":"spec_wrong","reason":"' + 'x'.repeat(100000) + '"}')`);
     expect(huge.verdictFileError).toMatch(/it is over 65536 bytes/);
   });
+});
+
+/** A reader that counts one turn per `{"turn": …}` line and takes what it is doing from it. */
+function turnReader(): OutputReader {
+  let report = emptyReport();
+  return {
+    line(text) {
+      const o = JSON.parse(text) as { turn?: number; doing?: string; type?: string };
+      if (o.turn !== undefined) report = { ...report, turns: o.turn, activity: o.doing ?? null };
+      if (o.type === 'result') report = { ...report, stop: 'completed' };
+    },
+    report: () => report,
+  };
+}
+
+test('a streamed run: each line reaches the reader, progress is reported redacted, and the turn limit stops it', async () => {
+  const secret = 'sk-ant-very-secret-value-123';
+  const seen: AgentReport[] = [];
+  const script = { stream: [{ turn: 1, doing: `Read ${secret}` }, { turn: 2, doing: 'Write a.txt' }, { turn: 3, doing: 'Write b.txt' }], sleepMs: 'forever' };
+  const r = await run(script, {
+    reader: turnReader(), onProgress: (p) => seen.push(p), turnLimit: 1,
+    env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: secret, SCRIPTED_AGENT: JSON.stringify(script) },
+  });
+  // Stopped by Damascus when it started a turn past 1 (the script would have slept forever), an error but not a timeout.
+  expect(r).toMatchObject({ turnLimited: true, timedOut: false, isError: true });
+  expect(r.report.turns).toBeGreaterThanOrEqual(2);
+  expect(seen.map((p) => p.activity)).toEqual(expect.arrayContaining(['Read [redacted]', 'Write a.txt']));
+  expect(JSON.stringify(seen)).not.toContain(secret);
+});
+
+test('a CLI that stops itself at its turn limit (error_max_turns) is turn-limited too', async () => {
+  const r = await run({ stream: [{ type: 'result', subtype: 'error_max_turns', is_error: true, num_turns: 4, total_cost_usd: 0.02 }], stdout: 'none' });
+  expect(r).toMatchObject({ turnLimited: true, isError: true, costUsd: 0.02, numTurns: 4, report: { stop: 'turn_limit' } });
+});
+
+test('files the preset asks for are written under HOME; one outside HOME is refused', async () => {
+  const r = await run({ writes: {}, copyInputsTo: undefined }, { homeFiles: { '.config/tool/config.json': '{"a":1}' }, stateDir: join(root, 'state') });
+  expect(r.exitCode).toBe(0);
+  expect(await readFile(join(root, 'state', 'home', '.config', 'tool', 'config.json'), 'utf8')).toBe('{"a":1}');
+  await expect(run({}, { homeFiles: { '../escape': 'x' }, stateDir: join(root, 'state2') })).rejects.toThrow('outside HOME');
 });

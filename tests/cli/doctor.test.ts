@@ -2,6 +2,7 @@
  * `damascus doctor` — the built CLI (npm run build first) against the simulated Gitea, with a serve stand-in: the real
  * webhook route and /healthz, /metrics in this process, on 127.0.0.1.
  */
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { createGiteaClient } from '../../src/gitea/client.js';
@@ -22,7 +23,7 @@ const CALLBACK_SECRET = 'doctor-callback-secret-51c0e2';
 const WEBHOOK_SECRET = 'doctor-webhook-secret-9a7d33';
 const OTHER_SECRET = 'doctor-webhook-secret-rotated-64be0f';
 const CHECK_NAMES = [
-  'settings', 'agent sandbox', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow',
+  'settings', 'agent sandbox', 'coding agent', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow',
   'action readable', 'runner online', 'webhook', 'test delivery', 'public URL',
 ];
 
@@ -33,6 +34,9 @@ let publicUrl: string;
 const outputs: CliRun[] = [];
 const tokens: string[] = [];
 
+const NODE_BIN = join(process.cwd(), 'node_modules', '.bin');
+const AGENT_KEY = 'sk-ant-doctor-test-key-0123456789';
+
 function env(extra: Record<string, string | undefined> = {}, giteaSim: GiteaSim = sim): Record<string, string | undefined> {
   return {
     GITEA_URL: giteaSim.url,
@@ -42,6 +46,9 @@ function env(extra: Record<string, string | undefined> = {}, giteaSim: GiteaSim 
     DAMASCUS_PUBLIC_URL: publicUrl,
     DAMASCUS_TRIGGER_LABEL: 'damascus',
     DAMASCUS_RUNS_ON: 'damascus',
+    // The default builder, Claude Code, from the project's own install, with a credential.
+    PATH: `${NODE_BIN}:${process.env.PATH ?? ''}`,
+    ANTHROPIC_API_KEY: AGENT_KEY,
     ...extra,
   };
 }
@@ -97,7 +104,7 @@ afterAll(async () => {
   await new Promise((resolve) => serve.close(resolve));
   await db.drop();
   // No run, of any kind, printed a token or a secret.
-  const secrets = [sim.token, ...tokens, CALLBACK_SECRET, WEBHOOK_SECRET, OTHER_SECRET, deriveProjectSecret(CALLBACK_SECRET, 'acme/app')];
+  const secrets = [sim.token, ...tokens, AGENT_KEY, CALLBACK_SECRET, WEBHOOK_SECRET, OTHER_SECRET, deriveProjectSecret(CALLBACK_SECRET, 'acme/app')];
   expect(outputs.length).toBeGreaterThan(10);
   for (const r of outputs) for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
   expect(sim.responseViolations).toEqual([]);
@@ -114,7 +121,7 @@ describe('damascus doctor', () => {
     expect(r.stderr).toBe('');
     const checks = report(r);
     expect([...checks].filter(([, [word]]) => word !== 'ok')).toEqual([]);
-    expect(r.stdout.trim().split('\n').pop()).toBe('13 checks: 13 ok, 0 failed, 0 warnings');
+    expect(r.stdout.trim().split('\n').pop()).toBe('14 checks: 14 ok, 0 failed, 0 warnings');
     expect(r.code).toBe(0);
     expect(checks.get('token user')![1]).toBe(`the token is ${sim.botLogin}'s (site admin: no)`);
     expect(checks.get('review workflow')![1]).toMatch(new RegExp(`^\\.gitea/workflows/${REVIEW_WORKFLOW_FILE} on main: runs-on damascus, uses ${sim.url}/${sim.botLogin}/damascus-action@[0-9a-f]{40}$`));
@@ -228,9 +235,9 @@ describe('damascus doctor', () => {
     const r = await doctor([]);
     expect(r.code).toBe(0);
     const checks = report(r);
-    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(CHECK_NAMES.map((n) => [n, ['settings', 'agent sandbox', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']));
+    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(CHECK_NAMES.map((n) => [n, ['settings', 'agent sandbox', 'coding agent', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']));
     expect(checks.get('webhook')![1]).toBe('no OWNER/REPO given');
-    expect(r.stdout.trim().split('\n').pop()).toBe('13 checks: 5 ok, 0 failed, 0 warnings, 8 skipped');
+    expect(r.stdout.trim().split('\n').pop()).toBe('14 checks: 6 ok, 0 failed, 0 warnings, 8 skipped');
     expect(sim.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual(['GET /version', 'GET /user']);
   });
 
@@ -242,6 +249,19 @@ describe('damascus doctor', () => {
     expect(report(off).get('agent sandbox')).toEqual(['warn', expect.stringMatching(/^DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox/)]);
     const on = await doctor([]);
     expect(report(on).get('agent sandbox')).toEqual(['ok', expect.stringMatching(/^bubblewrap/)]);
+  });
+
+  test('the coding agent: its version when all is well; a CLI missing, too old or without credentials is a FAIL saying what to do', async () => {
+    const on = report(await doctor([]));
+    expect(on.get('coding agent')).toEqual(['ok', 'claude-code 2.1.332']);
+    const noKey = await doctor([], { ANTHROPIC_API_KEY: '', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-doctor-test-openai-key' });
+    expect(report(noKey).get('coding agent')).toEqual(['FAIL', expect.stringMatching(/^claude-code: Claude Code has no credentials: set ANTHROPIC_API_KEY .*$/)]);
+    expect(noKey.code).not.toBe(0);
+    const missing = report(await doctor([], { PATH: '/usr/bin:/bin', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-doctor-test-openai-key' })).get('coding agent');
+    expect(missing).toEqual(['FAIL', 'claude-code: `claude` is not installed (not found on PATH); install claude-code 2.1.332 or later; codex: `codex` is not installed (not found on PATH); install codex 0.171.0 or later']);
+    // An old CLI: a builders file pointing the preset at a program (tests/fixtures/agent/old-cli.sh) that says it is 1.0.0.
+    const file = join(process.cwd(), 'tests', 'fixtures', 'agent', 'old-builders.yml');
+    expect(report(await doctor([], { DAMASCUS_BUILDER: 'old', DAMASCUS_BUILDERS_FILE: file })).get('coding agent')).toEqual(['FAIL', `old: claude-code 1.0.0 is too old: Damascus needs 2.1.332 or later`]);
   });
 
   test('missing settings: named, the checks that need them skipped, exit 2; bad arguments exit 2 before anything is sent', async () => {
@@ -281,7 +301,7 @@ describe('runDoctor against Gitea 1.26 answers the simulator does not give', () 
   /** Every check over the simulator's client, with some of its answers replaced by what a real 1.26.3 says. */
   const run = async (gitea: DoctorGitea) => {
     const checks = await runDoctor(
-      { sandbox: async () => ({ mode: 'bwrap', ok: true, ownUser: true, detail: 'bubblewrap' }), gitea, fetch: (url, init) => fetch(url, init), now: () => Date.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) },
+      { sandbox: async () => ({ mode: 'bwrap', ok: true, ownUser: true, detail: 'bubblewrap' }), builders: async () => [], gitea, fetch: (url, init) => fetch(url, init), now: () => Date.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) },
       {
         settings: { giteaUrl: sim.url, giteaToken: sim.token, webhookSecret: WEBHOOK_SECRET, callbackSecret: CALLBACK_SECRET, publicUrl, runsOn: 'damascus' },
         repo: { owner: 'acme', name: 'calm' }, events: loadAppManifest().defaultEvents, runnerWaitSeconds: 0, deliveryWaitSeconds: 1,

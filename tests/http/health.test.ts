@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { ROOT } from '../support/cli.js';
 import { createTestDb, seedItems, type TestDb } from '../support/db.js';
 import { startGiteaSim, type GiteaSim } from '../support/giteaSim/index.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../support/processes.js';
@@ -66,13 +68,21 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
         return r ? { status: r.status, body: (await r.json()) as { ready: boolean; checks: Record<string, string> } } : null;
       }, 20_000, 100);
     };
-    const on = await worker({});
-    expect(on).toMatchObject({ status: 200, body: { ready: true, checks: { sandbox: 'ok' } } });
+    // The default builder, Claude Code, from the project's install, with its credential.
+    const claude = { PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`, ANTHROPIC_API_KEY: 'sk-ant-health-test-key' };
+    const on = await worker(claude);
+    expect(on).toMatchObject({ status: 200, body: { ready: true, checks: { sandbox: 'ok', builder: 'ok' } } });
+    // Its CLI missing or its credentials absent: said by /readyz before any build, not by the first build.
+    const noKey = await worker({ PATH: claude.PATH });
+    expect(noKey.status).toBe(503);
+    expect(noKey.body.checks.builder).toMatch(/^claude-code: Claude Code has no credentials: set ANTHROPIC_API_KEY/);
+    const noCli = await worker({ ANTHROPIC_API_KEY: 'sk-ant-x', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-x', PATH: '/usr/bin:/bin' });
+    expect(noCli.body.checks.builder).toMatch(/^claude-code: `claude` is not installed \(not found on PATH\); install claude-code 2\.1\.332 or later; codex: `codex` is not installed/);
     // No bubblewrap on PATH: no build can run, and the worker is not ready.
     const none = await worker({ PATH: '/nonexistent' });
     expect(none.status).toBe(503);
     expect(none.body.checks.sandbox).toMatch(/^bubblewrap \(bwrap\) cannot be started: .*ENOENT/);
-    const off = await worker({ DAMASCUS_SANDBOX: 'off' });
+    const off = await worker({ ...claude, DAMASCUS_SANDBOX: 'off' });
     expect(off).toMatchObject({ status: 200, body: { ready: true } });
     expect(off.body.checks.sandbox).toMatch(/^warning: DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox/);
   });

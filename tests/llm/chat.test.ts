@@ -46,7 +46,7 @@ test('a cost reported by the proxy wins over the price table', async () => {
   const llm = createLlm({ baseUrl: server.url, model: 'gpt-4o' });
   expect(await llm.complete(MSG)).toMatchObject({ costUsd: 0.0123, costSource: 'reported' });
   expect(await llm.complete(MSG)).toMatchObject({ costUsd: 0.5, costSource: 'reported' });
-  expect(await llm.complete(MSG)).toMatchObject({ model: 'my-local-llama', costUsd: 0, costSource: 'unknown' });
+  expect(await llm.complete(MSG)).toMatchObject({ model: 'my-local-llama', costUsd: null, costSource: 'unknown' });
 });
 
 test.each([500, 502, 503, 429])('HTTP %i → retryable LlmError carrying the status', async (status) => {
@@ -111,5 +111,5 @@ test('price table: longest prefix, provider prefixes, unknown models', () => {
   expect(priceFor('openai/gpt-4o')).toEqual({ input: 2.5, output: 10 });
   expect(priceFor('llama3:8b')).toBeNull();
   expect(estimateCostUsd('claude-sonnet-4-5', 1_000_000, 1_000_000)).toBe(18);
-  expect(estimateCostUsd('llama3', 1_000_000, 1_000_000)).toBe(0);
+  expect(estimateCostUsd('llama3', 1_000_000, 1_000_000)).toBeNull(); // unknown, never free
 });

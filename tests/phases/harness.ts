@@ -103,7 +103,7 @@ export class Loop {
     this.gitea = gitea;
     this.phases = builtinPhases({
       sql: this.db.sql, gitea, settings: this.settings, log: this.log,
-      llm: createLlm({ baseUrl: this.llm.url, apiKey: 'sk-test', model: 'gpt-4o-mini' }),
+      llm: createLlm({ baseUrl: this.settings.llmBaseUrl ?? this.llm.url, apiKey: 'sk-test', model: this.settings.llmModel ?? 'gpt-4o-mini' }),
       botIdentity: { name: 'Damascus Bot', email: 'bot@damascus.invalid' },
     });
     // The review Action stand-in: what a runner would post after running the test command.

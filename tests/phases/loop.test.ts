@@ -156,7 +156,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
       const out = await loop.tick();
       expect(out).toMatchObject({ kind: 'ran', phase: 'build', verdict: 'fail', to: 'build' });
       const [v] = await loop.db.sql`SELECT reason FROM verdicts WHERE item_id = ${id} ORDER BY id DESC LIMIT 1`;
-      expect(v!.reason).toMatch(/stopped at its 0.02-minute limit/);
+      expect(v!.reason).toMatch(/stopped at its 1-second limit/);
     } finally {
       await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     }

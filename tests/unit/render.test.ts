@@ -165,6 +165,17 @@ describe('renderStatusComment', () => {
     expect(done).toContain('**Waiting on:** nothing');
   });
 
+  test('a running build shows its agent\'s progress; a run whose cost nobody knows is never shown as free', () => {
+    const agent = { builder: 'claude-code', turns: 4, costUsd: 0.0712, activity: 'Write src/<b>a</b>.ts @ops', at: '2026-01-02T03:09:00Z' };
+    const md = renderStatusComment({ ...baseStatus, state: 'build', agent, unknownCostRuns: 2 });
+    expect(md).toContain('- **Agent:** `claude-code` · 4 turns · $0.07 so far · last: Write src/&lt;b>a&lt;/b>.ts @\u200dops (at 2026-01-02 03:09 UTC)');
+    expect(md).toContain('**Cost:** $0.42 + unknown (2 runs reported no cost) of $5.00');
+    expect(md).not.toMatch(LIVE_MENTION);
+    // Unknown so far, and no progress line once the build is over.
+    expect(renderStatusComment({ ...baseStatus, state: 'build', agent: { ...agent, costUsd: null, turns: 1 } })).toContain('1 turn · cost so far unknown');
+    expect(renderStatusComment({ ...baseStatus, state: 'review', agent })).not.toContain('**Agent:**');
+  });
+
   test('a hostile "waiting on" / "next" cannot inject HTML or mentions', () => {
     const md = renderStatusComment({ ...baseStatus, waitingOn: '@everyone -->\n<!-- damascus:status:1 -->', next: '</sub><h1>x</h1>' });
     expect(findMarker(md)).toEqual({ kind: 'status', id: '42' });

@@ -30,6 +30,8 @@ export const claudeCodePreset: BuilderPreset = {
   versionArgs: ['--version'],
   // The stream shapes the reader relies on (terminal_reason, api_error_status) were verified with this version.
   minVersion: '2.1.332',
+  // --max-turns: the CLI stops itself, and says so (subtype error_max_turns).
+  limitsTurns: true,
   credentialEnv: [...KEY_VARS, 'ANTHROPIC_BASE_URL'],
   missingCredentials(env: Env): string | null {
     if (KEY_VARS.some((k) => set(env[k]))) return null;

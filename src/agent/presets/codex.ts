@@ -274,7 +274,8 @@ export const codexPreset: BuilderPreset = {
     ];
     return { argv, homeFiles: { '.codex/config.toml': codexConfig({ env: o.env, model }) }, env: {} };
   },
-  reader(): OutputReader {
-    return codexReader(null);
+  // Codex's stream never names its model: the one it was given prices its tokens.
+  reader(model: string | null): OutputReader {
+    return codexReader(model ?? CODEX_DEFAULT_MODEL);
   },
 };

@@ -80,6 +80,8 @@ export interface BuilderPreset {
   allowHosts(env: Env): string[];
   /** The argv (program first) and configuration files to write under HOME (path relative to HOME → content). */
   prepare(o: PresetRunOptions): { argv: string[]; homeFiles: Record<string, string>; env: Record<string, string> };
-  /** A fresh reader for one run's stdout. */
-  reader(): OutputReader;
+  /** The CLI stops itself at maxTurns (and says so); otherwise Damascus stops it when its reader counts that many. */
+  limitsTurns?: boolean;
+  /** A fresh reader for one run's stdout; `model` is the one asked for (null: the CLI's default), for CLIs that do not say. */
+  reader(model: string | null): OutputReader;
 }

@@ -18,6 +18,8 @@ export interface DashboardItemRow {
   maxErrors: number;
   /** Cost so far: the larger of work_items.cost_usd and the cost ledger's sum. */
   costUsd: number;
+  /** Runs whose cost nobody knows (shown as unknown, never as zero). */
+  unknownCostRuns: number;
   maxCostUsd: number | null;
   runAfter: Date | null;
   gateCount: number;
@@ -57,6 +59,7 @@ export const ITEM_COLUMNS = `
   w.id, p.owner, p.name AS repo, p.html_url AS project_html_url, w.issue_number, w.issue_url, w.title, w.state,
   w.resume_phase, w.attempts, w.budget_cycles, w.error_count, w.max_errors,
   GREATEST(w.cost_usd, COALESCE((SELECT sum(c.usd) FROM cost_ledger c WHERE c.item_id = w.id), 0)) AS cost_usd,
+  (SELECT count(*)::int FROM cost_ledger c WHERE c.item_id = w.id AND c.usd IS NULL) AS unknown_cost_runs,
   w.max_cost_usd, w.run_after, w.gate_count,
   CASE WHEN w.lease_until > now() THEN w.lease_owner END AS lease_owner,
   CASE WHEN w.lease_until > now() THEN w.leased_at END AS leased_at,

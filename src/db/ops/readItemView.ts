@@ -14,6 +14,8 @@ export interface ItemView extends DashboardItemRow {
   leased: boolean;
   details: Record<string, unknown>;
   statusCommentId: number | null;
+  /** The running agent's last progress report (schema/007), or null. */
+  agentProgress: Record<string, unknown> | null;
   /** When the item last changed state (its latest work.* / human.question event), else its creation. */
   since: Date;
   /** Every human issue of the item, oldest first. */
@@ -23,7 +25,7 @@ export interface ItemView extends DashboardItemRow {
 export async function readItemView(sql: Queryable, itemId: number): Promise<ItemView | null> {
   const rows = await sql<Omit<ItemView, 'questions'>[]>`
     SELECT ${sql.unsafe(ITEM_COLUMNS)}, (w.lease_token IS NOT NULL AND w.lease_until > now()) AS leased,
-           w.details, w.status_comment_id,
+           w.details, w.status_comment_id, w.agent_progress,
            COALESCE((SELECT max(e.created_at) FROM events_outbox e
                      WHERE e.item_id = w.id AND (e.type LIKE 'work.%' OR e.type = 'human.question')), w.created_at) AS since
     FROM work_items w JOIN projects p ON p.id = w.project_id

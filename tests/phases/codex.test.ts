@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { Loop, specText } from './harness.js';
+import { AGENT_KEYS, startAgentModel, useEnv, type AgentModel } from './agentModels.js';
+
+/**
+ * The build phase with the real Codex CLI (`codex exec`, 0.171.0, from the project's node_modules) in its sandbox,
+ * against a scripted OpenAI Responses API. Codex has no turn limit of its own: Damascus counts its round trips.
+ */
+const git = (loop: Loop, ...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
+const verdicts = async (loop: Loop, id: number) =>
+  (await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
+
+describe('Codex builds a story for real', () => {
+  const loop = new Loop();
+  let model: AgentModel;
+  let undoEnv: () => void;
+  beforeAll(async () => {
+    model = await startAgentModel('codex');
+    undoEnv = useEnv(model.env);
+    await loop.start({}, { DAMASCUS_BUILDER: 'codex', DAMASCUS_AGENT_MAX_TURNS: '3' });
+  });
+  afterAll(async () => {
+    await loop.stop();
+    await model.server.close();
+    undoEnv();
+  });
+  // Each story writes greeting.txt with its own text: main holds what the last merged story wrote.
+  afterEach(async () => {
+    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
+    model.runs = [];
+    model.fail = null;
+  });
+
+  test('label → spec → Codex writes the file with its own tools → review → merged; its tokens are priced from the table', async () => {
+    loop.scriptLlm({ text: specText() });
+    model.runs = [[{ write: { path: 'greeting.txt', content: 'hello from codex' } }, { text: 'Added greeting.txt.' }]];
+    const before = model.turns.length;
+    const id = await loop.story();
+    await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
+    expect((await verdicts(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
+    expect(git(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello from codex');
+    const turns = model.turns.slice(before);
+    expect(turns).toHaveLength(2);
+    expect(turns[0]!.headers.authorization).toBe(`Bearer ${AGENT_KEYS.codex}`);
+    const [cost] = await loop.db.sql`SELECT usd::float8 AS usd, model, input_tokens::int AS input, output_tokens::int AS output, details FROM cost_ledger WHERE item_id = ${id} AND kind = 'agent'`;
+    expect(cost).toMatchObject({ model: 'gpt-4.1', details: { builder: 'codex', turns: 2, stop: 'completed', costSource: 'tokens' } });
+    expect(cost!.input).toBeGreaterThan(0);
+    expect(cost!.usd).toBeCloseTo((cost!.input * 2 + cost!.output * 8) / 1e6, 9);
+  });
+
+  test('the model API answers 429: an infrastructure error, no attempt used, its message on the verdict', async () => {
+    loop.scriptLlm({ text: specText() });
+    const id = await loop.story('Rate limited');
+    await loop.tick();
+    model.fail = { status: 429, message: 'Rate limit reached for requests' };
+    await loop.tick();
+    const v = await verdicts(loop, id);
+    expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build']);
+    expect(v[1]!.reason).toMatch(/^the codex builder's model API failed: .*429/);
+    expect(await loop.state(id)).toMatchObject({ attempts: 0 });
+  });
+
+  test('Damascus stops it at its turn limit: the work is pushed, and the next attempt continues from it', async () => {
+    loop.scriptLlm({ text: specText() });
+    model.runs = [
+      [1, 2, 3, 4, 5, 6].map((n) => ({ write: { path: 'greeting.txt', content: `draft ${n}` } })),
+      [{ shell: 'cat greeting.txt' }, { write: { path: 'greeting.txt', content: 'hello, codex at last' } }, { text: 'Done.' }],
+    ];
+    const id = await loop.story('Long codex story');
+    await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
+    const v = await verdicts(loop, id);
+    expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:fail→build', 'build:pass→review', 'review:pass→done']);
+    expect(v[1]!.reason).toMatch(/^the coding agent was stopped at its turn limit \(3 turns\) after an unknown amount; its work so far \(1 file\) is pushed to /);
+    // Killed mid-run, Codex never printed its usage (it reports tokens once, at the end): the cost is unknown, not zero.
+    // The second attempt's shell saw a draft the first one left on the branch.
+    expect(JSON.stringify(model.turns.slice(-2).map((t) => t.body.input))).toMatch(/draft [3-4]/);
+    expect(git(loop, 'log', '--format=%s', 'main')).toMatch(/attempt 1 \(stopped at its turn limit \(3 turns\)\)/);
+    expect(git(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello, codex at last');
+  });
+});
