@@ -37,7 +37,7 @@ interface WorldLike {
   start(): Promise<void>;
   setup(): Promise<string>;
   startProcesses(): Promise<void>;
-  scriptAgent(issue: number, first: Record<string, unknown>, retry?: Record<string, unknown>): Promise<void>;
+  scriptAgent(issue: number, first: { writes: Record<string, string> }, retry?: { writes: Record<string, string> }): Promise<void>;
   openIssue(title: string, body: string): number;
   label(issue: number): void;
   waitForQuestion(issue: number, timeoutMs?: number): Promise<{ id: number; tag: string; question: string }>;
@@ -140,8 +140,8 @@ async function main(): Promise<number> {
     const hello = world.openIssue(m.HELLO.title, m.HELLO.body);
     const lang = world.openIssue(m.LANG.title, m.LANG.body);
     say(`alice opened #${hello} "${m.HELLO.title}" and #${lang} "${m.LANG.title}"`);
-    await world.scriptAgent(hello, { writes: { [m.HELLO.file]: m.HELLO.content }, cost: 0.25 });
-    await world.scriptAgent(lang, { writes: { [m.LANG.file]: m.LANG.wrongContent }, cost: 0.1 }, { writes: { [m.LANG.file]: m.LANG.content }, cost: 0.15 });
+    await world.scriptAgent(hello, { writes: { [m.HELLO.file]: m.HELLO.content } });
+    await world.scriptAgent(lang, { writes: { [m.LANG.file]: m.LANG.wrongContent } }, { writes: { [m.LANG.file]: m.LANG.content } });
     stopWatching = watchProgress(world, m, [hello, lang]);
     world.label(hello);
     world.label(lang);
@@ -164,7 +164,7 @@ async function main(): Promise<number> {
 
     say(`main now holds ${m.HELLO.file} = ${JSON.stringify(world.fileOnMain(m.HELLO.file))} and ${m.LANG.file} = ${JSON.stringify(world.fileOnMain(m.LANG.file))}`);
     const [costs] = await world.db.sql`SELECT count(*)::int AS verdicts, (SELECT sum(usd)::float8 FROM cost_ledger) AS usd FROM verdicts`;
-    say(`${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM and agent)`);
+    say(`${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM; the real Claude Code priced its scripted model\'s tokens)`);
     for (const it of done) process.stdout.write(`${bold(`PR #${it.prNumber} was merged.`)}\n`);
     return 0;
   } catch (err) {

@@ -303,7 +303,8 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
     reader.line(line);
     const report = reader.report();
     // Past its limit: it has had its turns and started one more.
-    if (o.turnLimit != null && report.turns !== null && report.turns > o.turnLimit && report.stop === null && !turnLimited) {
+    const past = o.turnLimit != null && ((report.turns !== null && report.turns > o.turnLimit && report.stop === null) || report.stop === 'turn_limit');
+    if (past && !turnLimited) {
       turnLimited = true;
       o.log.info({ turns: report.turns, limit: o.turnLimit }, 'agent stopped at its turn limit');
       void killAll();

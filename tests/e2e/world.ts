@@ -16,11 +16,14 @@ import { damascus, ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startGiteaSim, type GiteaSim, type SimDispatch } from '../support/giteaSim/index.js';
 import { startLlmServer, type LlmRequest, type LlmScript, type LlmServer } from '../support/llmServer.js';
+import { StoryModel, type StoryScript } from '../support/models/storyModel.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../support/processes.js';
 import { runReviewWorkflow, type ActionRunResult } from '../support/runAction.js';
 
 export const OWNER = 'acme';
 export const REPO = 'widgets';
+/** Claude Code's key in this world: secret-looking, so none of it may show on Gitea or in a log. */
+export const AGENT_KEY = 'sk-ant-api03-e2e-scripted-0123456789abcdef';
 export const STORY_AGENT = join(ROOT, 'tests', 'e2e', 'story-agent.mjs');
 
 /** A spec with every required section (the shape the spec phase checks). */
@@ -97,13 +100,14 @@ export class World {
   db!: TestDb;
   sim!: GiteaSim;
   llm!: LlmServer;
+  /** The Anthropic API behind the real Claude Code, the builder of every story. */
+  readonly model = new StoryModel();
   redisUrl = '';
   readonly prefix = `e2e${randomBytes(4).toString('hex')}`;
   readonly webhookSecret = randomBytes(16).toString('hex');
   readonly callbackSecret = randomBytes(16).toString('hex');
   port = 0;
   publicUrl = '';
-  agentDir = '';
   /** Every review workflow run, in the order they finished. */
   readonly actionRuns: (ActionRunResult & { dispatch: SimDispatch })[] = [];
   readonly actionErrors: string[] = [];
@@ -121,9 +125,6 @@ export class World {
   /** Everything but the Damascus processes: database, Redis, Gitea, LLM, the agent's scripts. */
   async start(): Promise<void> {
     this.dir = await tempDir('damascus-e2e-');
-    this.agentDir = join(this.dir.path, 'agent');
-    await mkdir(this.agentDir, { recursive: true });
-    await chmod(this.agentDir, 0o777); // the sandboxed agent runs as another user and records its runs here
     this.db = await createTestDb('dme2e');
     this.say(`database ${this.db.url.replace(/^.*\//, '')} created and migrated`);
     if (this.opts.redisUrl) this.redisUrl = this.opts.redisUrl;
@@ -136,6 +137,8 @@ export class World {
     this.sim.addUser('alice', { permissions: { [`${OWNER}/${REPO}`]: 'write' }, fullName: 'Alice' });
     this.say(`simulated Gitea at ${this.sim.url} with ${OWNER}/${REPO} (a real bare git repo)`);
     this.llm = await startLlmServer({ responses: (req) => llmAnswer(req) });
+    await this.model.start();
+    this.say(`scripted LLM at ${this.llm.url}; the real Claude Code builds against a scripted Anthropic API at ${this.model.server.url}`);
     this.port = await freePort();
     this.publicUrl = `http://127.0.0.1:${this.port}`;
     // What a runner does with each dispatch of the review workflow.
@@ -181,11 +184,13 @@ export class World {
       LLM_BASE_URL: this.llm.url,
       LLM_MODEL: 'gpt-4o-mini',
       LLM_API_KEY: 'sk-e2e-scripted',
-      DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, STORY_AGENT]),
-      E2E_AGENT_DIR: this.agentDir,
-      // The agent runs in the sandbox: it reads its scripts (tests/) and writes only its worktree and E2E_AGENT_DIR.
-      DAMASCUS_AGENT_READ: join(ROOT, 'tests'),
-      DAMASCUS_AGENT_WRITE: this.agentDir,
+      // The builder is the default one, Claude Code, as the project installs it (in its sandbox, with its own key only).
+      DAMASCUS_BUILDER: 'claude-code',
+      DAMASCUS_BUILDER_COMMAND: '',
+      PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+      ANTHROPIC_BASE_URL: this.model.server.url,
+      ANTHROPIC_API_KEY: AGENT_KEY,
+      DAMASCUS_PROGRESS_INTERVAL_MS: '200',
       DAMASCUS_DATA_DIR: join(this.dir.path, role),
       DAMASCUS_CONCURRENCY: '2',
       DAMASCUS_HEARTBEAT_MS: '500',
@@ -230,18 +235,14 @@ export class World {
   }
 
   /** The scripts the story's agent runs: the first build, and (optionally) a build after review feedback. */
-  async scriptAgent(issue: number, first: Record<string, unknown>, retry?: Record<string, unknown>): Promise<void> {
-    await writeFile(join(this.agentDir, `${issue}.json`), JSON.stringify(first));
-    if (retry) await writeFile(join(this.agentDir, `${issue}.retry.json`), JSON.stringify(retry));
+  /** What the story's agent writes on its first build, and on a build after a failed review. */
+  async scriptAgent(issue: number, first: StoryScript, retry?: StoryScript): Promise<void> {
+    this.model.script(issue, first, retry);
   }
 
   /** Which scripts the story's agent ran ('first' | 'retry'), in order. */
   async agentRuns(issue: number): Promise<string[]> {
-    try {
-      return (await readFile(join(this.agentDir, `${issue}.runs`), 'utf8')).split('\n').filter(Boolean);
-    } catch {
-      return [];
-    }
+    return this.model.runsOf(issue);
   }
 
   /** alice opens an issue (no label yet). */
@@ -381,6 +382,7 @@ export class World {
     await stopAll(ps);
     if (this.sim) await this.sim.close().catch(() => {});
     if (this.llm) await this.llm.close().catch(() => {});
+    if (this.model.server) await this.model.server.close().catch(() => {});
     if (this.redis) await this.redis.stop();
     else if (this.redisUrl) await dropQueueKeys(this.redisUrl, this.prefix).catch(() => {});
     if (this.db) await this.db.drop().catch(() => {});

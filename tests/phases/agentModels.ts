@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { ROOT } from '../support/cli.js';
 import { startAnthropicServer } from '../support/models/anthropic.js';
-import { startResponsesServer } from '../support/models/openaiResponses.js';
+import { chatHandler, chatScript } from '../support/models/openaiChat.js';
+import { responsesHandler, startResponsesServer } from '../support/models/openaiResponses.js';
+import { startModelServer } from '../support/models/script.js';
 import type { ModelAction, ModelRequest, ModelServer } from '../support/models/script.js';
 
 /** The project's own installs of the three CLIs (npm ci puts them there). */
@@ -29,6 +31,8 @@ export interface AgentModel {
   env: Record<string, string>;
   runs: Step[][];
   fail: ModelAction | null;
+  /** On the OpenAI-compatible endpoint: what a request without tools gets (the spec phase's LLM call), when set. */
+  llm: ((req: ModelRequest) => ModelAction) | null;
   /** Agent turns answered so far (side requests not counted). */
   turns: ModelRequest[];
 }
@@ -40,7 +44,7 @@ export function hasToolResults(req: ModelRequest): boolean {
 }
 
 export async function startAgentModel(builder: RealBuilder): Promise<AgentModel> {
-  const model: Omit<AgentModel, 'server' | 'env'> = { runs: [], fail: null, turns: [] };
+  const model: Omit<AgentModel, 'server' | 'env'> = { runs: [], fail: null, llm: null, turns: [] };
   let current: Step[] = [];
   const next = (req: ModelRequest): ModelAction => {
     model.turns.push(req);
@@ -60,7 +64,13 @@ export async function startAgentModel(builder: RealBuilder): Promise<AgentModel>
     // gpt-4.1 is in Damascus's price table: Codex reports tokens, never money, so the cost is estimated from them.
     return Object.assign(model, { server, env: { PATH: path, OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: AGENT_KEYS[builder], DAMASCUS_CODEX_MODEL: 'gpt-4.1', DAMASCUS_CODEX_MAX_RETRIES: '0' } });
   }
-  throw new Error(`no scripted model for ${builder} yet`);
+  // opencode: one OpenAI-compatible endpoint (as Ollama, vLLM or LiteLLM is) with Chat Completions and Responses,
+  // which can serve the spec phase too. A model Damascus has no price for: its cost is unknown, never zero.
+  const server = await startModelServer(
+    { 'POST /v1/chat/completions': chatHandler, 'POST /v1/responses': responsesHandler },
+    chatScript((req) => (model.llm && !Array.isArray(req.body.tools) ? model.llm(req) : next(req))),
+  );
+  return Object.assign(model, { server, env: { PATH: path, OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: AGENT_KEYS[builder], DAMASCUS_OPENCODE_MODEL: 'qwen2.5-coder:32b' } });
 }
 
 /** Set `env` in this process (the build phase reads the operator's credentials from it) and return an undo. */

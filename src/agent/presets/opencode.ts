@@ -22,8 +22,9 @@ export function opencodeMessage(promptFile: string): string {
   return `Read the file ${promptFile} and do what it says.`;
 }
 
-function modelName(o: { model: string | null; env: Env }): string {
-  const m = o.model ?? o.env.OPENCODE_MODEL ?? o.env.OPENAI_MODEL ?? DEFAULT_MODEL;
+/** The model asked for (the builder's `model`, DAMASCUS_OPENCODE_MODEL), else gpt-4.1. */
+function modelName(o: { model: string | null }): string {
+  const m = o.model ?? DEFAULT_MODEL;
   // "damascus/x" or a bare "x": opencode's -m takes provider/model, the provider being ours.
   return m.startsWith(`${PROVIDER_ID}/`) ? m.slice(PROVIDER_ID.length + 1) : m;
 }
@@ -115,8 +116,9 @@ export const opencodePreset: BuilderPreset = {
       env,
     };
   },
-  reader() {
-    return createOpencodeReader();
+  // Its steps limit does not stop it (it keeps calling tools): Damascus counts the steps and stops it (limitsTurns unset).
+  reader(model: string | null) {
+    return createOpencodeReader({ model: modelName({ model }) });
   },
 };
 

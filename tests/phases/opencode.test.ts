@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import { Loop, specText } from './harness.js';
+import { AGENT_KEYS, startAgentModel, useEnv, type AgentModel } from './agentModels.js';
+
+/**
+ * The fully local setup: one OpenAI-compatible endpoint (what Ollama, vLLM or LiteLLM would be) serves both the spec
+ * phase and the real opencode CLI (1.18.33, from the project's node_modules, in its sandbox), with a model Damascus has
+ * no price for. Nothing else is reached: the sandbox's egress proxy allows only that endpoint.
+ */
+const git = (loop: Loop, ...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
+const verdicts = async (loop: Loop, id: number) =>
+  (await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
+
+describe('opencode on a local model builds a story for real', () => {
+  const loop = new Loop();
+  let model: AgentModel;
+  let undoEnv: () => void;
+  beforeAll(async () => {
+    model = await startAgentModel('opencode');
+    model.llm = () => ({ text: specText() });
+    undoEnv = useEnv(model.env);
+    await loop.start({}, {
+      DAMASCUS_BUILDER: 'opencode', LLM_BASE_URL: `${model.server.url}/v1`, LLM_MODEL: 'qwen2.5-coder:32b', DAMASCUS_PROGRESS_INTERVAL_MS: '1',
+    });
+  });
+  afterAll(async () => {
+    await loop.stop();
+    await model.server.close();
+    undoEnv();
+  });
+  afterEach(async () => {
+    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
+    model.runs = [];
+    model.fail = null;
+  });
+
+  test('spec and build through the one endpoint → merged; its cost is unknown, never zero; its progress reached the status comment', async () => {
+    model.runs = [[{ write: { path: 'greeting.txt', content: 'hello from opencode\n' } }, { text: 'Added greeting.txt.' }]];
+    const id = await loop.story();
+    await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
+    expect((await verdicts(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
+    expect(git(loop, 'show', 'main:greeting.txt')).toBe('hello from opencode\n');
+    // Every model call went to the one endpoint: the spec phase's and opencode's, each with its own key.
+    const paths = model.server.requests.map((r) => `${r.path} ${r.headers.authorization}`);
+    expect(paths).toContain('/v1/chat/completions Bearer sk-test');
+    expect(paths).toContain(`/v1/chat/completions Bearer ${AGENT_KEYS.opencode}`);
+    const costs = await loop.db.sql`SELECT kind, usd, model, input_tokens::int AS input, details FROM cost_ledger WHERE item_id = ${id} ORDER BY id`;
+    expect(costs.map((c) => [c.kind, c.usd])).toEqual([['llm', null], ['agent', null]]);
+    expect(costs[1]).toMatchObject({ model: 'qwen2.5-coder:32b', details: { builder: 'opencode', stop: 'completed', costSource: 'unknown' } });
+    expect(costs[1]!.input).toBeGreaterThan(0);
+    const [item] = await loop.db.sql`SELECT agent_progress FROM work_items WHERE id = ${id}`;
+    expect(item!.agentProgress).toMatchObject({ builder: 'opencode', costUsd: null });
+    const [events] = await loop.db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${id} AND type = 'agent.progress'`;
+    expect(events!.n).toBeGreaterThan(0);
+  });
+
+  test('the endpoint answers 500 (after opencode\'s own retries): an infrastructure error, no attempt used', async () => {
+    const id = await loop.story('Server down');
+    await loop.tick();
+    model.fail = { status: 500, message: 'model runner crashed' };
+    await loop.tick();
+    const v = await verdicts(loop, id);
+    expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build']);
+    expect(v[1]!.reason).toMatch(/^the opencode builder's model API failed: .*500/);
+    expect(await loop.state(id)).toMatchObject({ attempts: 0 });
+  });
+});
