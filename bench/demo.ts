@@ -6,7 +6,7 @@
  *
  * It is the world of the end-to-end test (tests/e2e/world.ts): `damascus serve`, `damascus worker` and
  * `damascus scheduler` as three processes, a simulated Gitea with a real bare git repo prepared by
- * `damascus setup`, a scripted LLM and a scripted coding agent, and the real review Action run on every
+ * `damascus setup`, a scripted LLM, the real Claude Code CLI against a scripted Anthropic API, and the real review Action run on every
  * workflow dispatch. Two stories: one goes straight through; the other asks a question (the demo answers
  * as "alice") and fails its first review before it merges. Exit 0 when both pull requests were merged.
  */

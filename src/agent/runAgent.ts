@@ -315,6 +315,7 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
       o.onProgress(redactDeep(report, secrets));
     }
   };
+  const startedAt = Date.now();
   const child = spawn(file, args, { cwd: o.cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (c: Buffer) => {
     stdout.push(c);
@@ -393,6 +394,6 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
     stdoutTail: redactSecrets(out.slice(-TAIL), secrets),
     stderrTail: redactSecrets(stderr.value(), secrets),
   };
-  o.log.info({ agent: o.command[0], exitCode: code, timedOut, turnLimited, aborted, isError, stop: report.stop, costUsd: report.costUsd, turns: report.turns, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
+  o.log.info({ agent: o.command[0], agentMs: Date.now() - startedAt, exitCode: code, timedOut, turnLimited, aborted, isError, stop: report.stop, costUsd: report.costUsd, turns: report.turns, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
   return run;
 }

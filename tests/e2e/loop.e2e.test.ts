@@ -1,7 +1,7 @@
 /**
  * End to end: `damascus serve`, `damascus worker` and `damascus scheduler` as separate OS processes,
  * the real PostgreSQL and Redis, the simulated Gitea (real bare repos) prepared by `damascus setup`,
- * a scripted OpenAI-compatible server, a scripted coding agent, and the real bundled review Action
+ * a scripted OpenAI-compatible server, the real Claude Code against a scripted Anthropic API, and the real bundled review Action
  * run on every workflow dispatch. Two stories run at once:
  *   #1 "Say hello": label → spec → build → review (passes) → merged;
  *   #2 "Record the greeting language": the spec asks a question, alice answers on the issue, the first

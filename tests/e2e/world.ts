@@ -3,7 +3,7 @@
  * processes against the real PostgreSQL (a private database) and Redis (a private redis-server, or a
  * shared one under a unique queue prefix); the simulated Gitea with real bare repos, prepared by the
  * real `damascus setup` (workflow file, Actions secret, labels, webhook); a scripted OpenAI-compatible
- * server; the scripted coding agent (per story, see story-agent.mjs); and, on every workflow dispatch,
+ * server; the real Claude Code as the builder, against a scripted Anthropic API (tests/support/models/storyModel.ts); and, on every workflow dispatch,
  * the real bundled review Action run as a runner would run the installed workflow.
  *
  * Used by tests/e2e/loop.e2e.test.ts and by `npm run demo` (bench/demo.ts). No jest in here.
@@ -24,7 +24,6 @@ export const OWNER = 'acme';
 export const REPO = 'widgets';
 /** Claude Code's key in this world: secret-looking, so none of it may show on Gitea or in a log. */
 export const AGENT_KEY = 'sk-ant-api03-e2e-scripted-0123456789abcdef';
-export const STORY_AGENT = join(ROOT, 'tests', 'e2e', 'story-agent.mjs');
 
 /** A spec with every required section (the shape the spec phase checks). */
 export function specText(o: { summary: string; criterion: string; testCommand: string; scope: string; questions?: string[] }): string {

@@ -13,8 +13,6 @@
  * writes the webhook deliveries and API answers it saw to tests/fixtures/gitea-<version>/ (captures the
  * simulator is held to).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
@@ -23,7 +21,8 @@ import { damascus, ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startLlmServer, type LlmRequest, type LlmScript, type LlmServer } from '../support/llmServer.js';
 import { freePort, spawnDamascus, stopAll, tempDir, waitFor, type DamascusProcess } from '../support/processes.js';
-import { HELLO, LANG, specText, STORY_AGENT } from '../e2e/world.js';
+import { HELLO, LANG, specText } from '../e2e/world.js';
+import { StoryModel, type StoryScript } from '../support/models/storyModel.js';
 import { LiveGitea, liveEnv, type LiveEnv, type LiveUser } from './support/liveGitea.js';
 import { routeOf, startRecordingProxy, type Exchange, type RecordingProxy } from './support/recordingProxy.js';
 import { writeCaptures } from './support/captures.js';
@@ -88,7 +87,9 @@ live('the whole loop against a real Gitea and act_runner', () => {
   let setupOutput = '';
   let failed = false;
 
-  const agentDir = () => join(dir.path, 'agent');
+  // The builder is the real Claude Code (the default), against a scripted Anthropic API.
+  const model = new StoryModel();
+  const agentKey = 'sk-ant-api03-live-scripted-0123456789';
   const damascusEnv = (role: string): Record<string, string> => ({
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -103,11 +104,11 @@ live('the whole loop against a real Gitea and act_runner', () => {
     LLM_BASE_URL: `${llmProxy.url}/v1`,
     LLM_MODEL: 'gpt-4o-mini',
     LLM_API_KEY: 'sk-live-scripted',
-    DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, STORY_AGENT]),
-    E2E_AGENT_DIR: agentDir(),
-    // The agent runs in the sandbox: it reads its scripts (tests/) and writes only its worktree and E2E_AGENT_DIR.
-    DAMASCUS_AGENT_READ: join(ROOT, 'tests'),
-    DAMASCUS_AGENT_WRITE: agentDir(),
+    DAMASCUS_BUILDER: 'claude-code',
+    DAMASCUS_BUILDER_COMMAND: '',
+    PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+    ANTHROPIC_BASE_URL: model.server.url,
+    ANTHROPIC_API_KEY: agentKey,
     DAMASCUS_DATA_DIR: join(dir.path, role),
     DAMASCUS_CONCURRENCY: '4',
     DAMASCUS_HEARTBEAT_MS: '1000',
@@ -163,8 +164,7 @@ live('the whole loop against a real Gitea and act_runner', () => {
     try {
       await g.start();
       dir = await tempDir('damascus-live-');
-      await mkdir(agentDir(), { recursive: true });
-      await chmod(agentDir(), 0o777); // the sandboxed agent runs as another user
+      await model.start();
       bot = await g.user('dmbot');
       botToken = await g.token(bot, ['write:repository', 'write:issue', 'read:user', 'write:user']);
       alice = await g.user('alice');
@@ -187,18 +187,17 @@ live('the whole loop against a real Gitea and act_runner', () => {
       for (const role of ['serve', 'worker', 'scheduler']) procs[role] = spawnDamascus([role], damascusEnv(role));
       await waitFor('serve to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, 60_000, 200);
 
-      const scripts: Record<string, { first: Record<string, unknown>; retry?: Record<string, unknown> }> = {
-        hello: { first: { writes: { [HELLO.file]: HELLO.content }, cost: 0.25 } },
-        lang: { first: { writes: { [LANG.file]: LANG.wrongContent }, cost: 0.1 }, retry: { writes: { [LANG.file]: LANG.content }, cost: 0.15 } },
-        guestA: { first: { appends: { 'shared.txt': GUEST('A').line }, cost: 0.05 }, retry: { appends: { 'shared.txt': GUEST('A').line }, cost: 0.05 } },
-        guestB: { first: { appends: { 'shared.txt': GUEST('B').line }, cost: 0.05 }, retry: { appends: { 'shared.txt': GUEST('B').line }, cost: 0.05 } },
+      const scripts: Record<string, { first: StoryScript; retry?: StoryScript }> = {
+        hello: { first: { writes: { [HELLO.file]: HELLO.content } } },
+        lang: { first: { writes: { [LANG.file]: LANG.wrongContent } }, retry: { writes: { [LANG.file]: LANG.content } } },
+        guestA: { first: { appends: { 'shared.txt': GUEST('A').line } }, retry: { appends: { 'shared.txt': GUEST('A').line } } },
+        guestB: { first: { appends: { 'shared.txt': GUEST('B').line } }, retry: { appends: { 'shared.txt': GUEST('B').line } } },
       };
       const defs: Record<string, { title: string; body: string }> = { hello: HELLO, lang: LANG, guestA: GUEST('A'), guestB: GUEST('B') };
       const trigger = (await botClient.listRepoLabels(repo.owner, repo.name)).find((l) => l.name === 'damascus')!;
       for (const key of Object.keys(defs)) {
         const issue = await openIssue(defs[key]!.title, defs[key]!.body);
-        await writeFile(join(agentDir(), `${issue}.json`), JSON.stringify(scripts[key]!.first));
-        if (scripts[key]!.retry) await writeFile(join(agentDir(), `${issue}.retry.json`), JSON.stringify(scripts[key]!.retry));
+        model.script(issue, scripts[key]!.first, scripts[key]!.retry);
         stories[key] = { key, ...defs[key]!, issue, itemId: 0 };
       }
       // Label them all at once: #3 and #4 build from the same main and race to merge.
@@ -235,7 +234,7 @@ live('the whole loop against a real Gitea and act_runner', () => {
       const written = writeCaptures(join(ROOT, 'tests', 'fixtures', `gitea-${version}`), { gitea: version, api: giteaProxy.exchanges, deliveries: serveProxy.exchanges });
       process.stderr.write(`recorded ${written} captures of Gitea ${version}\n`);
     }
-    await Promise.all([giteaProxy?.close(), serveProxy?.close(), llmProxy?.close(), llm?.close()]);
+    await Promise.all([giteaProxy?.close(), serveProxy?.close(), llmProxy?.close(), llm?.close(), model.server?.close()]);
     await db?.drop().catch(() => {});
     await dir?.remove();
   }, 60_000);
@@ -247,7 +246,7 @@ live('the whole loop against a real Gitea and act_runner', () => {
     for (const x of giteaProxy.exchanges) byItem.set(x.item, [...(byItem.get(x.item) ?? []), x]);
     const logLines = procs.worker!.output().split('\n').flatMap((l) => {
       try {
-        return [JSON.parse(l) as { item?: number; phase?: string; durationMs?: number }];
+        return [JSON.parse(l) as { item?: number; phase?: string; durationMs?: number; agentMs?: number }];
       } catch {
         return [];
       }
@@ -260,12 +259,8 @@ live('the whole loop against a real Gitea and act_runner', () => {
       for (const [route, n] of [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) lines.push(`    ${String(n).padStart(3)}  ${route}`);
       const phaseMs = (phase: string) => logLines.filter((l) => l.item === s.itemId && l.phase === phase && typeof l.durationMs === 'number').reduce((t, l) => t + l.durationMs!, 0);
       const llmMs = llmProxy.exchanges.filter((x) => JSON.stringify(x.requestJson ?? '').includes(s.body.slice(0, 40))).reduce((t, x) => t + x.ms, 0);
-      let agentMs = 0;
-      try {
-        agentMs = readFileSync(join(agentDir(), `${s.issue}.timing`), 'utf8').split('\n').filter(Boolean).reduce((t, l) => t + Number(l), 0);
-      } catch {
-        // no build ran
-      }
+      // The coding agent's own time, as the worker logged it for each run ('agent finished').
+      const agentMs = logLines.filter((l) => l.item === s.itemId && typeof l.agentMs === 'number').reduce((t, l) => t + l.agentMs!, 0);
       lines.push(`    phases, Damascus's own time: spec ${phaseMs('spec') - llmMs} ms (LLM ${llmMs} ms left out), build ${phaseMs('build') - agentMs} ms (agent ${agentMs} ms left out), review ${phaseMs('review')} ms (dispatch and merge)`);
     }
     const shared = byItem.get(null) ?? [];

@@ -1,9 +1,16 @@
-import { startAnthropicServer, type AnthropicServer } from './anthropic.js';
+import { join } from 'node:path';
+import { cwdFromRequest, startAnthropicServer, type AnthropicServer } from './anthropic.js';
 import type { ModelAction, ModelRequest } from './script.js';
 
-/** What a story's agent does: the files it writes (relative to its worktree). */
+/** What a story's agent does: the files it writes, and lines it appends to files (read first), relative to its worktree. */
 export interface StoryScript {
-  writes: Record<string, string>;
+  writes?: Record<string, string>;
+  appends?: Record<string, string>;
+}
+
+/** A file's text from Claude Code's Read result ("     1\tline" per line). */
+function fromReadResult(text: string): string {
+  return text.split('\n').map((l) => l.replace(/^\s*\d+\t/, '')).join('\n');
 }
 
 /**
@@ -42,9 +49,21 @@ export class StoryModel {
       return prompt ? { read: prompt } : { text: 'I was given no prompt file.' };
     }
     const retry = story.retry !== undefined && conversation.includes('feedback.md');
-    const writes = Object.entries((retry ? story.retry! : story.first).writes);
+    const script = retry ? story.retry! : story.first;
     if (results === 1) this.runs.set(issue, [...(this.runs.get(issue) ?? []), retry ? 'retry' : 'first']);
-    const next = writes[results - 1];
-    return next ? { write: { path: next[0], content: next[1] } } : { text: `Done: wrote ${writes.map(([p]) => p).join(', ')}.` };
+    // Each append is a Read of the file, then a Write of what it read plus the line.
+    const steps: ({ write: [string, string] } | { read: string } | { append: [string, string] })[] = [
+      ...Object.entries(script.writes ?? {}).map(([p, c]) => ({ write: [p, c] as [string, string] })),
+      ...Object.entries(script.appends ?? {}).flatMap(([p, line]) => [{ read: p }, { append: [p, line] as [string, string] }]),
+    ];
+    const step = steps[results - 1];
+    if (!step) return { text: `Done: changed ${[...Object.keys(script.writes ?? {}), ...Object.keys(script.appends ?? {})].join(', ')}.` };
+    if ('write' in step) return { write: { path: step.write[0], content: step.write[1] } };
+    const cwd = cwdFromRequest(req) ?? '';
+    if ('read' in step) return { read: join(cwd, step.read) };
+    const lastResult = [...(req.body.messages as { content: unknown }[])].reverse().flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+      .find((b: { type?: string }) => b.type === 'tool_result') as { content?: unknown } | undefined;
+    const read = typeof lastResult?.content === 'string' ? fromReadResult(lastResult.content) : '';
+    return { write: { path: step.append[0], content: `${read.endsWith('\n') || read === '' ? read : `${read}\n`}${step.append[1]}` } };
   }
 }
