@@ -1,5 +1,5 @@
 import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { load } from 'js-yaml';
 import { ConfigError, type Settings } from '../config/env.js';
 import { parseBuilderCommand, expandBuilderCommand } from './builderCommand.js';
@@ -63,6 +63,12 @@ function text(file: string, name: string, key: string, v: unknown): string | nul
   return v;
 }
 
+/** A program named by path is relative to the builders file; a bare name is looked up on PATH. */
+function programOf(file: string, program: string | null): string | null {
+  if (program === null || !program.includes('/') || isAbsolute(program)) return program;
+  return resolve(dirname(file), program);
+}
+
 function fromFile(path: string, env: Env): BuilderDefinition[] {
   let doc: unknown;
   try {
@@ -88,7 +94,7 @@ function fromFile(path: string, env: Env): BuilderDefinition[] {
       const base = presetBuilder(preset, env, name);
       return {
         ...base,
-        program: text(path, name, 'program', b.program) ?? base.program,
+        program: programOf(path, text(path, name, 'program', b.program)) ?? base.program,
         model: text(path, name, 'model', b.model) ?? base.model,
         allowedTools: tools ?? base.allowedTools,
         env: [...base.env, ...extra.env], read: extra.read, allowHosts: [...base.allowHosts, ...extra.allowHosts],
