@@ -1,31 +1,3 @@
-export interface BuilderCommandOptions {
-  promptFile: string;
-  /** The directory holding the agent's input files (outside the worktree): the agent may read it. */
-  inputDir: string;
-  maxTurns: number;
-  allowedTools: readonly string[];
-  model?: string | undefined;
-}
-
-/**
- * Claude Code headless. The prompt on the command line is fixed text naming the prompt file: issue text never
- * reaches argv. `--add-dir` and `--allowedTools` take several values, so each is followed by another option.
- */
-export function defaultBuilderCommand(o: BuilderCommandOptions): string[] {
-  const argv = [
-    'claude',
-    '-p',
-    `Read ${o.promptFile} and carry out the task it describes.`,
-    '--output-format', 'json',
-    '--permission-mode', 'dontAsk',
-    '--add-dir', o.inputDir,
-  ];
-  if (o.allowedTools.length > 0) argv.push('--allowedTools', ...o.allowedTools);
-  argv.push('--max-turns', String(o.maxTurns));
-  if (o.model) argv.push('--model', o.model);
-  return argv;
-}
-
 /**
  * DAMASCUS_BUILDER_COMMAND as argv: a JSON array of strings, or words split on whitespace with simple
  * single/double quoting (no shell: no variables, globs or pipes).

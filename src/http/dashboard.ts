@@ -151,7 +151,7 @@ function itemRow(i: ItemSummary): string {
 <td class="story"><span class="ref">${esc(i.repo)}#${i.issueNumber}</span> <span class="title">${esc(i.title)}</span></td>
 <td class="waiting"><span class="why">${esc(i.waiting.text)}</span>${i.waiting.since && i.waiting.kind !== 'running' ? ` <span class="since">since ${time(i.waiting.since)}</span>` : ''}</td>
 <td class="attempt">attempt ${i.attempts} of ${i.budgetCycles}</td>
-<td class="cost">${usd(i.costUsd)}${budget}</td>
+<td class="cost">${usd(i.costUsd)}${i.unknownCostRuns > 0 ? ` <span class="unknown" title="${i.unknownCostRuns} run(s) reported no cost">+ unknown</span>` : ''}${budget}</td>
 <td class="links">${links}</td>
 </tr>`;
 }

@@ -36,6 +36,8 @@ export interface ItemSummary {
   errorCount: number;
   maxErrors: number;
   costUsd: number;
+  /** Runs whose cost nobody knows: costUsd is then a floor, not the total. */
+  unknownCostRuns: number;
   maxCostUsd: number | null;
   prNumber: number | null;
   lease: { holder: string; since: Date | null; until: Date } | null;
@@ -167,6 +169,7 @@ export function summarizeItem(row: DashboardItemRow, openQuestions: Pick<OpenQue
     errorCount: row.errorCount,
     maxErrors: row.maxErrors,
     costUsd: row.costUsd,
+    unknownCostRuns: row.unknownCostRuns,
     maxCostUsd: row.maxCostUsd,
     prNumber: row.prNumber,
     lease: row.leaseOwner !== null && row.leaseUntil !== null ? { holder: row.leaseOwner, since: row.leasedAt, until: row.leaseUntil } : null,

@@ -142,7 +142,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
         if ('error' in start) return { verdict: 'error', reason: start.error };
         const progress = agentProgressPublisher({ sql: deps.sql, item, builder: builder.name, intervalMs: settings.progressIntervalMs, log });
         const run = await runAgent({
-          command: start.argv, cwd: wt.path, inputDir, stateDir: runDir, env: process.env, allowEnv: [...builder.env, ...(deps.agentAllowEnv ?? [])],
+          command: start.argv, cwd: wt.path, inputDir, stateDir: runDir, env: process.env, allowEnv: builder.env,
           extraEnv: start.env, homeFiles: start.homeFiles, ...(start.reader ? { reader: start.reader } : {}), turnLimit: start.turnLimit,
           onProgress: (r) => progress.update(r),
           sandbox: settings.sandbox.enabled ? { settings: settings.sandbox, allowHosts: builder.allowHosts.concat(settings.sandbox.allowHosts), readPaths: [...start.read, cache] } : null,

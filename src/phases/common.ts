@@ -17,8 +17,6 @@ export interface PhaseDeps {
   llm: Llm | null;
   /** The bot's identity for commits (name, email). */
   botIdentity: { name: string; email: string };
-  /** Extra environment variable names the agent may keep (e.g. ANTHROPIC_API_KEY). */
-  agentAllowEnv?: string[];
 }
 
 export interface Loaded {

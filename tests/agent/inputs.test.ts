@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeAgentInputs } from '../../src/agent/inputs.js';
-import { defaultBuilderCommand, expandBuilderCommand, parseBuilderCommand } from '../../src/agent/builderCommand.js';
+import { expandBuilderCommand, parseBuilderCommand } from '../../src/agent/builderCommand.js';
 import { redactSecrets, sanitizeAgentEnv, secretValues } from '../../src/agent/sanitizeEnv.js';
 
 let dir: string;
@@ -39,15 +39,6 @@ test('writeAgentInputs writes spec, feedback, answers and a prompt naming them; 
   expect(existsSync(join(inputDir, 'feedback.md'))).toBe(false);
   expect(existsSync(join(inputDir, 'answers.md'))).toBe(false);
   expect(await readFile(g.promptFile, 'utf8')).not.toContain('feedback.md');
-});
-
-test('defaultBuilderCommand: Claude Code headless with fixed prompt text and variadic options closed', () => {
-  const argv = defaultBuilderCommand({ promptFile: '/in/prompt.md', inputDir: '/in', maxTurns: 12, allowedTools: ['Read', 'Bash(npm test*)'], model: 'sonnet' });
-  expect(argv).toEqual([
-    'claude', '-p', 'Read /in/prompt.md and carry out the task it describes.', '--output-format', 'json', '--permission-mode', 'dontAsk',
-    '--add-dir', '/in', '--allowedTools', 'Read', 'Bash(npm test*)', '--max-turns', '12', '--model', 'sonnet',
-  ]);
-  expect(defaultBuilderCommand({ promptFile: 'p', inputDir: 'd', maxTurns: 1, allowedTools: [] })).not.toContain('--allowedTools');
 });
 
 test('parseBuilderCommand: JSON arrays or quoted words, never a shell', () => {

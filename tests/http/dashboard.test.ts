@@ -86,6 +86,8 @@ async function seed(sql: Sql) {
   await sql`INSERT INTO verdicts (item_id, phase, verdict, from_state, to_state, attempt, reason)
             VALUES (${reviewing}, 'build', 'pass', 'build', 'review', 0, 'PR opened')`;
   await sql`INSERT INTO cost_ledger (item_id, phase, kind, usd) VALUES (${reviewing}, 'spec', 'llm', 0.5)`;
+  // A build on a local model: its cost nobody knows.
+  await sql`INSERT INTO cost_ledger (item_id, phase, kind, usd) VALUES (${reviewing}, 'build', 'agent', NULL)`;
   return { queued, running, asking, blocked, evil, reviewing };
 }
 
@@ -151,7 +153,8 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect(byId.get(ids.queued).waiting.kind).toBe('queued');
     const rev = byId.get(ids.reviewing);
     expect(rev.waiting.kind).toBe('review_run');
-    expect(rev.costUsd).toBe(1.25);
+    expect(rev).toMatchObject({ costUsd: 1.25, unknownCostRuns: 1 });
+    expect(byId.get(ids.queued).unknownCostRuns).toBe(0);
     expect(rev.links).toEqual({
       issue: `https://git.example/acme/widgets/issues/6`, pr: 'https://git.example/acme/widgets/pulls/9', run: 'https://git.example/acme/widgets/actions/runs/77',
     });
@@ -200,6 +203,8 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect(html).toMatch(/<meta http-equiv="refresh" content="15">/);
     expect(html).toContain(`data-item-id="${ids.evil}"`);
     expect(html).toContain('attempt budget spent: 3 of 3 builds failed');
+    // Unknown cost is said, never shown as nothing.
+    expect(html).toContain('<td class="cost">$1.25 <span class="unknown" title="1 run(s) reported no cost">+ unknown</span>');
   });
 
   test('the token: 401 without it, 200 with the header, ?token= sets an HttpOnly cookie that then suffices', async () => {
