@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Damascus: one image for every process (serve, worker, scheduler, init, …); the command picks the role.
 #   docker build -t damascus .
-#   docker build --build-arg AGENT_PACKAGE=@anthropic-ai/claude-code@2.1.330 -t damascus .   # with a coding agent CLI
+#   docker build --build-arg AGENT_PACKAGE=@anthropic-ai/claude-code@2.1.332 -t damascus .   # with a coding agent CLI
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -30,8 +30,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
-# The coding agent CLI the build phase runs (DAMASCUS_BUILDER_COMMAND), e.g. @anthropic-ai/claude-code@2.1.330.
-# Empty (the default): no agent in the image; mount or install one yourself.
+# The coding agent CLI the build phase runs (the builder's preset: @anthropic-ai/claude-code@2.1.332, @openai/codex@0.171.0
+# or opencode-ai@1.18.33). Empty (the default): no agent in the image, and
+# `damascus doctor` and /readyz say so; mount or install one yourself.
 ARG AGENT_PACKAGE=""
 RUN if [ -n "$AGENT_PACKAGE" ]; then npm install -g --no-audit --no-fund "$AGENT_PACKAGE" && npm cache clean --force; fi
 

@@ -46,7 +46,7 @@ function presetModelVar(name: string): string {
 function presetBuilder(preset: BuilderPreset, env: Env, name = preset.name): BuilderDefinition {
   const tools = words(env.DAMASCUS_BUILDER_ALLOWED_TOOLS);
   return {
-    name, preset, command: null, program: preset.program, model: env[presetModelVar(preset.name)] ?? null,
+    name, preset, command: null, program: preset.program, model: env[presetModelVar(preset.name)] || null,
     allowedTools: tools.length ? tools : [...DEFAULT_TOOLS], env: [...preset.credentialEnv], read: [], allowHosts: preset.allowHosts(env),
   };
 }
