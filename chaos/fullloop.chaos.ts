@@ -15,8 +15,6 @@
  * not have been superseded by another claim of the item before the verdict was recorded, and no two verdicts
  * share a token); the outbox fully delivered, nothing parked; no simulator schema violation; no runner error.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startLlmServer, type LlmRequest, type LlmScript } from '../tests/support/llmServer.js';
 import { freePort, spawnDamascus, stopAll, waitFor, type DamascusProcess } from '../tests/support/processes.js';
 import { findMarker } from '../src/gitea/render.js';
@@ -106,11 +104,11 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
     return take(method, path);
   };
 
-  // the stories: alice opens and labels each; the agent writes the story's file (after a short pause, so builds can be hit)
+  // the stories: alice opens and labels each; the agent (the real Claude Code, about a second a build) writes the story's file
   const issues: number[] = [];
   for (let i = 0; i < STORIES; i++) {
     const n = world.openIssue(`Chaos story ${i}`, `Please add ${fileOf(i)} that says "story ${i}". ${key(i)}`);
-    await writeFile(join(world.agentDir, `${n}.json`), JSON.stringify({ writes: { [fileOf(i)]: `story ${i}\n` }, sleepMs: 300 + Math.floor(Math.random() * 700), cost: 0.01 }));
+    await world.scriptAgent(n, { writes: { [fileOf(i)]: `story ${i}\n` } });
     issues.push(n);
   }
   for (const n of issues) world.label(n);
