@@ -172,7 +172,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
         }
         if (run.isError) {
           const said = (run.result.trim() || run.stderrTail.trim() || `exit code ${run.exitCode}`);
-          return { verdict: 'fail', reason: `the coding agent reported an error: ${said.slice(-300)}`, details: { feedback: said.slice(-4000) } };
+          return { verdict: 'fail', reason: `the coding agent reported an error (after ${describeCost(costUsd)}): ${said.slice(-300)}`, details: { feedback: said.slice(-4000), costUsd } };
         }
         // git never reads a .git the agent could have written; one it touched means its work is not taken at all.
         const tampered = await gitTampering(wt);
