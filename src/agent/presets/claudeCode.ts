@@ -5,7 +5,7 @@ import { emptyReport, type AgentReport, type AgentStop, type BuilderPreset, type
 /**
  * Claude Code (`claude`, 2.1.332) headless: `-p` with `--output-format stream-json` (which needs `--verbose`),
  * `--permission-mode dontAsk` (anything not in --allowedTools is denied, never asked), `--max-turns`.
- * Findings behind each choice: /work/ext/scratch/claude-code.md.
+ * Findings behind each choice: docs/AGENTS.md.
  */
 
 /** Its model credentials: an API key (x-api-key), a bearer token (gateways), or a subscription's OAuth token. */

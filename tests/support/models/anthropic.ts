@@ -6,7 +6,7 @@ import { sendJson, startModelServer, type ModelAction, type ModelRequest, type M
  * A scripted Anthropic Messages API for the real `claude` CLI (Claude Code 2.1.332). Set ANTHROPIC_BASE_URL to
  * `server.url` (no /v1: the CLI appends /v1/messages itself).
  *
- * What the CLI sends (seen with 2.1.332, see /work/ext/scratch/claude-code.md):
+ * What the CLI sends (seen with 2.1.332, see docs/AGENTS.md):
  * - `HEAD /api/hello` once at start-up (a connectivity probe against the base URL; any answer will do, it is not
  *   a script step: answered 200 here).
  * - `POST /v1/messages?beta=true`, `stream: true`, auth in `x-api-key` (ANTHROPIC_API_KEY) or
