@@ -11,13 +11,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const OS = ['darwin', 'linux', 'win32', 'android', 'freebsd', 'openharmony'];
+/** Names some packages use for an os (opencode's "opencode-windows-x64" is npm's win32). */
+const OS_ALIAS = { windows: 'win32' };
 const CPU = ['arm64', 'x64', 'ia32', 'arm', 'ppc64', 's390x', 'loong64', 'riscv64'];
 const LIBC = { gnu: 'glibc', gnueabihf: 'glibc', musl: 'musl', musleabihf: 'musl' };
 
 /** os/cpu/libc from a platform package's name, e.g. "@swc/core-linux-arm-gnueabihf". */
 export function platformOf(name) {
   const tokens = name.split('/').pop().split('-');
-  const os = tokens.find((t) => OS.includes(t));
+  const os = tokens.map((t) => OS_ALIAS[t] ?? t).find((t) => OS.includes(t));
   const cpu = tokens.find((t) => CPU.includes(t));
   const libc = tokens.map((t) => LIBC[t]).find(Boolean);
   if (!os || !cpu) return undefined;
