@@ -300,7 +300,13 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   const killAll = (): Promise<void> => (killing ??= child.pid ? killGroup(child.pid, graceMs) : Promise.resolve());
   const readLine = (line: string): void => {
     if (line.trim() === '') return;
-    reader.line(line);
+    try {
+      reader.line(line);
+    } catch (e) {
+      // The agent's output is untrusted: a line the reader chokes on is skipped, never a crash of the worker.
+      o.log.warn({ error: (e as Error).message }, 'agent output line not understood');
+      return;
+    }
     const report = reader.report();
     // Past its limit: it has had its turns and started one more.
     const past = o.turnLimit != null && ((report.turns !== null && report.turns > o.turnLimit && report.stop === null) || report.stop === 'turn_limit');

@@ -217,6 +217,13 @@ test('a streamed run: each line reaches the reader, progress is reported redacte
   expect(JSON.stringify(seen)).not.toContain(secret);
 });
 
+test('a reader that throws on a hostile line skips it: the run goes on and is read to its end', async () => {
+  const reader = turnReader();
+  const choking: OutputReader = { line: (t) => (t.includes('poison') ? (() => { throw new Error('bad line'); })() : reader.line(t)), report: () => reader.report() };
+  const r = await run({ stream: [{ turn: 1 }, { poison: true }, { turn: 2 }, { type: 'result' }], stdout: 'none' }, { reader: choking });
+  expect(r).toMatchObject({ exitCode: 0, isError: false, numTurns: 2, report: { stop: 'completed' } });
+});
+
 test('a CLI that stops itself at its turn limit (error_max_turns) is turn-limited too', async () => {
   const r = await run({ stream: [{ type: 'result', subtype: 'error_max_turns', is_error: true, num_turns: 4, total_cost_usd: 0.02 }], stdout: 'none' });
   expect(r).toMatchObject({ turnLimited: true, isError: true, costUsd: 0.02, numTurns: 4, report: { stop: 'turn_limit' } });
