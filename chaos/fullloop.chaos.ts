@@ -245,7 +245,7 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
     const m = /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)\/merge$/.exec(r.path);
     if (m && r.method === 'POST' && r.status !== null && r.status >= 200 && r.status < 300) merges.set(Number(m[1]), (merges.get(Number(m[1])) ?? 0) + 1);
   }
-  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id::int, id::int FROM events_outbox WHERE type = 'work.verdict'`;
+  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id::int, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
   for (const it of items) {
     const i = issues.indexOf(it.issueNumber);
     const mine = pulls.filter((p) => p.head.startsWith(`damascus/${it.issueNumber}-`));

@@ -181,7 +181,7 @@ export async function checkInvariants(f: Fleet, stories: { itemId: number; issue
     SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked, count(*)::int AS total FROM events_outbox`;
   if (ob!.pending > 0) v.push(`${ob!.pending} outbox events not delivered`);
   if (ob!.parked > 0) v.push(`${ob!.parked} outbox events parked`);
-  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id, id::int FROM events_outbox WHERE type = 'work.verdict'`;
+  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
   for (const s of stories) {
     const mine = f.sim.comments(OWNER, REPO, s.issue).filter((c) => c.user === f.sim.botLogin);
     const markers = mine.map((c) => findMarker(c.body));
