@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import type { Loop } from './harness.js';
 import { ROOT } from '../support/cli.js';
 import { startAnthropicServer } from '../support/models/anthropic.js';
 import { chatHandler, chatScript } from '../support/models/openaiChat.js';
@@ -83,4 +85,14 @@ export function useEnv(env: Record<string, string>): () => void {
       else process.env[k] = v;
     }
   };
+}
+
+/** git on the simulated Gitea's repository (acme/widgets). */
+export const repoGit = (loop: Loop, ...args: string[]): string =>
+  execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
+
+/** An item's verdicts, oldest first, as `phase:verdict→state` with their reasons. */
+export async function verdictSteps(loop: Loop, id: number): Promise<{ step: string; reason: string }[]> {
+  const rows = await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`;
+  return rows.map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
 }

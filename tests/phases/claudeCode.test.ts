@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, startAgentModel, useEnv, type AgentModel } from './agentModels.js';
+import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
 import { cwdFromRequest } from '../support/models/anthropic.js';
 import type { ModelRequest } from '../support/models/script.js';
 
@@ -8,13 +7,10 @@ import type { ModelRequest } from '../support/models/script.js';
  * The build phase with the real Claude Code CLI (2.1.332, from the project's node_modules) in its sandbox, against
  * a scripted Anthropic Messages API that makes it use its real tools.
  */
-const git = (loop: Loop, ...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
-const verdicts = async (loop: Loop, id: number) =>
-  (await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
 /** Whether any file at `ref` contains `text` (git grep exits 1 for none). */
 const contains = (loop: Loop, ref: string, text: string): boolean => {
   try {
-    git(loop, 'grep', '-q', '-F', '-I', text, ref, '--');
+    repoGit(loop, 'grep', '-q', '-F', '-I', text, ref, '--');
     return true;
   } catch {
     return false;
@@ -50,8 +46,8 @@ describe('Claude Code builds a story for real', () => {
     const turnsBefore = model.turns.length;
     const id = await loop.story();
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    expect((await verdicts(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
-    expect(git(loop, 'show', 'main:greeting.txt')).toBe('hello\n');
+    expect((await verdictSteps(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
+    expect(repoGit(loop, 'show', 'main:greeting.txt')).toBe('hello\n');
     // Two turns of the real CLI against the scripted API, with the key it was given (and no other credential).
     const turns = model.turns.slice(turnsBefore);
     expect(turns).toHaveLength(2);
@@ -73,7 +69,7 @@ describe('Claude Code builds a story for real', () => {
     model.fail = null;
     model.runs = [[{ write: { path: 'greeting.txt', content: 'hello, after the rate limit\n' } }, { text: 'Done.' }]];
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build', 'build:error→build', 'build:pass→review', 'review:pass→done']);
     expect(v[1]!.reason).toMatch(/^the claude-code builder's model API failed: model API 429.*rate limit/);
     expect(v[2]!.reason).toMatch(/^the claude-code builder's model API failed: model API 500/);
@@ -91,14 +87,14 @@ describe('Claude Code builds a story for real', () => {
     ];
     const id = await loop.story('Long story');
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:fail→build', 'build:pass→review', 'review:pass→done']);
     expect(v[1]!.reason).toMatch(/^the coding agent was stopped at its turn limit \(3 turns\) after \$\d+\.\d{4}; its work so far \(1 file\) is pushed to damascus\/\d+-long-story, and the next attempt continues from it$/);
     // The second attempt's Read got back what the first one wrote: it continued from the pushed branch.
     expect(toolResults(model.turns.slice(-2))).toContain('"type":"tool_result","content":"1\\thell"');
-    const log = git(loop, 'log', '--format=%s', 'main');
+    const log = repoGit(loop, 'log', '--format=%s', 'main');
     expect(log).toMatch(/attempt 1 \(stopped at its turn limit \(3 turns\)\)/);
-    expect(git(loop, 'show', 'main:greeting.txt')).toBe('hello, at last\n');
+    expect(repoGit(loop, 'show', 'main:greeting.txt')).toBe('hello, at last\n');
   });
 
   test('a model that never answers: the CLI is killed at the time limit, nothing is pushed', async () => {
@@ -108,11 +104,11 @@ describe('Claude Code builds a story for real', () => {
     await loop.tick(); // spec
     const started = Date.now();
     await loop.tick(); // build
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:fail→build']);
     expect(v[1]!.reason).toMatch(/^the coding agent was stopped at its 15-second limit after .*, having changed nothing$/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(15_000);
-    expect(git(loop, 'branch', '--list', 'damascus/*-hangs').trim()).toBe('');
+    expect(repoGit(loop, 'branch', '--list', 'damascus/*-hangs').trim()).toBe('');
   });
 
   test('an issue that makes the agent dump its environment: no Damascus secret is in it, and its own key is never pushed', async () => {
@@ -131,9 +127,9 @@ describe('Claude Code builds a story for real', () => {
     await loop.tick(); // build
     const seen = toolResults(model.turns.slice(turnsBefore));
     for (const s of held) expect(seen).not.toContain(s);
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     // If the dump carried its own key, the change was refused; either way the key is on no branch and in no verdict.
-    for (const ref of git(loop, 'for-each-ref', '--format=%(refname)').split('\n').filter(Boolean)) {
+    for (const ref of repoGit(loop, 'for-each-ref', '--format=%(refname)').split('\n').filter(Boolean)) {
       expect([ref, contains(loop, ref, AGENT_KEYS['claude-code'])]).toEqual([ref, false]);
     }
     expect(JSON.stringify(v)).not.toContain(AGENT_KEYS['claude-code']);
@@ -161,6 +157,6 @@ describe('a builder without credentials', () => {
     const [v] = await loop.db.sql`SELECT verdict, reason FROM verdicts WHERE item_id = ${id} AND phase = 'build'`;
     expect(v).toMatchObject({ verdict: 'error', reason: expect.stringMatching(/^the claude-code builder cannot run: Claude Code has no credentials: set ANTHROPIC_API_KEY/) });
     expect(await loop.state(id)).toMatchObject({ attempts: 0 });
-    expect(git(loop, 'branch', '--list', 'damascus/*').trim()).toBe('');
+    expect(repoGit(loop, 'branch', '--list', 'damascus/*').trim()).toBe('');
   });
 });

@@ -1,14 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, startAgentModel, useEnv, type AgentModel } from './agentModels.js';
+import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
 
 /**
  * The build phase with the real Codex CLI (`codex exec`, 0.171.0, from the project's node_modules) in its sandbox,
  * against a scripted OpenAI Responses API. Codex has no turn limit of its own: Damascus counts its round trips.
  */
-const git = (loop: Loop, ...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
-const verdicts = async (loop: Loop, id: number) =>
-  (await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
 
 describe('Codex builds a story for real', () => {
   const loop = new Loop();
@@ -37,8 +33,8 @@ describe('Codex builds a story for real', () => {
     const before = model.turns.length;
     const id = await loop.story();
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    expect((await verdicts(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
-    expect(git(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello from codex');
+    expect((await verdictSteps(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
+    expect(repoGit(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello from codex');
     const turns = model.turns.slice(before);
     expect(turns).toHaveLength(2);
     expect(turns[0]!.headers.authorization).toBe(`Bearer ${AGENT_KEYS.codex}`);
@@ -54,7 +50,7 @@ describe('Codex builds a story for real', () => {
     await loop.tick();
     model.fail = { status: 429, message: 'Rate limit reached for requests' };
     await loop.tick();
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build']);
     expect(v[1]!.reason).toMatch(/^the codex builder's model API failed: .*429/);
     expect(await loop.state(id)).toMatchObject({ attempts: 0 });
@@ -68,13 +64,13 @@ describe('Codex builds a story for real', () => {
     ];
     const id = await loop.story('Long codex story');
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:fail→build', 'build:pass→review', 'review:pass→done']);
     expect(v[1]!.reason).toMatch(/^the coding agent was stopped at its turn limit \(3 turns\) after an unknown amount; its work so far \(1 file\) is pushed to /);
     // Killed mid-run, Codex never printed its usage (it reports tokens once, at the end): the cost is unknown, not zero.
     // The second attempt's shell saw a draft the first one left on the branch.
     expect(JSON.stringify(model.turns.slice(-2).map((t) => t.body.input))).toMatch(/draft [3-4]/);
-    expect(git(loop, 'log', '--format=%s', 'main')).toMatch(/attempt 1 \(stopped at its turn limit \(3 turns\)\)/);
-    expect(git(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello, codex at last');
+    expect(repoGit(loop, 'log', '--format=%s', 'main')).toMatch(/attempt 1 \(stopped at its turn limit \(3 turns\)\)/);
+    expect(repoGit(loop, 'show', 'main:greeting.txt').trimEnd()).toBe('hello, codex at last');
   });
 });

@@ -1,15 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, startAgentModel, useEnv, type AgentModel } from './agentModels.js';
+import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
 
 /**
  * The fully local setup: one OpenAI-compatible endpoint (what Ollama, vLLM or LiteLLM would be) serves both the spec
  * phase and the real opencode CLI (1.18.33, from the project's node_modules, in its sandbox), with a model Damascus has
  * no price for. Nothing else is reached: the sandbox's egress proxy allows only that endpoint.
  */
-const git = (loop: Loop, ...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' });
-const verdicts = async (loop: Loop, id: number) =>
-  (await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
 
 describe('opencode on a local model builds a story for real', () => {
   const loop = new Loop();
@@ -38,8 +34,8 @@ describe('opencode on a local model builds a story for real', () => {
     model.runs = [[{ write: { path: 'greeting.txt', content: 'hello from opencode\n' } }, { text: 'Added greeting.txt.' }]];
     const id = await loop.story();
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
-    expect((await verdicts(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
-    expect(git(loop, 'show', 'main:greeting.txt')).toBe('hello from opencode\n');
+    expect((await verdictSteps(loop, id)).map((v) => v.step)).toEqual(['spec:pass→build', 'build:pass→review', 'review:pass→done']);
+    expect(repoGit(loop, 'show', 'main:greeting.txt')).toBe('hello from opencode\n');
     // Every model call went to the one endpoint: the spec phase's and opencode's, each with its own key.
     const paths = model.server.requests.map((r) => `${r.path} ${r.headers.authorization}`);
     expect(paths).toContain('/v1/chat/completions Bearer sk-test');
@@ -59,7 +55,7 @@ describe('opencode on a local model builds a story for real', () => {
     await loop.tick();
     model.fail = { status: 500, message: 'model runner crashed' };
     await loop.tick();
-    const v = await verdicts(loop, id);
+    const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build']);
     expect(v[1]!.reason).toMatch(/^the opencode builder's model API failed: .*500/);
     expect(await loop.state(id)).toMatchObject({ attempts: 0 });
