@@ -1,3 +1,4 @@
+import { recordAgentProgress } from '../../src/db/ops/recordAgentProgress.js';
 import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
 import { claimOutboxEvents } from '../../src/db/ops/claimOutboxEvents.js';
 import { renewOutboxClaim } from '../../src/db/ops/renewOutboxClaim.js';
@@ -234,6 +235,24 @@ describe('relayOutbox under Gitea failures', () => {
     const c = await newStory('third');
     const batch = await claimOutboxEvents(db.sql, { batch: 1, claimMs: 60_000 });
     expect(batch.map((e) => e.itemId)).toEqual([c.itemId]);
+  });
+
+  it("a running build's progress edits only its status comment (no label request), and shows it", async () => {
+    const s = await newStory('progress');
+    expect(await relay()).toMatchObject({ delivered: 1 });
+    await db.sql`UPDATE work_items SET state = 'build', run_after = NULL WHERE id = ${s.itemId}`;
+    const claimed = await claimNextItem(db.sql, 'test-worker', { cap: 8, leaseMs: 60_000 });
+    expect(claimed?.id).toBe(s.itemId);
+    const progress = { builder: 'codex', turns: 3, costUsd: 0.0123, activity: 'Bash npm test', at: new Date().toISOString() };
+    expect(await recordAgentProgress(db.sql, s.itemId, claimed!.leaseToken, progress)).toBe(true);
+    const before = sim.requests.length;
+    expect(await relay()).toMatchObject({ delivered: 1, failed: 0 });
+    const calls = sim.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+    expect(calls.filter((c) => c.includes('/labels'))).toEqual([]);
+    expect(calls.some((c) => c.startsWith('PATCH') && c.includes('/issues/comments/'))).toBe(true);
+    expect(botComments(s.n).status[0]!.body).toContain('- **Agent:** `codex` · 3 turns · $0.01 so far · last: Bash npm test');
+    await db.sql`UPDATE work_items SET lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE id = ${s.itemId}`;
+    await db.sql`UPDATE lease_slots SET lease_token = NULL, lease_until = NULL WHERE lease_token = ${claimed!.leaseToken}`;
   });
 
   it('two relays never claim the same event', async () => {
