@@ -63,7 +63,8 @@ describe('Claude Code builds a story for real', () => {
     await loop.tick(); // spec
     model.fail = { status: 429, message: 'Number of request tokens has exceeded your per-minute rate limit' };
     await loop.tick();
-    model.fail = { status: 500, message: 'Internal server error' };
+    // A gateway that echoes the key it was given: the message reaches the issue, the key does not.
+    model.fail = { status: 500, message: `Internal server error for key ${AGENT_KEYS['claude-code']}` };
     await loop.db.sql`UPDATE work_items SET run_after = NULL WHERE id = ${id}`;
     await loop.tick();
     model.fail = null;
@@ -72,7 +73,8 @@ describe('Claude Code builds a story for real', () => {
     const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:error→build', 'build:error→build', 'build:pass→review', 'review:pass→done']);
     expect(v[1]!.reason).toMatch(/^the claude-code builder's model API failed: model API 429.*rate limit/);
-    expect(v[2]!.reason).toMatch(/^the claude-code builder's model API failed: model API 500/);
+    expect(v[2]!.reason).toMatch(/^the claude-code builder's model API failed: model API 500 .*Internal server error for key \[redacted\]/);
+    expect(JSON.stringify(v)).not.toContain(AGENT_KEYS['claude-code']);
     expect(await loop.state(id)).toMatchObject({ state: 'done', attempts: 0 });
   });
 
