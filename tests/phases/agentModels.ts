@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Loop } from './harness.js';
+import { Loop } from './harness.js';
 import { ROOT } from '../support/cli.js';
 import { startAnthropicServer } from '../support/models/anthropic.js';
 import { chatHandler, chatScript } from '../support/models/openaiChat.js';
@@ -45,8 +45,9 @@ export function hasToolResults(req: ModelRequest): boolean {
   return /"type":"tool_result"|"type":"function_call_output"|"type":"custom_tool_call_output"|"role":"tool"/.test(conversation);
 }
 
-export async function startAgentModel(builder: RealBuilder): Promise<AgentModel> {
-  const model: Omit<AgentModel, 'server' | 'env'> = { runs: [], fail: null, llm: null, turns: [] };
+/** Start the scripted model for `builder`; `into` (filled in place) lets a caller hold the object before it starts. */
+export async function startAgentModel(builder: RealBuilder, into: Partial<AgentModel> = {}): Promise<AgentModel> {
+  const model: Omit<AgentModel, 'server' | 'env'> = Object.assign(into, { runs: [], fail: null, llm: null, turns: [] });
   let current: Step[] = [];
   const next = (req: ModelRequest): ModelAction => {
     model.turns.push(req);
@@ -95,4 +96,31 @@ export const repoGit = (loop: Loop, ...args: string[]): string =>
 export async function verdictSteps(loop: Loop, id: number): Promise<{ step: string; reason: string }[]> {
   const rows = await loop.db.sql`SELECT phase, verdict, to_state, reason FROM verdicts WHERE item_id = ${id} ORDER BY id`;
   return rows.map((v) => ({ step: `${v.phase}:${v.verdict}→${v.toState}`, reason: v.reason as string }));
+}
+
+/**
+ * A Loop whose builder is `builder`'s real CLI against its scripted model, for one test file: started before its
+ * tests (the operator's credentials set in this process, `loopEnv` added to the settings), stopped after them, and
+ * each test's unfinished story and model script cleared after it. `model` is filled in when the file starts.
+ */
+export function realAgentLoop(builder: RealBuilder, loopEnv: (model: AgentModel) => Record<string, string> = () => ({})): { loop: Loop; model: AgentModel } {
+  const loop = new Loop();
+  const model = {} as AgentModel;
+  let undoEnv = (): void => {};
+  beforeAll(async () => {
+    await startAgentModel(builder, model);
+    undoEnv = useEnv(model.env);
+    await loop.start({}, { DAMASCUS_BUILDER: builder, ...loopEnv(model) });
+  });
+  afterAll(async () => {
+    await loop.stop();
+    await model.server.close();
+    undoEnv();
+  });
+  afterEach(async () => {
+    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
+    model.runs = [];
+    model.fail = null;
+  });
+  return { loop, model };
 }

@@ -1,5 +1,5 @@
 import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
+import { AGENT_KEYS, realAgentLoop, repoGit, useEnv, verdictSteps } from './agentModels.js';
 import { cwdFromRequest } from '../support/models/anthropic.js';
 import type { ModelRequest } from '../support/models/script.js';
 
@@ -20,25 +20,8 @@ const contains = (loop: Loop, ref: string, text: string): boolean => {
 const toolResults = (reqs: ModelRequest[]): string => JSON.stringify(reqs.map((r) => (r.body.messages as { content: unknown }[]).map((m) => m.content)));
 
 describe('Claude Code builds a story for real', () => {
-  const loop = new Loop();
-  let model: AgentModel;
-  let undoEnv: () => void;
-  beforeAll(async () => {
-    model = await startAgentModel('claude-code');
-    undoEnv = useEnv(model.env);
-    await loop.start({}, { DAMASCUS_BUILDER: 'claude-code', DAMASCUS_AGENT_MAX_TURNS: '3', DAMASCUS_AGENT_MAX_MINUTES: '0.25' });
-  });
-  afterAll(async () => {
-    await loop.stop();
-    await model.server.close();
-    undoEnv();
-  });
   // Each story writes greeting.txt with its own text: main holds what the last merged story wrote.
-  afterEach(async () => {
-    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
-    model.runs = [];
-    model.fail = null;
-  });
+  const { loop, model } = realAgentLoop('claude-code', () => ({ DAMASCUS_AGENT_MAX_TURNS: '3', DAMASCUS_AGENT_MAX_MINUTES: '0.25' }));
 
   test('label → spec → Claude Code writes the file with its Write tool → review → merged; its own cost report is recorded', async () => {
     loop.scriptLlm({ text: specText() });

@@ -1,5 +1,5 @@
-import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
+import { specText } from './harness.js';
+import { AGENT_KEYS, realAgentLoop, repoGit, verdictSteps } from './agentModels.js';
 
 /**
  * The build phase with the real Codex CLI (`codex exec`, 0.171.0, from the project's node_modules) in its sandbox,
@@ -7,25 +7,8 @@ import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentM
  */
 
 describe('Codex builds a story for real', () => {
-  const loop = new Loop();
-  let model: AgentModel;
-  let undoEnv: () => void;
-  beforeAll(async () => {
-    model = await startAgentModel('codex');
-    undoEnv = useEnv(model.env);
-    await loop.start({}, { DAMASCUS_BUILDER: 'codex', DAMASCUS_AGENT_MAX_TURNS: '3' });
-  });
-  afterAll(async () => {
-    await loop.stop();
-    await model.server.close();
-    undoEnv();
-  });
   // Each story writes greeting.txt with its own text: main holds what the last merged story wrote.
-  afterEach(async () => {
-    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
-    model.runs = [];
-    model.fail = null;
-  });
+  const { loop, model } = realAgentLoop('codex', () => ({ DAMASCUS_AGENT_MAX_TURNS: '3' }));
 
   test('label → spec → Codex writes the file with its own tools → review → merged; its tokens are priced from the table', async () => {
     loop.scriptLlm({ text: specText() });

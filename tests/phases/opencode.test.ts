@@ -1,5 +1,5 @@
-import { Loop, specText } from './harness.js';
-import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentModel } from './agentModels.js';
+import { specText } from './harness.js';
+import { AGENT_KEYS, realAgentLoop, repoGit, verdictSteps } from './agentModels.js';
 
 /**
  * The fully local setup: one OpenAI-compatible endpoint (what Ollama, vLLM or LiteLLM would be) serves both the spec
@@ -8,26 +8,10 @@ import { AGENT_KEYS, repoGit, startAgentModel, useEnv, verdictSteps, type AgentM
  */
 
 describe('opencode on a local model builds a story for real', () => {
-  const loop = new Loop();
-  let model: AgentModel;
-  let undoEnv: () => void;
-  beforeAll(async () => {
-    model = await startAgentModel('opencode');
-    model.llm = () => ({ text: specText() });
-    undoEnv = useEnv(model.env);
-    await loop.start({}, {
-      DAMASCUS_BUILDER: 'opencode', LLM_BASE_URL: `${model.server.url}/v1`, LLM_MODEL: 'qwen2.5-coder:32b', DAMASCUS_PROGRESS_INTERVAL_MS: '1',
-    });
-  });
-  afterAll(async () => {
-    await loop.stop();
-    await model.server.close();
-    undoEnv();
-  });
-  afterEach(async () => {
-    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
-    model.runs = [];
-    model.fail = null;
+  // The spec phase's LLM is the same endpoint: a request without tools gets the spec.
+  const { loop, model } = realAgentLoop('opencode', (m) => {
+    m.llm = () => ({ text: specText() });
+    return { LLM_BASE_URL: `${m.server.url}/v1`, LLM_MODEL: 'qwen2.5-coder:32b', DAMASCUS_PROGRESS_INTERVAL_MS: '1' };
   });
 
   test('spec and build through the one endpoint → merged; its cost is unknown, never zero; its progress reached the status comment', async () => {
