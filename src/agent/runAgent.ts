@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { allowedTargets, startEgressProxy, type EgressProxy } from './egressProxy.js';
 import { VERDICT_FILE } from './inputs.js';
+import { jsonObjectLine } from './presets/jsonLine.js';
 import { resultJsonReader, reportFromResult } from './presets/resultJson.js';
 import type { AgentReport, OutputReader } from './presets/types.js';
 import { killGroup } from './processGroup.js';
@@ -98,23 +99,12 @@ class Tail {
 
 /** The last JSON object printed: the whole output for `--output-format json`, else the last line that is one. */
 export function lastJsonObject(stdout: string): Record<string, unknown> | null {
-  const tryParse = (s: string): Record<string, unknown> | null => {
-    try {
-      const v: unknown = JSON.parse(s);
-      return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-    } catch {
-      return null;
-    }
-  };
-  const whole = tryParse(stdout.trim());
+  const whole = jsonObjectLine(stdout);
   if (whole) return whole;
   const lines = stdout.split('\n');
   for (let i = lines.length - 1; i >= 0; i--) {
-    const line = (lines[i] ?? '').trim();
-    if (line.startsWith('{')) {
-      const v = tryParse(line);
-      if (v) return v;
-    }
+    const v = jsonObjectLine(lines[i] ?? '');
+    if (v) return v;
   }
   return null;
 }

@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, relative } from 'node:path';
 import { verdictFilePath } from '../runAgent.js';
+import { finiteNumber as num, jsonObject as obj, jsonObjectLine, type Json } from './jsonLine.js';
 import { emptyReport, type AgentReport, type AgentStop, type BuilderPreset, type Env, type OutputReader, type PresetRunOptions } from './types.js';
 
 /**
@@ -73,9 +74,6 @@ export const claudeCodePreset: BuilderPreset = {
   reader: () => new ClaudeCodeReader(),
 };
 
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** Result texts of model API failures, for CLIs that print no terminal_reason. */
@@ -101,14 +99,8 @@ export class ClaudeCodeReader implements OutputReader {
   private apiError: string | null = null;
 
   line(text: string): void {
-    const t = text.trim();
-    if (!t.startsWith('{')) return;
-    let o: Json;
-    try {
-      o = JSON.parse(t) as Json;
-    } catch {
-      return;
-    }
+    const o = jsonObjectLine(text);
+    if (!o) return;
     switch (o.type) {
       case 'system':
         return this.system(o);

@@ -1,4 +1,5 @@
 import { emptyReport, type AgentReport, type BuilderPreset, type Env, type OutputReader, type PresetRunOptions } from './types.js';
+import { jsonObjectLine } from './jsonLine.js';
 
 /**
  * OpenAI's Codex CLI (`codex exec`, Rust; 0.171.0 pinned). Headless with `--json` (JSON-lines events on stdout),
@@ -160,14 +161,8 @@ export function codexReader(model: string | null = null): OutputReader {
 
   return {
     line(text: string): void {
-      const t = text.trim();
-      if (!t.startsWith('{')) return;
-      let e: CodexEvent;
-      try {
-        e = JSON.parse(t) as CodexEvent;
-      } catch {
-        return;
-      }
+      const e = jsonObjectLine(text) as CodexEvent | null;
+      if (!e) return;
       switch (e.type) {
         case 'thread.started':
           r.activity = 'Start';

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { jsonObjectLine } from './jsonLine.js';
 import { emptyReport, type AgentReport, type BuilderPreset, type Env, type OutputReader, type PresetRunOptions } from './types.js';
 
 /**
@@ -184,14 +185,8 @@ export function createOpencodeReader(options: OpencodeReaderOptions = {}): Outpu
   let failed = false;
   return {
     line(text) {
-      const s = text.trim();
-      if (!s.startsWith('{')) return;
-      let ev: OpencodeEvent;
-      try {
-        ev = JSON.parse(s) as OpencodeEvent;
-      } catch {
-        return;
-      }
+      const ev = jsonObjectLine(text) as OpencodeEvent | null;
+      if (!ev) return;
       const part = ev.part ?? {};
       switch (ev.type) {
         case 'step_start':

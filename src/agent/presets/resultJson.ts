@@ -1,8 +1,5 @@
+import { finiteNumber as num, jsonObjectLine } from './jsonLine.js';
 import { emptyReport, type AgentReport, type OutputReader } from './types.js';
-
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
 
 /**
  * A report from one final JSON object in Claude Code's `--output-format json` shape (`result`, `is_error`,
@@ -32,14 +29,8 @@ export function resultJsonReader(): OutputReader {
   let report = emptyReport();
   return {
     line(text) {
-      const t = text.trim();
-      if (!t.startsWith('{')) return;
-      try {
-        const v: unknown = JSON.parse(t);
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) report = reportFromResult(v as Record<string, unknown>, report);
-      } catch {
-        /* not JSON: ignored */
-      }
+      const o = jsonObjectLine(text);
+      if (o) report = reportFromResult(o, report);
     },
     report: () => report,
   };
