@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { isAbsolute, join } from 'node:path';
+import { sendOpenAiError } from './openaiErrors.js';
 import { sendJson, startModelServer, type ModelAction, type ModelHandler, type ModelRequest, type ModelScript, type ModelServer } from './script.js';
 
 /**
@@ -93,20 +94,9 @@ function toolCallFor(req: ModelRequest, action: ModelAction): ToolCall | { error
   return null;
 }
 
-const ERRORS: Record<number, { type: string; code: string | null; message: string }> = {
-  400: { type: 'invalid_request_error', code: null, message: 'Bad request' },
-  401: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided.' },
-  403: { type: 'invalid_request_error', code: 'unsupported_country_region_territory', message: 'Country, region, or territory not supported' },
-  404: { type: 'invalid_request_error', code: 'model_not_found', message: 'The model does not exist or you do not have access to it.' },
-  429: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached for requests. Please try again in 10ms.' },
-  500: { type: 'server_error', code: null, message: 'The server had an error while processing your request. Sorry about that!' },
-  503: { type: 'server_error', code: null, message: 'The engine is currently overloaded, please try again later.' },
-};
-
 function sendError(res: ServerResponse, status: number, message?: string): void {
-  const known = ERRORS[status] ?? { type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null, message: `HTTP ${status}` };
-  const headers: Record<string, string> = status === 429 || status >= 500 ? { 'retry-after-ms': '10', 'retry-after': '0' } : {};
-  sendJson(res, status, { error: { message: message ?? known.message, type: known.type, param: null, code: known.code } }, headers);
+  // opencode honours retry-after-ms: its hard-coded retries (5, about a minute) stay fast.
+  sendOpenAiError(res, status, message, status === 429 || status >= 500 ? { 'retry-after-ms': '10', 'retry-after': '0' } : {});
 }
 
 /** A rough token count (4 characters a token), never 0: enough for usage to be non-zero and plausible. */

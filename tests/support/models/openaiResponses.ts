@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { sendJson, startModelServer, type ModelAction, type ModelHandler, type ModelRequest, type ModelScript, type ModelServer } from './script.js';
+import { sendOpenAiError } from './openaiErrors.js';
+import { startModelServer, type ModelAction, type ModelHandler, type ModelRequest, type ModelScript, type ModelServer } from './script.js';
 
 /**
  * A scripted OpenAI Responses API (`POST /v1/responses`, streamed as server-sent events) for the Codex CLI.
@@ -79,20 +80,8 @@ function inputTokens(req: ModelRequest): number {
   return Math.max(1, Math.ceil(JSON.stringify(req.body.input ?? '').length / 4));
 }
 
-const ERROR_BODIES: Record<number, { type: string; code: string | null; message: string }> = {
-  400: { type: 'invalid_request_error', code: null, message: 'Invalid request.' },
-  401: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.' },
-  403: { type: 'invalid_request_error', code: 'unsupported_country_region_territory', message: 'Forbidden.' },
-  404: { type: 'invalid_request_error', code: 'model_not_found', message: 'The model does not exist or you do not have access to it.' },
-  429: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached for requests. Please try again in 1s.' },
-  500: { type: 'server_error', code: null, message: 'The server had an error while processing your request. Sorry about that!' },
-  503: { type: 'server_error', code: null, message: 'The engine is currently overloaded, please try again later.' },
-};
-
 function sendError(res: ServerResponse, status: number, message: string | undefined): void {
-  const known = ERROR_BODIES[status] ?? { type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null, message: `HTTP ${status}` };
-  const headers: Record<string, string> = status === 429 ? { 'retry-after': '1', 'retry-after-ms': '200' } : {};
-  sendJson(res, status, { error: { message: message ?? known.message, type: known.type, param: null, code: known.code } }, headers);
+  sendOpenAiError(res, status, message, status === 429 ? { 'retry-after': '1', 'retry-after-ms': '200' } : {});
 }
 
 function sse(res: ServerResponse, event: Record<string, unknown> & { type: string }): void {
