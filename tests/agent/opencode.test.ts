@@ -110,31 +110,18 @@ test('(a) a scripted write, then the answer: the file is written, and the reader
   console.log(`opencode write+answer run: ${out.ms} ms`);
 });
 
-test('(b) 429 on every request: model_api after opencode\'s own retries', async () => {
-  const out = await runOpencode(() => ({ status: 429 }), { tee: false });
+// 429 and 5xx: 1 + 5 retries (SessionRetry RETRY_MAX_RETRIES = 5), each after retry-after-ms; 401 at once.
+test.each([
+  ['(b) 429 on every request: model_api after opencode\'s own retries', 429, /^429: Rate limit reached/, 6],
+  ['(c) 500 on every request: model_api', 500, /^500: /, 6],
+  ['(d) 401: model_api at once, no retry', 401, /^401: Incorrect API key/, 1],
+])('%s', async (_name, status, error, requests) => {
+  const out = await runOpencode(() => ({ status }), { tee: false });
   expect(out.run.exitCode).toBe(1);
   expect(out.report.stop).toBe('model_api');
-  expect(out.report.error).toMatch(/^429: Rate limit reached/);
-  // 1 + 5 retries (SessionRetry RETRY_MAX_RETRIES = 5), each after retry-after-ms.
-  expect(modelCalls(out.server)).toHaveLength(6);
-  console.log(`opencode 429 run: ${out.ms} ms`);
-});
-
-test('(c) 500 on every request: model_api', async () => {
-  const out = await runOpencode(() => ({ status: 500 }), { tee: false });
-  expect(out.run.exitCode).toBe(1);
-  expect(out.report.stop).toBe('model_api');
-  expect(out.report.error).toMatch(/^500: /);
-  expect(modelCalls(out.server)).toHaveLength(6);
-  console.log(`opencode 500 run: ${out.ms} ms`);
-});
-
-test('(d) 401: model_api at once, no retry', async () => {
-  const out = await runOpencode(() => ({ status: 401 }), { tee: false });
-  expect(out.run.exitCode).toBe(1);
-  expect(out.report.stop).toBe('model_api');
-  expect(out.report.error).toMatch(/^401: Incorrect API key/);
-  expect(modelCalls(out.server)).toHaveLength(1);
+  expect(out.report.error).toMatch(error);
+  expect(modelCalls(out.server)).toHaveLength(requests);
+  console.log(`opencode ${status} run: ${out.ms} ms`);
 });
 
 const atLimit = (req: { body: Record<string, unknown> }): boolean => JSON.stringify(req.body.messages).includes('MAXIMUM STEPS REACHED');
