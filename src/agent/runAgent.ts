@@ -305,8 +305,9 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
       o.log.info({ turns: report.turns, limit: o.turnLimit }, 'agent stopped at its turn limit');
       void killAll();
     }
+    if (!o.onProgress) return;
     const seen = JSON.stringify(report);
-    if (o.onProgress && seen !== lastSeen) {
+    if (seen !== lastSeen) {
       lastSeen = seen;
       o.onProgress(redactDeep(report, secrets));
     }

@@ -148,7 +148,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
           sandbox: settings.sandbox.enabled ? { settings: settings.sandbox, allowHosts: builder.allowHosts.concat(settings.sandbox.allowHosts), readPaths: [...start.read, cache] } : null,
           timeoutMs: timeoutMinutes * 60_000, log, signal,
         }).finally(() => progress.close());
-        const costUsd = run.spawnError ? 0 : agentCostUsd(run.report);
+        const costUsd = agentCostUsd(run.report);
         if (!run.spawnError) {
           await recordCost(deps.sql, {
             itemId: item.id, phase: 'build', kind: 'agent', model: run.report.model, usd: costUsd,
