@@ -41,7 +41,8 @@ async function printedVersion(program: string, args: readonly string[], env: Env
         clearTimeout(timer);
         resolve({ error: e.message });
       });
-      child.once('exit', (code, sig) => {
+      // 'close', not 'exit': a fast CLI can exit before its stdout has been read, leaving `out` empty.
+      child.once('close', (code, sig) => {
         clearTimeout(timer);
         resolve(code === 0 ? { out } : { error: `\`${args.join(' ')}\` exited with ${code ?? sig}: ${out.trim().slice(0, 200)}` });
       });
