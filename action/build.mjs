@@ -1,5 +1,5 @@
-// Bundles the review Action (action/src/main.ts plus the shared src/signing.ts and
-// src/review/resultSchema.ts) into the one committed file action/dist/index.js: act_runner runs
+// Bundles the review Action (action/src/main.ts plus the shared src/shared/signing.ts and
+// src/domain/reviewResult.ts) into the one committed file action/dist/index.js: act_runner runs
 // node actions from the cloned repository without installing their dependencies.
 // Usage: node action/build.mjs   (tests/action/dist-up-to-date.test.ts checks the file is current)
 import { mkdirSync, writeFileSync } from 'node:fs';

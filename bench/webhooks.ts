@@ -9,8 +9,8 @@ import { argv, hrtime } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { createHttpServer, listen } from '../src/http/server.js';
 import { webhookRoute } from '../src/http/webhooks.js';
-import { createLogger } from '../src/log.js';
-import { deriveWebhookSecret } from '../src/signing.js';
+import { createLogger } from '../src/shared/log.js';
+import { deriveWebhookSecret } from '../src/shared/signing.js';
 import { benchDb, fmt, median, percentile, printTable } from './util.js';
 
 const SECRET = 'bench-webhook-secret';

@@ -6,7 +6,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody } from '../src/signing.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody } from '../src/shared/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../tests/support/db.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../tests/support/processes.js';
 import { giteaBody, giteaHeaders, issuePayload } from '../tests/support/webhookFixtures.js';

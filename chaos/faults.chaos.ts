@@ -5,7 +5,7 @@
  *  - the simulated Gitea answering 500, 405 and dropping connections (timeouts) for stretches;
  *  - webhooks dropped (the reconcile sweep must find the stories) and delivered twice (same and new delivery id).
  */
-import { deriveWebhookSecret } from '../src/signing.js';
+import { deriveWebhookSecret } from '../src/shared/signing.js';
 import { freePort, waitFor } from '../tests/support/processes.js';
 import { checkInvariants, OWNER, REPO, seedStories, startFleet, waitForAllDone, type Fleet } from './harness.js';
 

@@ -16,8 +16,8 @@ import { ensureLeaseSlots } from '../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../src/db/ops/recordVerdict.js';
 import { upsertProject } from '../src/db/ops/upsertProject.js';
 import { createGiteaClient } from '../src/gitea/client.js';
-import { relayOutbox } from '../src/gitea/relay.js';
-import { createLogger } from '../src/log.js';
+import { relayOutbox } from '../src/mirror/relay.js';
+import { createLogger } from '../src/shared/log.js';
 import { createTestDb } from '../tests/support/db.js';
 import { startGiteaSim } from '../tests/support/giteaSim/index.js';
 

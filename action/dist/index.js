@@ -19657,7 +19657,7 @@ function info(message) {
   process.stdout.write(message + os4.EOL);
 }
 
-// src/review/resultSchema.ts
+// src/domain/reviewResult.ts
 var withoutNul = (s) => s.replace(/\u0000/g, "");
 function stripNul(r) {
   const tests = r.tests && { ...r.tests, failing: r.tests.failing.map(withoutNul), skippedNames: r.tests.skippedNames.map(withoutNul) };
@@ -19706,7 +19706,7 @@ function checkoutHead(o) {
 // action/src/deliver.ts
 var import_node_crypto2 = require("node:crypto");
 
-// src/signing.ts
+// src/shared/signing.ts
 var import_node_crypto = require("node:crypto");
 var SIGNATURE_HEADER = "x-damascus-signature-256";
 var REPOSITORY_HEADER = "x-damascus-repository";

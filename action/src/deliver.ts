@@ -1,6 +1,6 @@
 /** POSTs the signed review result to the orchestrator, retrying what a retry can fix. */
 import { randomUUID } from 'node:crypto';
-import { REPOSITORY_HEADER, SIGNATURE_HEADER, signBody } from '../../src/signing.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, signBody } from '../../src/shared/signing.js';
 
 export const DELIVERY_HEADER = 'x-damascus-delivery';
 

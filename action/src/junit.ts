@@ -2,7 +2,7 @@
 import { closeSync, constants, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import type { ReviewTests } from '../../src/review/resultSchema.js';
+import type { ReviewTests } from '../../src/domain/reviewResult.js';
 
 export const DEFAULT_JUNIT_PATTERNS = '**/junit*.xml,**/TEST-*.xml';
 const MAX_DEPTH = 8;

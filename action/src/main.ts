@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
-import { stripNul, type ReviewResult } from '../../src/review/resultSchema.js';
+import { stripNul, type ReviewResult } from '../../src/domain/reviewResult.js';
 import { checkoutHead } from './checkout.js';
 import { deliverResult, type DeliveryOutcome } from './deliver.js';
 import { type ActionConfig, parseInputs } from './inputs.js';

@@ -1,6 +1,6 @@
 /** The step summary (GITHUB_STEP_SUMMARY, which Gitea also calls GITEA_STEP_SUMMARY). */
 import * as core from '@actions/core';
-import type { ReviewResult } from '../../src/review/resultSchema.js';
+import type { ReviewResult } from '../../src/domain/reviewResult.js';
 
 const SUMMARY_TAIL_BYTES = 8 * 1024;
 const SUMMARY_MAX_NAMES = 50;

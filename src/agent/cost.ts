@@ -1,4 +1,4 @@
-import { estimateCostUsd } from '../llm/prices.js';
+import { estimateCostUsd } from '../domain/prices.js';
 import type { AgentReport } from './presets/types.js';
 
 /** A run's cost: as its CLI reported it, else its token counts at the price table's rate; null when neither is known. */

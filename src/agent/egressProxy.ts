@@ -1,7 +1,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 
 /**
  * The sandboxed agent's only way out: an HTTP proxy on a Unix socket that Damascus binds into the sandbox.

@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HumanAnswer } from '../llm/prompt.js';
+import type { HumanAnswer } from '../domain/answers.js';
 
 export interface AgentInputs {
   spec: string;

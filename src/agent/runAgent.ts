@@ -3,14 +3,15 @@ import { constants } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { allowedTargets, startEgressProxy, type EgressProxy } from './egressProxy.js';
 import { VERDICT_FILE } from './inputs.js';
 import { jsonObjectLine } from './presets/jsonLine.js';
 import { resultJsonReader, reportFromResult } from './presets/resultJson.js';
 import type { AgentReport, OutputReader } from './presets/types.js';
 import { killGroup } from './processGroup.js';
-import { agentIdentity, proxyEnv, sandboxArgv, type SandboxSettings } from './sandbox.js';
+import { agentIdentity, proxyEnv, sandboxArgv } from './sandbox.js';
+import type { SandboxSettings } from '../config/sandboxSettings.js';
 import { redactSecrets, sanitizeAgentEnv, secretValues } from './sanitizeEnv.js';
 
 export interface RunAgentOptions {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SandboxSettings } from '../config/sandboxSettings.js';
 
 /**
  * The coding agent's sandbox: bubblewrap (Debian's `bwrap`). The agent sees the system's programs read-only,
@@ -9,22 +10,6 @@ import { fileURLToPath } from 'node:url';
  * and UTS namespaces (so no Damascus process, no loopback service and no outside address is reachable), and,
  * when Damascus runs as root, a user that owns nothing of Damascus's. Its only way out is the egress proxy.
  */
-export interface SandboxSettings {
-  /** False only when the operator set DAMASCUS_SANDBOX=off. */
-  enabled: boolean;
-  /** The user the agent runs as when Damascus is root (DAMASCUS_AGENT_USER, default nobody 65534:65534). */
-  agentUser: { uid: number; gid: number };
-  /** Extra read-only paths the agent needs (its CLI's install directory, say): DAMASCUS_AGENT_READ. */
-  readPaths: string[];
-  /** Extra read-write paths the operator shares with every agent (a package cache, say): DAMASCUS_AGENT_WRITE. */
-  writePaths: string[];
-  /** `host:port` or URLs the agent may reach through the egress proxy: DAMASCUS_AGENT_ALLOW_HOSTS. */
-  allowHosts: string[];
-  /** Size of the agent's /tmp (a tmpfs), MiB. */
-  tmpSizeMb: number;
-  /** Processes of the agent's user, largest file it may write (MiB), open files; memory (MiB, address space) or null. */
-  limits: { processes: number; fileSizeMb: number; openFiles: number; memoryMb: number | null };
-}
 
 export interface SandboxRunPaths {
   worktree: string;

@@ -1,6 +1,6 @@
 import { ConfigError, loadSettings, type Settings } from '../config/env.js';
 import { DbError, describeDbError, openDb, type Sql } from '../db/connection.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import type { BackoffPolicy } from '../domain/routing.js';
 
 /** A failure a command reports as one line and a non-zero exit (no stack trace). */

@@ -3,8 +3,8 @@ import { loadSetupToken } from '../config/env.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { checkBuilders } from '../agent/builderCheck.js';
 import { probeSandbox } from '../agent/sandbox.js';
-import { DOCTOR_CHECKS, formatCheck, plainUrlProblem, runDoctor, summarizeChecks, type DoctorFetch } from '../gitea/doctor.js';
-import { loadAppManifest } from '../gitea/setupRepo.js';
+import { DOCTOR_CHECKS, formatCheck, plainUrlProblem, runDoctor, summarizeChecks, type DoctorFetch } from '../setup/doctor.js';
+import { loadAppManifest } from '../setup/setupRepo.js';
 import { CliError, commandContext } from './context.js';
 import { parseRepoRef } from './setup.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createGiteaClient } from '../gitea/client.js';
-import { reconcileIssue } from '../gitea/reconcile.js';
-import { triggerLabelOption } from '../gitea/setupRepo.js';
+import { reconcileIssue } from '../reconcile/reconcile.js';
+import { triggerLabelOption } from '../setup/setupRepo.js';
 import { CliError, commandContext, withDb } from './context.js';
 
 /** OWNER/REPO#N → its parts, or a usage error. */

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { createGiteaClient } from '../gitea/client.js';
 import { renderReviewWorkflow, runnerLabelProblem } from '../gitea/reviewWorkflow.js';
-import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../gitea/setupRepo.js';
+import { bundledActionFiles, formatStep, loadAppManifest, setupRepo, SetupError, type SetupInput, type SetupStep } from '../setup/setupRepo.js';
 import { loadSetupToken } from '../config/env.js';
-import { WEBHOOK_PATH } from '../http/webhooks.js';
-import { deriveProjectSecret, deriveWebhookSecret } from '../signing.js';
+import { WEBHOOK_PATH } from '../shared/endpoints.js';
+import { deriveProjectSecret, deriveWebhookSecret } from '../shared/signing.js';
 import { CliError, commandContext } from './context.js';
 
 interface SetupOptions {

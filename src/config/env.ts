@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import type { SandboxSettings } from '../agent/sandbox.js';
+import type { SandboxSettings } from './sandboxSettings.js';
 
 /** A setting that cannot be used as given. Carries the variable's name, never its value. */
 export class ConfigError extends Error {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DbError, databaseName, openDb, withDatabase, type Sql } from './connection.js';
-import { packageFile } from '../packageFile.js';
+import { packageFile } from '../shared/packageFile.js';
 
 export interface Migration {
   version: number;

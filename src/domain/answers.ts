@@ -9,6 +9,13 @@
  */
 import { isCommandLine, markdownLines, unquote } from './commands.js';
 
+/** A question a human answered, as the spec and build phases hand it on. */
+export interface HumanAnswer {
+  question: string;
+  answer: string;
+  by: string;
+}
+
 export interface OpenQuestion {
   id: number;
   /** `Q-<id>` (human_issues.tag). */

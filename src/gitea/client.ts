@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { currentItem, ITEM_HEADER } from './attribution.js';
 import { GiteaError, giteaMessage, isRetryableStatus, orNullIfNotFound } from './errors.js';
 import type {

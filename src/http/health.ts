@@ -1,6 +1,6 @@
 import type { SandboxStatus } from '../agent/sandbox.js';
 import type { Sql } from '../db/connection.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../shared/metrics.js';
 import { sendJson, sendText, type Route } from './server.js';
 
 export interface ReadinessCheck {

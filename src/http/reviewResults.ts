@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { REVIEW_RESULTS_PATH } from '../shared/endpoints.js';
 import type { Sql } from '../db/connection.js';
 import { storeReviewResult } from '../db/ops/storeReviewResult.js';
-import type { Logger } from '../log.js';
-import { parseReviewResult } from '../review/resultSchema.js';
-import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, verifySignature } from '../signing.js';
+import type { Logger } from '../shared/log.js';
+import { parseReviewResult } from '../domain/reviewResult.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, verifySignature } from '../shared/signing.js';
 import { readBody, sendJson, type Route } from './server.js';
 
-export const REVIEW_RESULTS_PATH = '/api/v1/review-results';
 /** A result is at most a 64 KiB output tail (JSON-escaped) and 400 test names: far below this. */
 export const MAX_REVIEW_RESULT_BYTES = 512 * 1024;
 const REPO_SHAPE = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;

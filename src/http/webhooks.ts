@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WEBHOOK_PATH } from '../shared/endpoints.js';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
 import { isPrEvent, writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
 import { isBotSender, payloadRepoFullName, routeWebhook, type GiteaEvent } from '../gitea/events.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { deriveWebhookSecret, verifySignature } from '../signing.js';
+import type { Logger } from '../shared/log.js';
+import type { Metrics } from '../shared/metrics.js';
+import { deriveWebhookSecret, verifySignature } from '../shared/signing.js';
 import { readBody, sendJson, type Route } from './server.js';
 
-export const WEBHOOK_PATH = '/api/gitea/webhooks';
 export const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
 export interface WebhookIntakeOptions {

@@ -1,5 +1,5 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
-import { estimateCostUsd, type Price } from './prices.js';
+import { estimateCostUsd, type Price } from '../domain/prices.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { HumanAnswer } from '../domain/answers.js';
 import type { ChatMessage } from './chat.js';
 
-export interface HumanAnswer {
-  question: string;
-  answer: string;
-  by: string;
-}
 
 export interface RepoContext {
   readme?: string | undefined;

@@ -3,7 +3,7 @@ import type { AgentReport } from '../agent/presets/types.js';
 import { recordAgentProgress } from '../db/ops/recordAgentProgress.js';
 import type { Sql } from '../db/connection.js';
 import type { ClaimedItem } from '../db/types.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 
 export interface ProgressPublisher {
   /** The agent's report so far: published now, or when the interval since the last one has passed. */

@@ -10,7 +10,7 @@ import { redactSecrets, secretValues } from '../agent/sanitizeEnv.js';
 import { branchName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, gitTampering, openWorktree, pushBranch, removeWorktree, resolveCommit } from '../agent/worktree.js';
 import { heldSecrets } from '../config/env.js';
 import { recordCost } from '../db/ops/recordCost.js';
-import { deriveProjectSecret } from '../signing.js';
+import { deriveProjectSecret } from '../shared/signing.js';
 import { gitRemoteUrl } from '../gitea/client.js';
 import { sendOnce } from '../gitea/sendOnce.js';
 import type { ClaimedItem } from '../db/types.js';

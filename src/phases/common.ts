@@ -5,7 +5,7 @@ import { readPhaseContext, type PhaseContextData } from '../db/ops/readPhaseCont
 import type { ClaimedItem } from '../db/types.js';
 import type { GiteaClient } from '../gitea/client.js';
 import type { Llm } from '../llm/chat.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import type { PhaseResult } from './types.js';
 
 /** What the built-in phases need: the store, Gitea, the LLM (spec), and the process settings. */

@@ -5,7 +5,8 @@ import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js'
 import { recordCost } from '../db/ops/recordCost.js';
 import type { GateApproval, ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';
 import { LlmError } from '../llm/chat.js';
-import { buildSpecPrompt, type HumanAnswer, type RepoContext } from '../llm/prompt.js';
+import type { HumanAnswer } from '../domain/answers.js';
+import { buildSpecPrompt, type RepoContext } from '../llm/prompt.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import type { Sql } from '../db/connection.js';
 import type { ClaimedItem } from '../db/types.js';
 import type { ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { DependencyState } from '../health.js';
-import type { Logger } from '../log.js';
+import { DependencyState } from '../shared/health.js';
+import type { Logger } from '../shared/log.js';
 
 export interface RedisHandle {
   /** For BullMQ: blocking commands wait as long as they need (no command timeout, no retry limit). */

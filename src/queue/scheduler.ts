@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { connectRedis } from './redis.js';
 import { HEARTBEAT_SCHEDULER, RECONCILE_SWEEP_SCHEDULER, RELAY_SWEEP_SCHEDULER, openQueues } from './queues.js';
 

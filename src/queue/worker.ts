@@ -1,8 +1,8 @@
 import { Worker, type Job } from 'bullmq';
 import { countTickWork } from '../db/ops/countTickWork.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
-import { DependencyState } from '../health.js';
-import type { Metrics } from '../metrics.js';
+import { DependencyState } from '../shared/health.js';
+import type { Metrics } from '../shared/metrics.js';
 import { runTick, type TickDeps, type TickOutcome } from '../tick/runTick.js';
 import { connectRedis, type RedisHandle } from './redis.js';
 import { RECONCILE, RELAY, TICKS, enqueueRelay, enqueueTicks, openQueues, type Queues } from './queues.js';

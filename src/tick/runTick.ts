@@ -8,7 +8,7 @@ import { releaseLease } from '../db/ops/releaseLease.js';
 import type { ClaimedItem } from '../db/types.js';
 import type { BackoffPolicy } from '../domain/routing.js';
 import { isVerdict, type State, type Verdict } from '../domain/states.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { isDefer, type PhaseRegistry, type PhaseResult } from '../phases/types.js';
 import { deferItem } from '../db/ops/deferItem.js';
 import type { VerdictRecord } from '../db/ops/recordVerdict.js';

@@ -11,8 +11,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { SIGNATURE_HEADER, verifySignature } from '../../src/signing.js';
-import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
+import { SIGNATURE_HEADER, verifySignature } from '../../src/shared/signing.js';
+import { parseReviewResult, type ReviewResult } from '../../src/domain/reviewResult.js';
 import { ACTION_DIST, parseOutputFile } from '../support/runAction.js';
 
 export const REPO = 'acme/widgets';

@@ -1,4 +1,4 @@
-import { parseReviewResult, type ReviewResult } from '../../src/review/resultSchema.js';
+import { parseReviewResult, type ReviewResult } from '../../src/domain/reviewResult.js';
 
 const valid: ReviewResult = {
   version: 1,

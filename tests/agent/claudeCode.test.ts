@@ -10,7 +10,7 @@ import { ClaudeCodeReader, claudeCodePreset, claudeMaxRetries } from '../../src/
 import type { AgentReport } from '../../src/agent/presets/types.js';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { startAnthropicServer, type AnthropicServer } from '../support/models/anthropic.js';
 import type { ModelScript } from '../support/models/script.js';
 

@@ -7,7 +7,7 @@ import { writeAgentInputs } from '../../src/agent/inputs.js';
 import { runAgent, type AgentRun } from '../../src/agent/runAgent.js';
 import { codexConfig, codexPreset, codexReader } from '../../src/agent/presets/codex.js';
 import type { AgentReport } from '../../src/agent/presets/types.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { startResponsesServer } from '../support/models/openaiResponses.js';
 import type { ModelScript, ModelServer } from '../support/models/script.js';
 

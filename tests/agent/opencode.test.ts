@@ -9,7 +9,7 @@ import { runAgent, type AgentRun } from '../../src/agent/runAgent.js';
 import { runsAsRoot } from '../../src/agent/sandbox.js';
 import { createOpencodeReader, opencodeConfig, opencodePreset } from '../../src/agent/presets/opencode.js';
 import type { AgentReport, PresetRunOptions } from '../../src/agent/presets/types.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { chatHandler, chatScript, isSideRequest, startChatServer } from '../support/models/openaiChat.js';
 import { startModelServer, type ModelAction, type ModelScript, type ModelServer } from '../support/models/script.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { runAgent, lastJsonObject, type RunAgentOptions } from '../../src/agent/runAgent.js';
 import { emptyReport, type AgentReport, type OutputReader } from '../../src/agent/presets/types.js';
 import { writeAgentInputs } from '../../src/agent/inputs.js';

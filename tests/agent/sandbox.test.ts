@@ -8,7 +8,7 @@ import { loadSettings } from '../../src/config/env.js';
 import { writeAgentInputs } from '../../src/agent/inputs.js';
 import { runAgent } from '../../src/agent/runAgent.js';
 import { probeSandbox, runsAsRoot, sandboxArgv } from '../../src/agent/sandbox.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 
 /**
  * The hostile agent (tests/fixtures/agent/hostile-agent.mjs) run through runAgent in the sandbox, beside a

@@ -6,7 +6,7 @@ import { builderRun, chooseBuilder } from '../../src/agent/builders.js';
 import { writeAgentInputs } from '../../src/agent/inputs.js';
 import { runAgent } from '../../src/agent/runAgent.js';
 import { loadSettings } from '../../src/config/env.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { ROOT } from '../support/cli.js';
 import { StoryModel } from '../support/models/storyModel.js';
 

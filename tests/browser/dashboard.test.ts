@@ -12,7 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { createHttpServer, listen } from '../../src/http/server.js';
 import { dashboardRoutes } from '../../src/http/dashboard.js';
 import { openQueues, type Queues } from '../../src/queue/queues.js';

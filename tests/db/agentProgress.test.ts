@@ -3,8 +3,8 @@ import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { readItemView } from '../../src/db/ops/readItemView.js';
 import { recordCost } from '../../src/db/ops/recordCost.js';
 import { emptyReport } from '../../src/agent/presets/types.js';
-import { buildStatusView } from '../../src/gitea/statusView.js';
-import { createLogger } from '../../src/log.js';
+import { buildStatusView } from '../../src/mirror/statusView.js';
+import { createLogger } from '../../src/shared/log.js';
 import { agentProgressPublisher } from '../../src/phases/agentProgress.js';
 import { createTestDb, seedItems, setState, type TestDb } from '../support/db.js';
 

@@ -13,9 +13,9 @@ import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
 import { testCommandSha256 } from '../../src/domain/spec.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { processInbox } from '../../src/gitea/inbox.js';
+import { processInbox } from '../../src/inbox/inbox.js';
 import { createPermissionCache } from '../../src/gitea/permissions.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { commentPayload, issuePayload } from '../support/webhookFixtures.js';
 
 const backoff = { baseMs: 1000, maxMs: 1000 };

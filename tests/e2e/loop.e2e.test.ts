@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
-import { deriveProjectSecret } from '../../src/signing.js';
+import { deriveProjectSecret } from '../../src/shared/signing.js';
 import { AGENT_KEY, HELLO, LANG, OWNER, REPO, World, type ItemRow } from './world.js';
 
 const t0 = Date.now();

@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAppManifest, WEBHOOK_TEST_BRANCH } from '../../src/gitea/setupRepo.js';
+import { loadAppManifest, WEBHOOK_TEST_BRANCH } from '../../src/setup/setupRepo.js';
 import { observe, PROBES, type Observation } from '../support/calibration.js';
 import { shapeDifferences } from '../support/captureShape.js';
 import { ROOT } from '../support/cli.js';

@@ -5,7 +5,7 @@ import { createTestDb, type TestDb } from '../support/db.js';
 import type { Sql } from '../../src/db/connection.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { createHttpServer, isLoopbackHost, listen } from '../../src/http/server.js';
 import { dashboardRoutes, DASHBOARD_COOKIE, escapeHtml, signSession, type GuardOptions } from '../../src/http/dashboard.js';
 import { itemLinks, parseItemId, whyItWaits } from '../../src/http/itemsApi.js';

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { createHttpServer, listen } from '../../src/http/server.js';
 import { MAX_REVIEW_RESULT_BYTES, reviewResultsRoute } from '../../src/http/reviewResults.js';
-import { createLogger } from '../../src/log.js';
-import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../../src/signing.js';
+import { createLogger } from '../../src/shared/log.js';
+import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, signBody } from '../../src/shared/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../support/db.js';
 
 const CALLBACK = 'callback-secret-for-tests';

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createHttpServer, listen } from '../../src/http/server.js';
 import { webhookRoute } from '../../src/http/webhooks.js';
-import { createLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createLogger } from '../../src/shared/log.js';
+import { createMetrics } from '../../src/shared/metrics.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { commentPayload, giteaBody, giteaHeaders, hookSecretFor, issuePayload, loadFixtures, ownCapture } from '../support/webhookFixtures.js';
 

@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
-import { ACTION_REPO_NAME } from '../../src/gitea/setupRepo.js';
+import { ACTION_REPO_NAME } from '../../src/setup/setupRepo.js';
 import { damascus, ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startLlmServer, type LlmRequest, type LlmScript, type LlmServer } from '../support/llmServer.js';

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLlm, LlmError } from '../../src/llm/chat.js';
-import { estimateCostUsd, priceFor } from '../../src/llm/prices.js';
+import { estimateCostUsd, priceFor } from '../../src/domain/prices.js';
 import { startLlmServer, type LlmServer } from '../support/llmServer.js';
 
 let server: LlmServer | undefined;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Loop, REPO_CONFIG, specText } from './harness.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { applyWebhookEvent } from '../../src/db/ops/applyWebhookEvent.js';
-import { processInbox } from '../../src/gitea/inbox.js';
+import { processInbox } from '../../src/inbox/inbox.js';
 import { createPermissionCache } from '../../src/gitea/permissions.js';
 import { testCommandSha256 } from '../../src/domain/spec.js';
 import { commentPayload, issuePayload } from '../support/webhookFixtures.js';

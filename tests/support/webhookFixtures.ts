@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { deriveWebhookSecret } from '../../src/signing.js';
+import { deriveWebhookSecret } from '../../src/shared/signing.js';
 import { ROOT } from './cli.js';
 
 /** Our own captures: what Gitea 1.26.3 sent `damascus serve` in the live loop (tests/live/support/captures.ts). */

@@ -1,7 +1,7 @@
 import { agentCostUsd, describeCost } from '../../src/agent/cost.js';
 import { emptyReport } from '../../src/agent/presets/types.js';
 import { reportFromResult, resultJsonReader } from '../../src/agent/presets/resultJson.js';
-import { estimateCostUsd } from '../../src/llm/prices.js';
+import { estimateCostUsd } from '../../src/domain/prices.js';
 
 describe('what an agent run cost', () => {
   test('the CLI\'s own report wins; else its tokens at the table\'s price; else unknown, never zero', () => {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody, verifySignature } from '../../src/signing.js';
+import { SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody, verifySignature } from '../../src/shared/signing.js';
 
 describe('signBody', () => {
   test('matches the published HMAC-SHA256 test vector, with the sha256= prefix', () => {

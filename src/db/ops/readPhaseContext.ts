@@ -1,5 +1,5 @@
 import type { Sql } from '../connection.js';
-import type { HumanAnswer } from '../../llm/prompt.js';
+import type { HumanAnswer } from '../../domain/answers.js';
 
 export interface PhaseContextData {
   project: { id: number; owner: string; name: string; defaultBranch: string; cloneUrl: string | null; htmlUrl: string | null };

@@ -1,5 +1,5 @@
 import type { Sql } from '../connection.js';
-import type { ReviewResult } from '../../review/resultSchema.js';
+import type { ReviewResult } from '../../domain/reviewResult.js';
 
 export type StoreReviewOutcome =
   | { stored: true; itemId: number; wake: boolean }

@@ -4,12 +4,12 @@ import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict, type VerdictRecord } from '../../src/db/ops/recordVerdict.js';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { isBotSender, routeWebhook } from '../../src/gitea/events.js';
-import { processInbox } from '../../src/gitea/inbox.js';
-import { reconcile } from '../../src/gitea/reconcile.js';
+import { processInbox } from '../../src/inbox/inbox.js';
+import { reconcile } from '../../src/reconcile/reconcile.js';
 import { createPermissionCache, type PermissionCache } from '../../src/gitea/permissions.js';
-import { relayOutbox } from '../../src/gitea/relay.js';
+import { relayOutbox } from '../../src/mirror/relay.js';
 import { findMarker } from '../../src/gitea/render.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 

@@ -1,21 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Sql } from './db/connection.js';
-import { STATES } from './domain/states.js';
-import type { Queues } from './queue/queues.js';
+import { Gauge, type Registry } from 'prom-client';
+import type { Sql } from '../db/connection.js';
+import { STATES } from '../domain/states.js';
+import type { Queues } from '../queue/queues.js';
 
-/** The process's Prometheus metrics. Gauges over shared truth (DB, queues) are read at scrape time. */
-export interface Metrics {
-  registry: Registry;
-  claims: Counter<'result'>;
-  verdicts: Counter<'phase' | 'verdict'>;
-  phaseDuration: Histogram<'phase'>;
-  webhookDeliveries: Counter<'result'>;
-  relayed: Counter<'result'>;
-}
-
-export function createMetrics(deps: { sql?: Sql; queues?: Queues; cap?: number } = {}): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'damascus_process_' });
+/** Gauges over shared truth (the database, the queues), read at scrape time. */
+export function registerStateGauges(registry: Registry, deps: { sql?: Sql; queues?: Queues; cap?: number }): void {
   const { sql, queues, cap } = deps;
   if (sql) {
     new Gauge({
@@ -55,15 +44,4 @@ export function createMetrics(deps: { sql?: Sql; queues?: Queues; cap?: number }
       },
     });
   }
-  return {
-    registry,
-    claims: new Counter({ name: 'damascus_claims_total', help: 'tick claims by result (claimed, idle)', labelNames: ['result'], registers: [registry] }),
-    verdicts: new Counter({ name: 'damascus_verdicts_total', help: 'verdicts recorded', labelNames: ['phase', 'verdict'], registers: [registry] }),
-    phaseDuration: new Histogram({
-      name: 'damascus_phase_duration_seconds', help: 'phase run time', labelNames: ['phase'], registers: [registry],
-      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600],
-    }),
-    webhookDeliveries: new Counter({ name: 'damascus_webhook_deliveries_total', help: 'webhook deliveries by result', labelNames: ['result'], registers: [registry] }),
-    relayed: new Counter({ name: 'damascus_outbox_relayed_total', help: 'outbox events relayed to Gitea by result', labelNames: ['result'], registers: [registry] }),
-  };
 }

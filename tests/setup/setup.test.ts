@@ -6,8 +6,8 @@ import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { GiteaError } from '../../src/gitea/errors.js';
 import { STATE_LABELS } from '../../src/gitea/labels.js';
 import { renderReviewWorkflow, REVIEW_WORKFLOW_FILE } from '../../src/gitea/reviewWorkflow.js';
-import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, loadAppManifest, storedEvents, webhookName } from '../../src/gitea/setupRepo.js';
-import { deriveProjectSecret, deriveWebhookSecret } from '../../src/signing.js';
+import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, loadAppManifest, storedEvents, webhookName } from '../../src/setup/setupRepo.js';
+import { deriveProjectSecret, deriveWebhookSecret } from '../../src/shared/signing.js';
 import { damascus, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 

@@ -8,9 +8,9 @@ import { readStatus } from '../../src/db/ops/readStatus.js';
 import { recordVerdict, type VerdictRecord } from '../../src/db/ops/recordVerdict.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
-import { relayOutbox, type RelayOptions } from '../../src/gitea/relay.js';
+import { relayOutbox, type RelayOptions } from '../../src/mirror/relay.js';
 import { findMarker, markerFor } from '../../src/gitea/render.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { startGiteaSim, type GiteaSim } from '../support/giteaSim/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 

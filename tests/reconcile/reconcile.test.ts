@@ -1,9 +1,9 @@
 import { createGiteaClient } from '../../src/gitea/client.js';
-import { reconcile } from '../../src/gitea/reconcile.js';
-import { processInbox } from '../../src/gitea/inbox.js';
+import { reconcile } from '../../src/reconcile/reconcile.js';
+import { processInbox } from '../../src/inbox/inbox.js';
 import { createPermissionCache } from '../../src/gitea/permissions.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { damascus } from '../support/cli.js';
 import { startGiteaSim, type GiteaSim } from '../support/giteaSim/index.js';

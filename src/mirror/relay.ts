@@ -14,12 +14,12 @@ import { setQuestionCommentId } from '../db/ops/setQuestionCommentId.js';
 import { setStatusCommentId } from '../db/ops/setStatusCommentId.js';
 import { settleOutboxEvent } from '../db/ops/settleOutboxEvent.js';
 import { isState, type State } from '../domain/states.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { GiteaClient } from './client.js';
-import { forItem } from './attribution.js';
-import { labelCreateOption, labelPlan } from './labels.js';
-import { sendOnce } from './sendOnce.js';
+import type { Logger } from '../shared/log.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { GiteaClient } from '../gitea/client.js';
+import { forItem } from '../gitea/attribution.js';
+import { labelCreateOption, labelPlan } from '../gitea/labels.js';
+import { sendOnce } from '../gitea/sendOnce.js';
 import {
   hasMarker,
   markerFor,
@@ -28,9 +28,9 @@ import {
   renderStatusComment,
   renderVerdictComment,
   type CommandReply,
-} from './render.js';
+} from '../gitea/render.js';
 import { buildStatusView } from './statusView.js';
-import type { Comment } from './types.js';
+import type { Comment } from '../gitea/types.js';
 
 /** The client methods the relay calls. */
 export type RelayGitea = Pick<

@@ -3,7 +3,7 @@
  * what it waits on, what happens next, and the PR and review-run links.
  */
 import type { ItemView } from '../db/ops/readItemView.js';
-import type { AgentProgress, StatusView } from './render.js';
+import type { AgentProgress, StatusView } from '../gitea/render.js';
 
 const ORDER = ['spec', 'build', 'review', 'done'] as const;
 

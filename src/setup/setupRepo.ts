@@ -16,13 +16,13 @@ import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import { STATES } from '../domain/states.js';
-import type { GiteaClient } from './client.js';
-import { GiteaError, orNullIfNotFound } from './errors.js';
-import { labelCreateOption } from './labels.js';
-import { REVIEW_WORKFLOW_FILE } from './reviewWorkflow.js';
-import { sendOnce } from './sendOnce.js';
-import type { CreateLabelOption, Hook, Label, User } from './types.js';
-import { packageFile } from '../packageFile.js';
+import type { GiteaClient } from '../gitea/client.js';
+import { GiteaError, orNullIfNotFound } from '../gitea/errors.js';
+import { labelCreateOption } from '../gitea/labels.js';
+import { REVIEW_WORKFLOW_FILE } from '../gitea/reviewWorkflow.js';
+import { sendOnce } from '../gitea/sendOnce.js';
+import type { CreateLabelOption, Hook, Label, User } from '../gitea/types.js';
+import { packageFile } from '../shared/packageFile.js';
 
 /** The Actions secret the review workflow signs its result with (`secrets.DAMASCUS_CALLBACK_TOKEN`). */
 export const CALLBACK_SECRET_NAME = 'DAMASCUS_CALLBACK_TOKEN';

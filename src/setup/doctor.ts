@@ -10,13 +10,13 @@ import { load } from 'js-yaml';
 import type { SandboxStatus } from '../agent/sandbox.js';
 import { describeBuilderStatus, type BuilderStatus } from '../agent/builderCheck.js';
 import type { Settings } from '../config/env.js';
-import { deriveWebhookSecret } from '../signing.js';
-import { WEBHOOK_PATH } from '../http/webhooks.js';
-import type { GiteaClient } from './client.js';
-import { GiteaError, orNullIfNotFound } from './errors.js';
-import { REVIEW_WORKFLOW_FILE, runnerLabelProblem } from './reviewWorkflow.js';
+import { deriveWebhookSecret } from '../shared/signing.js';
+import { WEBHOOK_PATH } from '../shared/endpoints.js';
+import type { GiteaClient } from '../gitea/client.js';
+import { GiteaError, orNullIfNotFound } from '../gitea/errors.js';
+import { REVIEW_WORKFLOW_FILE, runnerLabelProblem } from '../gitea/reviewWorkflow.js';
 import { ACTION_REPO_NAME, hookIsCurrent, missingScope, sameUrl, storedEvents, tokenLacks, WEBHOOK_TEST_BRANCH, webhookName } from './setupRepo.js';
-import type { ActionRunner, ActionWorkflow, ActionWorkflowRun, Hook, Repository, User } from './types.js';
+import type { ActionRunner, ActionWorkflow, ActionWorkflowRun, Hook, Repository, User } from '../gitea/types.js';
 
 export type DoctorStatus = 'ok' | 'fail' | 'warn' | 'skip';
 

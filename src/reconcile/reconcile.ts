@@ -3,13 +3,13 @@ import type { Sql } from '../db/connection.js';
 import { applyWebhookEvent, type IntakeOutcome } from '../db/ops/applyWebhookEvent.js';
 import { listReconcileTargets, type ReconcileItem } from '../db/ops/listReconcileTargets.js';
 import { recordSweptComment } from '../db/ops/recordSweptComment.js';
-import type { Logger } from '../log.js';
-import { forItem } from './attribution.js';
-import type { GiteaClient } from './client.js';
-import { orNullIfNotFound } from './errors.js';
-import { isBotSender, isTriggerLabel, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from './events.js';
-import { stateOfLabel } from './labels.js';
-import type { Comment, Issue, PullRequest, Repository } from './types.js';
+import type { Logger } from '../shared/log.js';
+import { forItem } from '../gitea/attribution.js';
+import type { GiteaClient } from '../gitea/client.js';
+import { orNullIfNotFound } from '../gitea/errors.js';
+import { isBotSender, isTriggerLabel, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from '../gitea/events.js';
+import { stateOfLabel } from '../gitea/labels.js';
+import type { Comment, Issue, PullRequest, Repository } from '../gitea/types.js';
 
 /**
  * The reconcile sweep: Gitea delivers each webhook once and never retries (and delivers them in parallel, in no

@@ -20,13 +20,13 @@ import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
 import { parseCommands, type CommandName } from '../domain/commands.js';
 import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
 import { isActivePhase, isState, type State } from '../domain/states.js';
-import type { Logger } from '../log.js';
-import { forItem } from './attribution.js';
-import type { GiteaClient } from './client.js';
-import { orNullIfNotFound } from './errors.js';
-import { isBotSender, withoutNul, type GiteaEvent } from './events.js';
-import type { PermissionCache } from './permissions.js';
-import type { CommandReply } from './render.js';
+import type { Logger } from '../shared/log.js';
+import { forItem } from '../gitea/attribution.js';
+import type { GiteaClient } from '../gitea/client.js';
+import { orNullIfNotFound } from '../gitea/errors.js';
+import { isBotSender, withoutNul, type GiteaEvent } from '../gitea/events.js';
+import type { PermissionCache } from '../gitea/permissions.js';
+import type { CommandReply } from '../gitea/render.js';
 
 export interface InboxOptions {
   sql: Sql;
