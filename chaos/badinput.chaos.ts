@@ -5,7 +5,7 @@
  * snapshot would have seen a write.
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { request } from 'node:http';
+import { connect } from 'node:net';
 import { REPOSITORY_HEADER, SIGNATURE_HEADER, deriveProjectSecret, deriveWebhookSecret, signBody } from '../src/shared/signing.js';
 import { createTestDb, seedItems, type TestDb } from '../tests/support/db.js';
 import { freePort, spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../tests/support/processes.js';
@@ -60,23 +60,58 @@ async function snapshot(): Promise<Record<string, string>> {
   return out;
 }
 
-/** A raw HTTP request (fetch cannot send invalid UTF-8 text or lie about content-length). */
+/**
+ * A raw HTTP request over a socket (fetch cannot send invalid UTF-8 text or lie about content-length). The status
+ * is taken from the first line of the answer as soon as it arrives: a server that refuses a huge body answers and
+ * closes before the body is sent, so writing may fail (EPIPE, reset) after the answer came, and that is no error.
+ * The socket is not half-closed after the body: Node's server drops a connection whose client ended before it answered.
+ */
 function send(method: string, path: string, headers: Record<string, string>, body?: Buffer | string, opts: { chunked?: boolean } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-    const h: Record<string, string> = { ...headers };
+    const h: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...headers };
     if (buf && !opts.chunked) h['content-length'] = String(buf.length);
-    const req = request(`${base}${path}`, { method, headers: h }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+    if (buf && opts.chunked) h['transfer-encoding'] = 'chunked';
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    let answer = '';
+    let settled = false;
+    const settle = (status: number | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (status instanceof Error) reject(status);
+      else resolve(status);
+    };
+    const timer = setTimeout(() => settle(new Error(`${method} ${path}: no answer in 30 s`)), 30_000);
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3}) /.exec(answer);
+      if (m) settle(Number(m[1]));
     });
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('request timed out')));
-    if (buf && opts.chunked) {
-      // a huge body without content-length: the server must stop buffering at its limit
-      for (let off = 0; off < buf.length; off += 64 * 1024) req.write(buf.subarray(off, off + 64 * 1024));
-      req.end();
-    } else req.end(buf);
+    socket.on('error', (e) => { if (!answer) settle(e); });
+    socket.on('close', () => settle(new Error(`${method} ${path}: connection closed without an answer (${JSON.stringify(answer.slice(0, 80))})`)));
+    const head = `${method} ${path} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+    socket.write(head, 'latin1');
+    if (!buf) return;
+    // The body goes in parts, each after the last one drained, and only after a short pause for an answer to the
+    // head alone (a server refuses a declared content-length over its limit at once): the answer is read between
+    // writes, before a write can fail on the connection the server closed.
+    const parts: Buffer[] = [];
+    for (let off = 0; off < buf.length; off += 64 * 1024) {
+      const part = buf.subarray(off, off + 64 * 1024);
+      parts.push(opts.chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part);
+    }
+    if (opts.chunked) parts.push(Buffer.from('0\r\n\r\n'));
+    const pump = async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      for (const part of parts) {
+        if (settled || socket.destroyed) return;
+        if (!socket.write(part)) await new Promise((r) => socket.once('drain', r));
+        else await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    void pump();
   });
 }
 
