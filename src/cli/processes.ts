@@ -60,7 +60,7 @@ function runUntilSignal(log: Logger, settings: Settings, stoppers: Stopper[]): v
 }
 
 /** Wait for PostgreSQL at start-up instead of crashing: the process stays up and says why it waits. */
-async function whenPostgresReady(sql: Sql, log: Logger, action: () => Promise<void>): Promise<void> {
+async function whenPostgresReady(log: Logger, action: () => Promise<void>): Promise<void> {
   const pg = new DependencyState('postgres', log);
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
@@ -126,7 +126,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     });
   }
   if (Object.keys(phases).length === 0) log.warn('no phases are configured (GITEA_URL/GITEA_TOKEN or DAMASCUS_PHASES_MODULE): ticks will claim nothing');
-  await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
+  await whenPostgresReady(log, () => ensureLeaseSlots(sql, settings.concurrency));
   const permissions = gitea ? createPermissionCache({ gitea }) : null;
   const botLogin = () => {
     if (!startup.botLogin) throw new Error(`the bot's login is not known yet (${startup.problem ?? 'checking Gitea'})`);
@@ -230,10 +230,11 @@ function agentSandboxChecks(settings: Settings): ReadinessCheck[] {
 /** Whether the builders' CLIs run and have credentials, checked once per process (the CLIs do not change under it). */
 let builderProblem: Promise<string | null> | null = null;
 function builderReadiness(settings: Settings): Promise<string | null> {
-  return (builderProblem ??= checkBuilders(settings).then((all) => {
+  builderProblem ??= checkBuilders(settings).then((all) => {
     const bad = all.filter((b) => b.problem !== null);
     return bad.length > 0 ? bad.map(describeBuilderStatus).join('; ') : null;
-  }));
+  });
+  return builderProblem;
 }
 
 /** The HTTP server, plus (for `start`) the worker and the scheduler in the same process. */
