@@ -4,22 +4,18 @@ import type { Server } from 'node:http';
 import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../health.js';
-import { operatorBuilders } from '../agent/builders.js';
 import { checkBuilders, describeBuilderStatus } from '../agent/builderCheck.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { healthRoutes, postgresCheck, redisCheck, sandboxCheck, type ReadinessCheck } from '../http/health.js';
 import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
-import { loadPhases } from '../phases/registry.js';
 import { connectRedis } from '../queue/redis.js';
 import { enqueueIssueConfirm, enqueueRelay, enqueueTicks, openQueues, type IssueKey } from '../queue/queues.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { GiteaStartup } from '../gitea/startup.js';
 import { webhookRoute } from '../http/webhooks.js';
 import { reviewResultsRoute } from '../http/reviewResults.js';
-import { createLlm } from '../llm/chat.js';
-import { builtinPhases } from '../phases/builtin.js';
 import { createPermissionCache } from '../gitea/permissions.js';
 import { processInbox } from '../gitea/inbox.js';
 import { relayOutbox } from '../gitea/relay.js';
@@ -29,6 +25,7 @@ import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
 import type { Settings } from '../config/env.js';
 import { backoffPolicy, commandContext } from './context.js';
+import { configuredPhases } from './phases.js';
 
 type Stopper = (graceMs: number) => Promise<void>;
 
@@ -107,13 +104,8 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
   const gitea = settings.giteaUrl && settings.giteaToken ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log }) : null;
   const startup = new GiteaStartup(gitea, log, settings.botLogin);
   void startup.run();
-  let phases = await loadPhases(settings.phasesModule);
+  const phases = await configuredPhases(settings, sql, log, gitea);
   if (!settings.phasesModule && gitea) {
-    const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
-    if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
-    // A builders file that cannot be used stops the worker at start, not at its first build.
-    operatorBuilders(settings);
-    phases = builtinPhases({ sql, gitea, settings, log, llm, botIdentity: { name: 'Damascus', email: 'damascus@noreply.invalid' } });
     // Said once at start, not first on a build: without a sandbox the built-in agent refuses to run.
     void probeSandbox(settings.sandbox).then((s) => {
       if (s.mode === 'off') log.warn({ sandbox: s.detail }, 'the coding agent runs WITHOUT a sandbox');
