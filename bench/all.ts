@@ -251,6 +251,6 @@ const result = {
 const dir = join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${date}${ONLY ? '-partial' : ''}.json`);
-writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`\nwritten to ${file}`);
 process.exit(0);

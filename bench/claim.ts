@@ -19,12 +19,12 @@ const backoff = { baseMs: 1000, maxMs: 60_000 };
 const nowMs = () => Number(hrtime.bigint()) / 1e6;
 
 async function seed(sql: Sql, n: number, state = 'spec', extra = ''): Promise<void> {
-  const [p] = await sql`INSERT INTO projects (owner, name) VALUES ('bench', ${'r' + Math.random().toString(36).slice(2)}) RETURNING id`;
+  const [p] = await sql`INSERT INTO projects (owner, name) VALUES ('bench', ${`r${Math.random().toString(36).slice(2)}`}) RETURNING id`;
   // in chunks, so a million rows do not make one huge transaction
   for (let done = 0; done < n; done += 100_000) {
     const k = Math.min(100_000, n - done);
-    await sql.unsafe(`INSERT INTO work_items (project_id, issue_number, state, budget_cycles ${extra ? ', ' + extra.split('=')[0] : ''})
-      SELECT ${p!.id}, g, '${state}', 1000000000 ${extra ? ', ' + extra.split('=')[1] : ''} FROM generate_series(${done + 1}, ${done + k}) g`);
+    await sql.unsafe(`INSERT INTO work_items (project_id, issue_number, state, budget_cycles ${extra ? `, ${extra.split('=')[0]}` : ''})
+      SELECT ${p!.id}, g, '${state}', 1000000000 ${extra ? `, ${extra.split('=')[1]}` : ''} FROM generate_series(${done + 1}, ${done + k}) g`);
   }
   await sql`VACUUM ANALYZE work_items`;
 }

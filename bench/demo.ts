@@ -164,7 +164,7 @@ async function main(): Promise<number> {
 
     say(`main now holds ${m.HELLO.file} = ${JSON.stringify(world.fileOnMain(m.HELLO.file))} and ${m.LANG.file} = ${JSON.stringify(world.fileOnMain(m.LANG.file))}`);
     const [costs] = await world.db.sql`SELECT count(*)::int AS verdicts, (SELECT sum(usd)::float8 FROM cost_ledger) AS usd FROM verdicts`;
-    say(`${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM; the real Claude Code priced its scripted model\'s tokens)`);
+    say(`${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM; the real Claude Code priced its scripted model's tokens)`);
     for (const it of done) process.stdout.write(`${bold(`PR #${it.prNumber} was merged.`)}\n`);
     return 0;
   } catch (err) {

@@ -16,9 +16,10 @@
  * share a token); the outbox fully delivered, nothing parked; no simulator schema violation; no runner error.
  */
 import { startLlmServer, type LlmRequest, type LlmScript } from '../tests/support/llmServer.js';
-import { freePort, spawnDamascus, stopAll, waitFor, type DamascusProcess } from '../tests/support/processes.js';
+import { spawnDamascus, stopAll, waitFor, type DamascusProcess } from '../tests/support/processes.js';
 import { findMarker } from '../src/gitea/render.js';
 import { OWNER, REPO, specText, World } from '../tests/e2e/world.js';
+import type { SimIssue } from '../tests/support/giteaSim/index.js';
 
 const STORIES = Number(process.env.CHAOS_STORIES ?? 50);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 10);
@@ -236,7 +237,7 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   // Gitea, per story
   const pulls: { number: number; head: string; merged: boolean }[] = [];
   for (let n = 1; ; n++) {
-    let iss;
+    let iss: SimIssue;
     try { iss = world.sim.issue(OWNER, REPO, n); } catch { if (n > issues.length * 3 + 20) break; continue; }
     if (iss.pull) pulls.push({ number: n, head: iss.pull.headBranch, merged: iss.pull.merged });
   }

@@ -19658,7 +19658,7 @@ function info(message) {
 }
 
 // src/domain/reviewResult.ts
-var withoutNul = (s) => s.replace(/\u0000/g, "");
+var withoutNul = (s) => s.replaceAll("\0", "");
 function stripNul(r) {
   const tests = r.tests && { ...r.tests, failing: r.tests.failing.map(withoutNul), skippedNames: r.tests.skippedNames.map(withoutNul) };
   return { ...r, outputTail: withoutNul(r.outputTail), runUrl: r.runUrl === null ? null : withoutNul(r.runUrl), tests };

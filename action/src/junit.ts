@@ -1,5 +1,5 @@
 /** Finds the JUnit XML reports the test command wrote and reduces them to counts and names. */
-import { closeSync, constants, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, type Dirent, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { ReviewTests } from '../../src/domain/reviewResult.js';
@@ -39,7 +39,7 @@ export function findJUnitFiles(root: string, patterns: string, sinceMs: number):
   const found: string[] = [];
   let visited = 0;
   const walk = (dir: string, depth: number): void => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {

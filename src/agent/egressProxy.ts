@@ -18,7 +18,7 @@ export interface EgressProxy {
 /** `host:port` in lower case, IPv6 hosts without brackets; null when it is not one. */
 export function normalizeTarget(hostPort: string, defaultPort?: number): string | null {
   const m = /^\[?([A-Za-z0-9.\-:]+?)\]?(?::(\d{1,5}))?$/.exec(hostPort.trim());
-  if (!m || !m[1]) return null;
+  if (!m?.[1]) return null;
   const port = m[2] ? Number(m[2]) : defaultPort;
   if (!port || port > 65_535) return null;
   return `${m[1].toLowerCase()}:${port}`;

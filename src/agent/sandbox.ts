@@ -169,8 +169,3 @@ export function probeSandbox(s: SandboxSettings): Promise<SandboxStatus> {
   });
   return probed;
 }
-
-/** For tests: forget the probe's answer. */
-export function resetSandboxProbe(): void {
-  probed = null;
-}

@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
-import { loadPhases } from '../phases/registry.js';
+import { createGiteaClient } from '../gitea/client.js';
 import { runTick } from '../tick/runTick.js';
 import { CliError, backoffPolicy, commandContext, withDb } from './context.js';
+import { configuredPhases } from './phases.js';
 
 export function registerCycle(program: Command): void {
   program
@@ -11,8 +12,9 @@ export function registerCycle(program: Command): void {
     .description('claim one item and run one phase inline, then print what happened (exit 0 when there is nothing to do)')
     .action(async () => {
       const { settings, log } = commandContext();
-      const phases = await loadPhases(settings.phasesModule);
+      const gitea = settings.giteaUrl && settings.giteaToken ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log }) : null;
       await withDb(settings, async (sql) => {
+        const phases = await configuredPhases(settings, sql, log, gitea);
         await ensureLeaseSlots(sql, settings.concurrency);
         const outcome = await runTick({
           sql,
@@ -25,7 +27,7 @@ export function registerCycle(program: Command): void {
         });
         switch (outcome.kind) {
           case 'no-phases':
-            throw new CliError('no phases are configured: set DAMASCUS_PHASES_MODULE to a module exporting { spec, build, review }');
+            throw new CliError('no phases are configured: set GITEA_URL and GITEA_TOKEN for the built-in phases, or DAMASCUS_PHASES_MODULE to a module exporting { spec, build, review }');
           case 'idle':
             console.log('nothing to do: no claimable item (or the concurrency cap is reached)');
             return;

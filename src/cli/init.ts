@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { databaseName, describeDbError } from '../db/connection.js';
-import { initDatabase } from '../db/migrate.js';
+import { initDatabase, type InitReport } from '../db/migrate.js';
 import { CliError, commandContext } from './context.js';
 
 export function registerInit(program: Command): void {
@@ -9,7 +9,7 @@ export function registerInit(program: Command): void {
     .description('create the database named in DATABASE_URL if missing and apply the schema (safe to run again)')
     .action(async () => {
       const { settings } = commandContext();
-      let report;
+      let report: InitReport;
       try {
         report = await initDatabase(settings.databaseUrl);
       } catch (err) {

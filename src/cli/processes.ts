@@ -4,7 +4,6 @@ import type { Server } from 'node:http';
 import { openDb, type Sql } from '../db/connection.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
 import { DependencyState } from '../shared/health.js';
-import { operatorBuilders } from '../agent/builders.js';
 import { checkBuilders, describeBuilderStatus } from '../agent/builderCheck.js';
 import { probeSandbox } from '../agent/sandbox.js';
 import { healthRoutes, postgresCheck, redisCheck, sandboxCheck, type ReadinessCheck } from '../http/health.js';
@@ -12,15 +11,12 @@ import { createHttpServer, isLoopbackHost, listen, type Route } from '../http/se
 import type { Logger } from '../shared/log.js';
 import { createMetrics, type Metrics } from '../shared/metrics.js';
 import { registerStateGauges } from '../http/stateGauges.js';
-import { loadPhases } from '../phases/registry.js';
 import { connectRedis } from '../queue/redis.js';
 import { enqueueIssueConfirm, enqueueRelay, enqueueTicks, openQueues, type IssueKey } from '../queue/queues.js';
 import { createGiteaClient } from '../gitea/client.js';
 import { GiteaStartup } from '../gitea/startup.js';
 import { webhookRoute } from '../http/webhooks.js';
 import { reviewResultsRoute } from '../http/reviewResults.js';
-import { createLlm } from '../llm/chat.js';
-import { builtinPhases } from '../phases/builtin.js';
 import { createPermissionCache } from '../gitea/permissions.js';
 import { processInbox } from '../inbox/inbox.js';
 import { relayOutbox } from '../mirror/relay.js';
@@ -30,6 +26,7 @@ import { startScheduler } from '../queue/scheduler.js';
 import { startWorker, type RunningWorker } from '../queue/worker.js';
 import type { Settings } from '../config/env.js';
 import { backoffPolicy, commandContext } from './context.js';
+import { configuredPhases } from './phases.js';
 
 type Stopper = (graceMs: number) => Promise<void>;
 
@@ -61,7 +58,7 @@ function runUntilSignal(log: Logger, settings: Settings, stoppers: Stopper[]): v
 }
 
 /** Wait for PostgreSQL at start-up instead of crashing: the process stays up and says why it waits. */
-async function whenPostgresReady(sql: Sql, log: Logger, action: () => Promise<void>): Promise<void> {
+async function whenPostgresReady(log: Logger, action: () => Promise<void>): Promise<void> {
   const pg = new DependencyState('postgres', log);
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
@@ -108,13 +105,8 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
   const gitea = settings.giteaUrl && settings.giteaToken ? createGiteaClient({ baseUrl: settings.giteaUrl, token: settings.giteaToken, log }) : null;
   const startup = new GiteaStartup(gitea, log, settings.botLogin);
   void startup.run();
-  let phases = await loadPhases(settings.phasesModule);
+  const phases = await configuredPhases(settings, sql, log, gitea);
   if (!settings.phasesModule && gitea) {
-    const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
-    if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
-    // A builders file that cannot be used stops the worker at start, not at its first build.
-    operatorBuilders(settings);
-    phases = builtinPhases({ sql, gitea, settings, log, llm, botIdentity: { name: 'Damascus', email: 'damascus@noreply.invalid' } });
     // Said once at start, not first on a build: without a sandbox the built-in agent refuses to run.
     void probeSandbox(settings.sandbox).then((s) => {
       if (s.mode === 'off') log.warn({ sandbox: s.detail }, 'the coding agent runs WITHOUT a sandbox');
@@ -127,7 +119,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     });
   }
   if (Object.keys(phases).length === 0) log.warn('no phases are configured (GITEA_URL/GITEA_TOKEN or DAMASCUS_PHASES_MODULE): ticks will claim nothing');
-  await whenPostgresReady(sql, log, () => ensureLeaseSlots(sql, settings.concurrency));
+  await whenPostgresReady(log, () => ensureLeaseSlots(sql, settings.concurrency));
   const permissions = gitea ? createPermissionCache({ gitea }) : null;
   const botLogin = () => {
     if (!startup.botLogin) throw new Error(`the bot's login is not known yet (${startup.problem ?? 'checking Gitea'})`);
@@ -232,10 +224,11 @@ function agentSandboxChecks(settings: Settings): ReadinessCheck[] {
 /** Whether the builders' CLIs run and have credentials, checked once per process (the CLIs do not change under it). */
 let builderProblem: Promise<string | null> | null = null;
 function builderReadiness(settings: Settings): Promise<string | null> {
-  return (builderProblem ??= checkBuilders(settings).then((all) => {
+  builderProblem ??= checkBuilders(settings).then((all) => {
     const bad = all.filter((b) => b.problem !== null);
     return bad.length > 0 ? bad.map(describeBuilderStatus).join('; ') : null;
-  }));
+  });
+  return builderProblem;
 }
 
 /** The HTTP server, plus (for `start`) the worker and the scheduler in the same process. */

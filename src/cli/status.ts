@@ -10,14 +10,14 @@ export async function writeStatusFile(dataDir: string, report: StatusReport): Pr
   await mkdir(dataDir, { recursive: true });
   const target = join(dataDir, 'status.json');
   const tmp = `${target}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
+  await writeFile(tmp, `${JSON.stringify(report, null, 2)}\n`);
   await rename(tmp, target);
   return target;
 }
 
 export function renderStatus(r: StatusReport): string {
   const lines: string[] = [];
-  lines.push('items: ' + STATES.map((s) => `${s} ${r.items[s]}`).join(', '));
+  lines.push(`items: ${STATES.map((s) => `${s} ${r.items[s]}`).join(', ')}`);
   lines.push(`live leases: ${r.leases.length}`);
   for (const l of r.leases) lines.push(`  item ${l.itemId} ${l.issue} ${l.state} held by ${l.holder} for ${l.ageSeconds}s (expires in ${l.expiresInSeconds}s)`);
   lines.push(`open questions: ${r.openHumanIssues.length}`);

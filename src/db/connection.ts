@@ -45,7 +45,7 @@ export function databaseName(url: string): string {
 /** The same server, another database (used by init to create the target database). */
 export function withDatabase(url: string, db: string): string {
   const u = parseDatabaseUrl(url);
-  u.pathname = '/' + encodeURIComponent(db);
+  u.pathname = `/${encodeURIComponent(db)}`;
   return u.toString();
 }
 

@@ -36,7 +36,7 @@ export class PartialGroupWrite<O> extends Error {
  * and a key inside it ("acme/widgets#5"). Conflicting jobs never share a transaction, and run in order.
  */
 export function keysConflict(a: readonly string[], b: readonly string[]): boolean {
-  return a.some((x) => b.some((y) => x === y || y.startsWith(x + '#') || x.startsWith(y + '#')));
+  return a.some((x) => b.some((y) => x === y || y.startsWith(`${x}#`) || x.startsWith(`${y}#`)));
 }
 
 /**
@@ -86,7 +86,7 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
       for (const job of rest) job.reject(failure);
       return;
     }
-    group.forEach((job, i) => job.resolve(outputs[i]!));
+    for (const [i, job] of group.entries()) job.resolve(outputs[i]!);
   }
 
   async function runAlone(group: Job[]): Promise<void> {

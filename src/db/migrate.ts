@@ -51,7 +51,7 @@ async function ensureDatabase(url: string): Promise<boolean> {
 }
 
 function quoteIdent(name: string): string {
-  return '"' + name.replace(/"/g, '""') + '"';
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /**

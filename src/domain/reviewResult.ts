@@ -89,7 +89,7 @@ function firstError(v: Record<string, unknown>): string | null {
   return null;
 }
 
-const withoutNul = (s: string): string => s.replace(/\u0000/g, '');
+const withoutNul = (s: string): string => s.replaceAll('\u0000', '');
 
 /**
  * The result with NUL characters removed from its free text (output tail, test names, run URL): PostgreSQL can

@@ -1,4 +1,4 @@
-import { type ActivePhase, type State, type Verdict } from './states.js';
+import type { ActivePhase, State, Verdict } from './states.js';
 
 /**
  * The routing table of DESIGN §2: where each (phase, verdict) goes when nothing else intervenes.

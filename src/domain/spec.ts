@@ -123,7 +123,7 @@ function listItems(body: string): string[] {
     if (line.inFence) continue;
     const m = /^\s{0,3}(?:[-*+]|\d+[.)])\s([\s\S]*)$/.exec(line.text);
     if (m) items.push((m[1] ?? '').trim());
-    else if (items.length > 0 && /^\s+\S/.test(line.text)) items[items.length - 1] += ' ' + line.text.trim();
+    else if (items.length > 0 && /^\s+\S/.test(line.text)) items[items.length - 1] += ` ${line.text.trim()}`;
   }
   return items.filter((x) => x !== '');
 }

@@ -340,20 +340,6 @@ export interface CreateLabelOption {
   exclusive?: boolean;
 }
 
-/** #/definitions/CreateActionWorkflowDispatch */
-export interface CreateActionWorkflowDispatch {
-  ref: string;
-  inputs?: Record<string, string>;
-}
-
-/** #/definitions/CreateHookOption as Damascus sends it (type gitea, JSON content). */
-export interface CreateHookInput {
-  url: string;
-  secret: string;
-  events: string[];
-  active: true;
-}
-
 /** #/definitions/Identity */
 export interface Identity {
   name?: string;

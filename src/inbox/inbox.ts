@@ -176,14 +176,14 @@ async function processClose(opts: InboxOptions, deliveryId: number, itemId: numb
 async function readBack(gitea: InboxOptions['gitea'], ev: CommentEvent): Promise<CommentEvent | null> {
   const c = await orNullIfNotFound(gitea.getIssueComment(ev.repo.owner, ev.repo.name, ev.comment.id));
   const onIssue = (c?.issue_url || c?.pull_request_url || '').replace(/\/+$/, '').split('/').pop();
-  if (!c || !c.user?.login || onIssue !== String(ev.issue.number)) return null;
+  if (!c?.user?.login || onIssue !== String(ev.issue.number)) return null;
   return { ...ev, comment: { ...ev.comment, body: withoutNul(c.body ?? ''), user: { id: c.user.id, login: c.user.login } } };
 }
 
 /** Why a delivery needs no work, or null when it is a human's new comment on a story. */
 function whyIgnored(payload: unknown, itemId: number | null): string | null {
   const ev = payload as Partial<CommentEvent> | null;
-  if (!ev || ev.kind !== 'comment' || !ev.comment || !ev.repo || typeof ev.comment.body !== 'string' || typeof ev.comment.user?.login !== 'string') {
+  if (ev?.kind !== 'comment' || !ev.comment || !ev.repo || typeof ev.comment.body !== 'string' || typeof ev.comment.user?.login !== 'string') {
     return 'not a comment event';
   }
   if (itemId === null) return 'not a story';

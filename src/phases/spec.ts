@@ -4,8 +4,8 @@ import type { ClaimedItem } from '../db/types.js';
 import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js';
 import { recordCost } from '../db/ops/recordCost.js';
 import type { GateApproval, ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';
-import { LlmError } from '../llm/chat.js';
 import type { HumanAnswer } from '../domain/answers.js';
+import { type Completion, LlmError } from '../llm/chat.js';
 import { buildSpecPrompt, type RepoContext } from '../llm/prompt.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
@@ -55,7 +55,7 @@ export function specPhase(deps: PhaseDeps): Phase {
         title: story.title, body: story.body, answers: ctx.answers, previousSpec: item.spec ?? undefined,
         rejection: lastRejection?.reason ?? undefined, repo, requiredSections: config.requiredSpecSections,
       });
-      let completion;
+      let completion: Completion;
       try {
         completion = await deps.llm.complete(messages, { signal });
       } catch (err) {

@@ -2,7 +2,6 @@ import { forItem } from '../gitea/attribution.js';
 import type { Sql } from '../db/connection.js';
 import { claimNextItem } from '../db/ops/claimNextItem.js';
 import { recordVerdict } from '../db/ops/recordVerdict.js';
-import { releaseForRetry } from '../db/ops/releaseForRetry.js';
 import { renewLease } from '../db/ops/renewLease.js';
 import { releaseLease } from '../db/ops/releaseLease.js';
 import type { ClaimedItem } from '../db/types.js';
@@ -106,10 +105,11 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
     return { kind: 'deferred', itemId: item.id, issueNumber: item.issueNumber, phase: item.state, reason: result.defer.reason, recorded, delayMs: result.defer.delayMs };
   }
   const verdictResult: VerdictRecord = result;
-  const write = verdictResult.verdict === 'error' && !verdictResult.block
-    ? releaseForRetry(deps.sql, item, verdictResult.reason ?? 'error', { backoff: deps.backoff, worker: deps.workerId, details: verdictResult.details })
-    : recordVerdict(deps.sql, item, verdictResult, { backoff: deps.backoff, worker: deps.workerId });
-  const recorded = await write;
+  // An infrastructure error (no block asked for) is retried after backoff: only its reason and details are kept.
+  const record: VerdictRecord = verdictResult.verdict === 'error' && !verdictResult.block
+    ? { verdict: 'error', reason: verdictResult.reason ?? 'error', details: verdictResult.details }
+    : verdictResult;
+  const recorded = await recordVerdict(deps.sql, item, record, { backoff: deps.backoff, worker: deps.workerId });
   const durationMs = Date.now() - started;
   if (recorded.recorded) {
     log.info({ verdict: verdictResult.verdict, to: recorded.transition.to, durationMs }, recorded.transition.explanation);

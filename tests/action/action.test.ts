@@ -2,9 +2,8 @@
  * The bundled Action run as act_runner runs it (see harness.ts), against a receiver that verifies the
  * signature with the server's verifier and validates the body with parseReviewResult.
  */
-import { mkdirSync, readFileSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {

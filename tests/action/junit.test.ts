@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { findJUnitFiles, summarizeJUnit } from '../../action/src/junit.js';
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const dir = () => {
   const d = mkdtempSync(join(tmpdir(), 'damascus-junit-'));
   dirs.push(d);

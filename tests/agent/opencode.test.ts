@@ -201,7 +201,7 @@ describe('the reader, on a captured real stream', () => {
     expect(r).toMatchObject({ turns: 2, stop: 'completed', result: 'Wrote hello.txt.', costUsd: null, costSource: null, model: MODEL, error: null });
     expect(r.inputTokens).toBeGreaterThan(0);
     expect(r.outputTokens).toBeGreaterThan(0);
-    expect(seen.some((a) => a !== null && a.startsWith('Write ') && a.endsWith('hello.txt'))).toBe(true);
+    expect(seen.some((a) => a?.startsWith('Write ') && a.endsWith('hello.txt'))).toBe(true);
   });
   test('a tool-calls step is not the end; a reported cost is taken; an error event', () => {
     const reader = createOpencodeReader();

@@ -139,7 +139,7 @@ test('an agent told to print its environment sees no secret, and none reaches it
   });
   const seen = await readFile(join(worktree, 'env.txt'), 'utf8');
   for (const [name, value] of Object.entries(secrets)) {
-    expect(seen).not.toContain(name + '=');
+    expect(seen).not.toContain(`${name}=`);
     expect(seen).not.toContain(value);
     expect(r.result + r.stdoutTail + r.stderrTail + JSON.stringify(r.raw)).not.toContain(value);
   }

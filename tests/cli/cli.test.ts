@@ -103,6 +103,22 @@ describe('damascus CLI (real processes)', () => {
     expect(row).toEqual({ state: 'spec', errorCount: 1, attempts: 0, waiting: true });
   });
 
+  test('`damascus cycle` runs the built-in phases when Gitea is configured and no phases module is named', async () => {
+    await db.sql`UPDATE work_items SET state = 'done' WHERE state IN ('spec', 'build', 'review')`;
+    const [item] = await seedItems(db.sql, 1);
+    // The built-in spec phase answers before it reads anything from Gitea: no LLM is configured.
+    const builtin = { DATABASE_URL: db.url, DAMASCUS_DATA_DIR: dataDir, GITEA_URL: 'http://127.0.0.1:9', GITEA_TOKEN: 'not-used', LLM_BASE_URL: '', LLM_MODEL: '' };
+    const r = await damascus(['cycle'], builtin);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^item ${item!.id} .*: spec → error → spec`, 'm'));
+    const [verdict] = await db.sql`SELECT verdict, reason FROM verdicts WHERE item_id = ${item!.id}`;
+    expect(verdict).toEqual({ verdict: 'error', reason: 'LLM_BASE_URL and LLM_MODEL are not set' });
+
+    const none = await damascus(['cycle'], { DATABASE_URL: db.url, DAMASCUS_DATA_DIR: dataDir, GITEA_URL: '', GITEA_TOKEN: '' });
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/no phases are configured: set GITEA_URL and GITEA_TOKEN/);
+  });
+
   test('cancel and retry report bad ids and refusals clearly', async () => {
     const [item] = await seedItems(db.sql, 1);
     expect((await damascus(['cancel', String(item!.id)], env)).stdout).toContain('→ cancelled');

@@ -2,7 +2,7 @@ import { openDb, type Sql } from '../../src/db/connection.js';
 import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
-import { createTestDb, seedItems, type TestDb } from '../support/db.js';
+import { createTestDb, type TestDb } from '../support/db.js';
 
 const ITEMS = 2000;
 const RACERS = 16;

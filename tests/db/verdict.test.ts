@@ -2,7 +2,6 @@ import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
 import { cancelItem } from '../../src/db/ops/cancelItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
-import { releaseForRetry } from '../../src/db/ops/releaseForRetry.js';
 import { retryItem } from '../../src/db/ops/retryItem.js';
 import { createTestDb, seedItems, type TestDb } from '../support/db.js';
 
@@ -102,7 +101,7 @@ describe('recordVerdict and operator commands', () => {
   test('error: backoff via run_after, no attempt consumed; max_errors blocks', async () => {
     const [it] = await seedItems(db.sql, 1, { maxErrors: 2 });
     const c = await claim(it!.id);
-    expect((await releaseForRetry(db.sql, c, 'LLM 503', { backoff })).recorded).toBe(true);
+    expect((await recordVerdict(db.sql, c, { verdict: 'error', reason: 'LLM 503' }, { backoff })).recorded).toBe(true);
     const row = await item(it!.id);
     expect(row).toMatchObject({ state: 'spec', attempts: 0, errorCount: 1, leaseToken: null });
     const wait = (row.runAfter as Date).getTime() - Date.now();
@@ -111,7 +110,7 @@ describe('recordVerdict and operator commands', () => {
     expect(await claimNextItem(db.sql, 'w', opts)).toBeNull();
     await db.sql`UPDATE work_items SET run_after = now() - interval '1 second' WHERE id = ${it!.id}`;
     const c2 = await claim(it!.id);
-    const r = await releaseForRetry(db.sql, c2, 'LLM 503 again', { backoff });
+    const r = await recordVerdict(db.sql, c2, { verdict: 'error', reason: 'LLM 503 again' }, { backoff });
     expect(r.recorded && r.transition.to).toBe('blocked');
     expect(await item(it!.id)).toMatchObject({ state: 'blocked', errorCount: 2, attempts: 0, resumePhase: 'spec' });
   });

@@ -10,7 +10,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { damascus, ROOT } from '../support/cli.js';
 import { createTestDb, type TestDb } from '../support/db.js';

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createTestDb, type TestDb } from '../support/db.js';
+import type { LooseJson } from '../support/looseJson.js';
 import type { Sql } from '../../src/db/connection.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { createWorkItem } from '../../src/db/ops/createWorkItem.js';
@@ -141,20 +142,20 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     const body = await r.json();
     expect(body.counts).toEqual({ spec: 2, build: 1, review: 1, awaiting_human: 1, blocked: 1, done: 0, cancelled: 0 });
     expect(body.leases).toEqual({ live: 1, cap: 4 });
-    const byId = new Map<number, any>(body.items.map((i: { id: number }) => [i.id, i]));
-    expect(byId.size).toBe(6);
+    const byId: LooseJson = Object.fromEntries(body.items.map((i: { id: number }) => [i.id, i]));
+    expect(Object.keys(byId)).toHaveLength(6);
     // claim order: review, build, then the rest by rank
     expect(body.items[0].id).toBe(ids.reviewing);
-    expect(byId.get(ids.running).waiting.kind).toBe('running');
-    expect(byId.get(ids.running).waiting.text).toMatch(/^running build on host-a:1 since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    expect(byId.get(ids.running).lease.holder).toBe('host-a:1');
-    expect(byId.get(ids.asking).waiting.text).toMatch(/^waiting for an answer to Q-\d+, Q-\d+$/);
-    expect(byId.get(ids.blocked).waiting).toMatchObject({ kind: 'blocked', text: 'attempt budget spent: 3 of 3 builds failed' });
-    expect(byId.get(ids.queued).waiting.kind).toBe('queued');
-    const rev = byId.get(ids.reviewing);
+    expect(byId[ids.running].waiting.kind).toBe('running');
+    expect(byId[ids.running].waiting.text).toMatch(/^running build on host-a:1 since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(byId[ids.running].lease.holder).toBe('host-a:1');
+    expect(byId[ids.asking].waiting.text).toMatch(/^waiting for an answer to Q-\d+, Q-\d+$/);
+    expect(byId[ids.blocked].waiting).toMatchObject({ kind: 'blocked', text: 'attempt budget spent: 3 of 3 builds failed' });
+    expect(byId[ids.queued].waiting.kind).toBe('queued');
+    const rev = byId[ids.reviewing];
     expect(rev.waiting.kind).toBe('review_run');
     expect(rev).toMatchObject({ costUsd: 1.25, unknownCostRuns: 1 });
-    expect(byId.get(ids.queued).unknownCostRuns).toBe(0);
+    expect(byId[ids.queued].unknownCostRuns).toBe(0);
     expect(rev.links).toEqual({
       issue: `https://git.example/acme/widgets/issues/6`, pr: 'https://git.example/acme/widgets/pulls/9', run: 'https://git.example/acme/widgets/actions/runs/77',
     });
@@ -340,10 +341,10 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     const api = await fetch(`${base}/admin/queues/api/queues`);
     expect(api.status).toBe(200);
     const body = await api.json();
-    const byName = new Map<string, any>(body.queues.map((q: { name: string }) => [q.name, q]));
-    expect([...byName.keys()].sort()).toEqual(['reconcile', 'relay', 'ticks']);
-    expect(byName.get('ticks').counts.waiting).toBe(3);
-    expect(byName.get('ticks').readOnlyMode).toBe(true);
+    const byName: LooseJson = Object.fromEntries(body.queues.map((q: { name: string }) => [q.name, q]));
+    expect(Object.keys(byName).sort()).toEqual(['reconcile', 'relay', 'ticks']);
+    expect(byName.ticks.counts.waiting).toBe(3);
+    expect(byName.ticks.readOnlyMode).toBe(true);
     const pause = await fetch(`${base}/admin/queues/api/queues/ticks/pause`, { method: 'PUT' });
     expect(pause.status).toBe(405);
     expect(await queues.ticks.isPaused()).toBe(false);

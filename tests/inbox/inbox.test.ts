@@ -12,6 +12,7 @@ import { findMarker } from '../../src/gitea/render.js';
 import { createLogger } from '../../src/shared/log.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 import { createTestDb, type TestDb } from '../support/db.js';
+import type { LooseJson } from '../support/looseJson.js';
 
 const OWNER = 'acme';
 const REPO = 'app';
@@ -76,12 +77,12 @@ const inbox = () => processInbox({ sql: db.sql, gitea, log, botLogin: sim.botLog
  * A real comment whose webhook is replaced by a forged one: validly signed (by someone who learnt the hook's secret),
  * the payload edited by `forge`, and fed to the intake in place of Gitea's (which is dropped).
  */
-async function forgedComment(n: number, body: string, by: string, forge: (p: Record<string, any>) => void): Promise<number> {
+async function forgedComment(n: number, body: string, by: string, forge: (p: LooseJson) => void): Promise<number> {
   const commentId = sim.comment(OWNER, REPO, n, body, { by }).id;
   await sim.waitForDeliveries();
   const real = receiver.received.slice(fed).find((d) => String(d.headers['x-gitea-event']) === 'issue_comment')!;
   fed = receiver.received.length;
-  const payload = JSON.parse(real.body) as Record<string, any>;
+  const payload = JSON.parse(real.body) as LooseJson;
   forge(payload);
   const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload });
   if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(`forged payload not routed: ${JSON.stringify(ev)}`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ROOT } from '../support/cli.js';
+import type { LooseJson } from '../support/looseJson.js';
 import { CALLBACK_SECRET, Loop, specText } from './harness.js';
 
 /**
@@ -64,7 +65,7 @@ test('every escape fails in the real build phase; its report reaches the PR and 
   await loop.runUntil(id, ['review', 'done', 'blocked', 'awaiting_human']);
   expect(await lastBuild(id)).toMatchObject({ verdict: 'pass' });
   const branch = execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), 'for-each-ref', '--format=%(refname:short)', 'refs/heads/damascus/'], { encoding: 'utf8' }).trim();
-  const report = JSON.parse(execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), 'show', `${branch}:escape-report.json`], { encoding: 'utf8' })) as Record<string, any>;
+  const report = JSON.parse(execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), 'show', `${branch}:escape-report.json`], { encoding: 'utf8' })) as LooseJson;
   expect(report.environ[String(decoy.pid)]).toBe('ENOENT');
   expect(report.reads[join(dataDir, 'worktrees')]).toEqual(['acme__widgets']); // its own worktree's folder, nothing else
   expect(report.reads['/root']).toBe('ENOENT');

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deriveWebhookSecret } from '../../src/shared/signing.js';
 import { ROOT } from './cli.js';
+import type { LooseJson } from './looseJson.js';
 
 /** Our own captures: what Gitea 1.26.3 sent `damascus serve` in the live loop (tests/live/support/captures.ts). */
 export const CAPTURE_DIR = join(ROOT, 'tests', 'fixtures', 'gitea-1.26.3', 'webhooks');
@@ -76,7 +77,7 @@ export const giteaBody = (payload: unknown) => JSON.stringify(payload, null, 2);
 
 /** An `issues` payload (IssuePayload) built on our Gitea 1.26.3 `issues`/opened capture. */
 export function issuePayload(opts: { action: string; number: number; labels: string[]; sender?: string; state?: 'open' | 'closed'; repo?: string; repoId?: number; title?: string; body?: string }): Record<string, unknown> {
-  const base = structuredClone(ownCapture('issues.issues.opened.json').payload) as Record<string, any>;
+  const base = structuredClone(ownCapture('issues.issues.opened.json').payload) as LooseJson;
   const [owner, name] = (opts.repo ?? 'acme/widgets').split('/');
   base.action = opts.action;
   base.number = opts.number;
@@ -99,7 +100,7 @@ export function issuePayload(opts: { action: string; number: number; labels: str
 /** An `issue_comment` payload (IssueCommentPayload) on a plain issue, built on our `issue_comment`/created capture. */
 export function commentPayload(opts: { number: number; body: string; sender?: string; commentId?: number; repo?: string }): Record<string, unknown> {
   const issue = issuePayload({ action: 'opened', number: opts.number, labels: [], sender: opts.sender, repo: opts.repo });
-  const base = structuredClone(ownCapture('issue_comment.issue_comment.created.json').payload) as Record<string, any>;
+  const base = structuredClone(ownCapture('issue_comment.issue_comment.created.json').payload) as LooseJson;
   const at = new Date().toISOString();
   return {
     ...base,

@@ -1,5 +1,6 @@
 import { isBotSender, routeWebhook, triggerLabelChange, type GiteaEvent } from '../../src/gitea/events.js';
 import { ownCapture, ownCaptures, SHARED_ABSENT, SHARED_WEBHOOK_DIR, sharedCaptures, sharedCapturesPresent } from '../support/webhookFixtures.js';
+import type { LooseJson } from '../support/looseJson.js';
 
 /**
  * Our Gitea 1.26.3 captures (tests/fixtures/gitea-1.26.3/webhooks, what the live loop's serve received) are the
@@ -75,8 +76,6 @@ function expectKind<K extends GiteaEvent['kind']>(e: GiteaEvent, kind: K): Gitea
   return e as GiteaEvent & { kind: K };
 }
 
-type Json = Record<string, any>;
-
 describe('every capture of Gitea 1.26.3 routes to its expected kind', () => {
   test('the table covers every capture in tests/fixtures/gitea-1.26.3/webhooks', () => {
     expect(ownCaptures().map((f) => f.file)).toEqual(Object.keys(OWN_CAPTURES).sort());
@@ -105,7 +104,7 @@ withShared('every third-party capture in ../shared/gitea/webhooks routes to its 
 
 describe('captured payloads of Gitea 1.26.3 map their fields', () => {
   test('issues/opened: repo, issue (not a pull), labels, sender', () => {
-    const p = own(OPENED) as Json;
+    const p = own(OPENED) as LooseJson;
     const e = expectKind(routeOwn(OPENED), 'issue.opened');
     expect(e.repo).toEqual({
       id: p.repository.id,
@@ -124,15 +123,15 @@ describe('captured payloads of Gitea 1.26.3 map their fields', () => {
   });
 
   test('issues/issue_label/label_updated carries the full label list', () => {
-    const p = own(LABELLED) as Json;
+    const p = own(LABELLED) as LooseJson;
     const e = expectKind(routeOwn(LABELLED), 'issue.labels');
-    expect(e.labels).toEqual(p.issue.labels.map((l: Json) => l.name));
+    expect(e.labels).toEqual(p.issue.labels.map((l: LooseJson) => l.name));
     expect(e.labels).toContain('damascus');
     expect(e.cleared).toBe(false);
   });
 
   test('a comment on a plain issue (type issue_comment) is a comment, not a pull', () => {
-    const p = own(COMMENTED) as Json;
+    const p = own(COMMENTED) as LooseJson;
     const e = expectKind(routeOwn(COMMENTED), 'comment');
     expect(e.action).toBe('created');
     expect([e.isPull, e.issue.isPull]).toEqual([false, false]);
@@ -140,7 +139,7 @@ describe('captured payloads of Gitea 1.26.3 map their fields', () => {
   });
 
   test('merged PR: merged, head sha/ref, merge commit', () => {
-    const p = own(MERGED) as Json;
+    const p = own(MERGED) as LooseJson;
     const e = expectKind(routeOwn(MERGED), 'pr.closed');
     expect(e).toMatchObject({ number: p.number, merged: true, headSha: p.pull_request.head.sha, mergeCommitSha: p.pull_request.merge_commit_sha, sender: { id: p.sender.id, login: p.sender.login } });
     expect(e.headRef).toMatch(/^damascus\/\d+-/);
@@ -149,21 +148,21 @@ describe('captured payloads of Gitea 1.26.3 map their fields', () => {
   });
 
   test('the same PR closed unmerged (merged false, no merge commit): not merged', () => {
-    const p = own(MERGED) as Json;
+    const p = own(MERGED) as LooseJson;
     Object.assign(p.pull_request, { merged: false, merged_at: null, merge_commit_sha: null, merged_by: null });
     const e = expectKind(routeOwn(MERGED, p), 'pr.closed');
     expect([e.merged, e.mergeCommitSha]).toEqual([false, null]);
   });
 
   test('synchronized PR: the new head', () => {
-    const p = own(SYNCED) as Json;
+    const p = own(SYNCED) as LooseJson;
     const e = expectKind(routeOwn(SYNCED), 'pr.synchronized');
     expect(e).toMatchObject({ number: p.number, headSha: p.pull_request.head.sha, headRef: p.pull_request.head.ref });
     expect(e.repo.owner).toBe(p.repository.owner.login);
   });
 
   test('head.ref of a deleted branch (refs/pull/N/head) falls back to head.label', () => {
-    const p = own(MERGED) as Json;
+    const p = own(MERGED) as LooseJson;
     p.pull_request.head = { ...p.pull_request.head, ref: `refs/pull/${p.number}/head`, label: 'damascus/item-7' };
     expect(expectKind(routeOwn(MERGED, p), 'pr.closed').headRef).toBe('damascus/item-7');
   });
@@ -216,7 +215,7 @@ describe('variants of the captures', () => {
     );
     expect(e.labels).toEqual(['bug', 'damascus']);
     expect(e.cleared).toBe(false);
-    expect(e.issue.number).toBe((own(LABELLED) as Json).number);
+    expect(e.issue.number).toBe((own(LABELLED) as LooseJson).number);
   });
 
   test('label_cleared: the stale list is not trusted, no labels remain', () => {
@@ -340,7 +339,7 @@ describe('unknown and malformed input', () => {
     for (const field of ['id', 'body', 'user', 'created_at']) {
       const p = plainIssueComment('hello');
       delete (p.comment as Record<string, unknown>)[field];
-      expect(invalid('issue_comment', 'issue_comment', p)).toMatch(new RegExp(`comment`));
+      expect(invalid('issue_comment', 'issue_comment', p)).toMatch(/comment/);
     }
   });
 

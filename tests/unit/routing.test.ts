@@ -1,5 +1,5 @@
 import { decideTransition, errorBackoffMs, ROUTES, type ItemSnapshot } from '../../src/domain/routing.js';
-import { ACTIVE_PHASES, VERDICTS, claimRank, type ActivePhase, type State } from '../../src/domain/states.js';
+import { ACTIVE_PHASES, VERDICTS, type ActivePhase, type State } from '../../src/domain/states.js';
 
 const backoff = { baseMs: 1000, maxMs: 60_000 };
 const item = (state: ActivePhase, over: Partial<ItemSnapshot> = {}): ItemSnapshot => ({
@@ -110,11 +110,6 @@ describe('terminal and parked states', () => {
     const targets = ACTIVE_PHASES.flatMap((p) => Object.entries(ROUTES[p]).map(([v, s]) => `${p}:${v}:${s}`));
     expect(targets.filter((t) => t.endsWith(':done'))).toEqual(['review:pass:done']);
     expect(targets.some((t) => t.endsWith(':cancelled'))).toBe(false);
-  });
-
-  test('claim rank orders review, then build, then spec', () => {
-    expect(claimRank('review')).toBeLessThan(claimRank('build'));
-    expect(claimRank('build')).toBeLessThan(claimRank('spec'));
   });
 });
 

@@ -103,13 +103,17 @@ export class ClaudeCodeReader implements OutputReader {
     if (!o) return;
     switch (o.type) {
       case 'system':
-        return this.system(o);
+        this.system(o);
+        break;
       case 'assistant':
-        return this.assistant(o);
+        this.assistant(o);
+        break;
       case 'user':
-        return this.user(o);
+        this.user(o);
+        break;
       case 'result':
-        return this.result(o);
+        this.result(o);
+        break;
       default:
     }
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { jsonObjectLine } from './jsonLine.js';
-import { emptyReport, type AgentReport, type BuilderPreset, type Env, type OutputReader, type PresetRunOptions } from './types.js';
+import { emptyReport, type AgentReport, type BuilderPreset, type OutputReader, type PresetRunOptions } from './types.js';
 
 /**
  * opencode (sst/opencode, `opencode run`), headless against any OpenAI-compatible Chat Completions endpoint

@@ -69,7 +69,7 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   if (rest.length > 0) {
     try {
       const outcomes = await sql.begin((tx) => applyWebhookEvents(tx, rest.map((n) => deliveries[n]!), triggerLabel));
-      rest.forEach((n, k) => out.set(n, outcomes[k]!));
+      for (const [k, n] of rest.entries()) out.set(n, outcomes[k]!);
     } catch (err) {
       if (out.size > 0) throw new PartialGroupWrite(out, err);
       throw err;

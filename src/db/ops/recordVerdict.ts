@@ -105,7 +105,7 @@ export async function recordVerdict(
       INSERT INTO coordination_gates (item_id, kind, details)
       SELECT item.id, 'spec_approval',
              jsonb_build_object('reason', ${record.openGate?.reason ?? null}::text) || ${sql.json((approval ?? {}) as never)}::jsonb
-      FROM item WHERE ${record.openGate ? true : false}
+      FROM item WHERE ${!!record.openGate}
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
       SELECT item.id, e.type, e.payload || jsonb_build_object('verdictId', (SELECT id FROM v))

@@ -454,7 +454,7 @@ export const handlers: Record<string, Handler> = {
     const path = (ctx.params.filepath ?? '').replace(/^\/+/, '');
     const commit = await refFor(repo, ctx.query.ref);
     const entry = await g.statPath(repo.path, commit, path);
-    if (!entry || entry.type !== 'blob') throw new SimHttpError(404, `object does not exist [id: , rel_path: ${path}]`);
+    if (entry?.type !== 'blob') throw new SimHttpError(404, `object does not exist [id: , rel_path: ${path}]`);
     return { status: 200, raw: await g.readBlob(repo.path, entry.sha) };
   },
 

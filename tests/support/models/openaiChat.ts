@@ -41,7 +41,7 @@ export function isSideRequest(req: ModelRequest): boolean {
  */
 export function chatScript(script: ModelScript): ModelScript {
   let step = 0;
-  return (req, index) => {
+  return (req, _index) => {
     if (req.path === '/v1/chat/completions' && isSideRequest(req)) return { text: 'Scripted build' };
     const i = step++;
     return typeof script === 'function' ? script(req, i) : (script[i] as ModelAction);
