@@ -283,7 +283,8 @@ describe('POST /api/gitea/webhooks', () => {
   test('a group of concurrent deliveries: one bad delivery fails alone and writes nothing', async () => {
     const good = Array.from({ length: 12 }, (_, i) => issuePayload({ action: 'label_updated', number: 2000 + i, labels: ['damascus'] }));
     // a database refusal for one delivery (injected by a trigger) fails its whole group's statement,
-    // which is then written again one delivery at a time
+    // which is then written again one delivery at a time. How these HTTP deliveries group depends on
+    // their arrival; tests/db/intakeGroup.test.ts drives the same fallback with a known group.
     await db.sql.unsafe(`
       CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
