@@ -1,10 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openDb, withDatabase } from '../../src/db/connection.js';
 import { SERVER_URL, createTestDb, seedItems, type TestDb } from '../support/db.js';
-import { SCRIPTED_PHASES, damascus } from '../support/cli.js';
+import { ROOT, SCRIPTED_PHASES, damascus } from '../support/cli.js';
+import { Command } from 'commander';
+import { registerCycle } from '../../src/cli/cycle.js';
+import { registerDoctor } from '../../src/cli/doctor.js';
+import { registerEnqueue } from '../../src/cli/enqueue.js';
+import { registerInit } from '../../src/cli/init.js';
+import { registerItemCommands } from '../../src/cli/itemCommands.js';
+import { registerProcessCommands } from '../../src/cli/processes.js';
+import { registerSetup } from '../../src/cli/setup.js';
+import { registerStatus } from '../../src/cli/status.js';
+
+/** Every command src/cli/*.ts declares with `.command('name')`. */
+function commandsInSources(): string[] {
+  const dir = join(ROOT, 'src', 'cli');
+  return readdirSync(dir).filter((f) => f.endsWith('.ts'))
+    .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/\.command\('([^' ]+)/g)].map((m) => m[1]!)).sort();
+}
+
+/** The commands as src/cli/index.ts registers them, to read what each one's help must say. */
+function declaredProgram(): Command {
+  const program = new Command('damascus');
+  for (const register of [registerInit, registerCycle, registerStatus, registerItemCommands, registerProcessCommands, registerEnqueue, registerSetup, registerDoctor]) register(program);
+  return program;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('damascus CLI (real processes)', () => {
   let db: TestDb;
@@ -132,11 +158,25 @@ describe('damascus CLI (real processes)', () => {
     expect(missing.stderr).toMatch(/no work item 987654/);
   });
 
-  test('--help is there for every command', async () => {
-    for (const cmd of ['init', 'cycle', 'status', 'retry', 'cancel']) {
-      const r = await damascus([cmd, '--help'], env);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`Usage: damascus ${cmd}`));
+  test('--help is there for every command: each prints its own usage, description, arguments and options, exit 0', async () => {
+    const program = declaredProgram();
+    const names = program.commands.map((c) => c.name());
+    expect([...names].sort()).toEqual(commandsInSources());
+    const top = await damascus(['--help'], env);
+    expect(top.code).toBe(0);
+    for (const name of names) expect(top.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    const runs = await Promise.all(program.commands.map((cmd) => damascus([cmd.name(), '--help'], env)));
+    for (const [i, cmd] of program.commands.entries()) {
+      const r = runs[i]!;
+      expect({ command: cmd.name(), code: r.code, stderr: r.stderr }).toEqual({ command: cmd.name(), code: 0, stderr: '' });
+      expect(r.stdout).toMatch(new RegExp(`^Usage: damascus ${cmd.name()} ${escapeRegExp(cmd.usage())}$`, 'm'));
+      // the whole help commander builds for this command (piped output: 80 columns), then any text it adds
+      const help = cmd.configureHelp({ helpWidth: 80 }).helpInformation();
+      expect(r.stdout.slice(0, help.length)).toBe(help);
+      expect(r.stdout).toContain('\nOptions:\n');
+      const options = r.stdout.slice(r.stdout.indexOf('\nOptions:\n'));
+      for (const flags of [...cmd.options.map((o) => o.flags), '-h, --help']) expect(options).toContain(`  ${flags}`);
+      for (const arg of cmd.registeredArguments) expect(r.stdout).toMatch(new RegExp(`^Arguments:\\n(  .*\\n)*  ${arg.name()} `, 'm'));
     }
   });
 });

@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { openDb } from '../../src/db/connection.js';
+import postgres from 'postgres';
+import { openDb, type Sql } from '../../src/db/connection.js';
+import { createGroupCommitter } from '../../src/db/groupCommit.js';
 import { writeWebhookGroup, type WebhookDelivery } from '../../src/db/ops/applyWebhookEvent.js';
 import { recordNewStories, type NewStoryDelivery } from '../../src/db/ops/recordNewStories.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { routeWebhook } from '../../src/gitea/events.js';
+import { intakeKeys } from '../../src/http/webhooks.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { issuePayload } from '../support/webhookFixtures.js';
 
 /** A routed delivery from a payload shaped like Gitea's. */
-function delivery(action: 'label_updated' | 'label_cleared', number: number, opts: { labels?: string[]; repo?: string; repoId?: number; id?: string } = {}): WebhookDelivery {
-  const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action, number, labels: opts.labels ?? (action === 'label_cleared' ? [] : ['damascus']), repo: opts.repo, repoId: opts.repoId }) });
+function delivery(action: 'label_updated' | 'label_cleared', number: number, opts: { labels?: string[]; repo?: string; repoId?: number; id?: string; title?: string } = {}): WebhookDelivery {
+  const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action, number, labels: opts.labels ?? (action === 'label_cleared' ? [] : ['damascus']), repo: opts.repo, repoId: opts.repoId, title: opts.title }) });
   if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
   return { delivery: { deliveryId: opts.id ?? randomUUID(), event: 'issues', eventType: 'issue_label', action }, event: ev };
 }
@@ -94,6 +97,56 @@ describe('the intake group writer', () => {
     } finally {
       await a.end();
       await b.end();
+    }
+  });
+
+  test('a known group with one delivery the database refuses: the group writes nothing, then each is written alone and only that one fails', async () => {
+    // a database refusal for one delivery, injected by a trigger
+    await db.sql.unsafe(`
+      CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.title = 'refused by the database' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_refuse_title BEFORE INSERT ON work_items FOR EACH ROW EXECUTE FUNCTION test_refuse_title();`);
+    try {
+      const group = [delivery('label_updated', 40), delivery('label_updated', 41), delivery('label_updated', 42, { title: 'refused by the database' }), delivery('label_updated', 43)];
+      const ids = group.map((d) => d.delivery.deliveryId);
+      const numbers = [40, 41, 42, 43];
+
+      // the group writer given the whole group: its statement fails, and nothing of the group is written
+      const err = await writeWebhookGroup(db.sql, group, 'damascus').then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(postgres.PostgresError);
+      expect((err as Error).message).toBe('refused for the test');
+      expect(await db.sql`SELECT id FROM webhook_deliveries WHERE delivery_id IN ${db.sql(ids)}`).toHaveLength(0);
+      expect(await db.sql`SELECT id FROM work_items WHERE issue_number IN ${db.sql(numbers)}`).toHaveLength(0);
+
+      // the committer the intake uses, given the same group as one: a first job holds the writer until the
+      // whole group is queued, so the group is known, not left to how the jobs happen to arrive
+      let release!: () => void;
+      const held = new Promise<void>((r) => { release = r; });
+      const holder = delivery('label_updated', 39);
+      const calls: number[][] = [];
+      const committer = createGroupCommitter(db.sql, async (sql: Sql, deliveries: WebhookDelivery[]) => {
+        calls.push(deliveries.map((d) => (d.event.kind === 'issue.labels' ? d.event.issue.number : -1)));
+        if (deliveries[0] === holder) await held;
+        return writeWebhookGroup(sql, deliveries, 'damascus');
+      }, { parallel: 1 });
+      const first = committer.run(holder, intakeKeys(holder.event, holder.delivery.deliveryId));
+      const outcomes = Promise.allSettled(group.map((d) => committer.run(d, intakeKeys(d.event, d.delivery.deliveryId))));
+      release();
+      expect(await first).toMatchObject({ status: 'recorded', effect: 'created' });
+      const settled = await outcomes;
+      expect(calls).toEqual([[39], numbers, [40], [41], [42], [43]]);
+      expect(settled.map((o) => (o.status === 'fulfilled' && o.value.status === 'recorded' ? o.value.effect : o.status))).toEqual(['created', 'created', 'rejected', 'created']);
+      expect(((settled[2] as PromiseRejectedResult).reason as Error).message).toBe('refused for the test');
+      // nothing of the refused delivery was written, not even its id (a retry by hand is not a duplicate)
+      const rows = await db.sql<{ issueNumber: number; deliveryId: string }[]>`
+        SELECT w.issue_number, d.delivery_id FROM webhook_deliveries d JOIN work_items w ON w.id = d.item_id
+        WHERE d.delivery_id IN ${db.sql(ids)} ORDER BY w.issue_number`;
+      expect(rows).toEqual([40, 41, 43].map((n) => ({ issueNumber: n, deliveryId: ids[numbers.indexOf(n)] })));
+    } finally {
+      await db.sql.unsafe('DROP TRIGGER test_refuse_title ON work_items; DROP FUNCTION test_refuse_title()');
     }
   });
 });
