@@ -1,3 +1,4 @@
+import type { PhaseState } from '../domain/phaseState.js';
 import type { ActivePhase, State, Verdict } from '../domain/states.js';
 
 /** A work_items row as the store returns it (columns in camelCase). */
@@ -27,7 +28,8 @@ export interface WorkItem {
   headSha: string | null;
   costUsd: number;
   maxCostUsd: number | null;
-  details: Record<string, unknown>;
+  /** The details column, parsed (src/domain/phaseState.ts). */
+  details: PhaseState;
   requestedBy: string | null;
   issueUrl: string | null;
   statusCommentId: number | null;
@@ -38,6 +40,9 @@ export interface WorkItem {
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** A work_items row as it comes out of the database, before its phase state is parsed. */
+export type StoredRow<T extends WorkItem> = Omit<T, 'details'> & { details: unknown };
 
 /** An item as claimed: its lease is ours until leaseUntil (renewed while the phase runs). */
 export interface ClaimedItem extends WorkItem {

@@ -19,7 +19,7 @@ import { settleInboxDelivery } from '../db/ops/settleInboxDelivery.js';
 import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
 import { parseCommands, type CommandName } from '../domain/commands.js';
 import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
-import { isActivePhase, isState, type State } from '../domain/states.js';
+import { isActivePhase, type State } from '../domain/states.js';
 import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
@@ -259,14 +259,8 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
         await writeOutboxEvent(tx, itemId, 'status.refresh', { by: login, commentId: ev.comment.id });
         break;
       case 'why': {
-        const last = view.details.lastTransition as { from?: unknown; to?: unknown; explanation?: unknown } | undefined;
-        const from = typeof last?.from === 'string' && isState(last.from) ? last.from : undefined;
-        const to = typeof last?.to === 'string' && isState(last.to) ? last.to : undefined;
-        await reply({
-          kind: 'why',
-          explanation: typeof last?.explanation === 'string' ? last.explanation : null,
-          ...(from && to ? { from, to } : {}),
-        });
+        const last = view.details.lastTransition;
+        await reply({ kind: 'why', explanation: last?.explanation ?? null, ...(last ? { from: last.from, to: last.to } : {}) });
         break;
       }
     }

@@ -14,9 +14,10 @@ import { deriveProjectSecret } from '../shared/signing.js';
 import { gitRemoteUrl } from '../gitea/client.js';
 import { sendOnce } from '../gitea/sendOnce.js';
 import type { ClaimedItem } from '../db/types.js';
+import type { ChangeApproval } from '../domain/phaseState.js';
 import { parseSpec, specSummary } from '../domain/spec.js';
 import { agentProgressPublisher } from './agentProgress.js';
-import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
+import { withRepoInputs, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
 
 /** The latest feedback a build should see: what the last failing review or build said. */
@@ -25,18 +26,6 @@ function lastFeedback(verdicts: { phase: string; verdict: string; reason: string
   if (!v) return undefined;
   const feedback = v.details.feedback;
   return typeof feedback === 'string' ? feedback : (v.reason ?? undefined);
-}
-
-/** A writer's `/damascus approve` of a guarded change, as recordChangeApproval stored it. */
-interface ChangeApproval {
-  fingerprint: string;
-  by: string;
-  at: string;
-}
-
-function changeApprovalOf(v: unknown): ChangeApproval | null {
-  const a = v as Partial<ChangeApproval> | null | undefined;
-  return a && typeof a.fingerprint === 'string' && typeof a.by === 'string' && typeof a.at === 'string' ? { fingerprint: a.fingerprint, by: a.by, at: a.at } : null;
 }
 
 /**
@@ -48,13 +37,8 @@ function changeApprovalOf(v: unknown): ChangeApproval | null {
  * approve; a diff that repeats an earlier attempt's → parked before the budget is spent.
  */
 export function buildPhase(deps: PhaseDeps): Phase {
-  return {
-    async run(item: ClaimedItem, { signal, log }): Promise<PhaseResult> {
-      const loaded = await loadPhaseInputs(deps, item);
-      if (!isLoaded(loaded)) return loaded;
-      const { ctx, config } = loaded;
-      const budget = overBudget(item, config);
-      if (budget) return { verdict: 'fail', block: budget, reason: budget };
+  return withRepoInputs(deps, {
+    async run(item: ClaimedItem, { signal, log }, { ctx, config }): Promise<PhaseResult> {
       if (!item.spec) return { verdict: 'spec_wrong', reason: 'there is no spec to build from' };
       const spec = parseSpec(item.spec);
       const { owner, name, defaultBranch } = ctx.project;
@@ -86,7 +70,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
       const inputDir = join(runDir, 'input');
       // The guard's diff base, pinned before the agent runs: the agent can move any ref (origin/<branch> included), not a SHA.
       const base = await resolveCommit(wt, `origin/${defaultBranch}`);
-      const seen = Array.isArray(item.details.buildFingerprints) ? (item.details.buildFingerprints as string[]) : [];
+      const seen = item.details.buildFingerprints ?? [];
       const openPr = async (head: string, fingerprint: string, changed: string[], costUsd: number | null, approvedBy?: ChangeApproval): Promise<PhaseResult> => {
         const find = () => deps.gitea.findOpenPullRequest(owner, name, { base: defaultBranch, head: branch });
         const body = `Closes #${item.issueNumber}\n\n${specSummary(spec)}\n\n_Opened by Damascus from the spec on the issue._`;
@@ -99,7 +83,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
           reason: `pushed ${head.slice(0, 10)} to ${branch} (PR #${pr.number})`,
           patch: {
             branch, prNumber: pr.number, headSha: head,
-            details: { prUrl: pr.html_url, prHead: head, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null, changeApproval: null, rebuildFromBase: null },
+            details: { prUrl: pr.html_url, buildFingerprints: [...seen, fingerprint], pendingApproval: null, approvalQuestion: null, changeApproval: null, rebuildFromBase: null },
           },
           details: { changed, fingerprint, costUsd, ...(approvedBy ? { approvedBy } : {}) },
         };
@@ -132,7 +116,7 @@ export function buildPhase(deps: PhaseDeps): Phase {
       try {
         // A writer's `/damascus approve` of the guarded change (src/db/ops/recordChangeApproval.ts) is bound to its
         // fingerprint; the change is already on the branch. Prose ("approve", "do not approve") is feedback, never approval.
-        const approval = changeApprovalOf(item.details.changeApproval);
+        const approval = item.details.changeApproval;
         if (approval && wt.continued && approval.fingerprint === item.details.pendingApproval) {
           const fingerprint = await diffFingerprint(wt, base);
           if (fingerprint === approval.fingerprint) return await openPr(wt.headBefore, fingerprint, await changedFiles(wt, base), 0, approval);
@@ -234,5 +218,5 @@ export function buildPhase(deps: PhaseDeps): Phase {
         await rm(runDir, { recursive: true, force: true }).catch(() => {});
       }
     },
-  };
+  });
 }

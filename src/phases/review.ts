@@ -4,22 +4,13 @@ import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js'
 import { testCommandSha256 } from '../domain/spec.js';
 import { noteReviewHead } from '../db/ops/noteReviewHead.js';
 import type { ClaimedItem } from '../db/types.js';
+import type { ReviewDispatch } from '../domain/phaseState.js';
 import { GiteaError } from '../gitea/errors.js';
 import { reviewRunTitle } from '../gitea/reviewWorkflow.js';
 import { sendOnce } from '../gitea/sendOnce.js';
 import type { MergeStyle, PullRequest } from '../gitea/types.js';
-import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
+import { withRepoInputs, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
-
-interface Dispatch {
-  sha: string;
-  at: number;
-  count: number;
-  /** The nonce in the run's title (`run-name`): how a dispatch whose answer was lost is found among the runs. */
-  nonce?: string;
-  runId?: number | null;
-  runUrl?: string | null;
-}
 
 /** What the merge steps need of the claimed item and its repo. */
 interface MergeContext {
@@ -53,13 +44,8 @@ export interface ReviewPhaseOptions {
 export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Phase {
   const checkWaitMs = opts.checkWaitMs ?? 3000;
   const maxCheckWaits = opts.maxCheckWaits ?? 40;
-  return {
-    async run(item: ClaimedItem): Promise<PhaseResult> {
-      const loaded = await loadPhaseInputs(deps, item);
-      if (!isLoaded(loaded)) return loaded;
-      const { ctx, config } = loaded;
-      const budget = overBudget(item, config);
-      if (budget) return { verdict: 'fail', block: budget, reason: budget };
+  return withRepoInputs(deps, {
+    async run(item: ClaimedItem, _ctx, { ctx, config }): Promise<PhaseResult> {
       const { owner, name, defaultBranch } = ctx.project;
       if (!item.prNumber) return { verdict: 'fail', reason: 'there is no pull request to review', details: { feedback: 'No pull request was opened.' } };
       const prNumber = item.prNumber;
@@ -68,7 +54,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       if (pr.state === 'closed') return closedPr(pr);
       const head = pr.head.sha;
       // The repo's test_command always wins; a spec's command runs only once a writer approved exactly it.
-      const specCommand = typeof item.details.testCommand === 'string' ? item.details.testCommand : null;
+      const specCommand = item.details.testCommand ?? null;
       const testCommand = config.testCommand ?? specCommand;
       if (!testCommand) return { verdict: 'spec_wrong', reason: 'the spec has no test command and the repo config has no default' };
       if (config.testCommand === null && !(await readApprovedTestCommands(deps.sql, item.id)).includes(testCommandSha256(testCommand))) {
@@ -80,7 +66,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
         // The repo asks for its ci_timeout; the installation's ceiling bounds it.
         const ciMinutes = Math.min(config.ciTimeoutMinutes, deps.settings.ceilings.ciMinutes);
         const timeoutMs = ciMinutes * 60_000;
-        const last = item.details.reviewDispatch as Dispatch | undefined;
+        const last = item.details.reviewDispatch;
         const forThisHead = last && last.sha === head;
         if (forThisHead && Date.now() - last.at < timeoutMs) {
           return { defer: { delayMs: timeoutMs - (Date.now() - last.at), reason: `waiting for the review run on ${head.slice(0, 10)}`, wakeIfResultAfter: newestId } };
@@ -92,7 +78,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
         const nonce = randomBytes(8).toString('hex');
         // The nonce is stored first: only a result that names it is accepted, and it may arrive before this run ends.
         // `at: 0` and the old count until Gitea took the dispatch, so a dispatch that failed is sent again at once.
-        const noted: Dispatch = { sha: head, at: 0, count: forThisHead ? last.count : 0, nonce };
+        const noted: ReviewDispatch = { sha: head, at: 0, count: forThisHead ? last.count : 0, nonce };
         if (!(await noteReviewHead(deps.sql, item.id, item.leaseToken, head, { ...noted }))) throw new Error('lease lost before the review dispatch');
         const title = reviewRunTitle(item.id, nonce);
         // The workflow file is read from the default branch (where setup wrote it), never from the PR's branch.
@@ -110,13 +96,13 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
             return found ? { workflow_run_id: found.id, run_url: '', html_url: found.html_url } : null;
           },
         });
-        const dispatch: Dispatch = { ...noted, at: Date.now(), count: noted.count + 1, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
+        const dispatch: ReviewDispatch = { ...noted, at: Date.now(), count: noted.count + 1, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
         return {
           defer: {
             delayMs: timeoutMs,
             wakeIfResultAfter: newestId,
             reason: `review run dispatched for ${head.slice(0, 10)}`,
-            patch: { headSha: head, details: { reviewDispatch: dispatch, prHead: head, ...(dispatch.runUrl ? { runUrl: dispatch.runUrl } : {}) } },
+            patch: { headSha: head, details: { reviewDispatch: dispatch, ...(dispatch.runUrl ? { runUrl: dispatch.runUrl } : {}) } },
             event: { type: 'review.dispatched', payload: { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count, runUrl: dispatch.runUrl } },
           },
         };
@@ -140,7 +126,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       }
       return mergeTested({ item, owner, name, mergeStyle: config.mergeStyle }, current, pr);
     },
-  };
+  });
 
   /**
    * The review passed for `tested.headSha`: merge exactly that commit, and only while it contains its base's tip, so
@@ -198,7 +184,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
 
   /** Up to date, yet not mergeable (yet): Gitea is still checking the PR. Look again shortly, a bounded number of times. */
   function waitForCheck(m: MergeContext, pr: PullRequest): PhaseResult {
-    const waits = typeof m.item.details.mergeWaits === 'number' ? m.item.details.mergeWaits : 0;
+    const waits = m.item.details.mergeWaits ?? 0;
     if (waits >= maxCheckWaits) {
       return { verdict: 'error', reason: `Gitea still refuses to merge PR #${pr.number} after ${waits} looks, though it is up to date with ${pr.base.ref}` };
     }
@@ -207,7 +193,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
 
   /** The reviewed head no longer counts: review the PR's current head (its results are looked up by SHA). */
   function reviewAgain(pr: PullRequest, reason: string): PhaseResult {
-    return { defer: { delayMs: 0, reason: `${reason}: reviewing again`, patch: { headSha: pr.head.sha, details: { prHead: pr.head.sha, mergeWaits: 0 } } } };
+    return { defer: { delayMs: 0, reason: `${reason}: reviewing again`, patch: { headSha: pr.head.sha, details: { mergeWaits: 0 } } } };
   }
 
   function conflict(pr: PullRequest, what: string): PhaseResult {

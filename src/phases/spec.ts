@@ -8,7 +8,7 @@ import type { HumanAnswer } from '../domain/answers.js';
 import { type Completion, LlmError } from '../llm/chat.js';
 import { buildSpecPrompt, type RepoContext } from '../llm/prompt.js';
 import type { GiteaClient } from '../gitea/client.js';
-import { isLoaded, loadPhaseInputs, overBudget, type PhaseDeps } from './common.js';
+import { withRepoInputs, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
 
 const MAX_WIKI_PAGES = 10;
@@ -38,14 +38,10 @@ async function readRepoContext(gitea: GiteaClient, owner: string, name: string, 
  * and the spec is stored as a new version.
  */
 export function specPhase(deps: PhaseDeps): Phase {
-  return {
-    async run(item: ClaimedItem, { signal }): Promise<PhaseResult> {
-      if (!deps.llm) return { verdict: 'error', reason: 'LLM_BASE_URL and LLM_MODEL are not set' };
-      const loaded = await loadPhaseInputs(deps, item);
-      if (!isLoaded(loaded)) return loaded;
-      const { ctx, config } = loaded;
-      const budget = overBudget(item, config);
-      if (budget) return { verdict: 'fail', block: budget, reason: budget };
+  const llm = deps.llm;
+  if (!llm) return { run: async () => ({ verdict: 'error', reason: 'LLM_BASE_URL and LLM_MODEL are not set' }) };
+  return withRepoInputs(deps, {
+    async run(item: ClaimedItem, { signal }, { ctx, config }): Promise<PhaseResult> {
       const { owner, name, defaultBranch } = ctx.project;
       const story = await vouchedStory(deps, item, ctx.answers, owner, name);
       if ('verdict' in story) return story;
@@ -57,7 +53,7 @@ export function specPhase(deps: PhaseDeps): Phase {
       });
       let completion: Completion;
       try {
-        completion = await deps.llm.complete(messages, { signal });
+        completion = await llm.complete(messages, { signal });
       } catch (err) {
         // Any LLM failure (5xx, timeout, a rejected key) is infrastructure: backoff, no attempt consumed.
         return { verdict: 'error', reason: err instanceof LlmError ? err.message : `LLM call failed: ${(err as Error).message}` };
@@ -85,7 +81,7 @@ export function specPhase(deps: PhaseDeps): Phase {
         details: { testCommand: proposed, ...(story.vouchedBy ? { storyVouchedBy: story.vouchedBy } : {}) },
       };
     },
-  };
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { forItem } from '../gitea/attribution.js';
 import type { Sql } from '../db/connection.js';
-import { claimNextItem } from '../db/ops/claimNextItem.js';
+import { claimNextItem, UnfitClaimError } from '../db/ops/claimNextItem.js';
 import { recordVerdict } from '../db/ops/recordVerdict.js';
 import { renewLease } from '../db/ops/renewLease.js';
 import { releaseLease } from '../db/ops/releaseLease.js';
@@ -50,7 +50,16 @@ export type TickOutcome =
  */
 export async function runTick(deps: TickDeps): Promise<TickOutcome> {
   if (Object.keys(deps.phases).length === 0) return { kind: 'no-phases' };
-  const item = await claimNextItem(deps.sql, deps.workerId, { cap: deps.cap, leaseMs: deps.leaseMs });
+  // A row whose phase state does not fit is claimed all the same and gets an infrastructure error (backoff, then
+  // blocked for a person), rather than a phase that reads it or a lease left to expire on every claim.
+  let item: ClaimedItem | null;
+  let unfit: string | null = null;
+  try {
+    item = await claimNextItem(deps.sql, deps.workerId, { cap: deps.cap, leaseMs: deps.leaseMs });
+  } catch (err) {
+    if (!(err instanceof UnfitClaimError)) throw err;
+    ({ item, message: unfit } = err);
+  }
   if (!item) return { kind: 'idle' };
   deps.onClaim?.(item);
   const log = deps.log.child({ item: item.id, phase: item.state });
@@ -76,7 +85,9 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
   let result: PhaseResult;
   try {
     const phase = deps.phases[item.state];
-    if (!phase) {
+    if (unfit !== null) {
+      result = { verdict: 'error', reason: unfit };
+    } else if (!phase) {
       result = { verdict: 'error', reason: `no ${item.state} phase is configured in this process` };
     } else {
       // Every Gitea request the phase makes says which item it is for (X-Damascus-Item).

@@ -1,9 +1,11 @@
 import { openDb } from '../../src/db/connection.js';
-import { claimNextItem } from '../../src/db/ops/claimNextItem.js';
+import { claimNextItem, UnfitClaimError } from '../../src/db/ops/claimNextItem.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
 import { renewLease } from '../../src/db/ops/renewLease.js';
 import { releaseLease } from '../../src/db/ops/releaseLease.js';
+import { createLogger } from '../../src/log.js';
+import { runTick } from '../../src/tick/runTick.js';
 import { createTestDb, seedItems, setState, type TestDb } from '../support/db.js';
 
 const opts = { cap: 8, leaseMs: 60_000 };
@@ -124,5 +126,34 @@ describe('claimNextItem', () => {
     } finally {
       await one.end();
     }
+  });
+
+  test('a row whose phase state does not fit is claimed with the keys that fit, and the error names the key', async () => {
+    const [it] = await seedItems(db.sql, 1);
+    await db.sql`UPDATE work_items SET details = ${db.sql.json({ mergeWaits: 'many', prUrl: 'http://g/pulls/1' })} WHERE id = ${it!.id}`;
+    const err = await claimNextItem(db.sql, 'w', opts).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UnfitClaimError);
+    const unfit = err as UnfitClaimError;
+    expect(unfit.message).toMatch(new RegExp(`item ${it!.id}'s phase state .* mergeWaits is "many"`));
+    expect(unfit.item).toMatchObject({ id: it!.id, leaseOwner: 'w', details: { prUrl: 'http://g/pulls/1' } });
+    expect(unfit.item.details).not.toHaveProperty('mergeWaits');
+    // the lease is held: the claim committed, and the holder can write its verdict
+    const [row] = await db.sql`SELECT lease_token FROM work_items WHERE id = ${it!.id}`;
+    expect(row!.leaseToken).toBe(unfit.item.leaseToken);
+  });
+
+  test('the tick records an infrastructure error on an unfit row instead of running its phase', async () => {
+    const [it] = await seedItems(db.sql, 1);
+    await db.sql`UPDATE work_items SET details = ${db.sql.json({ reviewDispatch: { sha: 7 } })} WHERE id = ${it!.id}`;
+    let ran = 0;
+    const phase = { run: async () => { ran++; return { verdict: 'pass' as const }; } };
+    const outcome = await runTick({
+      sql: db.sql, phases: { spec: phase }, workerId: 'w', cap: opts.cap, leaseMs: opts.leaseMs, backoff, log: createLogger('silent'),
+    });
+    expect(ran).toBe(0);
+    expect(outcome).toMatchObject({ kind: 'ran', itemId: it!.id, verdict: 'error', recorded: true, to: 'spec' });
+    expect(outcome.kind === 'ran' && outcome.reason).toMatch(/reviewDispatch is/);
+    const [row] = await db.sql`SELECT state, error_count, lease_token, run_after IS NOT NULL AS waits FROM work_items WHERE id = ${it!.id}`;
+    expect(row).toEqual({ state: 'spec', errorCount: 1, leaseToken: null, waits: true });
   });
 });

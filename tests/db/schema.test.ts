@@ -68,6 +68,36 @@ describe('schema', () => {
     expect(row!.v).toBe(LATEST);
   });
 
+  test('008 moves a stored details.prHead into head_sha (the newer of the two), and leaves other rows alone', async () => {
+    const name = `dmtest_${randomBytes(5).toString('hex')}`;
+    const url = withDatabase(SERVER_URL, name);
+    const admin = openDb(SERVER_URL, { max: 1 });
+    await admin.unsafe(`CREATE DATABASE "${name}"`);
+    const sql = openDb(url, { max: 1 });
+    try {
+      const v008 = MIGRATIONS.findIndex((m) => m.name === '008_one_pr_head');
+      await migrate(sql, MIGRATIONS.slice(0, v008));
+      const [p] = await sql`INSERT INTO projects (owner, name) VALUES ('acme', 'widgets') RETURNING id`;
+      const rows = await sql`
+        INSERT INTO work_items (project_id, issue_number, head_sha, details) VALUES
+          (${p!.id}, 1, 'old', '{"prHead": "new", "mergeWaits": 2}'),
+          (${p!.id}, 2, NULL, '{"prHead": "only"}'),
+          (${p!.id}, 3, 'kept', '{"mergeWaits": 1}')
+        RETURNING id`;
+      await migrate(sql, MIGRATIONS.slice(0, v008 + 1));
+      const after = await sql`SELECT head_sha, details FROM work_items WHERE id IN ${sql(rows.map((r) => r.id as number))} ORDER BY issue_number`;
+      expect(after).toEqual([
+        { headSha: 'new', details: { mergeWaits: 2 } },
+        { headSha: 'only', details: {} },
+        { headSha: 'kept', details: { mergeWaits: 1 } },
+      ]);
+    } finally {
+      await sql.end();
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
   test('updated_at is kept by the trigger', async () => {
     const [item] = await seedItems(db.sql, 1);
     const [before] = await db.sql`SELECT updated_at, created_at FROM work_items WHERE id = ${item!.id}`;

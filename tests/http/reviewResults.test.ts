@@ -94,7 +94,7 @@ describe('POST /api/v1/review-results', () => {
   test('a pushed head moves the target: the result for the new head is accepted, the old one refused', async () => {
     const id = await reviewItem();
     const newHead = 'c'.repeat(40);
-    await db.sql`UPDATE work_items SET details = details || jsonb_build_object('prHead', ${newHead}::text) WHERE id = ${id}`;
+    await db.sql`UPDATE work_items SET head_sha = ${newHead} WHERE id = ${id}`;
     expect((await post(result(id, { runId: 'y1' }))).status).toBe(409);
     // The dispatch was for the old head: a result for the new head needs the new dispatch's nonce.
     expect((await post(result(id, { runId: 'y2', headSha: newHead }))).status).toBe(409);

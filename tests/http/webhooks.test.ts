@@ -268,7 +268,7 @@ describe('POST /api/gitea/webhooks', () => {
     const r3 = await deliver(syncedPr, 'pull_request', 'pull_request_sync');
     expect(r3.json).toEqual({ result: 'head moved', item: synced });
     expect((await db.sql`SELECT superseded FROM ci_results WHERE item_id = ${synced}`)[0]!.superseded).toBe(true);
-    const [row] = await db.sql`SELECT run_after, details->>'prHead' AS head FROM work_items WHERE id = ${synced}`;
+    const [row] = await db.sql`SELECT run_after, head_sha AS head FROM work_items WHERE id = ${synced}`;
     expect(row).toEqual({ runAfter: null, head: syncedPr.pull_request.head.sha });
   });
 

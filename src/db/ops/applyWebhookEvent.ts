@@ -356,7 +356,7 @@ async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): 
       await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${item.id} AND head_sha <> ${ev.headSha} AND NOT superseded`;
       await tx`
         UPDATE work_items SET
-          details = details || jsonb_build_object('prHead', ${ev.headSha}::text),
+          head_sha = ${ev.headSha},
           run_after = CASE WHEN state = 'review' AND lease_token IS NULL THEN NULL ELSE run_after END
         WHERE id = ${item.id}`;
       return { effect: 'head moved', itemId: item.id, wake: item.state === 'review', relay: false, inbox: false };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../connection.js';
-import type { ClaimedItem } from '../types.js';
+import { PhaseStateError, readPhaseState } from '../../domain/phaseState.js';
+import type { ClaimedItem, StoredRow } from '../types.js';
 
 export interface ClaimOptions {
   /** The global cap on live leases (DAMASCUS_CONCURRENCY). */
@@ -24,9 +25,20 @@ export interface ClaimOptions {
  * existed: the item is claimable again and the fenced verdict writes nothing. The verdict's
  * commit waits, and flushes the claim's records with its own.
  */
+/**
+ * The claim took an item whose phase state does not fit (src/domain/phaseState.ts): the lease is held, and the
+ * caller records an infrastructure error on `item` (which carries the keys that fit) instead of running its phase.
+ */
+export class UnfitClaimError extends PhaseStateError {
+  override name = 'UnfitClaimError';
+  constructor(readonly item: ClaimedItem, problems: string[]) {
+    super(item.id, problems);
+  }
+}
+
 export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptions): Promise<ClaimedItem | null> {
   const token = randomUUID();
-  const rows = await sql<ClaimedItem[]>`
+  const rows = await sql<StoredRow<ClaimedItem>[]>`
     WITH slot AS (
       SELECT slot FROM lease_slots
       WHERE slot < ${opts.cap} AND (lease_token IS NULL OR lease_until < now())
@@ -71,5 +83,10 @@ export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptio
       SELECT set_config('synchronous_commit', 'off', true) AS v
     )
     SELECT item.*, taken.slot FROM item, taken, relaxed`;
-  return rows[0] ?? null;
+  const row = rows[0];
+  if (!row) return null;
+  const { state, problems } = readPhaseState(row.details);
+  const item: ClaimedItem = { ...row, details: state };
+  if (problems.length > 0) throw new UnfitClaimError(item, problems);
+  return item;
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from '../connection.js';
-import type { WorkItem } from '../types.js';
+import { parsePhaseState } from '../../domain/phaseState.js';
+import type { StoredRow, WorkItem } from '../types.js';
 
 export interface NewWorkItem {
   projectId: number;
@@ -21,7 +22,7 @@ export interface CreateResult {
  * An issue already tracked keeps its item (created = false): a story enters once.
  */
 export async function createWorkItem(sql: Queryable, n: NewWorkItem): Promise<CreateResult> {
-  const rows = await sql<(WorkItem & { created: boolean })[]>`
+  const rows = await sql<(StoredRow<WorkItem> & { created: boolean })[]>`
     WITH ins AS (
       INSERT INTO work_items (project_id, issue_number, title, priority, budget_cycles, max_errors, max_cost_usd)
       VALUES (${n.projectId}, ${n.issueNumber}, ${n.title ?? ''}, ${n.priority ?? 0},
@@ -38,5 +39,5 @@ export async function createWorkItem(sql: Queryable, n: NewWorkItem): Promise<Cr
     WHERE w.project_id = ${n.projectId} AND w.issue_number = ${n.issueNumber} AND NOT EXISTS (SELECT 1 FROM ins)`;
   const row = rows[0]!;
   const { created, ...item } = row;
-  return { item, created };
+  return { item: { ...item, details: parsePhaseState(item.details, item.id) }, created };
 }

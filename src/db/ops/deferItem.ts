@@ -35,7 +35,7 @@ export async function deferItem(
         branch = COALESCE(${patch.branch ?? null}, w.branch),
         pr_number = COALESCE(${patch.prNumber ?? null}, w.pr_number),
         head_sha = COALESCE(${patch.headSha ?? null}, w.head_sha),
-        details = w.details || ${sql.json((patch.details ?? {}) as never)}::jsonb
+        details = w.details || ${sql.json(patch.details ?? {})}::jsonb
                           || jsonb_build_object('waiting', jsonb_build_object('reason', ${d.reason}::text, 'since', now()))
       WHERE id = ${item.id} AND lease_token = ${item.leaseToken}
       RETURNING id

@@ -1,3 +1,4 @@
+import type { ReviewDispatch } from '../../domain/phaseState.js';
 import type { Sql } from '../connection.js';
 
 /**
@@ -5,10 +6,10 @@ import type { Sql } from '../connection.js';
  * dispatching: the Action may report back before the dispatching run has finished, and its result is matched
  * against this head and nonce. Fenced by the lease token.
  */
-export async function noteReviewHead(sql: Sql, itemId: number, leaseToken: string, headSha: string, dispatch: Record<string, unknown>): Promise<boolean> {
+export async function noteReviewHead(sql: Sql, itemId: number, leaseToken: string, headSha: string, dispatch: ReviewDispatch): Promise<boolean> {
   const rows = await sql`
     UPDATE work_items SET head_sha = ${headSha},
-      details = details || jsonb_build_object('prHead', ${headSha}::text, 'reviewDispatch', ${sql.json(dispatch as never)}::jsonb)
+      details = details || jsonb_build_object('reviewDispatch', ${sql.json(dispatch)}::jsonb)
     WHERE id = ${itemId} AND lease_token = ${leaseToken}
     RETURNING id`;
   return rows.length > 0;

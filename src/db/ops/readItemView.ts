@@ -1,3 +1,4 @@
+import { readPhaseState, type PhaseState } from '../../domain/phaseState.js';
 import type { Queryable } from '../connection.js';
 import { ITEM_COLUMNS, type DashboardItemRow } from './readDashboard.js';
 import type { ItemQuestionRow } from './readItemDetail.js';
@@ -12,7 +13,8 @@ export interface ItemQuestion extends Pick<ItemQuestionRow, 'id' | 'tag' | 'kind
 export interface ItemView extends DashboardItemRow {
   /** A live lease is held on it. */
   leased: boolean;
-  details: Record<string, unknown>;
+  /** The keys of its phase state that fit their types: the mirror shows what it can of a row the claim would refuse. */
+  details: PhaseState;
   statusCommentId: number | null;
   /** The running agent's last progress report (schema/007), or null. */
   agentProgress: Record<string, unknown> | null;
@@ -23,7 +25,7 @@ export interface ItemView extends DashboardItemRow {
 }
 
 export async function readItemView(sql: Queryable, itemId: number): Promise<ItemView | null> {
-  const rows = await sql<Omit<ItemView, 'questions'>[]>`
+  const rows = await sql<(Omit<ItemView, 'questions' | 'details'> & { details: unknown })[]>`
     SELECT ${sql.unsafe(ITEM_COLUMNS)}, (w.lease_token IS NOT NULL AND w.lease_until > now()) AS leased,
            w.details, w.status_comment_id, w.agent_progress,
            COALESCE((SELECT max(e.created_at) FROM events_outbox e
@@ -34,5 +36,5 @@ export async function readItemView(sql: Queryable, itemId: number): Promise<Item
   if (!row) return null;
   const questions = await sql<ItemQuestion[]>`
     SELECT id, tag, kind, question, status, resume_phase, comment_id FROM human_issues WHERE item_id = ${itemId} ORDER BY id`;
-  return { ...row, questions: [...questions] };
+  return { ...row, details: readPhaseState(row.details).state, questions: [...questions] };
 }

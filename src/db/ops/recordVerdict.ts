@@ -1,5 +1,6 @@
 import type { Sql } from '../connection.js';
 import { decideTransition, type BackoffPolicy, type Transition, type VerdictInput } from '../../domain/routing.js';
+import type { PhaseStatePatch } from '../../domain/phaseState.js';
 import type { ClaimedItem } from '../types.js';
 
 /** Item fields a phase may set together with its verdict (null/undefined = unchanged). */
@@ -12,7 +13,7 @@ export interface ItemPatch {
   /** The repo's budget_cycles (.gitea/damascus.yml), applied from this verdict on (it counts for this verdict too). */
   budgetCycles?: number | null;
   /** Merged into work_items.details. */
-  details?: Record<string, unknown>;
+  details?: PhaseStatePatch;
   /** The story snapshot the spec phase read (title and body), and the writer who vouched for it. */
   story?: { title: string; body: string; vouchedBy: string | null };
 }
@@ -83,7 +84,7 @@ export async function recordVerdict(
         title = COALESCE(${story?.title ?? null}, title),
         story_body = COALESCE(${story?.body ?? null}, story_body),
         story_vouched_by = COALESCE(${story?.vouchedBy ?? null}, story_vouched_by),
-        details = details || ${sql.json((patch.details ?? {}) as never)}::jsonb
+        details = details || ${sql.json(patch.details ?? {})}::jsonb
                           || jsonb_build_object('lastTransition', ${sql.json({ verdict: t.verdict, from: t.from, to: t.to, explanation: t.explanation } as never)}::jsonb)
       WHERE id = ${item.id} AND lease_token = ${item.leaseToken} AND state = ${item.state}
       RETURNING id

@@ -15,11 +15,11 @@ export type StoreReviewOutcome =
 export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<StoreReviewOutcome> {
   const nonce = r.dispatch ?? null;
   const [row] = await sql<{
-    itemId: number | null; repo: string | null; state: string | null; headSha: string | null; prHead: string | null;
+    itemId: number | null; repo: string | null; state: string | null; headSha: string | null;
     currentNonce: string | null; dispatchSha: string | null; usedBy: string | null; inserted: number | null; duplicate: boolean;
   }[]>`
     WITH item AS (
-      SELECT w.id, p.owner || '/' || p.name AS repo, w.state, w.head_sha, w.details ->> 'prHead' AS pr_head,
+      SELECT w.id, p.owner || '/' || p.name AS repo, w.state, w.head_sha,
              w.details -> 'reviewDispatch' ->> 'nonce' AS current_nonce, w.details -> 'reviewDispatch' ->> 'sha' AS dispatch_sha
       FROM work_items w JOIN projects p ON p.id = w.project_id
       WHERE w.id = ${r.workItem}
@@ -28,7 +28,7 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
     ), ok AS (
       SELECT id FROM item
       WHERE lower(repo) = lower(${r.repository}) AND state = 'review'
-        AND lower(COALESCE(pr_head, head_sha, '')) = lower(${r.headSha})
+        AND lower(COALESCE(head_sha, '')) = lower(${r.headSha})
         AND current_nonce = ${nonce}::text AND lower(dispatch_sha) = lower(${r.headSha})
         AND NOT EXISTS (SELECT 1 FROM used)
     ), ins AS (
@@ -47,7 +47,7 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
       RETURNING id
     )
     SELECT (SELECT id FROM item) AS item_id, (SELECT repo FROM item) AS repo, (SELECT state::text FROM item) AS state,
-           (SELECT head_sha FROM item) AS head_sha, (SELECT pr_head FROM item) AS pr_head,
+           (SELECT head_sha FROM item) AS head_sha,
            (SELECT current_nonce FROM item) AS current_nonce, (SELECT dispatch_sha FROM item) AS dispatch_sha,
            (SELECT run_id FROM used LIMIT 1) AS used_by,
            (SELECT id FROM ins) AS inserted, EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM ins) AS duplicate`;
@@ -55,7 +55,7 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
   if (x.itemId === null) return { stored: false, status: 409, reason: `unknown work item ${r.workItem}` };
   if (x.repo!.toLowerCase() !== r.repository.toLowerCase()) return { stored: false, status: 409, reason: `work item ${r.workItem} belongs to ${x.repo}, not ${r.repository}` };
   if (x.state !== 'review') return { stored: false, status: 409, reason: `work item ${r.workItem} is in ${x.state}, not review` };
-  const current = x.prHead ?? x.headSha;
+  const current = x.headSha;
   if (!current || current.toLowerCase() !== r.headSha.toLowerCase()) {
     return { stored: false, status: 409, reason: `stale head: the pull request head is ${current ?? 'unknown'}, the result is for ${r.headSha}` };
   }
