@@ -4,7 +4,7 @@ import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
 import { renewLease } from '../../src/db/ops/renewLease.js';
 import { releaseLease } from '../../src/db/ops/releaseLease.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { runTick } from '../../src/tick/runTick.js';
 import { createTestDb, seedItems, setState, type TestDb } from '../support/db.js';
 
