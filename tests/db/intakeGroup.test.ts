@@ -7,7 +7,7 @@ import { recordNewStories, type NewStoryDelivery } from '../../src/db/ops/record
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { intakeKeys } from '../../src/http/webhooks.js';
-import { createTestDb, type TestDb } from '../support/db.js';
+import { createTestDb, type TestDb, refuseTitle } from '../support/db.js';
 import { issuePayload } from '../support/webhookFixtures.js';
 
 /** A routed delivery from a payload shaped like Gitea's. */
@@ -102,13 +102,7 @@ describe('the intake group writer', () => {
 
   test('a known group with one delivery the database refuses: the group writes nothing, then each is written alone and only that one fails', async () => {
     // a database refusal for one delivery, injected by a trigger
-    await db.sql.unsafe(`
-      CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.title = 'refused by the database' THEN RAISE EXCEPTION 'refused for the test'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_refuse_title BEFORE INSERT ON work_items FOR EACH ROW EXECUTE FUNCTION test_refuse_title();`);
+    const refusal = await refuseTitle(db.sql, 'refused by the database');
     try {
       const group = [delivery('label_updated', 40), delivery('label_updated', 41), delivery('label_updated', 42, { title: 'refused by the database' }), delivery('label_updated', 43)];
       const ids = group.map((d) => d.delivery.deliveryId);
@@ -146,7 +140,7 @@ describe('the intake group writer', () => {
         WHERE d.delivery_id IN ${db.sql(ids)} ORDER BY w.issue_number`;
       expect(rows).toEqual([40, 41, 43].map((n) => ({ issueNumber: n, deliveryId: ids[numbers.indexOf(n)] })));
     } finally {
-      await db.sql.unsafe('DROP TRIGGER test_refuse_title ON work_items; DROP FUNCTION test_refuse_title()');
+      await refusal.remove();
     }
   });
 });

@@ -4,7 +4,7 @@ import { createHttpServer, listen } from '../../src/http/server.js';
 import { webhookRoute } from '../../src/http/webhooks.js';
 import { createLogger } from '../../src/shared/log.js';
 import { createMetrics } from '../../src/shared/metrics.js';
-import { createTestDb, type TestDb } from '../support/db.js';
+import { createTestDb, type TestDb, refuseTitle } from '../support/db.js';
 import { commentPayload, giteaBody, giteaHeaders, hookSecretFor, issuePayload, loadFixtures, ownCapture } from '../support/webhookFixtures.js';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -285,13 +285,7 @@ describe('POST /api/gitea/webhooks', () => {
     // a database refusal for one delivery (injected by a trigger) fails its whole group's statement,
     // which is then written again one delivery at a time. How these HTTP deliveries group depends on
     // their arrival; tests/db/intakeGroup.test.ts drives the same fallback with a known group.
-    await db.sql.unsafe(`
-      CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.title = 'refused by the database' THEN RAISE EXCEPTION 'refused for the test'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_refuse_title BEFORE INSERT ON work_items FOR EACH ROW EXECUTE FUNCTION test_refuse_title();`);
+    const refusal = await refuseTitle(db.sql, 'refused by the database');
     const bad = issuePayload({ action: 'label_updated', number: 2100, labels: ['damascus'], title: 'refused by the database' });
     const badDelivery = randomUUID();
     const added = issuePayload({ action: 'label_updated', number: 2200, labels: ['damascus'] });
@@ -300,7 +294,7 @@ describe('POST /api/gitea/webhooks', () => {
       deliver(bad, 'issues', 'issue_label', { delivery: badDelivery }),
       deliver(added, 'issues', 'issue_label'),
     ]);
-    await db.sql.unsafe('DROP TRIGGER test_refuse_title ON work_items; DROP FUNCTION test_refuse_title()');
+    await refusal.remove();
     expect(results.slice(0, 12).map((r) => r.json.result)).toEqual(Array(12).fill('created'));
     expect(results[12]!.status).toBe(503);
     expect(results[13]!.json.result).toBe('created');

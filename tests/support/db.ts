@@ -55,3 +55,15 @@ export async function setState(sql: Sql, id: number, state: string, extra: Recor
     await sql`UPDATE work_items SET ${sql(col)} = ${val as never} WHERE id = ${id}`;
   }
 }
+
+/** A database that refuses to insert a work item with this title (a trigger), for the tests of write failures. */
+export async function refuseTitle(sql: Sql, title: string): Promise<{ remove: () => Promise<void> }> {
+  await sql.unsafe(`
+    CREATE FUNCTION test_refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.title = '${title.replaceAll("'", "''")}' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_refuse_title BEFORE INSERT ON work_items FOR EACH ROW EXECUTE FUNCTION test_refuse_title();`);
+  return { remove: async () => void (await sql.unsafe('DROP TRIGGER test_refuse_title ON work_items; DROP FUNCTION test_refuse_title()')) };
+}
