@@ -4,8 +4,19 @@
  * and code blocks hold pasted logs, so neither may steer anything: only plain lines count.
  */
 
+import type { State } from './states.js';
+
 export const VALID_COMMANDS = ['retry', 'cancel', 'approve', 'status', 'why'] as const;
 export type CommandName = (typeof VALID_COMMANDS)[number];
+
+/** Damascus's answer to a command (a `reply.*` outbox event, rendered by the relay). */
+export type CommandReply =
+  | { kind: 'unknown'; words: string[] }
+  | { kind: 'forbidden'; login: string }
+  | { kind: 'status'; statusUrl?: string | null }
+  | { kind: 'why'; explanation: string | null; from?: State; to?: State; at?: Date | string }
+  | { kind: 'approved' | 'retried' | 'cancelled'; login: string; resumes?: State; /** The build change approved (its diff fingerprint). */ fingerprint?: string }
+  | { kind: 'not_applicable'; command: CommandName; state: State };
 
 export interface Command {
   name: CommandName;

@@ -1,3 +1,4 @@
+import type { EventWithout, VerdictContext, VerdictPayload } from './events.js';
 import type { ActivePhase, State, Verdict } from './states.js';
 
 /**
@@ -38,10 +39,9 @@ export interface BackoffPolicy {
   maxMs: number;
 }
 
-export interface OutboxEvent {
-  type: string;
-  payload: Record<string, unknown>;
-}
+/** A verdict's events as decided: recordVerdict adds their VerdictContext. */
+export type VerdictEvent = EventWithout<'work.verdict' | 'work.blocked', keyof VerdictContext>;
+type VerdictExtra = Pick<VerdictPayload, 'errorCount' | 'retryInMs'>;
 
 export interface HumanIssueDraft {
   kind: 'question' | 'blocked';
@@ -62,7 +62,7 @@ export interface Transition {
   /** True when this verdict used up one of the item's budget cycles. */
   attemptConsumed: boolean;
   humanIssues: HumanIssueDraft[];
-  events: OutboxEvent[];
+  events: VerdictEvent[];
   /** Why the transition went where it went, in a sentence (shown by `/damascus why`). */
   explanation: string;
 }
@@ -91,7 +91,7 @@ export function decideTransition(item: ItemSnapshot, input: VerdictInput, backof
     attemptConsumed: false,
     humanIssues: [] as HumanIssueDraft[],
   };
-  const verdictEvent = (to: State, extra: Record<string, unknown> = {}): OutboxEvent => ({
+  const verdictEvent = (to: State, extra: VerdictExtra = {}): VerdictEvent => ({
     type: 'work.verdict',
     payload: { phase: from, verdict: input.verdict, from, to, reason: input.reason ?? null, ...extra },
   });
@@ -161,7 +161,7 @@ export function decideTransition(item: ItemSnapshot, input: VerdictInput, backof
     attempts,
     attemptConsumed: true,
     resumePhase: null,
-    events: [verdictEvent(next, { attempts, budgetCycles: item.budgetCycles })],
+    events: [verdictEvent(next)],
     explanation: `${from} said ${input.verdict}; attempt ${attempts} of ${item.budgetCycles}, next is ${next}`,
   };
 }
@@ -171,7 +171,7 @@ function blocked(
   resumePhase: ActivePhase,
   question: string,
   input: VerdictInput,
-  verdictEvent: (to: State, extra?: Record<string, unknown>) => OutboxEvent,
+  verdictEvent: (to: State, extra?: VerdictExtra) => VerdictEvent,
   explanation: string,
 ): Transition {
   return {

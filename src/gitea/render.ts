@@ -5,7 +5,7 @@
  * open HTML (comments, <details>) or break out of a code block.
  */
 import { fenceFor } from '../config/repoConfig.js';
-import { markdownLines, unclosedFence, VALID_COMMANDS, type CommandName } from '../domain/commands.js';
+import { markdownLines, unclosedFence, VALID_COMMANDS, type CommandReply } from '../domain/commands.js';
 import type { ActivePhase, State, Verdict } from '../domain/states.js';
 
 // ---- markers ----
@@ -299,14 +299,6 @@ export function renderQuestionComment(q: QuestionCommentInput): string {
 }
 
 // ---- replies to commands ----
-
-export type CommandReply =
-  | { kind: 'unknown'; words: string[] }
-  | { kind: 'forbidden'; login: string }
-  | { kind: 'status'; statusUrl?: string | null }
-  | { kind: 'why'; explanation: string | null; from?: State; to?: State; at?: Date | string }
-  | { kind: 'approved' | 'retried' | 'cancelled'; login: string; resumes?: State; /** The build change approved (its diff fingerprint). */ fingerprint?: string }
-  | { kind: 'not_applicable'; command: CommandName; state: State };
 
 export function renderCommandReply(eventId: number | string, r: CommandReply): string {
   return `${markerFor.event(eventId)}\n\n${commandReplyText(r)}`;

@@ -17,7 +17,7 @@ import { recordChangeApproval } from '../db/ops/recordChangeApproval.js';
 import { retryItem } from '../db/ops/retryItem.js';
 import { settleInboxDelivery } from '../db/ops/settleInboxDelivery.js';
 import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
-import { parseCommands, type CommandName } from '../domain/commands.js';
+import { parseCommands, type CommandName, type CommandReply } from '../domain/commands.js';
 import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
 import { isActivePhase, type State } from '../domain/states.js';
 import type { Logger } from '../shared/log.js';
@@ -26,7 +26,7 @@ import type { GiteaClient } from '../gitea/client.js';
 import { orNullIfNotFound } from '../gitea/errors.js';
 import { isBotSender, withoutNul, type GiteaEvent } from '../gitea/events.js';
 import type { PermissionCache } from '../gitea/permissions.js';
-import type { CommandReply } from '../gitea/render.js';
+import { outboxEvent, replyEvent } from '../domain/events.js';
 
 export interface InboxOptions {
   sql: Sql;
@@ -197,7 +197,7 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
   if (!view) return { result: 'ignored: item not found', resumed: false };
   const open = view.questions.filter((q) => q.status === 'open' && q.kind === 'question').map((q) => ({ id: q.id, tag: q.tag, question: q.question }));
   const plan = planComment(ev.comment.body, open);
-  const reply = (r: CommandReply) => writeOutboxEvent(tx, itemId, replyType(r), { reply: r, commentId: ev.comment.id, by: login });
+  const reply = (r: CommandReply) => writeOutboxEvent(tx, itemId, replyEvent(r, ev.comment.id, login));
 
   if (!writer) {
     if (!wantsAnything(plan)) return { result: 'ignored: comment from a reader', resumed: false };
@@ -256,7 +256,7 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
         break;
       }
       case 'status':
-        await writeOutboxEvent(tx, itemId, 'status.refresh', { by: login, commentId: ev.comment.id });
+        await writeOutboxEvent(tx, itemId, outboxEvent('status.refresh', { by: login, commentId: ev.comment.id }));
         break;
       case 'why': {
         const last = view.details.lastTransition;
@@ -271,9 +271,4 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
     done.push(`unknown: ${plan.unknown.join(' ')}`);
   }
   return { result: done.length > 0 ? done.join('; ') : 'ignored: nothing to act on', resumed };
-}
-
-/** The outbox type of a reply: `reply.<kind>`, with a reader's refusal as `reply.refused`. */
-function replyType(r: CommandReply): string {
-  return r.kind === 'forbidden' ? 'reply.refused' : `reply.${r.kind}`;
 }

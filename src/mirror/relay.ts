@@ -6,14 +6,14 @@
  * failing is parked with its error (shown by `damascus status`), never dropped.
  */
 import type { Sql } from '../db/connection.js';
-import { claimOutboxEvents, type OutboxEvent } from '../db/ops/claimOutboxEvents.js';
+import { claimOutboxEvents, type ClaimedOutboxEvent } from '../db/ops/claimOutboxEvents.js';
 import { readItemView, type ItemView } from '../db/ops/readItemView.js';
 import { releaseOutboxEvents } from '../db/ops/releaseOutboxEvents.js';
 import { renewOutboxClaim } from '../db/ops/renewOutboxClaim.js';
 import { setQuestionCommentId } from '../db/ops/setQuestionCommentId.js';
 import { setStatusCommentId } from '../db/ops/setStatusCommentId.js';
 import { settleOutboxEvent } from '../db/ops/settleOutboxEvent.js';
-import { isState, type State } from '../domain/states.js';
+import { isReplyEvent, readOutboxEvent, type OutboxEventMap } from '../domain/events.js';
 import type { Logger } from '../shared/log.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { GiteaClient } from '../gitea/client.js';
@@ -27,7 +27,6 @@ import {
   renderQuestionComment,
   renderStatusComment,
   renderVerdictComment,
-  type CommandReply,
 } from '../gitea/render.js';
 import { buildStatusView } from './statusView.js';
 import type { Comment } from '../gitea/types.js';
@@ -113,8 +112,8 @@ export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
   return result;
 }
 
-function groupByItem(events: OutboxEvent[]): Map<number | null, OutboxEvent[]> {
-  const groups = new Map<number | null, OutboxEvent[]>();
+function groupByItem(events: ClaimedOutboxEvent[]): Map<number | null, ClaimedOutboxEvent[]> {
+  const groups = new Map<number | null, ClaimedOutboxEvent[]>();
   for (const e of events) {
     const g = groups.get(e.itemId);
     if (g) g.push(e);
@@ -140,23 +139,40 @@ class ItemMirror {
     private readonly labelIds: Map<string, number>,
   ) {}
 
-  async deliver(ev: OutboxEvent): Promise<void> {
+  async deliver(row: ClaimedOutboxEvent): Promise<void> {
     const view = await this.loadView();
     // The issue was deleted: there is nothing left to write to (Gitea answers 404, and 500 for its comments).
     if (view.details.issueDeleted === true) return;
+    // A payload that is not its type's shape fails the delivery (retried, then parked with the error).
+    const ev = readOutboxEvent(row);
+    if (ev === null) this.opts.log.warn({ eventId: row.id, itemId: this.itemId, type: row.type }, 'outbox event of an unknown type: only the status comment and label are synced');
     if (!this.statusSynced) {
       await this.syncStatusComment(view);
       this.statusSynced = true;
     }
     // An agent's progress only edits the status comment: the state, and so its label, did not change.
-    if (!this.labelSynced && ev.type !== 'agent.progress') {
+    if (!this.labelSynced && row.type !== 'agent.progress') {
       await this.syncStateLabel(view);
       this.labelSynced = true;
     }
-    if (ev.type === 'work.verdict') await this.postOnce(markerFor.event(ev.id), () => renderVerdictComment(verdictInput(ev)));
-    else if (ev.type === 'human.question') await this.postQuestion(view, ev);
-    else if (ev.type.startsWith('reply.')) await this.postOnce(markerFor.event(ev.id), () => renderCommandReply(ev.id, replyOf(ev)));
-    // work.created / reactivated / retried / cancelled / done / blocked / resumed, status.refresh: status and label only; agent.progress: status only.
+    if (ev === null) return;
+    if (isReplyEvent(ev)) {
+      const reply = ev.payload.reply;
+      await this.postOnce(markerFor.event(row.id), () => renderCommandReply(row.id, reply));
+      return;
+    }
+    switch (ev.type) {
+      case 'work.verdict': {
+        const verdict = { eventId: row.id, ...ev.payload };
+        await this.postOnce(markerFor.event(row.id), () => renderVerdictComment(verdict));
+        return;
+      }
+      case 'human.question':
+        await this.postQuestion(view, row.id, ev.payload);
+        return;
+      // The rest make the status comment and label current (agent.progress: the status comment only).
+      default:
+    }
   }
 
   private async loadView(): Promise<ItemView> {
@@ -244,10 +260,9 @@ class ItemMirror {
     }
   }
 
-  private async postQuestion(v: ItemView, ev: OutboxEvent): Promise<void> {
-    const id = Number(ev.payload.humanIssueId);
-    const q = v.questions.find((x) => x.id === id);
-    if (!q) throw new Error(`human.question event ${ev.id}: human issue ${String(ev.payload.humanIssueId)} not found for item ${v.id}`);
+  private async postQuestion(v: ItemView, eventId: number, payload: OutboxEventMap['human.question']): Promise<void> {
+    const q = v.questions.find((x) => x.id === payload.humanIssueId);
+    if (!q) throw new Error(`human.question event ${eventId}: human issue ${payload.humanIssueId} not found for item ${v.id}`);
     const c = await this.postOnce(markerFor.question(q.id), () =>
       renderQuestionComment({
         humanIssueId: q.id,
@@ -259,64 +274,6 @@ class ItemMirror {
     );
     if (q.commentId !== c.id) await setQuestionCommentId(this.opts.sql, q.id, c.id);
   }
-}
-
-function state(v: unknown, fallback: State): State {
-  return typeof v === 'string' && isState(v) ? v : fallback;
-}
-
-function num(v: unknown, fallback: number): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
-}
-
-function text(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
-}
-
-/** A work.verdict payload (written by recordVerdict) as the verdict comment's input. */
-function verdictInput(ev: OutboxEvent): Parameters<typeof renderVerdictComment>[0] {
-  const p = ev.payload;
-  const verdict = p.verdict;
-  if (verdict !== 'pass' && verdict !== 'fail' && verdict !== 'spec_wrong' && verdict !== 'needs_human' && verdict !== 'error') {
-    throw new Error(`work.verdict event ${ev.id}: payload.verdict is ${JSON.stringify(verdict)}`);
-  }
-  const from = state(p.from ?? p.phase, 'spec');
-  return {
-    eventId: ev.id,
-    phase: state(p.phase, from),
-    verdict,
-    from,
-    to: state(p.to, from),
-    reason: text(p.reason),
-    attempts: num(p.attempts, 0),
-    budgetCycles: num(p.budgetCycles, 0),
-    explanation: text(p.explanation),
-    details: text(p.details),
-    approval: approvalOf(p.approval),
-  };
-}
-
-/** The gate request recordVerdict put on a verdict that opened a spec_approval gate. */
-function approvalOf(v: unknown): Parameters<typeof renderVerdictComment>[0]['approval'] {
-  const a = v as { reasons?: unknown; testCommand?: unknown; testCommandSha256?: unknown } | null | undefined;
-  if (!a || typeof a !== 'object') return null;
-  const reasons = Array.isArray(a.reasons) ? a.reasons.filter((r): r is string => typeof r === 'string') : [];
-  return {
-    reasons,
-    ...(typeof a.testCommand === 'string' ? { testCommand: a.testCommand } : {}),
-    ...(typeof a.testCommandSha256 === 'string' ? { testCommandSha256: a.testCommandSha256 } : {}),
-  };
-}
-
-const REPLY_KINDS = new Set(['unknown', 'forbidden', 'status', 'why', 'approved', 'retried', 'cancelled', 'not_applicable']);
-
-/** A reply.* payload (written by the inbox): `{ reply: CommandReply }`. */
-function replyOf(ev: OutboxEvent): CommandReply {
-  const r = ev.payload.reply;
-  if (typeof r !== 'object' || r === null || !REPLY_KINDS.has(String((r as { kind?: unknown }).kind))) {
-    throw new Error(`${ev.type} event ${ev.id}: payload.reply is not a command reply`);
-  }
-  return r as CommandReply;
 }
 
 /** The error's message only: GiteaError messages name method and path, never the token. */

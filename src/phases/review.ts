@@ -4,6 +4,7 @@ import { readApprovedTestCommands } from '../db/ops/readApprovedTestCommands.js'
 import { testCommandSha256 } from '../domain/spec.js';
 import { noteReviewHead } from '../db/ops/noteReviewHead.js';
 import type { ClaimedItem } from '../db/types.js';
+import { outboxEvent } from '../domain/events.js';
 import type { ReviewDispatch } from '../domain/phaseState.js';
 import { GiteaError } from '../gitea/errors.js';
 import { reviewRunTitle } from '../gitea/reviewWorkflow.js';
@@ -103,7 +104,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
             wakeIfResultAfter: newestId,
             reason: `review run dispatched for ${head.slice(0, 10)}`,
             patch: { headSha: head, details: { reviewDispatch: dispatch, ...(dispatch.runUrl ? { runUrl: dispatch.runUrl } : {}) } },
-            event: { type: 'review.dispatched', payload: { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count, runUrl: dispatch.runUrl } },
+            event: outboxEvent('review.dispatched', { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count, runUrl: dispatch.runUrl ?? null }),
           },
         };
       }

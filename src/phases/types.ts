@@ -2,6 +2,7 @@ import type { Logger } from '../shared/log.js';
 import type { Sql } from '../db/connection.js';
 import type { ClaimedItem } from '../db/types.js';
 import type { ItemPatch, VerdictRecord } from '../db/ops/recordVerdict.js';
+import type { OutboxEvent } from '../domain/events.js';
 import type { ActivePhase } from '../domain/states.js';
 
 export interface PhaseContext {
@@ -17,7 +18,7 @@ export interface PhaseContext {
  * review run waits for its result (or for ci_timeout). No attempt is consumed.
  */
 export interface DeferRecord {
-  defer: { delayMs: number; reason: string; patch?: ItemPatch; event?: { type: string; payload: Record<string, unknown> }; wakeIfResultAfter?: number };
+  defer: { delayMs: number; reason: string; patch?: ItemPatch; event?: OutboxEvent; wakeIfResultAfter?: number };
 }
 
 /** What a phase returns: one typed verdict (with optional details and item fields to store), or a wait. */

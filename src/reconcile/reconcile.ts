@@ -3,6 +3,8 @@ import type { Sql } from '../db/connection.js';
 import { applyWebhookEvent, type IntakeOutcome } from '../db/ops/applyWebhookEvent.js';
 import { listReconcileTargets, type ReconcileItem } from '../db/ops/listReconcileTargets.js';
 import { recordSweptComment } from '../db/ops/recordSweptComment.js';
+import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
+import { outboxEvent } from '../domain/events.js';
 import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
@@ -108,7 +110,7 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   if (item.waitingSince) report.comments += await sweepComments(o, repo, issue, item);
   const stateLabels = issue.labels.map((l) => stateOfLabel(l.name)).filter((s) => s !== null);
   if (stateLabels.length !== 1 || stateLabels[0] !== item.state) {
-    await o.sql`INSERT INTO events_outbox (item_id, type, payload) VALUES (${item.id}, 'status.refresh', '{"reason":"label drift"}'::jsonb)`;
+    await writeOutboxEvent(o.sql, item.id, outboxEvent('status.refresh', { reason: 'label drift' }));
     report.refreshed++;
   }
 }

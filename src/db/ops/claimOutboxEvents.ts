@@ -1,10 +1,11 @@
 import type { Sql, TxSql } from '../connection.js';
 
-export interface OutboxEvent {
+/** A claimed events_outbox row as stored (src/domain/events.ts readOutboxEvent gives its typed event). */
+export interface ClaimedOutboxEvent {
   id: number;
   itemId: number | null;
   type: string;
-  payload: Record<string, unknown>;
+  payload: unknown;
   /** Failed attempts so far (before this one). */
   attempts: number;
   /** This claim's next_attempt_at, exactly as stored: the token renewOutboxClaim fences on. */
@@ -18,7 +19,7 @@ export interface OutboxEvent {
  * same item is pending but not due (backing off, or claimed by another relay), so each item's
  * comments keep their order. Returned in item, then id order.
  */
-export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs: number }): Promise<OutboxEvent[]> {
+export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs: number }): Promise<ClaimedOutboxEvent[]> {
   // Items, not single events, are claimed, in two statements of one short transaction: the first
   // locks the items' rows (SKIP LOCKED), the second — with a fresh snapshot, so it sees what another
   // relay committed meanwhile — takes their due events. Two relays therefore never split one item's
@@ -37,7 +38,7 @@ export async function claimOutboxEvents(sql: Sql, opts: { batch: number; claimMs
   }
 }
 
-async function claimOnce(sql: Sql, opts: { batch: number; claimMs: number }): Promise<{ locked: number; events: OutboxEvent[] }> {
+async function claimOnce(sql: Sql, opts: { batch: number; claimMs: number }): Promise<{ locked: number; events: ClaimedOutboxEvent[] }> {
   return sql.begin(async (tx) => {
     const items = await tx<{ id: number }[]>`
       SELECT w.id FROM work_items w
@@ -49,7 +50,7 @@ async function claimOnce(sql: Sql, opts: { batch: number; claimMs: number }): Pr
       LIMIT ${opts.batch}
       FOR UPDATE SKIP LOCKED`;
     if (items.length === 0) return { locked: 0, events: [] };
-    const events = await tx<OutboxEvent[]>`
+    const events = await tx<ClaimedOutboxEvent[]>`
       WITH due AS (
         SELECT e.id FROM events_outbox e
         WHERE e.item_id IN ${tx(items.map((i) => i.id))}
@@ -62,7 +63,7 @@ async function claimOnce(sql: Sql, opts: { batch: number; claimMs: number }): Pr
       FROM due WHERE e.id = due.id
       RETURNING e.id, e.item_id, e.type, e.payload, e.attempts, e.next_attempt_at::text AS claimed_until`;
     return { locked: items.length, events: [...events] };
-  }) as Promise<{ locked: number; events: OutboxEvent[] }>;
+  }) as Promise<{ locked: number; events: ClaimedOutboxEvent[] }>;
 }
 
 /** An earlier event of e's item is pending but not due (backing off, or claimed by another relay): e waits. */

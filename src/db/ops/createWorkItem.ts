@@ -31,7 +31,7 @@ export async function createWorkItem(sql: Queryable, n: NewWorkItem): Promise<Cr
       RETURNING *
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
-      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title) FROM ins
+      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
     )
     SELECT ins.*, true AS created FROM ins
     UNION ALL

@@ -1,4 +1,5 @@
 import type { Sql } from '../connection.js';
+import { outboxEvent, type OutboxEvent } from '../../domain/events.js';
 import type { ClaimedItem } from '../types.js';
 import type { ItemPatch } from './recordVerdict.js';
 
@@ -14,13 +15,13 @@ export async function deferItem(
     delayMs: number;
     reason: string;
     patch?: ItemPatch;
-    event?: { type: string; payload: Record<string, unknown> };
+    event?: OutboxEvent;
     /** Do not wait if a review result newer than this ci_results id has been stored meanwhile. */
     wakeIfResultAfter?: number;
   },
 ): Promise<boolean> {
   const patch = d.patch ?? {};
-  const event = d.event ?? { type: 'work.waiting', payload: { reason: d.reason } };
+  const event = d.event ?? outboxEvent('work.waiting', { reason: d.reason });
   const rows = await sql`
     WITH item AS (
       UPDATE work_items w SET

@@ -1,4 +1,5 @@
 import type { Sql } from '../connection.js';
+import type { EventWithout, GateApproval } from '../../domain/events.js';
 import { decideTransition, type BackoffPolicy, type Transition, type VerdictInput } from '../../domain/routing.js';
 import type { PhaseStatePatch } from '../../domain/phaseState.js';
 import type { ClaimedItem } from '../types.js';
@@ -16,17 +17,6 @@ export interface ItemPatch {
   details?: PhaseStatePatch;
   /** The story snapshot the spec phase read (title and body), and the writer who vouched for it. */
   story?: { title: string; body: string; vouchedBy: string | null };
-}
-
-/**
- * What a writer approves with `/damascus approve` when a spec_approval gate opens: shown verbatim in the
- * verdict comment, and stored on the gate (the sha256 binds the approval to exactly this command).
- */
-export interface GateApproval {
-  reasons: string[];
-  /** The test command the review will run once approved (from the spec: no test_command is configured). */
-  testCommand?: string;
-  testCommandSha256?: string;
 }
 
 export interface VerdictRecord extends VerdictInput {
@@ -63,10 +53,12 @@ export async function recordVerdict(
   const patch = record.patch ?? {};
   const humanIssues = t.humanIssues.map((h) => ({ kind: h.kind, question: h.question, resume_phase: h.resumePhase }));
   const approval = record.openGate?.approval;
-  const events = t.events.map((e) => ({
-    type: e.type,
-    payload: { ...e.payload, attempts: t.attempts, budgetCycles, explanation: t.explanation, ...(approval && e.type === 'work.verdict' ? { approval } : {}) },
-  }));
+  const context = { attempts: t.attempts, budgetCycles, explanation: t.explanation };
+  // The statement adds each event's verdictId.
+  const events = t.events.map((e): EventWithout<'work.verdict' | 'work.blocked', 'verdictId'> =>
+    e.type === 'work.verdict'
+      ? { type: e.type, payload: { ...e.payload, ...context, ...(approval ? { approval } : {}) } }
+      : { type: e.type, payload: { ...e.payload, ...context } });
   const story = patch.story;
   const rows = await sql<{ verdictId: number; humanIssueIds: number[] | null }[]>`
     WITH item AS (

@@ -1,5 +1,5 @@
 import type { Sql } from '../connection.js';
-import type { OutboxEvent } from './claimOutboxEvents.js';
+import type { ClaimedOutboxEvent } from './claimOutboxEvents.js';
 
 /**
  * Push a relay's claim on these events `claimMs` ahead again, before it starts on their item: a
@@ -8,7 +8,7 @@ import type { OutboxEvent } from './claimOutboxEvents.js';
  * an event whose next_attempt_at is no longer the one this claim wrote (another relay claimed it
  * after this claim lapsed) is not renewed. Returns the events renewed, with their new claim.
  */
-export async function renewOutboxClaim(sql: Sql, events: readonly OutboxEvent[], claimMs: number): Promise<OutboxEvent[]> {
+export async function renewOutboxClaim(sql: Sql, events: readonly ClaimedOutboxEvent[], claimMs: number): Promise<ClaimedOutboxEvent[]> {
   if (events.length === 0) return [];
   const claims = events.map((e) => ({ id: e.id, until: e.claimedUntil }));
   const rows = await sql<{ id: number; claimedUntil: string }[]>`
