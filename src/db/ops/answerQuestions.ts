@@ -1,5 +1,8 @@
 import type { Queryable } from '../connection.js';
 import type { State } from '../../domain/states.js';
+import { decideItemTransition } from '../../domain/transitions.js';
+import { applyItemMove } from './applyItemMove.js';
+import { readItemState } from './readItemState.js';
 
 export interface QuestionAnswer {
   humanIssueId: number;
@@ -10,34 +13,28 @@ export interface QuestionAnswer {
 
 /**
  * Store answers to an item's open questions and, when none is left open, resume the phase the
- * item came from (with a work.resumed event). One statement, so one transaction. Questions that are
- * not open (or not this item's) are left alone. `resumedTo` is the phase resumed, or null.
+ * item came from (with a work.resumed event; src/domain/transitions.ts). Questions that are not open
+ * (or not this item's) are left alone. `resumedTo` is the phase resumed, or null. The item's row and
+ * its open questions are locked first: run it inside a transaction, with the change it belongs to.
  */
 export async function answerQuestions(sql: Queryable, itemId: number, answers: QuestionAnswer[]): Promise<{ answered: number[]; resumedTo: State | null }> {
-  const input = answers.map((a) => ({ human_issue_id: a.humanIssueId, answer: a.text, answered_by: a.by }));
-  const [row] = await sql<{ answered: number[] | null; resumedTo: State | null }[]>`
+  const item = await readItemState(sql, itemId);
+  if (!item) return { answered: [], resumedTo: null };
+  const open = (await sql<{ id: number }[]>`
+    SELECT id FROM human_issues WHERE item_id = ${itemId} AND status = 'open' AND kind = 'question' ORDER BY id FOR UPDATE`).map((q) => q.id);
+  const taken = answers.filter((a) => open.includes(a.humanIssueId));
+  if (taken.length === 0) return { answered: [], resumedTo: null };
+  const input = taken.map((a) => ({ human_issue_id: a.humanIssueId, answer: a.text, answered_by: a.by }));
+  const stored = await sql<{ id: number }[]>`
     WITH a AS (
       SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS a(human_issue_id bigint, answer text, answered_by text)
-    ), upd AS (
-      UPDATE human_issues h SET status = 'answered', answer = a.answer, answered_by = a.answered_by, answered_at = now()
-      FROM a
-      WHERE h.id = a.human_issue_id AND h.item_id = ${itemId} AND h.status = 'open' AND h.kind = 'question'
-      RETURNING h.id, h.answered_by
-    ), item AS (
-      UPDATE work_items w SET state = COALESCE(w.resume_phase, 'spec'), resume_phase = NULL, run_after = NULL
-      WHERE w.id = ${itemId} AND w.state = 'awaiting_human' AND EXISTS (SELECT 1 FROM upd)
-        AND NOT EXISTS (
-          SELECT 1 FROM human_issues h
-          WHERE h.item_id = ${itemId} AND h.status = 'open' AND h.kind = 'question' AND h.id NOT IN (SELECT id FROM upd)
-        )
-      RETURNING w.id, w.state
-    ), ev AS (
-      INSERT INTO events_outbox (item_id, type, payload)
-      SELECT item.id, 'work.resumed',
-             jsonb_build_object('to', item.state, 'answered', (SELECT jsonb_agg(id ORDER BY id) FROM upd),
-                                'by', (SELECT answered_by FROM upd LIMIT 1))
-      FROM item
     )
-    SELECT (SELECT array_agg(id ORDER BY id) FROM upd) AS answered, (SELECT state FROM item) AS resumed_to`;
-  return { answered: row!.answered ?? [], resumedTo: row!.resumedTo };
+    UPDATE human_issues h SET status = 'answered', answer = a.answer, answered_by = a.answered_by, answered_at = now()
+    FROM a
+    WHERE h.id = a.human_issue_id AND h.item_id = ${itemId} AND h.status = 'open' AND h.kind = 'question'
+    RETURNING h.id`;
+  const answered = stored.map((r) => r.id).sort((x, y) => x - y);
+  const decision = decideItemTransition(item, { kind: 'answer', by: taken[0]!.by, answered, questionsLeft: open.filter((id) => !answered.includes(id)).length });
+  const resumed = decision.ok && (await applyItemMove(sql, item, decision));
+  return { answered, resumedTo: resumed ? decision.to : null };
 }
