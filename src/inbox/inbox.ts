@@ -19,7 +19,7 @@ import { settleInboxDelivery } from '../db/ops/settleInboxDelivery.js';
 import { writeOutboxEvent } from '../db/ops/writeOutboxEvent.js';
 import { parseCommands, type CommandName, type CommandReply } from '../domain/commands.js';
 import { answerText, matchAnswer, type Answer, type OpenQuestion } from '../domain/answers.js';
-import { isActivePhase, type State } from '../domain/states.js';
+import type { State } from '../domain/states.js';
 import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
@@ -27,6 +27,7 @@ import { orNullIfNotFound } from '../gitea/errors.js';
 import { isBotSender, withoutNul, type GiteaEvent } from '../gitea/events.js';
 import type { PermissionCache } from '../gitea/permissions.js';
 import { outboxEvent, replyEvent } from '../domain/events.js';
+import { resumesAfterGates } from '../domain/transitions.js';
 
 export interface InboxOptions {
   sql: Sql;
@@ -242,9 +243,9 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
         const g = await approveSpecGate(tx, itemId, login, arg);
         const change = g.closed > 0 ? null : await recordChangeApproval(tx, itemId, login, arg);
         if (g.closed > 0) {
-          const free = g.gateCount === 0 && g.state !== null && isActivePhase(g.state);
-          if (free) resumed = true;
-          await reply(free ? { kind: 'approved', login, resumes: g.state! } : { kind: 'approved', login });
+          const resumes = resumesAfterGates(g);
+          if (resumes) resumed = true;
+          await reply(resumes ? { kind: 'approved', login, resumes } : { kind: 'approved', login });
         } else if (change) {
           const a = await answerQuestions(tx, itemId, [{ humanIssueId: change.questionId, text: '/damascus approve', by: login }]);
           if (a.resumedTo) {
