@@ -5,6 +5,7 @@ import { testCommandSha256 } from '../domain/spec.js';
 import { noteReviewHead } from '../db/ops/noteReviewHead.js';
 import type { ClaimedItem } from '../db/types.js';
 import { outboxEvent } from '../domain/events.js';
+import { closedPrQuestion } from '../domain/transitions.js';
 import type { ReviewDispatch } from '../domain/phaseState.js';
 import { GiteaError } from '../gitea/errors.js';
 import { reviewRunTitle } from '../gitea/reviewWorkflow.js';
@@ -216,6 +217,6 @@ function closedPr(pr: PullRequest): PhaseResult {
   return {
     verdict: 'needs_human',
     reason: 'the pull request is closed',
-    questions: [`Pull request #${pr.number} is closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`],
+    questions: [closedPrQuestion(pr.number)],
   };
 }

@@ -1,5 +1,6 @@
 import type { Sql } from '../connection.js';
 import { outboxEvent, type OutboxEvent } from '../../domain/events.js';
+import { clearLease, freeSlots } from '../fragments.js';
 import type { ClaimedItem } from '../types.js';
 import type { ItemPatch } from './recordVerdict.js';
 
@@ -32,7 +33,7 @@ export async function deferItem(
           WHEN ${d.wakeIfResultAfter ?? null}::bigint IS NOT NULL
                AND COALESCE((w.details ->> 'lastResultId')::bigint, 0) > ${d.wakeIfResultAfter ?? null}::bigint THEN now()
           ELSE now() + ${d.delayMs}::bigint * interval '1 millisecond' END,
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+        ${clearLease(sql)},
         branch = COALESCE(${patch.branch ?? null}, w.branch),
         pr_number = COALESCE(${patch.prNumber ?? null}, w.pr_number),
         head_sha = COALESCE(${patch.headSha ?? null}, w.head_sha),
@@ -41,8 +42,7 @@ export async function deferItem(
       WHERE id = ${item.id} AND lease_token = ${item.leaseToken}
       RETURNING id
     ), slot AS (
-      UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-      WHERE lease_token = ${item.leaseToken} AND EXISTS (SELECT 1 FROM item)
+      ${freeSlots(sql, sql`lease_token = ${item.leaseToken} AND EXISTS (SELECT 1 FROM item)`)}
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
       SELECT id, ${event.type}, ${sql.json(event.payload as never)} FROM item

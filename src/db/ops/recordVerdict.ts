@@ -2,6 +2,7 @@ import type { Sql } from '../connection.js';
 import type { EventWithout, GateApproval } from '../../domain/events.js';
 import { decideTransition, type BackoffPolicy, type Transition, type VerdictInput } from '../../domain/routing.js';
 import type { PhaseStatePatch } from '../../domain/phaseState.js';
+import { clearLease, freeSlots, questionEvent } from '../fragments.js';
 import type { ClaimedItem } from '../types.js';
 
 /** Item fields a phase may set together with its verdict (null/undefined = unchanged). */
@@ -66,7 +67,7 @@ export async function recordVerdict(
         state = ${t.to}, resume_phase = ${t.resumePhase}, attempts = ${t.attempts}, error_count = ${t.errorCount},
         budget_cycles = ${budgetCycles},
         run_after = CASE WHEN ${t.delayMs}::bigint IS NULL THEN NULL ELSE now() + ${t.delayMs}::bigint * interval '1 millisecond' END,
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+        ${clearLease(sql)},
         gate_count = gate_count + ${record.openGate ? 1 : 0},
         spec = COALESCE(${patch.spec ?? null}, spec),
         spec_version = spec_version + CASE WHEN ${patch.spec ?? null}::text IS NULL THEN 0 ELSE 1 END,
@@ -81,8 +82,7 @@ export async function recordVerdict(
       WHERE id = ${item.id} AND lease_token = ${item.leaseToken} AND state = ${item.state}
       RETURNING id
     ), slot AS (
-      UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-      WHERE lease_token = ${item.leaseToken} AND EXISTS (SELECT 1 FROM item)
+      ${freeSlots(sql, sql`lease_token = ${item.leaseToken} AND EXISTS (SELECT 1 FROM item)`)}
     ), v AS (
       INSERT INTO verdicts (item_id, phase, verdict, from_state, to_state, attempt, reason, details, worker, lease_token)
       SELECT id, ${item.state}, ${t.verdict}, ${item.state}, ${t.to}, ${t.attempts}, ${record.reason ?? null},
@@ -104,8 +104,7 @@ export async function recordVerdict(
       SELECT item.id, e.type, e.payload || jsonb_build_object('verdictId', (SELECT id FROM v))
       FROM item, jsonb_to_recordset(${sql.json(events as never)}::jsonb) AS e(type text, payload jsonb)
       UNION ALL
-      SELECT item.id, 'human.question', jsonb_build_object('humanIssueId', hi.id, 'tag', hi.tag, 'kind', hi.kind, 'question', hi.question)
-      FROM item, hi
+      SELECT item.id, ${questionEvent(sql)} FROM item, hi
     )
     SELECT v.id AS verdict_id, (SELECT array_agg(id ORDER BY id) FROM hi) AS human_issue_ids FROM v`;
   const row = rows[0];

@@ -1,4 +1,5 @@
 import type { Sql } from '../connection.js';
+import { clearLease, freeSlots } from '../fragments.js';
 
 /**
  * Hand a lease back without a verdict (shutdown): the item is claimable again at once and
@@ -7,12 +8,11 @@ import type { Sql } from '../connection.js';
 export async function releaseLease(sql: Sql, itemId: number, token: string): Promise<boolean> {
   const rows = await sql`
     WITH item AS (
-      UPDATE work_items SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+      UPDATE work_items SET ${clearLease(sql)}
       WHERE id = ${itemId} AND lease_token = ${token}
       RETURNING id
     ), slot AS (
-      UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-      WHERE lease_token = ${token} AND EXISTS (SELECT 1 FROM item)
+      ${freeSlots(sql, sql`lease_token = ${token} AND EXISTS (SELECT 1 FROM item)`)}
     )
     SELECT id FROM item`;
   return rows.length > 0;
