@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Queryable } from '../connection.js';
-import { clearLease, freeSlots, questionEvent } from '../fragments.js';
+import { clearLease, freeSlots, insertQuestions, questionEvent } from '../fragments.js';
 import { decideItemTransition, type Cause, type Decision, type ItemStateSnapshot, type Move, type SettleQuestions } from '../../domain/transitions.js';
 import { readItemState } from './readItemState.js';
 
@@ -28,7 +28,6 @@ export async function applyCause(sql: Queryable, itemId: number, cause: Cause, s
  * and resume phase): false, and nothing written, when the item changed meanwhile. `set` adds SET items.
  */
 export async function applyItemMove(sql: Queryable, item: ItemStateSnapshot, move: Move, set?: postgres.PendingQuery<postgres.Row[]>): Promise<boolean> {
-  const questions = move.questions.map((q) => ({ kind: q.kind, question: q.question, resume_phase: q.resumePhase }));
   const rows = await sql`
     WITH upd AS (
       UPDATE work_items w SET state = ${move.to}, resume_phase = ${move.resumePhase}::work_state, run_after = NULL
@@ -42,10 +41,7 @@ export async function applyItemMove(sql: Queryable, item: ItemStateSnapshot, mov
     ), settled AS (
       ${settleQuestions(sql, item.id, move.settleQuestions)}
     ), hi AS (
-      INSERT INTO human_issues (item_id, kind, question, resume_phase)
-      SELECT upd.id, q.kind, q.question, q.resume_phase::work_state
-      FROM upd, jsonb_to_recordset(${sql.json(questions as never)}::jsonb) AS q(kind text, question text, resume_phase text)
-      RETURNING id, tag, kind, question
+      ${insertQuestions(sql, 'upd', move.questions)}
     ), ev AS (
       INSERT INTO events_outbox (item_id, type, payload)
       SELECT upd.id, e.type, e.payload FROM upd, jsonb_to_recordset(${sql.json(move.events as never)}::jsonb) AS e(type text, payload jsonb)

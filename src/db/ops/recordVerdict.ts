@@ -2,7 +2,7 @@ import type { Sql } from '../connection.js';
 import type { EventWithout, GateApproval } from '../../domain/events.js';
 import { decideTransition, type BackoffPolicy, type Transition, type VerdictInput } from '../../domain/routing.js';
 import type { PhaseStatePatch } from '../../domain/phaseState.js';
-import { clearLease, freeSlots, questionEvent } from '../fragments.js';
+import { clearLease, freeSlots, insertQuestions, questionEvent } from '../fragments.js';
 import type { ClaimedItem } from '../types.js';
 
 /** Item fields a phase may set together with its verdict (null/undefined = unchanged). */
@@ -52,7 +52,6 @@ export async function recordVerdict(
     opts.backoff,
   );
   const patch = record.patch ?? {};
-  const humanIssues = t.humanIssues.map((h) => ({ kind: h.kind, question: h.question, resume_phase: h.resumePhase }));
   const approval = record.openGate?.approval;
   const context = { attempts: t.attempts, budgetCycles, explanation: t.explanation };
   // The statement adds each event's verdictId.
@@ -90,10 +89,7 @@ export async function recordVerdict(
       FROM item
       RETURNING id
     ), hi AS (
-      INSERT INTO human_issues (item_id, kind, question, resume_phase)
-      SELECT item.id, q.kind, q.question, q.resume_phase::work_state
-      FROM item, jsonb_to_recordset(${sql.json(humanIssues as never)}::jsonb) AS q(kind text, question text, resume_phase text)
-      RETURNING id, tag, kind, question
+      ${insertQuestions(sql, 'item', t.humanIssues)}
     ), gate AS (
       INSERT INTO coordination_gates (item_id, kind, details)
       SELECT item.id, 'spec_approval',
