@@ -24,7 +24,8 @@ import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { orNullIfNotFound } from '../gitea/errors.js';
-import { isBotSender, withoutNul, type GiteaEvent } from '../gitea/events.js';
+import type { GiteaEvent } from '../domain/webhookEvent.js';
+import { isBotSender, withoutNul } from '../gitea/events.js';
 import type { PermissionCache } from '../gitea/permissions.js';
 import type { CommandReply } from '../gitea/render.js';
 

@@ -7,7 +7,8 @@ import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { orNullIfNotFound } from '../gitea/errors.js';
-import { isBotSender, isTriggerLabel, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from '../gitea/events.js';
+import { isTriggerLabel, type ActionableEvent, type RepoRef, type SenderRef } from '../domain/webhookEvent.js';
+import { isBotSender, withoutNul } from '../gitea/events.js';
 import { stateOfLabel } from '../gitea/labels.js';
 import type { Comment, Issue, PullRequest, Repository } from '../gitea/types.js';
 
@@ -155,7 +156,7 @@ async function isolated(report: ReconcileReport, what: string, fn: () => Promise
   }
 }
 
-function replay(o: { sql: Sql; triggerLabel: string }, ev: Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }>): Promise<IntakeOutcome> {
+function replay(o: { sql: Sql; triggerLabel: string }, ev: ActionableEvent): Promise<IntakeOutcome> {
   return o.sql.begin((tx) =>
     applyWebhookEvent(tx, { deliveryId: `reconcile:${randomUUID()}`, event: 'reconcile', eventType: ev.kind, action: null }, ev, o.triggerLabel),
   ) as Promise<IntakeOutcome>;
@@ -172,19 +173,19 @@ function issueRef(issue: Issue) {
   return { number: issue.number, title: withoutNul(issue.title), body: withoutNul(issue.body ?? ''), state: issue.state, htmlUrl: issue.html_url, isPull: issue.pull_request !== null };
 }
 
-function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed', sender: SenderRef): Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }> {
+function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed', sender: SenderRef): ActionableEvent {
   const ref = issueRef(issue);
   if (kind === 'issue.closed') return { kind, repo, issue: ref, sender };
   return { kind, repo, issue: ref, labels: issue.labels.map((l) => l.name), cleared: false, sender };
 }
 
-function commentEvent(repo: RepoRef, issue: Issue, c: Comment): Extract<GiteaEvent, { kind: 'comment' }> {
+function commentEvent(repo: RepoRef, issue: Issue, c: Comment): Extract<ActionableEvent, { kind: 'comment' }> {
   const user = { id: c.user?.id ?? 0, login: c.user?.login ?? '' };
   const ref = issueRef(issue);
   return { kind: 'comment', action: 'created', repo, issue: ref, isPull: ref.isPull, comment: { id: c.id, body: withoutNul(c.body ?? ''), user, createdAt: c.created_at }, sender: user };
 }
 
-function prClosedEvent(repo: RepoRef, pr: PullRequest): Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }> {
+function prClosedEvent(repo: RepoRef, pr: PullRequest): ActionableEvent {
   return {
     kind: 'pr.closed', repo, number: pr.number, merged: pr.merged, headSha: pr.head.sha, headRef: pr.head.ref,
     mergeCommitSha: pr.merge_commit_sha ?? null, sender: SWEEP,

@@ -1,7 +1,7 @@
 import type { Sql, TxSql } from '../connection.js';
 import { PartialGroupWrite } from '../groupCommit.js';
 import { insertStories, recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
-import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
+import { isPrEvent, triggerLabelChange, type ActionableEvent, type RepoRef } from '../../domain/webhookEvent.js';
 import { cancelItem } from './cancelItem.js';
 import { projectIsCurrent, upsertProject, type ProjectInput } from './upsertProject.js';
 import { openDependencyGates } from './openDependencyGates.js';
@@ -13,8 +13,6 @@ export interface Delivery {
   eventType: string | null;
   action: string | null;
 }
-
-type Actionable = Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>;
 
 export type IntakeOutcome =
   | { status: 'duplicate' }
@@ -33,7 +31,7 @@ export type IntakeOutcome =
 
 export interface WebhookDelivery {
   delivery: Delivery;
-  event: Actionable;
+  event: ActionableEvent;
 }
 
 /**
@@ -41,7 +39,7 @@ export interface WebhookDelivery {
  * the event to the store, inside the caller's transaction. No outbound call: what needs the Gitea
  * API (a commenter's permission) is left in the inbox for the relay job.
  */
-export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: Actionable, triggerLabel: string): Promise<IntakeOutcome> {
+export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: ActionableEvent, triggerLabel: string): Promise<IntakeOutcome> {
   const [outcome] = await applyWebhookEvents(tx, [{ delivery: d, event: ev }], triggerLabel);
   return outcome!;
 }
@@ -154,12 +152,8 @@ const projectInput = (r: RepoRef): ProjectInput => ({
 });
 
 /** The issue's labels after the event: label_cleared's list is stale (FACTS §c), a cleared issue has none. */
-const labelsNow = (ev: Extract<Actionable, { kind: 'issue.opened' | 'issue.labels' }>): string[] =>
+const labelsNow = (ev: Extract<ActionableEvent, { kind: 'issue.opened' | 'issue.labels' }>): string[] =>
   ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
-
-/** A pull-request event: it names the PR, not the issue. */
-export const isPrEvent = (ev: Actionable): ev is Extract<Actionable, { kind: 'pr.closed' | 'pr.synchronized' }> =>
-  ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized';
 
 /** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
 async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[]): Promise<(Context | null)[]> {
@@ -251,7 +245,7 @@ async function createAndSettle(
   return new Map(rows.filter((r) => r.itemId !== null).map((r) => [r.n, r.itemId!]));
 }
 
-async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): Promise<Effect | Create> {
+async function apply(tx: TxSql, ev: ActionableEvent, trigger: string, ctx: Context): Promise<Effect | Create> {
   const item = ctx.item;
   switch (ev.kind) {
     case 'issue.opened':
