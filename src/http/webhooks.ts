@@ -3,6 +3,7 @@ import { WEBHOOK_PATH } from '../shared/endpoints.js';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
 import { writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
+import { INTAKE_RESULT_LABEL } from '../domain/intake.js';
 import { isPrEvent, type ActionableEvent } from '../domain/webhookEvent.js';
 import { isBotSender, payloadRepoFullName, routeWebhook } from '../gitea/events.js';
 import type { Logger } from '../shared/log.js';
@@ -127,7 +128,7 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
       count('duplicate');
       return sendJson(res, 200, { duplicate: true });
     }
-    count(outcome.effect.split(':')[0]!);
+    count(INTAKE_RESULT_LABEL[outcome.result.kind]);
     sendJson(res, 200, { result: outcome.effect, item: outcome.itemId });
     o.afterCommit(outcome, routed).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
   };

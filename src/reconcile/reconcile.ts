@@ -57,7 +57,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport & 
       for (const issue of labelled.filter((i) => !tracked.has(i.number))) {
         await isolated(report, `${project.owner}/${project.name}#${issue.number}`, async () => {
           const out = await replay(o, issueEvent(repo, issue, 'issue.labels', await labeller(o, project.owner, project.name, issue)));
-          if (out.status === 'recorded' && (out.effect.startsWith('created') || out.effect === 'reactivated')) {
+          if (out.status === 'recorded' && (out.result.kind === 'created' || out.result.kind === 'reactivated')) {
             report.created++;
             wake = true;
           }
@@ -81,7 +81,7 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   if (issue === null) {
     // Deleted while Damascus was not listening (its one `deleted` webhook was lost).
     const out = await replay(o, { kind: 'issue.deleted', repo, issue: { number: item.issueNumber, title: '', body: '', state: 'closed', htmlUrl: '', isPull: false }, sender: SWEEP });
-    if (out.status === 'recorded' && out.effect.startsWith('cancelled')) report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   // The PR first: merging it closes the issue too (by "Closes #N", or by the review phase right after the merge),
@@ -96,14 +96,14 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   }
   if (issue.state === 'closed') {
     const out = await replay(o, issueEvent(repo, issue, 'issue.closed', SWEEP));
-    if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   // Deliveries overtake each other: a label added and removed in quick succession may have arrived the other way
   // round. What Gitea shows now decides.
   if (!issue.labels.some((l) => isTriggerLabel(l.name, o.triggerLabel))) {
     const out = await replay(o, issueEvent(repo, issue, 'issue.labels', SWEEP));
-    if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   if (item.waitingSince) report.comments += await sweepComments(o, repo, issue, item);

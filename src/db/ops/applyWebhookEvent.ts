@@ -1,11 +1,20 @@
 import type { Sql, TxSql } from '../connection.js';
 import { PartialGroupWrite } from '../groupCommit.js';
 import { insertStories, recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
-import { isPrEvent, triggerLabelChange, type ActionableEvent, type RepoRef } from '../../domain/webhookEvent.js';
+import { isPrEvent, type ActionableEvent, type RepoRef } from '../../domain/webhookEvent.js';
+import {
+  decideIntake,
+  describeIntakeResult,
+  intakeFollowUp,
+  type IntakeDecision,
+  type IntakeItem,
+  type IntakeResult,
+  type NewStory,
+} from '../../domain/intake.js';
+import type { ActivePhase, State } from '../../domain/states.js';
 import { cancelItem } from './cancelItem.js';
 import { projectIsCurrent, upsertProject, type ProjectInput } from './upsertProject.js';
 import { openDependencyGates } from './openDependencyGates.js';
-import { parseDependencies } from '../../domain/gates.js';
 
 export interface Delivery {
   deliveryId: string;
@@ -18,7 +27,8 @@ export type IntakeOutcome =
   | { status: 'duplicate' }
   | {
       status: 'recorded';
-      /** What the delivery did, in a word (stored as webhook_deliveries.result). */
+      result: IntakeResult;
+      /** The result's text (describeIntakeResult), stored as webhook_deliveries.result. */
       effect: string;
       itemId: number | null;
       /** Enqueue a tick after commit (a story became claimable). */
@@ -28,6 +38,10 @@ export type IntakeOutcome =
       /** The delivery waits in the inbox (a comment: its sender's permission is checked later). */
       inbox: boolean;
     };
+
+const recorded = (result: IntakeResult): IntakeOutcome => ({
+  status: 'recorded', result, effect: describeIntakeResult(result), itemId: result.itemId, ...intakeFollowUp(result),
+});
 
 export interface WebhookDelivery {
   delivery: Delivery;
@@ -60,7 +74,7 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   if (eligible.length > 0) {
     const ids = await recordNewStories(sql, eligible.map((e) => e.story));
     ids.forEach((itemId, k) => {
-      if (itemId !== null) out.set(eligible[k]!.n, created(itemId));
+      if (itemId !== null) out.set(eligible[k]!.n, recorded({ kind: 'created', itemId, waitingOn: 0 }));
     });
   }
   const rest = deliveries.flatMap((_, n) => (out.has(n) ? [] : [n]));
@@ -76,17 +90,18 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   return deliveries.map((_, n) => out.get(n)!);
 }
 
-/** The delivery as recordNewStories takes it, when its payload alone says it starts a story. */
-function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, trigger: string): NewStoryDelivery | null {
-  if (ev.kind !== 'issue.opened' && ev.kind !== 'issue.labels') return null;
-  if (ev.issue.isPull || ev.issue.state !== 'open') return null;
-  if (triggerLabelChange(false, labelsNow(ev), trigger) !== 'added') return null;
-  if (parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number }).length > 0) return null;
+/**
+ * The delivery as recordNewStories takes it, when the intake's decision without an item (what the
+ * payload alone says) is a story without dependencies; the statement itself checks that there is no item.
+ */
+function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, triggerLabel: string): NewStoryDelivery | null {
+  const decision = decideIntake(ev, { item: null, triggerLabel });
+  if (decision.kind !== 'create' || decision.dependencies.length > 0) return null;
+  const { repo, ...story } = decision.story;
   return {
     deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
-    owner: ev.repo.owner, name: ev.repo.name, repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch,
-    htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-    issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl,
+    owner: repo.owner, name: repo.name, repoId: repo.id, defaultBranch: repo.defaultBranch, htmlUrl: repo.htmlUrl, cloneUrl: repo.cloneUrl,
+    ...story,
   };
 }
 
@@ -101,48 +116,45 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
   // A group's size varies and the tables grow: plan these statements for each group, not once
   // per connection (DbOptions sets force_generic_plan, which suits the fixed-shape claim).
   const [, contexts] = await Promise.all([tx`SET LOCAL plan_cache_mode = force_custom_plan`, recordDeliveries(tx, deliveries)]);
-  const effects = await Promise.all(deliveries.map((w, n) => (contexts[n] ? apply(tx, w.event, triggerLabel, contexts[n]!) : null)));
+  const effects = await Promise.all(
+    deliveries.map((w, n) => {
+      const ctx = contexts[n];
+      return ctx ? apply(tx, decideIntake(w.event, { item: ctx.item, triggerLabel }), ctx) : null;
+    }),
+  );
   const creates: StoryRow[] = [];
   const settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[] = [];
   effects.forEach((e, n) => {
     if (e === null) return;
     const ctx = contexts[n]!;
     if ('create' in e) creates.push({ n, delivery_row_id: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...storyRow(e.create) });
-    else settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: e.effect, itemId: e.itemId, payload: e.inbox ? deliveries[n]!.event : null });
+    else {
+      const payload = intakeFollowUp(e).inbox ? deliveries[n]!.event : null;
+      settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: describeIntakeResult(e), itemId: e.itemId, payload });
+    }
   });
   const createdIds = await createAndSettle(tx, creates, settles);
   return effects.map((e, n): IntakeOutcome => {
     if (e === null) return { status: 'duplicate' };
-    if (!('create' in e)) return { status: 'recorded', ...e };
+    if (!('create' in e)) return recorded(e);
     const itemId = createdIds.get(n);
-    return itemId === undefined ? { status: 'recorded', ...none('ignored: item already exists') } : created(itemId);
+    return recorded(itemId === undefined ? { kind: 'ignored', itemId: null, reason: 'item already exists' } : { kind: 'created', itemId, waitingOn: 0 });
   });
 }
 
-type Effect = Omit<Extract<IntakeOutcome, { status: 'recorded' }>, 'status'>;
-type Story = { projectId: number; issueNumber: number; title: string; body: string; by: string; issueUrl: string };
+type Story = Omit<NewStory, 'repo'> & { projectId: number };
 /** A story as insertStories reads it, with its delivery's row. */
 type StoryRow = { n: number; delivery_row_id: number; deliveryTid: string; project_id: number; issue_number: number; title: string; requested_by: string; issue_url: string; story_body: string };
 const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl, story_body: s.body });
 /** A new story without dependencies: created by the closing statement, with the others. */
 interface Create { create: Story }
-const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
-/** A new story, claimable at once. */
-const created = (itemId: number): IntakeOutcome => ({ status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false });
-
-interface ItemRow {
-  id: number;
-  state: string;
-  resumePhase: string | null;
-  issueDeleted: boolean;
-}
 
 interface Context {
   deliveryRowId: number;
   /** Where the delivery row is: the closing statement updates it by TID, whatever plan the cache holds. */
   deliveryTid: string;
   /** The story's item, row-locked for this transaction: by its issue number, or by its pull request. */
-  item: ItemRow | null;
+  item: IntakeItem | null;
   /** The project's id when its row already says what this payload says about the repository. */
   currentProjectId: number | null;
 }
@@ -150,10 +162,6 @@ interface Context {
 const projectInput = (r: RepoRef): ProjectInput => ({
   owner: r.owner, name: r.name, giteaRepoId: r.id, defaultBranch: r.defaultBranch, htmlUrl: r.htmlUrl, cloneUrl: r.cloneUrl,
 });
-
-/** The issue's labels after the event: label_cleared's list is stale (FACTS §c), a cleared issue has none. */
-const labelsNow = (ev: Extract<ActionableEvent, { kind: 'issue.opened' | 'issue.labels' }>): string[] =>
-  ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
 
 /** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
 async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[]): Promise<(Context | null)[]> {
@@ -173,7 +181,7 @@ async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[
           AND w.${tx(column)} = i.${tx(column)}
         FOR UPDATE
       ) w`;
-  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; issueDeleted: boolean | null; currentProjectId: number | null }[]>`
+  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: State | null; resumePhase: ActivePhase | null; issueDeleted: boolean | null; currentProjectId: number | null }[]>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
         n int, delivery_id text, event text, event_type text, action text, owner text, name text, repo_id bigint,
@@ -245,86 +253,65 @@ async function createAndSettle(
   return new Map(rows.filter((r) => r.itemId !== null).map((r) => [r.n, r.itemId!]));
 }
 
-async function apply(tx: TxSql, ev: ActionableEvent, trigger: string, ctx: Context): Promise<Effect | Create> {
-  const item = ctx.item;
-  switch (ev.kind) {
-    case 'issue.opened':
-    case 'issue.labels': {
-      if (ev.issue.isPull) return none('ignored: labels on a pull request');
-      const active = item !== null && item.state !== 'cancelled' && item.state !== 'done';
-      const change = triggerLabelChange(active, labelsNow(ev), trigger);
-      if (change === 'added') {
-        if (ev.issue.state === 'closed') return none('ignored: trigger label on a closed issue', item?.id ?? null);
-        if (item?.state === 'done') return none('ignored: story already done', item.id);
-        if (item?.state === 'cancelled') {
-          if (item.issueDeleted) return none('ignored: the issue was deleted', item.id);
-          await tx`
-            WITH upd AS (
-              UPDATE work_items SET state = COALESCE(resume_phase, 'spec'), resume_phase = NULL, run_after = NULL,
-                requested_by = ${ev.sender.login},
-                -- a new snapshot of what is labelled now, to be vouched for again (spec phase)
-                title = ${ev.issue.title}, story_body = ${ev.issue.body}, story_vouched_by = NULL
-              WHERE id = ${item.id} RETURNING id, state
-            )
-            INSERT INTO events_outbox (item_id, type, payload)
-            SELECT id, 'work.reactivated', jsonb_build_object('to', state, 'by', ${ev.sender.login}::text) FROM upd`;
-          return { effect: 'reactivated', itemId: item.id, wake: true, relay: true, inbox: false };
-        }
-        const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(ev.repo))).id;
-        // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
-        const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
-        const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
-        if (deps.length === 0) return { create: story };
-        const [created] = await tx<{ id: number }[]>`
-          WITH story AS (
-            SELECT * FROM jsonb_to_recordset(${tx.json([{ n: 0, ...storyRow(story) }] as never)}::jsonb)
-              AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
-          ), ${insertStories(tx, 'story')}
-          SELECT id FROM ins`;
-        if (!created) return none('ignored: item already exists');
-        const gated = await openDependencyGates(tx, created.id, deps);
-        return { effect: gated ? `created: waiting on ${gated} dependenc${gated === 1 ? 'y' : 'ies'}` : 'created', itemId: created.id, wake: gated === 0, relay: true, inbox: false };
-      }
-      if (change === 'removed' && item) {
-        const r = await cancelItem(tx, item.id, ev.sender.login, 'trigger label removed');
-        return { ...none(r.ok ? 'cancelled' : 'ignored', item.id), relay: r.ok };
-      }
-      return none('ignored: trigger label unchanged', item?.id ?? null);
+
+/** Carry a decision out; a new story without dependencies is left to the closing statement. */
+async function apply(tx: TxSql, decision: IntakeDecision, ctx: Context): Promise<IntakeResult | Create> {
+  switch (decision.kind) {
+    case 'create': {
+      const { repo, ...fields } = decision.story;
+      const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(repo))).id;
+      const story = { projectId, ...fields };
+      if (decision.dependencies.length === 0) return { create: story };
+      const [created] = await tx<{ id: number }[]>`
+        WITH story AS (
+          SELECT * FROM jsonb_to_recordset(${tx.json([{ n: 0, ...storyRow(story) }] as never)}::jsonb)
+            AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
+        ), ${insertStories(tx, 'story')}
+        SELECT id FROM ins`;
+      if (!created) return { kind: 'ignored', itemId: null, reason: 'item already exists' };
+      const waitingOn = await openDependencyGates(tx, created.id, decision.dependencies);
+      return { kind: 'created', itemId: created.id, waitingOn };
     }
-    case 'issue.closed': {
-      if (!item) return none('ignored: not a story');
-      if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
-      // Only a writer's (or the bot's) closing cancels, and who closed it is read from Gitea: the inbox settles it.
-      return { effect: 'inbox: issue closed', itemId: item.id, wake: false, relay: true, inbox: true };
+    case 'reactivate': {
+      const { itemId, story } = decision;
+      await tx`
+        WITH upd AS (
+          UPDATE work_items SET state = COALESCE(resume_phase, 'spec'), resume_phase = NULL, run_after = NULL,
+            requested_by = ${story.by},
+            -- a new snapshot of what is labelled now, to be vouched for again (spec phase)
+            title = ${story.title}, story_body = ${story.body}, story_vouched_by = NULL
+          WHERE id = ${itemId} RETURNING id, state
+        )
+        INSERT INTO events_outbox (item_id, type, payload)
+        SELECT id, 'work.reactivated', jsonb_build_object('to', state, 'by', ${story.by}::text) FROM upd`;
+      return { kind: 'reactivated', itemId };
     }
-    case 'issue.reopened':
-      return none('ignored: reopened (add the trigger label again to resume)');
-    case 'issue.deleted': {
-      if (!item) return none('ignored: not a story');
-      return markIssueDeleted(tx, item.id, ev.sender.login);
+    case 'cancel': {
+      const r = await cancelItem(tx, decision.itemId, decision.by, decision.reason);
+      return r.ok ? { kind: 'cancelled', itemId: decision.itemId, reason: decision.reason } : { kind: 'ignored', itemId: decision.itemId, reason: null };
     }
-    case 'comment': {
-      if (!item) return none('ignored: not a story');
-      return { effect: 'inbox', itemId: item.id, wake: false, relay: true, inbox: true };
+    case 'issue-deleted': {
+      const cancelled = await markIssueDeleted(tx, decision.itemId, decision.by);
+      return cancelled
+        ? { kind: 'cancelled', itemId: decision.itemId, reason: 'issue deleted' }
+        : { kind: 'ignored', itemId: decision.itemId, reason: 'already finished' };
     }
-    case 'pr.closed': {
-      if (!item) return none('ignored: not a story PR');
-      // A merged PR makes its story done even when the issue's closing was seen first and cancelled
-      // it: Gitea sends the two webhooks in no fixed order.
-      if (item.state === 'done' || (item.state === 'cancelled' && !ev.merged)) return none('ignored: already finished', item.id);
-      if (ev.merged) {
-        await tx`
-          WITH upd AS (
-            UPDATE work_items SET state = 'done', resume_phase = NULL, run_after = NULL,
-              lease_owner = NULL, lease_token = NULL, lease_until = NULL
-            WHERE id = ${item.id} RETURNING id
-          ), slot AS (
-            UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE item_id = ${item.id}
-          )
-          INSERT INTO events_outbox (item_id, type, payload)
-          SELECT id, 'work.done', jsonb_build_object('mergedBy', ${ev.sender.login}::text, 'mergeCommitSha', ${ev.mergeCommitSha}::text) FROM upd`;
-        return { effect: 'done: merged', itemId: item.id, wake: false, relay: true, inbox: false };
-      }
+    case 'done': {
+      const { itemId, merge } = decision;
+      await tx`
+        WITH upd AS (
+          UPDATE work_items SET state = 'done', resume_phase = NULL, run_after = NULL,
+            lease_owner = NULL, lease_token = NULL, lease_until = NULL
+          WHERE id = ${itemId} RETURNING id
+        ), slot AS (
+          UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE item_id = ${itemId}
+        )
+        INSERT INTO events_outbox (item_id, type, payload)
+        SELECT id, 'work.done', jsonb_build_object('mergedBy', ${merge.by}::text, 'mergeCommitSha', ${merge.mergeCommitSha}::text) FROM upd`;
+      return { kind: 'done', itemId };
+    }
+    case 'park-closed-pr': {
+      const { item, prNumber } = decision;
       const resume = ['spec', 'build', 'review'].includes(item.state) ? item.state : (item.resumePhase ?? 'build');
       await tx`
         WITH upd AS (
@@ -335,35 +322,40 @@ async function apply(tx: TxSql, ev: ActionableEvent, trigger: string, ctx: Conte
           UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE item_id = ${item.id}
         ), hi AS (
           INSERT INTO human_issues (item_id, kind, question, resume_phase)
-          SELECT id, 'question', ${`Pull request #${ev.number} was closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`},
+          SELECT id, 'question', ${`Pull request #${prNumber} was closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`},
                  ${resume}::work_state FROM upd
           RETURNING id, tag, kind, question
         )
         INSERT INTO events_outbox (item_id, type, payload)
         SELECT upd.id, 'human.question', jsonb_build_object('humanIssueId', hi.id, 'tag', hi.tag, 'kind', hi.kind, 'question', hi.question)
         FROM upd, hi`;
-      return { effect: 'parked: PR closed unmerged', itemId: item.id, wake: false, relay: true, inbox: false };
+      return { kind: 'parked', itemId: item.id };
     }
-    case 'pr.synchronized': {
-      if (!item) return none('ignored: not a story PR');
+    case 'head-moved': {
+      const { itemId, headSha } = decision;
       // The head moved: results for older heads no longer count, and a waiting review runs again now.
-      await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${item.id} AND head_sha <> ${ev.headSha} AND NOT superseded`;
+      await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${itemId} AND head_sha <> ${headSha} AND NOT superseded`;
       await tx`
         UPDATE work_items SET
-          head_sha = ${ev.headSha},
+          head_sha = ${headSha},
           run_after = CASE WHEN state = 'review' AND lease_token IS NULL THEN NULL ELSE run_after END
-        WHERE id = ${item.id}`;
-      return { effect: 'head moved', itemId: item.id, wake: item.state === 'review', relay: false, inbox: false };
+        WHERE id = ${itemId}`;
+      return { kind: 'head-moved', itemId, wake: decision.inReview };
     }
+    case 'to-inbox':
+      return { kind: 'to-inbox', itemId: decision.itemId, what: decision.what };
+    case 'ignore':
+      return { kind: 'ignored', itemId: decision.itemId, reason: decision.reason };
   }
 }
 
 /**
  * The story's issue is gone: the item is cancelled, and marked so that the relay stops mirroring to it (Gitea
  * answers 404 for the issue and 500 for its comments from now on) and a trigger label seen later cannot revive it.
+ * False when the item was already finished.
  */
-export async function markIssueDeleted(tx: TxSql, itemId: number, by: string): Promise<Effect> {
+async function markIssueDeleted(tx: TxSql, itemId: number, by: string): Promise<boolean> {
   const r = await cancelItem(tx, itemId, by, 'issue deleted');
   await tx`UPDATE work_items SET details = details || '{"issueDeleted": true}'::jsonb WHERE id = ${itemId}`;
-  return { ...none(r.ok ? 'cancelled: issue deleted' : 'ignored: already finished', itemId), relay: r.ok };
+  return r.ok;
 }
