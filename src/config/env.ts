@@ -78,16 +78,13 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return n;
 }
 
-/**
- * DAMASCUS_RETENTION_DAYS: 0 keeps every row; otherwise at least a week, because a delivery id must outlive the
- * time in which Gitea may send the same delivery again (docs/OPERATIONS.md "Retention").
- */
+/** DAMASCUS_RETENTION_DAYS: whole days, 0 to keep every row (why a day is long enough: docs/OPERATIONS.md "Retention"). */
 function retentionDays(env: Env): number {
   const raw = env.DAMASCUS_RETENTION_DAYS;
   if (raw === undefined || raw.trim() === '') return 30;
   const n = Number(raw);
-  if (!Number.isInteger(n) || (n !== 0 && n < 7)) {
-    throw new ConfigError(`DAMASCUS_RETENTION_DAYS must be 0 (keep everything) or a whole number of days from 7 up (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError(`DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(raw)})`);
   }
   return n;
 }

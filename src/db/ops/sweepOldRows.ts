@@ -42,7 +42,7 @@ interface Batch {
  * - Webhook deliveries received that long ago and processed. A comment's delivery stays while its story is not done:
  *   the reconcile sweep reads a waiting story's comments from when it began to wait, and this row is what tells it
  *   the comment was taken (schema/004); a cancelled story may be reactivated and wait again. A delivery id that is
- *   gone is no longer a duplicate: why the window is long enough, docs/OPERATIONS.md "Retention".
+ *   gone is no longer a duplicate: why a day is long enough, docs/OPERATIONS.md "Retention".
  * - Outbox events delivered that long ago, except each item's newest state event (work.*, human.question), from
  *   which readItemView reads when the item last changed state.
  *
