@@ -1,27 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { SCRIPTED_PHASES } from '../support/cli.js';
-import { createTestDb, type TestDb } from '../support/db.js';
-import { spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../support/processes.js';
+import { processWorld, spawnDamascus, waitFor } from '../support/processes.js';
 
 describe('the retention sweep on its schedule (real processes, Redis and PostgreSQL)', () => {
-  let db: TestDb;
-  let redis: PrivateRedis;
-  let dir: { path: string; remove(): Promise<void> };
-  const procs: DamascusProcess[] = [];
-  beforeAll(async () => {
-    db = await createTestDb();
-    redis = await startPrivateRedis();
-    dir = await tempDir('damascus-retention-');
-  });
-  afterAll(async () => {
-    await stopAll(procs);
-    await redis.stop();
-    await db.drop();
-    await dir.remove();
-  });
+  const world = processWorld('damascus-retention-');
 
   test('two schedulers and two workers: one hourly schedule, and one worker sweeps what aged past DAMASCUS_RETENTION_DAYS', async () => {
+    const { db, redis, dir, procs } = world;
     const delivery = async (daysAgo: number) => (await db.sql<{ id: number }[]>`
       INSERT INTO webhook_deliveries (delivery_id, event, result, received_at, processed_at)
       VALUES (${randomUUID()}, 'issues', 'test', now() - make_interval(days => ${daysAgo}), now() - make_interval(days => ${daysAgo})) RETURNING id`)[0]!.id;
