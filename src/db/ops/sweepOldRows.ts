@@ -17,7 +17,7 @@ export interface SweepOptions {
 }
 
 /**
- * The last row a batch deleted, in the order the table is walked: the next batch starts after it. The time stays
+ * The last row a batch chose, in the order the table is walked: the next batch starts after it. The time stays
  * PostgreSQL's text (sent as ::text): a JS Date would drop its microseconds.
  */
 interface Cursor {
@@ -36,7 +36,7 @@ interface Batch {
 
 /**
  * The retention sweep: deletes rows that are settled and older than `olderThanDays`, in batches, each table walked
- * once in order (schema/009's indexes), each batch starting after the last row the one before deleted, so the rows it
+ * once in order (schema/009's indexes), each batch starting after the last row the one before chose, so the rows it
  * keeps are read once per sweep and the recent ones not at all. Any number of sweeps may run at once.
  *
  * - Webhook deliveries received that long ago and processed. A comment's delivery stays while its story is not done:
