@@ -128,7 +128,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
   const worker = await startWorker({
     sql, redisUrl: settings.redisUrl, prefix: settings.queuePrefix, phases,
     workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
-    backoff: backoffPolicy(settings), log, metrics,
+    backoff: backoffPolicy(settings), log, metrics, retentionDays: settings.retentionDays,
     relay: gitea && permissions ? async (queues) => {
       const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
       if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
@@ -181,7 +181,7 @@ export function registerProcessCommands(program: Command): void {
 
   program
     .command('scheduler')
-    .description('keep the heartbeat, relay-sweep and reconcile-sweep job schedulers in Redis (any number may run)')
+    .description('keep the heartbeat, relay-sweep, reconcile-sweep and retention-sweep job schedulers in Redis (any number may run)')
     .action(async () => {
       const { settings, log } = commandContext();
       const scheduler = startScheduler({

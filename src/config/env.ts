@@ -27,6 +27,8 @@ export interface Settings {
   queuePrefix: string;
   relaySweepMs: number;
   reconcileSweepMs: number;
+  /** Settled webhook deliveries and delivered outbox events older than this many days are removed; 0 keeps them (DAMASCUS_RETENTION_DAYS). */
+  retentionDays: number;
   dashboardToken: string | undefined;
   /** How long a dashboard session cookie lasts (DAMASCUS_DASHBOARD_SESSION_HOURS). */
   dashboardSessionHours: number;
@@ -72,6 +74,17 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) {
     throw new ConfigError(`${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
+  }
+  return n;
+}
+
+/** DAMASCUS_RETENTION_DAYS: whole days, 0 to keep every row (why a day is long enough: docs/OPERATIONS.md "Retention"). */
+function retentionDays(env: Env): number {
+  const raw = env.DAMASCUS_RETENTION_DAYS;
+  if (raw === undefined || raw.trim() === '') return 30;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError(`DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(raw)})`);
   }
   return n;
 }
@@ -182,6 +195,7 @@ export function loadSettings(env: Env = process.env): Settings {
     queuePrefix: optional(env, 'DAMASCUS_QUEUE_PREFIX') ?? 'damascus',
     relaySweepMs: positiveInt(env, 'DAMASCUS_RELAY_SWEEP_MS', 15_000),
     reconcileSweepMs: positiveInt(env, 'DAMASCUS_RECONCILE_SWEEP_MS', 300_000),
+    retentionDays: retentionDays(env),
     dashboardToken: secret(env, 'DAMASCUS_DASHBOARD_TOKEN'),
     dashboardSessionHours: positiveInt(env, 'DAMASCUS_DASHBOARD_SESSION_HOURS', 12),
     // Every interface by default: Gitea and the runner's jobs must reach the webhook and review-result routes,
