@@ -5,7 +5,7 @@
 import type { Sql } from '../db/connection.js';
 import { readDashboard, type DashboardFacts, type DashboardItemRow, type OpenQuestionRow } from '../db/ops/readDashboard.js';
 import { readItemDetail, type ItemDetailFacts } from '../db/ops/readItemDetail.js';
-import { STATES, isState, type ActivePhase, type State } from '../domain/states.js';
+import { STATES, isState, type State } from '../domain/states.js';
 import { sendJson, type Route } from './server.js';
 
 export type WaitKind = 'running' | 'review_run' | 'error_retry' | 'gated' | 'question' | 'blocked' | 'queued' | 'finished';
@@ -23,30 +23,34 @@ export interface ItemLinks {
   run: string | null;
 }
 
-export interface ItemSummary {
-  id: number;
+/** The row's facts a summary carries as they are (unknownCostRuns: costUsd is then a floor, not the total). */
+type SummaryFacts = Pick<
+  DashboardItemRow,
+  | 'id'
+  | 'issueNumber'
+  | 'title'
+  | 'state'
+  | 'resumePhase'
+  | 'attempts'
+  | 'budgetCycles'
+  | 'errorCount'
+  | 'maxErrors'
+  | 'costUsd'
+  | 'unknownCostRuns'
+  | 'maxCostUsd'
+  | 'prNumber'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
+export interface ItemSummary extends SummaryFacts {
   /** owner/name */
   repo: string;
-  issueNumber: number;
-  title: string;
-  state: State;
-  resumePhase: ActivePhase | null;
-  attempts: number;
-  budgetCycles: number;
-  errorCount: number;
-  maxErrors: number;
-  costUsd: number;
-  /** Runs whose cost nobody knows: costUsd is then a floor, not the total. */
-  unknownCostRuns: number;
-  maxCostUsd: number | null;
-  prNumber: number | null;
   lease: { holder: string; since: Date | null; until: Date } | null;
   waiting: WaitReason;
   links: ItemLinks;
   /** Tags of the item's open questions, oldest first. */
   openQuestions: string[];
-  createdAt: Date;
-  updatedAt: Date;
 }
 
 export interface QuestionSummary {
