@@ -1,5 +1,5 @@
-import { load, YAMLException } from 'js-yaml';
 import * as v from 'valibot';
+import { type ErrorCode, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { check, type Message, strictMapping } from '../shared/schema.js';
 
 /** Where the per-repo configuration lives on the default branch. */
@@ -194,49 +194,45 @@ function toConfig(file: v.InferOutput<typeof REPO_FILE>): RepoConfig {
   };
 }
 
-/**
- * The 1-based line of a dotted key ("builder.max_turns") in the YAML text, by a small indentation-aware
- * scan. Good enough for block-style files; null when the key is not found that way (e.g. flow style).
- */
+/** The 1-based line of a dotted key ("builder.max_turns") in the YAML text, by the parser's own positions; null when absent. */
 export function findKeyLine(text: string, dottedKey: string): number | null {
-  const lines = text.split(/\r?\n/);
-  let from = 0;
-  let minIndent = 0;
-  let found: number | null = null;
+  const lineCounter = new LineCounter();
+  let node: unknown = parseDocument(text, { lineCounter }).contents;
+  let line: number | null = null;
   for (const part of dottedKey.split('.')) {
-    const keyRe = new RegExp(`^(\\s*)(["']?)${part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\2\\s*:(\\s|$)`);
-    found = null;
-    for (let i = from; i < lines.length; i++) {
-      const line = lines[i] ?? '';
-      const m = keyRe.exec(line);
-      if (m && (m[1] ?? '').length >= minIndent) {
-        found = i;
-        minIndent = (m[1] ?? '').length + 1;
-        from = i + 1;
-        break;
-      }
-    }
-    if (found === null) return null;
+    const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && String(p.key.value) === part) : undefined;
+    const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+    if (!pair || !range) return null;
+    line = lineCounter.linePos(range[0]).line;
+    node = pair.value;
   }
-  return found === null ? null : found + 1;
+  return line;
 }
 
-/** Parse and validate `.gitea/damascus.yml`. Absent or empty text gives the defaults. Never throws. */
+/** Our words for the parser's errors whose own words speak to a programmer. */
+const SYNTAX_REASONS: Partial<Record<ErrorCode, string>> = {
+  DUPLICATE_KEY: 'duplicated mapping key',
+  MULTIPLE_DOCS: 'the file holds more than one YAML document (a second `---`)',
+};
+
+/** Parse and validate `.gitea/damascus.yml`. Absent, empty or comment-only text gives the defaults. Never throws. */
 export function parseRepoConfig(text: string | null | undefined): RepoConfigResult {
-  // js-yaml 5 rejects a document with no content; an empty or all-comment file simply means "defaults".
-  const onlyComments = (text ?? '').split(/\r?\n/).every((l) => /^\s*(#.*)?$/.test(l));
-  if (text === null || text === undefined || onlyComments) return { ok: true, config: defaults() };
-  let doc: unknown;
+  if (text === null || text === undefined) return { ok: true, config: defaults() };
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const [syntax] = doc.errors;
+  if (syntax) {
+    const reason = SYNTAX_REASONS[syntax.code] ?? syntax.message;
+    return { ok: false, error: `YAML syntax error: ${reason}`, line: lineCounter.linePos(syntax.pos[0]).line };
+  }
+  let content: unknown;
   try {
-    doc = load(text);
+    content = doc.toJS();
   } catch (e) {
-    if (e instanceof YAMLException) {
-      return { ok: false, error: `YAML syntax error: ${e.reason}`, line: e.mark ? e.mark.line + 1 : null };
-    }
     return { ok: false, error: `YAML could not be read: ${(e as Error).message}`, line: null };
   }
-  if (doc === null || doc === undefined) return { ok: true, config: defaults() };
-  const checked = check(REPO_FILE, doc);
+  if (content === null || content === undefined) return { ok: true, config: defaults() };
+  const checked = check(REPO_FILE, content);
   if (checked.ok) return { ok: true, config: toConfig(checked.value) };
   return { ok: false, error: checked.error, line: checked.key === '' ? 1 : findKeyLine(text, checked.key) };
 }
