@@ -16,7 +16,6 @@ export interface BuilderConfig {
 
 /** `.gitea/damascus.yml`, camelCased, with every default filled in. */
 export interface RepoConfig {
-  triggerLabel: string;
   budgetCycles: number;
   maxCostUsd: number;
   requiredSpecSections: string[];
@@ -34,7 +33,6 @@ export interface RepoConfig {
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; error: string; line: number | null };
 
 export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({
-  triggerLabel: 'damascus',
   budgetCycles: 3,
   maxCostUsd: 5,
   requiredSpecSections: ['Summary', 'Acceptance Criteria', 'Test Command', 'Scope', 'Open Questions'],
@@ -147,7 +145,6 @@ const BUILDER = strictMapping(
 );
 
 const FILE_ENTRIES = {
-  trigger_label: v.optional(TEXT),
   budget_cycles: v.optional(WHOLE),
   max_cost_usd: v.optional(AMOUNT),
   required_spec_sections: v.optional(v.pipe(TEXTS, v.nonEmpty('`{key}` must not be an empty list'))),
@@ -175,7 +172,6 @@ const REPO_FILE = strictMapping(FILE_ENTRIES, {
 function toConfig(file: v.InferOutput<typeof REPO_FILE>): RepoConfig {
   const d = defaults();
   return {
-    triggerLabel: file.trigger_label ?? d.triggerLabel,
     budgetCycles: file.budget_cycles ?? d.budgetCycles,
     maxCostUsd: file.max_cost_usd ?? d.maxCostUsd,
     requiredSpecSections: file.required_spec_sections ?? d.requiredSpecSections,
