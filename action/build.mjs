@@ -1,6 +1,7 @@
-// Bundles the review Action (action/src/main.ts plus the shared src/shared/signing.ts and
-// src/domain/reviewResult.ts) into the one committed file action/dist/index.js: act_runner runs
-// node actions from the cloned repository without installing their dependencies.
+// Bundles the review Action (action/src/main.ts plus the shared src/shared/signing.ts,
+// src/shared/schema.ts, src/domain/reviewResult.ts and valibot) into the one committed file
+// action/dist/index.js: act_runner runs node actions from the cloned repository without installing
+// their dependencies.
 // Usage: node action/build.mjs   (tests/action/dist-up-to-date.test.ts checks the file is current)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { ConfigError, type Settings } from '../config/env.js';
 import { parseBuilderCommand, expandBuilderCommand } from './builderCommand.js';
 import { PRESETS } from './presets/index.js';
@@ -72,7 +72,7 @@ function programOf(file: string, program: string | null): string | null {
 function fromFile(path: string, env: Env): BuilderDefinition[] {
   let doc: unknown;
   try {
-    doc = load(readFileSync(path, 'utf8'));
+    doc = parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new ConfigError(`DAMASCUS_BUILDERS_FILE ${path} cannot be read: ${(e as Error).message}`);
   }

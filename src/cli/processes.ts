@@ -128,7 +128,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
   const worker = await startWorker({
     sql, redisUrl: settings.redisUrl, prefix: settings.queuePrefix, phases,
     workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
-    backoff: backoffPolicy(settings), log, metrics,
+    backoff: backoffPolicy(settings), log, metrics, retentionDays: settings.retentionDays,
     relay: gitea && permissions ? async (queues) => {
       const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
       if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
@@ -139,7 +139,7 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
       if (job.name === 'confirm-issue') {
         const k = job.data as IssueKey;
         const out = await reconcileIssue({ sql, gitea, triggerLabel: settings.triggerLabel }, k.owner, k.name, k.number);
-        if (out.status === 'recorded' && out.effect !== 'ignored: trigger label unchanged') {
+        if (out.status === 'recorded' && !(out.result.kind === 'ignored' && out.result.reason === 'trigger label unchanged')) {
           log.info({ issue: `${k.owner}/${k.name}#${k.number}`, effect: out.effect }, 'issue read back after a label change');
           if (out.wake) await enqueueTicks(queues, 1, 'confirm');
           if (out.relay) await enqueueRelay(queues);
@@ -181,7 +181,7 @@ export function registerProcessCommands(program: Command): void {
 
   program
     .command('scheduler')
-    .description('keep the heartbeat, relay-sweep and reconcile-sweep job schedulers in Redis (any number may run)')
+    .description('keep the heartbeat, relay-sweep, reconcile-sweep and retention-sweep job schedulers in Redis (any number may run)')
     .action(async () => {
       const { settings, log } = commandContext();
       const scheduler = startScheduler({
@@ -258,7 +258,7 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
         if (outcome.wake) await enqueueTicks(queues, 1, 'webhook');
         if (outcome.relay) await enqueueRelay(queues);
         // A story started, stopped or came back because of a label: read the issue back once its deliveries are in.
-        if ((event.kind === 'issue.labels' || event.kind === 'issue.opened') && /^(created|cancelled|reactivated)/.test(outcome.effect)) {
+        if ((event.kind === 'issue.labels' || event.kind === 'issue.opened') && ['created', 'cancelled', 'reactivated'].includes(outcome.result.kind)) {
           await enqueueIssueConfirm(queues, { owner: event.repo.owner, name: event.repo.name, number: event.issue.number });
         }
       },

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import * as v from 'valibot';
+import { check } from '../shared/schema.js';
 import type { SandboxSettings } from './sandboxSettings.js';
 
 /** A setting that cannot be used as given. Carries the variable's name, never its value. */
@@ -27,6 +29,8 @@ export interface Settings {
   queuePrefix: string;
   relaySweepMs: number;
   reconcileSweepMs: number;
+  /** Settled webhook deliveries and delivered outbox events older than this many days are removed; 0 keeps them (DAMASCUS_RETENTION_DAYS). */
+  retentionDays: number;
   dashboardToken: string | undefined;
   /** How long a dashboard session cookie lasts (DAMASCUS_DASHBOARD_SESSION_HOURS). */
   dashboardSessionHours: number;
@@ -57,21 +61,62 @@ export interface Settings {
 
 type Env = Record<string, string | undefined>;
 
-/** A positive number, fractions allowed (DAMASCUS_AGENT_MAX_MINUTES=0.5 is thirty seconds). */
-function positiveNumber(env: Env, name: string, fallback: number): number {
+/** A variable's text read by `read`; null refuses it with "NAME must be <what> (got "<the text>")". */
+function textAs<T>(what: string, read: (text: string) => T | null) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
+      const value = read(dataset.value);
+      if (value === null) addIssue({ message: `{key} must be ${what} (got ${JSON.stringify(dataset.value)})` });
+      return value ?? NEVER;
+    }),
+  );
+}
+
+const positive = (integer: boolean) =>
+  textAs(integer ? 'a positive whole number' : 'a positive number', (text) => {
+    const n = Number(text);
+    return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
+  });
+const POSITIVE_WHOLE = positive(true);
+/** Fractions allowed (DAMASCUS_AGENT_MAX_MINUTES=0.5 is thirty seconds). */
+const POSITIVE_NUMBER = positive(false);
+
+const AGENT_USER = textAs('"uid:gid" of a user other than root', (text) => {
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text.trim());
+  const user = m && { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+  return user && user.uid !== 0 && user.gid !== 0 ? user : null;
+});
+const SANDBOX_MODE = textAs('"on" or "off"', (text) => {
+  const mode = text.toLowerCase();
+  return mode === 'on' || mode === 'off' ? mode === 'on' : null;
+});
+const ABSOLUTE_PATHS = v.pipe(
+  v.string(),
+  v.transform((text) => text.split(':').filter((p) => p !== '')),
+  v.array(v.pipe(v.string(), v.check(isAbsolute, ({ input }) => `{key} holds ${JSON.stringify(input)}, which is not an absolute path`))),
+);
+
+/** A variable read by its schema; undefined when unset or blank (what `${VAR:-}` gives in compose). */
+function setting<T>(env: Env, name: string, schema: v.GenericSchema<string, T>): T | undefined {
   const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number (got ${JSON.stringify(raw)})`);
-  return n;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const checked = check(schema, raw, name);
+  if (!checked.ok) throw new ConfigError(checked.error);
+  return checked.value;
 }
 
 function positiveInt(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
+  return setting(env, name, POSITIVE_WHOLE) ?? fallback;
+}
+
+/** DAMASCUS_RETENTION_DAYS: whole days, 0 to keep every row (why a day is long enough: docs/OPERATIONS.md "Retention"). */
+function retentionDays(env: Env): number {
+  const raw = env.DAMASCUS_RETENTION_DAYS;
+  if (raw === undefined || raw.trim() === '') return 30;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new ConfigError(`${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError(`DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(raw)})`);
   }
   return n;
 }
@@ -102,36 +147,19 @@ function secret(env: Env, name: string): string | undefined {
   return value;
 }
 
-function agentUser(env: Env): { uid: number; gid: number } {
-  const raw = optional(env, 'DAMASCUS_AGENT_USER') ?? '65534:65534';
-  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(raw.trim());
-  if (!m || Number(m[1]) === 0 || Number(m[2] ?? m[1]) === 0) {
-    throw new ConfigError(`DAMASCUS_AGENT_USER must be "uid:gid" of a user other than root (got ${JSON.stringify(raw)})`);
-  }
-  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
-}
-
 function sandboxSettings(env: Env): SandboxSettings {
-  const mode = (optional(env, 'DAMASCUS_SANDBOX') ?? 'on').toLowerCase();
-  if (mode !== 'on' && mode !== 'off') throw new ConfigError(`DAMASCUS_SANDBOX must be "on" or "off" (got ${JSON.stringify(mode)})`);
-  const paths = (name: string): string[] => {
-    const list = (optional(env, name) ?? '').split(':').filter((p) => p !== '');
-    for (const p of list) if (!isAbsolute(p)) throw new ConfigError(`${name} holds ${JSON.stringify(p)}, which is not an absolute path`);
-    return list;
-  };
-  const memory = optional(env, 'DAMASCUS_AGENT_MEMORY_MB');
   return {
-    enabled: mode === 'on',
-    agentUser: agentUser(env),
-    readPaths: paths('DAMASCUS_AGENT_READ'),
-    writePaths: paths('DAMASCUS_AGENT_WRITE'),
+    enabled: setting(env, 'DAMASCUS_SANDBOX', SANDBOX_MODE) ?? true,
+    agentUser: setting(env, 'DAMASCUS_AGENT_USER', AGENT_USER) ?? { uid: 65534, gid: 65534 },
+    readPaths: setting(env, 'DAMASCUS_AGENT_READ', ABSOLUTE_PATHS) ?? [],
+    writePaths: setting(env, 'DAMASCUS_AGENT_WRITE', ABSOLUTE_PATHS) ?? [],
     allowHosts: (optional(env, 'DAMASCUS_AGENT_ALLOW_HOSTS') ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     tmpSizeMb: positiveInt(env, 'DAMASCUS_AGENT_TMP_MB', 1024),
     limits: {
       processes: positiveInt(env, 'DAMASCUS_AGENT_MAX_PROCESSES', 1024),
       fileSizeMb: positiveInt(env, 'DAMASCUS_AGENT_MAX_FILE_MB', 1024),
       openFiles: positiveInt(env, 'DAMASCUS_AGENT_MAX_OPEN_FILES', 4096),
-      memoryMb: memory === undefined ? null : positiveInt(env, 'DAMASCUS_AGENT_MEMORY_MB', 1),
+      memoryMb: setting(env, 'DAMASCUS_AGENT_MEMORY_MB', POSITIVE_WHOLE) ?? null,
     },
   };
 }
@@ -182,6 +210,7 @@ export function loadSettings(env: Env = process.env): Settings {
     queuePrefix: optional(env, 'DAMASCUS_QUEUE_PREFIX') ?? 'damascus',
     relaySweepMs: positiveInt(env, 'DAMASCUS_RELAY_SWEEP_MS', 15_000),
     reconcileSweepMs: positiveInt(env, 'DAMASCUS_RECONCILE_SWEEP_MS', 300_000),
+    retentionDays: retentionDays(env),
     dashboardToken: secret(env, 'DAMASCUS_DASHBOARD_TOKEN'),
     dashboardSessionHours: positiveInt(env, 'DAMASCUS_DASHBOARD_SESSION_HOURS', 12),
     // Every interface by default: Gitea and the runner's jobs must reach the webhook and review-result routes,
@@ -200,7 +229,7 @@ export function loadSettings(env: Env = process.env): Settings {
     progressIntervalMs: positiveInt(env, 'DAMASCUS_PROGRESS_INTERVAL_MS', 15_000),
     sandbox: sandboxSettings(env),
     ceilings: {
-      agentMinutes: positiveNumber(env, 'DAMASCUS_AGENT_MAX_MINUTES', 120),
+      agentMinutes: setting(env, 'DAMASCUS_AGENT_MAX_MINUTES', POSITIVE_NUMBER) ?? 120,
       agentTurns: positiveInt(env, 'DAMASCUS_AGENT_MAX_TURNS', 200),
       ciMinutes: positiveInt(env, 'DAMASCUS_CI_MAX_MINUTES', 180),
     },

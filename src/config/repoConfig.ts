@@ -1,4 +1,6 @@
-import { load, YAMLException } from 'js-yaml';
+import * as v from 'valibot';
+import { type ErrorCode, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { check, type Message, strictMapping } from '../shared/schema.js';
 
 /** Where the per-repo configuration lives on the default branch. */
 export const REPO_CONFIG_PATH = '.gitea/damascus.yml';
@@ -14,7 +16,6 @@ export interface BuilderConfig {
 
 /** `.gitea/damascus.yml`, camelCased, with every default filled in. */
 export interface RepoConfig {
-  triggerLabel: string;
   budgetCycles: number;
   maxCostUsd: number;
   requiredSpecSections: string[];
@@ -32,7 +33,6 @@ export interface RepoConfig {
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; error: string; line: number | null };
 
 export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({
-  triggerLabel: 'damascus',
   budgetCycles: 3,
   maxCostUsd: 5,
   requiredSpecSections: ['Summary', 'Acceptance Criteria', 'Test Command', 'Scope', 'Open Questions'],
@@ -57,51 +57,25 @@ function defaults(): RepoConfig {
   };
 }
 
-/** A validation failure with the dotted key it concerns (for the line lookup). */
-class Invalid extends Error {
-  constructor(readonly key: string, message: string) {
-    super(message);
-  }
-}
-
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
-  if (isObj(v)) return 'a mapping';
+  if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function str(key: string, v: unknown, { nonEmpty = true } = {}): string {
-  if (typeof v !== 'string' || (nonEmpty && v.trim() === '')) {
-    throw new Invalid(key, `\`${key}\` must be a non-empty string (got ${describe(v)})`);
-  }
-  return v.trim();
-}
+/** "`key` must be <what> (got <the value>)", the shape of most of this file's messages. */
+const needs = (what: string): Message => (issue) => `\`{key}\` must be ${what} (got ${describe(issue.input)})`;
 
-function posNumber(key: string, v: unknown, { integer }: { integer: boolean }): number {
-  const ok = typeof v === 'number' && Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v));
-  if (!ok) throw new Invalid(key, `\`${key}\` must be a positive ${integer ? 'whole number' : 'number'} (got ${describe(v)})`);
-  return v as number;
-}
-
-function bool(key: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new Invalid(key, `\`${key}\` must be true or false (got ${describe(v)})`);
-  return v;
-}
-
-function strList(key: string, v: unknown, { nonEmptyList = false } = {}): string[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x.trim() === '')) {
-    throw new Invalid(key, `\`${key}\` must be a list of non-empty strings (got ${describe(v)})`);
-  }
-  if (nonEmptyList && v.length === 0) throw new Invalid(key, `\`${key}\` must not be an empty list`);
-  return (v as string[]).map((x) => x.trim());
-}
+const TRIMMED = v.pipe(v.string(), v.check((s) => s.trim() !== ''), v.trim());
+const TEXT = v.message(TRIMMED, needs('a non-empty string'));
+const WHOLE = v.message(v.pipe(v.number(), v.integer(), v.gtValue(0)), needs('a positive whole number'));
+const AMOUNT = v.message(v.pipe(v.number(), v.finite(), v.gtValue(0)), needs('a positive number'));
+const FLAG = v.message(v.boolean(), needs('true or false'));
+const TEXTS = v.array(
+  v.message(TRIMMED, (issue) => `\`{key}\` must be a list of non-empty strings (one is ${describe(issue.input)})`),
+  needs('a list of non-empty strings'),
+);
 
 /** A duration longer than this is not one: the parser never looks at more of an untrusted value. */
 export const MAX_DURATION_CHARS = 64;
@@ -133,128 +107,130 @@ export function parseDurationMinutes(text: string): number | null {
   return Number.isFinite(total) && total > 0 ? total : null;
 }
 
-/** Minutes from a number (minutes) or a duration string (parseDurationMinutes). */
-function minutes(key: string, v: unknown): number {
-  if (typeof v === 'number') return posNumber(key, v, { integer: false });
-  const parsed = typeof v === 'string' ? parseDurationMinutes(v) : null;
-  if (parsed !== null) return parsed;
-  const shown = typeof v === 'string' && v.length > MAX_DURATION_CHARS ? `${v.slice(0, MAX_DURATION_CHARS)}…` : v;
-  throw new Invalid(key, `\`${key}\` must be minutes as a positive number or a duration like "45m" or "1h" (got ${describe(shown)})`);
+/** Minutes from a number (minutes) or a duration string (parseDurationMinutes), or null. */
+function minutesOf(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : null;
+  return typeof v === 'string' ? parseDurationMinutes(v) : null;
 }
 
-function rejectUnknown(obj: Obj, known: readonly string[], prefix: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!known.includes(k)) {
-      throw new Invalid(prefix + k, `unknown key \`${prefix + k}\` (known keys: ${known.map((x) => prefix + x).join(', ')})`);
-    }
-  }
-}
+const MINUTES = v.pipe(
+  v.custom<number | string>(
+    (x) => minutesOf(x) !== null,
+    ({ input }) => {
+      const shown = typeof input === 'string' && input.length > MAX_DURATION_CHARS ? `${input.slice(0, MAX_DURATION_CHARS)}…` : input;
+      return `\`{key}\` must be minutes as a positive number or a duration like "45m" or "1h" (got ${describe(shown)})`;
+    },
+  ),
+  v.transform((x) => minutesOf(x)!),
+);
 
-const TOP_KEYS = [
-  'trigger_label', 'budget_cycles', 'max_cost_usd', 'required_spec_sections', 'test_command', 'review_workflow',
-  'ci_timeout', 'merge_style', 'require_spec_approval', 'builder', 'context_files', 'allow_catch_all_scope',
-] as const;
-const BUILDER_KEYS = ['name', 'max_turns', 'timeout_minutes'] as const;
-/** Keys a repo file may not set: they would let any writer of the repo run commands on the orchestrator. */
-const OPERATOR_ONLY_BUILDER_KEYS = ['command', 'allowed_tools', 'env'] as const;
 const MERGE_STYLES: readonly MergeStyle[] = ['merge', 'squash', 'rebase'];
 
-function validate(doc: Obj): RepoConfig {
-  rejectUnknown(doc, TOP_KEYS, '');
-  const c = defaults();
-  const has = (k: string): boolean => doc[k] !== undefined;
-  if (has('trigger_label')) c.triggerLabel = str('trigger_label', doc.trigger_label);
-  if (has('budget_cycles')) c.budgetCycles = posNumber('budget_cycles', doc.budget_cycles, { integer: true });
-  if (has('max_cost_usd')) c.maxCostUsd = posNumber('max_cost_usd', doc.max_cost_usd, { integer: false });
-  if (has('required_spec_sections')) {
-    c.requiredSpecSections = strList('required_spec_sections', doc.required_spec_sections, { nonEmptyList: true });
-  }
+/** Keys a repo file may not set: they would let any writer of the repo run commands on the orchestrator. */
+const OPERATOR_ONLY = v.optional(
+  v.never('`{key}` is set by the operator of this Damascus installation, not in the repository; choose one of its builders with `builder.name`'),
+);
+const BUILDER_ENTRIES = {
+  name: v.optional(v.nullable(TEXT)),
+  max_turns: v.optional(WHOLE),
+  timeout_minutes: v.optional(AMOUNT),
+};
+const BUILDER = strictMapping(
+  // The operator's keys first: a file that sets one hears that, whatever else is wrong with it.
+  { command: OPERATOR_ONLY, allowed_tools: OPERATOR_ONLY, env: OPERATOR_ONLY, ...BUILDER_ENTRIES },
+  {
+    notMapping: needs('a mapping'),
+    unknownKey: `unknown key \`{key}\` (known keys: ${Object.keys(BUILDER_ENTRIES).map((k) => `builder.${k}`).join(', ')})`,
+  },
+);
+
+const FILE_ENTRIES = {
+  budget_cycles: v.optional(WHOLE),
+  max_cost_usd: v.optional(AMOUNT),
+  required_spec_sections: v.optional(v.pipe(TEXTS, v.nonEmpty('`{key}` must not be an empty list'))),
   // `test_command: null` is allowed: it means "take it from the spec".
-  if ('test_command' in doc) c.testCommand = doc.test_command === null ? null : str('test_command', doc.test_command);
-  if (has('review_workflow')) {
-    const wf = str('review_workflow', doc.review_workflow);
-    if (!/^[\w.-]+\.ya?ml$/.test(wf)) {
-      throw new Invalid('review_workflow', `\`review_workflow\` must be a workflow file name like "damascus-review.yml" (got ${JSON.stringify(wf)})`);
-    }
-    c.reviewWorkflow = wf;
-  }
-  if (has('ci_timeout')) c.ciTimeoutMinutes = minutes('ci_timeout', doc.ci_timeout);
-  if (has('merge_style')) {
-    const s = doc.merge_style;
-    if (typeof s !== 'string' || !MERGE_STYLES.includes(s as MergeStyle)) {
-      throw new Invalid('merge_style', `\`merge_style\` must be one of ${MERGE_STYLES.join(', ')} (got ${describe(s)})`);
-    }
-    c.mergeStyle = s as MergeStyle;
-  }
-  if (has('require_spec_approval')) c.requireSpecApproval = bool('require_spec_approval', doc.require_spec_approval);
-  if (has('allow_catch_all_scope')) c.allowCatchAllScope = bool('allow_catch_all_scope', doc.allow_catch_all_scope);
-  if (has('context_files')) c.contextFiles = strList('context_files', doc.context_files);
+  test_command: v.optional(v.nullable(TEXT)),
+  review_workflow: v.optional(
+    v.pipe(
+      TEXT,
+      v.regex(/^[\w.-]+\.ya?ml$/, ({ input }) => `\`{key}\` must be a workflow file name like "damascus-review.yml" (got ${JSON.stringify(input)})`),
+    ),
+  ),
+  ci_timeout: v.optional(MINUTES),
+  merge_style: v.optional(v.picklist(MERGE_STYLES, needs(`one of ${MERGE_STYLES.join(', ')}`))),
+  require_spec_approval: v.optional(FLAG),
   // An empty `builder:` (all sub-keys commented out) means the defaults.
-  if (has('builder') && doc.builder !== null) {
-    const b = doc.builder;
-    if (!isObj(b)) throw new Invalid('builder', `\`builder\` must be a mapping (got ${describe(b)})`);
-    for (const k of OPERATOR_ONLY_BUILDER_KEYS) {
-      if (k in b) {
-        throw new Invalid(`builder.${k}`, `\`builder.${k}\` is set by the operator of this Damascus installation, not in the repository; choose one of its builders with \`builder.name\``);
-      }
-    }
-    rejectUnknown(b, BUILDER_KEYS, 'builder.');
-    if (b.name !== undefined && b.name !== null) c.builder.name = str('builder.name', b.name);
-    if (b.max_turns !== undefined) c.builder.maxTurns = posNumber('builder.max_turns', b.max_turns, { integer: true });
-    if (b.timeout_minutes !== undefined) c.builder.timeoutMinutes = posNumber('builder.timeout_minutes', b.timeout_minutes, { integer: false });
-  }
-  return c;
+  builder: v.optional(v.nullable(BUILDER)),
+  context_files: v.optional(TEXTS),
+  allow_catch_all_scope: v.optional(FLAG),
+};
+const REPO_FILE = strictMapping(FILE_ENTRIES, {
+  notMapping: (issue) => `the file must be a mapping of keys to values (got ${describe(issue.input)})`,
+  unknownKey: `unknown key \`{key}\` (known keys: ${Object.keys(FILE_ENTRIES).join(', ')})`,
+});
+
+function toConfig(file: v.InferOutput<typeof REPO_FILE>): RepoConfig {
+  const d = defaults();
+  return {
+    budgetCycles: file.budget_cycles ?? d.budgetCycles,
+    maxCostUsd: file.max_cost_usd ?? d.maxCostUsd,
+    requiredSpecSections: file.required_spec_sections ?? d.requiredSpecSections,
+    testCommand: file.test_command ?? d.testCommand,
+    reviewWorkflow: file.review_workflow ?? d.reviewWorkflow,
+    ciTimeoutMinutes: file.ci_timeout ?? d.ciTimeoutMinutes,
+    mergeStyle: file.merge_style ?? d.mergeStyle,
+    requireSpecApproval: file.require_spec_approval ?? d.requireSpecApproval,
+    builder: {
+      name: file.builder?.name ?? d.builder.name,
+      maxTurns: file.builder?.max_turns ?? d.builder.maxTurns,
+      timeoutMinutes: file.builder?.timeout_minutes ?? d.builder.timeoutMinutes,
+    },
+    contextFiles: file.context_files ?? d.contextFiles,
+    allowCatchAllScope: file.allow_catch_all_scope ?? d.allowCatchAllScope,
+  };
 }
 
-/**
- * The 1-based line of a dotted key ("builder.max_turns") in the YAML text, by a small indentation-aware
- * scan. Good enough for block-style files; null when the key is not found that way (e.g. flow style).
- */
+/** The 1-based line of a dotted key ("builder.max_turns") in the YAML text, by the parser's own positions; null when absent. */
 export function findKeyLine(text: string, dottedKey: string): number | null {
-  const lines = text.split(/\r?\n/);
-  let from = 0;
-  let minIndent = 0;
-  let found: number | null = null;
+  const lineCounter = new LineCounter();
+  let node: unknown = parseDocument(text, { lineCounter }).contents;
+  let line: number | null = null;
   for (const part of dottedKey.split('.')) {
-    const keyRe = new RegExp(`^(\\s*)(["']?)${part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\2\\s*:(\\s|$)`);
-    found = null;
-    for (let i = from; i < lines.length; i++) {
-      const line = lines[i] ?? '';
-      const m = keyRe.exec(line);
-      if (m && (m[1] ?? '').length >= minIndent) {
-        found = i;
-        minIndent = (m[1] ?? '').length + 1;
-        from = i + 1;
-        break;
-      }
-    }
-    if (found === null) return null;
+    const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && String(p.key.value) === part) : undefined;
+    const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+    if (!pair || !range) return null;
+    line = lineCounter.linePos(range[0]).line;
+    node = pair.value;
   }
-  return found === null ? null : found + 1;
+  return line;
 }
 
-/** Parse and validate `.gitea/damascus.yml`. Absent or empty text gives the defaults. Never throws. */
+/** Our words for the parser's errors whose own words speak to a programmer. */
+const SYNTAX_REASONS: Partial<Record<ErrorCode, string>> = {
+  DUPLICATE_KEY: 'duplicated mapping key',
+  MULTIPLE_DOCS: 'the file holds more than one YAML document (a second `---`)',
+};
+
+/** Parse and validate `.gitea/damascus.yml`. Absent, empty or comment-only text gives the defaults. Never throws. */
 export function parseRepoConfig(text: string | null | undefined): RepoConfigResult {
-  // js-yaml 5 rejects a document with no content; an empty or all-comment file simply means "defaults".
-  const onlyComments = (text ?? '').split(/\r?\n/).every((l) => /^\s*(#.*)?$/.test(l));
-  if (text === null || text === undefined || onlyComments) return { ok: true, config: defaults() };
-  let doc: unknown;
+  if (text === null || text === undefined) return { ok: true, config: defaults() };
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const [syntax] = doc.errors;
+  if (syntax) {
+    const reason = SYNTAX_REASONS[syntax.code] ?? syntax.message;
+    return { ok: false, error: `YAML syntax error: ${reason}`, line: lineCounter.linePos(syntax.pos[0]).line };
+  }
+  let content: unknown;
   try {
-    doc = load(text);
+    content = doc.toJS();
   } catch (e) {
-    if (e instanceof YAMLException) {
-      return { ok: false, error: `YAML syntax error: ${e.reason}`, line: e.mark ? e.mark.line + 1 : null };
-    }
     return { ok: false, error: `YAML could not be read: ${(e as Error).message}`, line: null };
   }
-  if (doc === null || doc === undefined) return { ok: true, config: defaults() };
-  if (!isObj(doc)) return { ok: false, error: `the file must be a mapping of keys to values (got ${describe(doc)})`, line: 1 };
-  try {
-    return { ok: true, config: validate(doc) };
-  } catch (e) {
-    if (e instanceof Invalid) return { ok: false, error: e.message, line: findKeyLine(text, e.key) };
-    throw e;
-  }
+  if (content === null || content === undefined) return { ok: true, config: defaults() };
+  const checked = check(REPO_FILE, content);
+  if (checked.ok) return { ok: true, config: toConfig(checked.value) };
+  return { ok: false, error: checked.error, line: checked.key === '' ? 1 : findKeyLine(text, checked.key) };
 }
 
 /** Longest run of backticks in text, so a fence around it cannot be closed early. */

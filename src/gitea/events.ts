@@ -17,64 +17,7 @@ import type {
   IssuePayload,
   PullRequestPayload,
 } from './payloads.js';
-
-export interface RepoRef {
-  id: number;
-  owner: string;
-  name: string;
-  fullName: string;
-  defaultBranch: string;
-  htmlUrl: string;
-  cloneUrl: string;
-}
-
-export interface IssueRef {
-  number: number;
-  title: string;
-  body: string;
-  state: 'open' | 'closed';
-  htmlUrl: string;
-  isPull: boolean;
-}
-
-export interface SenderRef {
-  id: number;
-  login: string;
-}
-
-export interface CommentRef {
-  id: number;
-  body: string;
-  user: SenderRef;
-  createdAt: string;
-}
-
-export type GiteaEvent =
-  | { kind: 'issue.labels'; repo: RepoRef; issue: IssueRef; labels: string[]; cleared: boolean; sender: SenderRef }
-  | { kind: 'issue.closed' | 'issue.reopened' | 'issue.deleted'; repo: RepoRef; issue: IssueRef; sender: SenderRef }
-  | { kind: 'issue.opened'; repo: RepoRef; issue: IssueRef; labels: string[]; sender: SenderRef }
-  | {
-      kind: 'comment';
-      action: 'created' | 'edited';
-      repo: RepoRef;
-      issue: IssueRef;
-      isPull: boolean;
-      comment: CommentRef;
-      sender: SenderRef;
-    }
-  | {
-      kind: 'pr.closed';
-      repo: RepoRef;
-      number: number;
-      merged: boolean;
-      headSha: string;
-      headRef: string;
-      mergeCommitSha: string | null;
-      sender: SenderRef;
-    }
-  | { kind: 'pr.synchronized'; repo: RepoRef; number: number; headSha: string; headRef: string; sender: SenderRef }
-  | { kind: 'ignored'; reason: string }
-  | { kind: 'invalid'; reason: string };
+import type { CommentRef, GiteaEvent, IssueRef, RepoRef, SenderRef } from '../domain/webhookEvent.js';
 
 export interface WebhookInput {
   /** X-Gitea-Event (grouped name). */
@@ -92,23 +35,6 @@ export function isBotSender(login: string, botLogin: string | null | undefined):
   const l = login.toLowerCase();
   if (l === GITEA_ACTIONS_LOGIN) return true;
   return !!botLogin && l === botLogin.toLowerCase();
-}
-
-/**
- * `label_updated` carries the full list, not which label changed (FACTS §c), so decide by comparing
- * with what Damascus knows: `known` = an active item exists for the issue. Label names compare
- * case-insensitively.
- */
-/** Whether a label name is the trigger label (Gitea label names are matched trimmed and case-blind). */
-export function isTriggerLabel(name: string, trigger: string): boolean {
-  return name.trim().toLowerCase() === trigger.trim().toLowerCase();
-}
-
-export function triggerLabelChange(known: boolean, labels: string[], trigger: string): 'added' | 'removed' | 'none' {
-  const present = labels.some((l) => isTriggerLabel(l, trigger));
-  if (present && !known) return 'added';
-  if (!present && known) return 'removed';
-  return 'none';
 }
 
 /**

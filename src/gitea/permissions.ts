@@ -1,9 +1,9 @@
 /**
- * Who may steer: write, admin or owner on the repo (GET …/collaborators/{user}/permission),
- * cached briefly so a busy issue does not cost one API call per comment.
+ * Who may steer: write, admin or owner on the repo (GET …/collaborators/{user}/permission), cached briefly for
+ * the inbox so a busy issue does not cost one API call per comment.
  */
 import type { GiteaClient } from './client.js';
-import { GiteaError } from './errors.js';
+import { orNullIfNotFound } from './errors.js';
 import type { RepoPermission } from './types.js';
 
 export interface PermissionCache {
@@ -12,6 +12,17 @@ export interface PermissionCache {
 }
 
 const WRITERS: ReadonlySet<RepoPermission> = new Set(['write', 'admin', 'owner']);
+
+/**
+ * The one rule of who counts as a writer (answers, commands, closing a story, vouching for a labelled story):
+ * write, admin or owner on the repo. A login Gitea does not know (404) is no writer. Throws GiteaError when Gitea
+ * cannot say.
+ */
+export async function isWriter(gitea: Pick<GiteaClient, 'getCollaboratorPermission'>, owner: string, repo: string, login: string): Promise<boolean> {
+  // 404: no such user (or a repo the bot cannot see): no write access either way.
+  const permission = await orNullIfNotFound(gitea.getCollaboratorPermission(owner, repo, login));
+  return permission !== null && WRITERS.has(permission);
+}
 
 export function createPermissionCache(opts: {
   gitea: Pick<GiteaClient, 'getCollaboratorPermission'>;
@@ -26,14 +37,7 @@ export function createPermissionCache(opts: {
       const key = `${owner}/${repo}/${login}`.toLowerCase();
       const hit = cache.get(key);
       if (hit && hit.until > now()) return hit.writer;
-      let writer: boolean;
-      try {
-        writer = WRITERS.has(await opts.gitea.getCollaboratorPermission(owner, repo, login));
-      } catch (err) {
-        // 404: no such user (or a repo the bot cannot see): no write access either way.
-        if (!(err instanceof GiteaError && err.status === 404)) throw err;
-        writer = false;
-      }
+      const writer = await isWriter(opts.gitea, owner, repo, login);
       cache.set(key, { writer, until: now() + ttlMs });
       return writer;
     },

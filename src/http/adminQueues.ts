@@ -22,7 +22,7 @@ async function buildBoard(queues: Queues): Promise<NodeHandler> {
   serverAdapter.setBasePath(ADMIN_QUEUES_BASE);
   createBullBoard({
     // Read-only: the board shows jobs; retrying, cleaning or pausing stays with the CLI and the scheduler.
-    queues: [queues.ticks, queues.relay, queues.reconcile].map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
+    queues: queues.all.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Damascus queues' } },
   });

@@ -5,10 +5,9 @@
 import type { Sql } from '../db/connection.js';
 import { readDashboard, type DashboardFacts, type DashboardItemRow, type OpenQuestionRow } from '../db/ops/readDashboard.js';
 import { readItemDetail, type ItemDetailFacts } from '../db/ops/readItemDetail.js';
-import { STATES, isState, type ActivePhase, type State } from '../domain/states.js';
+import { STATES, isState, type State } from '../domain/states.js';
+import { waitKind, type WaitKind } from '../domain/waiting.js';
 import { sendJson, type Route } from './server.js';
-
-export type WaitKind = 'running' | 'review_run' | 'error_retry' | 'gated' | 'question' | 'blocked' | 'queued' | 'finished';
 
 /** What an item waits on, in words, and since when. */
 export interface WaitReason {
@@ -23,30 +22,34 @@ export interface ItemLinks {
   run: string | null;
 }
 
-export interface ItemSummary {
-  id: number;
+/** The row's facts a summary carries as they are (unknownCostRuns: costUsd is then a floor, not the total). */
+type SummaryFacts = Pick<
+  DashboardItemRow,
+  | 'id'
+  | 'issueNumber'
+  | 'title'
+  | 'state'
+  | 'resumePhase'
+  | 'attempts'
+  | 'budgetCycles'
+  | 'errorCount'
+  | 'maxErrors'
+  | 'costUsd'
+  | 'unknownCostRuns'
+  | 'maxCostUsd'
+  | 'prNumber'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
+export interface ItemSummary extends SummaryFacts {
   /** owner/name */
   repo: string;
-  issueNumber: number;
-  title: string;
-  state: State;
-  resumePhase: ActivePhase | null;
-  attempts: number;
-  budgetCycles: number;
-  errorCount: number;
-  maxErrors: number;
-  costUsd: number;
-  /** Runs whose cost nobody knows: costUsd is then a floor, not the total. */
-  unknownCostRuns: number;
-  maxCostUsd: number | null;
-  prNumber: number | null;
   lease: { holder: string; since: Date | null; until: Date } | null;
   waiting: WaitReason;
   links: ItemLinks;
   /** Tags of the item's open questions, oldest first. */
   openQuestions: string[];
-  createdAt: Date;
-  updatedAt: Date;
 }
 
 export interface QuestionSummary {
@@ -111,39 +114,36 @@ export function itemLinks(row: Pick<DashboardItemRow, 'issueUrl' | 'projectHtmlU
 type WaitFacts = Pick<DashboardItemRow, 'state' | 'leaseOwner' | 'leasedAt' | 'leaseUntil' | 'runAfter' | 'gateCount' | 'errorCount' | 'maxErrors' | 'explanation' | 'updatedAt'>;
 
 /**
- * Why an item waits (pure). `openQuestions` are the item's open questions, oldest first; `now` is
- * the database's clock at the read.
+ * Why an item waits, in the dashboard's words (src/domain/waiting.ts decides which). `openQuestions` are the
+ * item's open questions, oldest first; `now` is the database's clock at the read.
  */
 export function whyItWaits(f: WaitFacts, openQuestions: Pick<OpenQuestionRow, 'tag' | 'createdAt'>[], now: Date): WaitReason {
-  switch (f.state) {
-    case 'done':
-    case 'cancelled':
-      return { kind: 'finished', text: f.state, since: f.updatedAt };
+  const kind = waitKind(f, now);
+  switch (kind) {
+    case 'finished':
+      return { kind, text: f.state, since: f.updatedAt };
     case 'blocked':
-      return { kind: 'blocked', text: f.explanation ?? 'blocked (no reason was recorded)', since: f.updatedAt };
-    case 'awaiting_human': {
+      return { kind, text: f.explanation ?? 'blocked (no reason was recorded)', since: f.updatedAt };
+    case 'question': {
       const tags = openQuestions.map((q) => q.tag);
       return {
-        kind: 'question',
+        kind,
         text: tags.length > 0 ? `waiting for an answer to ${tags.join(', ')}` : 'waiting for an answer',
         since: openQuestions[0]?.createdAt ?? f.updatedAt,
       };
     }
-    default: {
-      const phase = f.state;
-      if (f.leaseOwner !== null && f.leaseUntil !== null && f.leaseUntil > now) {
-        const since = f.leasedAt ?? f.updatedAt;
-        return { kind: 'running', text: `running ${phase} on ${f.leaseOwner} since ${isoSeconds(since)}`, since };
-      }
-      if (f.runAfter !== null && f.runAfter > now) {
-        const until = isoSeconds(f.runAfter);
-        return phase === 'review' && f.errorCount === 0
-          ? { kind: 'review_run', text: `waiting for the review run until ${until}`, since: f.updatedAt }
-          : { kind: 'error_retry', text: `retrying after an error (${f.errorCount} of ${f.maxErrors}), waiting until ${until}`, since: f.updatedAt };
-      }
-      if (f.gateCount > 0) return { kind: 'gated', text: 'waiting on a dependency or spec approval', since: f.updatedAt };
-      return { kind: 'queued', text: 'queued', since: f.updatedAt };
+    case 'running': {
+      const since = f.leasedAt ?? f.updatedAt;
+      return { kind, text: `running ${f.state} on ${f.leaseOwner} since ${isoSeconds(since)}`, since };
     }
+    case 'review_run':
+      return { kind, text: `waiting for the review run until ${isoSeconds(f.runAfter!)}`, since: f.updatedAt };
+    case 'error_retry':
+      return { kind, text: `retrying after an error (${f.errorCount} of ${f.maxErrors}), waiting until ${isoSeconds(f.runAfter!)}`, since: f.updatedAt };
+    case 'gated':
+      return { kind, text: 'waiting on a dependency or spec approval', since: f.updatedAt };
+    case 'queued':
+      return { kind, text: 'queued', since: f.updatedAt };
   }
 }
 

@@ -37,7 +37,7 @@ export function registerStateGauges(registry: Registry, deps: { sql?: Sql; queue
     new Gauge({
       name: 'damascus_queue_jobs', help: 'BullMQ jobs by queue and status', labelNames: ['queue', 'status'], registers: [registry],
       async collect() {
-        for (const q of [queues.ticks, queues.relay, queues.reconcile]) {
+        for (const q of queues.all) {
           const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
           for (const [status, n] of Object.entries(counts)) this.set({ queue: q.name, status }, n);
         }

@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WEBHOOK_PATH } from '../shared/endpoints.js';
 import type { Sql } from '../db/connection.js';
 import { createGroupCommitter } from '../db/groupCommit.js';
-import { isPrEvent, writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
-import { isBotSender, payloadRepoFullName, routeWebhook, type GiteaEvent } from '../gitea/events.js';
+import { writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../db/ops/applyWebhookEvent.js';
+import { INTAKE_RESULT_LABEL } from '../domain/intake.js';
+import { isPrEvent, type ActionableEvent } from '../domain/webhookEvent.js';
+import { isBotSender, payloadRepoFullName, routeWebhook } from '../gitea/events.js';
 import type { Logger } from '../shared/log.js';
 import type { Metrics } from '../shared/metrics.js';
 import { deriveWebhookSecret, verifySignature } from '../shared/signing.js';
@@ -19,7 +21,7 @@ export interface WebhookIntakeOptions {
   /** The bot's login (GET /user or DAMASCUS_BOT_LOGIN); null until known. */
   botLogin: () => string | null;
   /** Called after the delivery's transaction committed (enqueue a tick / a relay run / a read-back of the issue). */
-  afterCommit: (outcome: Extract<IntakeOutcome, { status: 'recorded' }>, event: Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>) => Promise<void>;
+  afterCommit: (outcome: Extract<IntakeOutcome, { status: 'recorded' }>, event: ActionableEvent) => Promise<void>;
   log: Logger;
   metrics?: Metrics;
 }
@@ -29,7 +31,7 @@ export interface WebhookIntakeOptions {
  * never share a transaction. A pull-request event names no issue, so it stands apart from all of
  * its repo's events.
  */
-export function intakeKeys(ev: Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>, deliveryId: string): string[] {
+export function intakeKeys(ev: ActionableEvent, deliveryId: string): string[] {
   const repo = `${ev.repo.owner}/${ev.repo.name}`.toLowerCase();
   return [isPrEvent(ev) ? repo : `${repo}#${ev.issue.number}`, `delivery:${deliveryId}`];
 }
@@ -126,7 +128,7 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
       count('duplicate');
       return sendJson(res, 200, { duplicate: true });
     }
-    count(outcome.effect.split(':')[0]!);
+    count(INTAKE_RESULT_LABEL[outcome.result.kind]);
     sendJson(res, 200, { result: outcome.effect, item: outcome.itemId });
     o.afterCommit(outcome, routed).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
   };

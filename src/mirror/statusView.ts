@@ -3,6 +3,7 @@
  * what it waits on, what happens next, and the PR and review-run links.
  */
 import type { ItemView } from '../db/ops/readItemView.js';
+import { waitKind } from '../domain/waiting.js';
 import type { AgentProgress, StatusView } from '../gitea/render.js';
 
 const ORDER = ['spec', 'build', 'review', 'done'] as const;
@@ -20,27 +21,28 @@ function str(details: Record<string, unknown>, key: string): string | null {
 }
 
 function waitingAndNext(v: ItemView, openTags: string[]): { waitingOn: string | null; next: string } {
-  switch (v.state) {
-    case 'awaiting_human':
+  const after = v.state === 'spec' ? 'build' : v.state === 'build' ? 'review' : 'merge';
+  const next = `${v.state}, then ${after}`;
+  switch (waitKind(v, v.now)) {
+    case 'question':
       return {
         waitingOn: openTags.length > 0 ? `an answer to ${openTags.join(', ')}` : 'a human answer',
         next: `${v.resumePhase ?? 'the phase it came from'} resumes once every open question is answered`,
       };
     case 'blocked':
       return { waitingOn: 'a human: fix the cause, then comment /damascus retry', next: `/damascus retry resumes ${v.resumePhase ?? 'spec'} with a fresh attempt budget` };
-    case 'done':
-      return { waitingOn: null, next: 'nothing: the work is merged' };
-    case 'cancelled':
-      return { waitingOn: null, next: 'nothing: add the trigger label again to resume' };
-    default: {
-      const after = v.state === 'spec' ? 'build' : v.state === 'build' ? 'review' : 'merge';
-      const next = `${v.state}, then ${after}`;
-      if (v.gateCount > 0) return { waitingOn: `${v.gateCount} open gate(s): another item to finish or a spec approval`, next };
-      if (v.leased) return { waitingOn: null, next: `${v.state} is running; then ${after}` };
-      if (v.runAfter !== null && v.state === 'review' && v.errorCount === 0) return { waitingOn: 'the review run', next };
-      if (v.runAfter !== null) return { waitingOn: `a retry after an infrastructure error (${v.errorCount} of ${v.maxErrors})`, next };
+    case 'finished':
+      return { waitingOn: null, next: v.state === 'done' ? 'nothing: the work is merged' : 'nothing: add the trigger label again to resume' };
+    case 'running':
+      return { waitingOn: null, next: `${v.state} is running; then ${after}` };
+    case 'gated':
+      return { waitingOn: `${v.gateCount} open gate(s): another item to finish or a spec approval`, next };
+    case 'review_run':
+      return { waitingOn: 'the review run', next };
+    case 'error_retry':
+      return { waitingOn: `a retry after an infrastructure error (${v.errorCount} of ${v.maxErrors})`, next };
+    case 'queued':
       return { waitingOn: 'a free worker', next };
-    }
   }
 }
 

@@ -9,6 +9,7 @@ import type { HumanAnswer } from '../domain/answers.js';
 import { type Completion, LlmError } from '../llm/chat.js';
 import { buildSpecPrompt, type RepoContext } from '../llm/prompt.js';
 import type { GiteaClient } from '../gitea/client.js';
+import { isWriter } from '../gitea/permissions.js';
 import { withRepoInputs, type PhaseDeps } from './common.js';
 import type { Phase, PhaseResult } from './types.js';
 
@@ -131,9 +132,8 @@ async function vouchedStory(deps: PhaseDeps, item: ClaimedItem, answers: readonl
   }
   let vouchedBy = item.storyVouchedBy;
   if (vouchedBy === null && item.requestedBy) {
-    const permission = await deps.gitea.getCollaboratorPermission(owner, name, item.requestedBy);
     const question = vouchQuestion(item.requestedBy, owner, name, title, body);
-    if (['write', 'admin', 'owner'].includes(permission)) vouchedBy = item.requestedBy;
+    if (await isWriter(deps.gitea, owner, name, item.requestedBy)) vouchedBy = item.requestedBy;
     // The inbox takes answers from writers only; the answer must be to this question, i.e. to this very text.
     else vouchedBy = answers.find((a) => a.question.trim() === question.trim() && a.by)?.by ?? null;
     if (vouchedBy === null) {

@@ -4,10 +4,13 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 export const TICKS = 'ticks';
 export const RELAY = 'relay';
 export const RECONCILE = 'reconcile';
+/** Housekeeping that needs no Gitea: the retention sweep. */
+export const MAINTENANCE = 'maintenance';
 
 export const HEARTBEAT_SCHEDULER = 'heartbeat';
 export const RELAY_SWEEP_SCHEDULER = 'relay-sweep';
 export const RECONCILE_SWEEP_SCHEDULER = 'reconcile-sweep';
+export const RETENTION_SWEEP_SCHEDULER = 'retention-sweep';
 
 /** Job options for ticks: one attempt (a failed tick is simply the next tick's work), no history kept. */
 export const TICK_JOB_OPTS = { removeOnComplete: true, removeOnFail: 100, attempts: 1 } as const;
@@ -16,6 +19,9 @@ export interface Queues {
   ticks: Queue;
   relay: Queue;
   reconcile: Queue;
+  maintenance: Queue;
+  /** Every queue above, for what shows or counts them all. */
+  all: Queue[];
   close(): Promise<void>;
 }
 
@@ -24,12 +30,16 @@ export function openQueues(connection: ConnectionOptions, prefix: string): Queue
   const ticks = new Queue(TICKS, opts);
   const relay = new Queue(RELAY, opts);
   const reconcile = new Queue(RECONCILE, opts);
+  const maintenance = new Queue(MAINTENANCE, opts);
+  const all = [ticks, relay, reconcile, maintenance];
   return {
     ticks,
     relay,
     reconcile,
+    maintenance,
+    all,
     async close() {
-      await Promise.all([ticks.close(), relay.close(), reconcile.close()]);
+      await Promise.all(all.map((q) => q.close()));
     },
   };
 }

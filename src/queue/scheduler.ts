@@ -1,6 +1,9 @@
 import type { Logger } from '../shared/log.js';
 import { connectRedis } from './redis.js';
-import { HEARTBEAT_SCHEDULER, RECONCILE_SWEEP_SCHEDULER, RELAY_SWEEP_SCHEDULER, openQueues } from './queues.js';
+import { HEARTBEAT_SCHEDULER, RECONCILE_SWEEP_SCHEDULER, RELAY_SWEEP_SCHEDULER, RETENTION_SWEEP_SCHEDULER, openQueues } from './queues.js';
+
+/** The retention sweep runs hourly (its first run at once); each run removes what aged past the window since the last. */
+const RETENTION_SWEEP_MS = 3_600_000;
 
 export interface SchedulerOptions {
   redisUrl: string;
@@ -12,7 +15,7 @@ export interface SchedulerOptions {
 }
 
 /**
- * `damascus scheduler`: upserts the job schedulers (heartbeat, relay sweep, reconcile sweep).
+ * `damascus scheduler`: upserts the job schedulers (heartbeat, relay sweep, reconcile sweep, retention sweep).
  * Upserting is idempotent, so any number of schedulers yield one schedule; it runs again after
  * every Redis (re)connect, because a Redis without persistence forgets the schedulers.
  */
@@ -26,6 +29,7 @@ export function startScheduler(o: SchedulerOptions): { upserted: Promise<void>; 
       await queues.ticks.upsertJobScheduler(HEARTBEAT_SCHEDULER, { every: o.heartbeatMs }, { name: 'heartbeat', opts: { removeOnComplete: true, removeOnFail: 100 } });
       await queues.relay.upsertJobScheduler(RELAY_SWEEP_SCHEDULER, { every: o.relaySweepMs }, { name: 'relay-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
       await queues.reconcile.upsertJobScheduler(RECONCILE_SWEEP_SCHEDULER, { every: o.reconcileSweepMs }, { name: 'reconcile-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      await queues.maintenance.upsertJobScheduler(RETENTION_SWEEP_SCHEDULER, { every: RETENTION_SWEEP_MS }, { name: 'retention-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
       o.log.info({ heartbeatMs: o.heartbeatMs }, 'job schedulers upserted');
       firstReady();
     } catch (err) {

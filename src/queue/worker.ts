@@ -1,17 +1,20 @@
 import { Worker, type Job } from 'bullmq';
 import { countTickWork } from '../db/ops/countTickWork.js';
 import { ensureLeaseSlots } from '../db/ops/ensureLeaseSlots.js';
+import { sweepOldRows } from '../db/ops/sweepOldRows.js';
 import { DependencyState } from '../shared/health.js';
 import type { Metrics } from '../shared/metrics.js';
 import { runTick, type TickDeps, type TickOutcome } from '../tick/runTick.js';
 import { connectRedis, type RedisHandle } from './redis.js';
-import { RECONCILE, RELAY, TICKS, enqueueRelay, enqueueTicks, openQueues, type Queues } from './queues.js';
+import { MAINTENANCE, RECONCILE, RELAY, TICKS, enqueueRelay, enqueueTicks, openQueues, type Queues } from './queues.js';
 
 /** What each tick needs (TickDeps; `cap`, enforced in the claim, is also this process's number of parallel ticks), and the queue. */
 export interface WorkerOptions extends Pick<TickDeps, 'sql' | 'phases' | 'workerId' | 'cap' | 'leaseMs' | 'backoff' | 'log'> {
   redisUrl: string;
   prefix: string;
   metrics?: Metrics;
+  /** The retention sweep's window in days (DAMASCUS_RETENTION_DAYS; 0 keeps everything). */
+  retentionDays: number;
   /** Inbox + outbox relay and reconcile sweep: run when their jobs arrive (given when Gitea is configured). */
   relay?: (queues: Queues) => Promise<unknown>;
   /** The sweep (`reconcile-*` jobs), or one issue read back (`confirm-issue`, data: IssueKey). */
@@ -27,7 +30,7 @@ export interface RunningWorker {
 }
 
 /**
- * `damascus worker`: BullMQ workers for ticks (and the relay/reconcile queues when configured).
+ * `damascus worker`: BullMQ workers for ticks and maintenance (and the relay/reconcile queues when configured).
  *
  * The lease in PostgreSQL, not the BullMQ job, is the truth about who works on an item. A tick job
  * carries no item: it claims whatever is next. So a BullMQ stall (a lock lost while Redis was away)
@@ -94,7 +97,24 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     }
   };
 
-  const workers: Worker[] = [new Worker(TICKS, processTick, { ...workerOpts, concurrency: o.cap })];
+  // The one maintenance job, the retention sweep: whichever worker takes the hourly job runs it, a batch at a time.
+  const processMaintenance = async () => {
+    try {
+      const swept = await sweepOldRows(o.sql, { olderThanDays: o.retentionDays, signal: shutdownSignal.signal });
+      pg.ok();
+      if (swept.webhookDeliveries > 0 || swept.outboxEvents > 0) o.log.info({ ...swept, retentionDays: o.retentionDays }, 'retention sweep');
+      return swept;
+    } catch (err) {
+      if (isConnectionError(err)) pg.failed(err);
+      else o.log.error({ err: String((err as Error)?.stack ?? err) }, 'retention sweep failed');
+      throw err;
+    }
+  };
+
+  const workers: Worker[] = [
+    new Worker(TICKS, processTick, { ...workerOpts, concurrency: o.cap }),
+    new Worker(MAINTENANCE, processMaintenance, { ...workerOpts, concurrency: 1 }),
+  ];
   if (o.relay) {
     const relay = o.relay;
     workers.push(new Worker(RELAY, async () => relay(queues), { ...workerOpts, concurrency: 1 }));

@@ -9,7 +9,8 @@ import type { Logger } from '../shared/log.js';
 import { forItem } from '../gitea/attribution.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { orNullIfNotFound } from '../gitea/errors.js';
-import { isBotSender, isTriggerLabel, withoutNul, type GiteaEvent, type RepoRef, type SenderRef } from '../gitea/events.js';
+import { isTriggerLabel, type ActionableEvent, type RepoRef, type SenderRef } from '../domain/webhookEvent.js';
+import { isBotSender, withoutNul } from '../gitea/events.js';
 import { stateOfLabel } from '../gitea/labels.js';
 import type { Comment, Issue, PullRequest, Repository } from '../gitea/types.js';
 
@@ -58,7 +59,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport & 
       for (const issue of labelled.filter((i) => !tracked.has(i.number))) {
         await isolated(report, `${project.owner}/${project.name}#${issue.number}`, async () => {
           const out = await replay(o, issueEvent(repo, issue, 'issue.labels', await labeller(o, project.owner, project.name, issue)));
-          if (out.status === 'recorded' && (out.effect.startsWith('created') || out.effect === 'reactivated')) {
+          if (out.status === 'recorded' && (out.result.kind === 'created' || out.result.kind === 'reactivated')) {
             report.created++;
             wake = true;
           }
@@ -82,7 +83,7 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   if (issue === null) {
     // Deleted while Damascus was not listening (its one `deleted` webhook was lost).
     const out = await replay(o, { kind: 'issue.deleted', repo, issue: { number: item.issueNumber, title: '', body: '', state: 'closed', htmlUrl: '', isPull: false }, sender: SWEEP });
-    if (out.status === 'recorded' && out.effect.startsWith('cancelled')) report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   // The PR first: merging it closes the issue too (by "Closes #N", or by the review phase right after the merge),
@@ -97,14 +98,14 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   }
   if (issue.state === 'closed') {
     const out = await replay(o, issueEvent(repo, issue, 'issue.closed', SWEEP));
-    if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   // Deliveries overtake each other: a label added and removed in quick succession may have arrived the other way
   // round. What Gitea shows now decides.
   if (!issue.labels.some((l) => isTriggerLabel(l.name, o.triggerLabel))) {
     const out = await replay(o, issueEvent(repo, issue, 'issue.labels', SWEEP));
-    if (out.status === 'recorded' && out.effect === 'cancelled') report.cancelled++;
+    if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
   if (item.waitingSince) report.comments += await sweepComments(o, repo, issue, item);
@@ -157,7 +158,7 @@ async function isolated(report: ReconcileReport, what: string, fn: () => Promise
   }
 }
 
-function replay(o: { sql: Sql; triggerLabel: string }, ev: Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }>): Promise<IntakeOutcome> {
+function replay(o: { sql: Sql; triggerLabel: string }, ev: ActionableEvent): Promise<IntakeOutcome> {
   return o.sql.begin((tx) =>
     applyWebhookEvent(tx, { deliveryId: `reconcile:${randomUUID()}`, event: 'reconcile', eventType: ev.kind, action: null }, ev, o.triggerLabel),
   ) as Promise<IntakeOutcome>;
@@ -174,19 +175,19 @@ function issueRef(issue: Issue) {
   return { number: issue.number, title: withoutNul(issue.title), body: withoutNul(issue.body ?? ''), state: issue.state, htmlUrl: issue.html_url, isPull: issue.pull_request !== null };
 }
 
-function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed', sender: SenderRef): Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }> {
+function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed', sender: SenderRef): ActionableEvent {
   const ref = issueRef(issue);
   if (kind === 'issue.closed') return { kind, repo, issue: ref, sender };
   return { kind, repo, issue: ref, labels: issue.labels.map((l) => l.name), cleared: false, sender };
 }
 
-function commentEvent(repo: RepoRef, issue: Issue, c: Comment): Extract<GiteaEvent, { kind: 'comment' }> {
+function commentEvent(repo: RepoRef, issue: Issue, c: Comment): Extract<ActionableEvent, { kind: 'comment' }> {
   const user = { id: c.user?.id ?? 0, login: c.user?.login ?? '' };
   const ref = issueRef(issue);
   return { kind: 'comment', action: 'created', repo, issue: ref, isPull: ref.isPull, comment: { id: c.id, body: withoutNul(c.body ?? ''), user, createdAt: c.created_at }, sender: user };
 }
 
-function prClosedEvent(repo: RepoRef, pr: PullRequest): Exclude<GiteaEvent, { kind: 'ignored' | 'invalid' }> {
+function prClosedEvent(repo: RepoRef, pr: PullRequest): ActionableEvent {
   return {
     kind: 'pr.closed', repo, number: pr.number, merged: pr.merged, headSha: pr.head.sha, headRef: pr.head.ref,
     mergeCommitSha: pr.merge_commit_sha ?? null, sender: SWEEP,

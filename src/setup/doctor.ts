@@ -6,7 +6,7 @@
  * Nothing here writes to Gitea except the hook test (Gitea sends the hook a test `push`); the scope probes target
  * things that cannot exist (tokenLacks). No detail ever holds a token or a secret: the hook name's tag is an HMAC.
  */
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import type { SandboxStatus } from '../agent/sandbox.js';
 import { describeBuilderStatus, type BuilderStatus } from '../agent/builderCheck.js';
 import type { Settings } from '../config/env.js';
@@ -356,7 +356,7 @@ async function checkReviewWorkflow(gitea: DoctorGitea, f: Findings, s: DoctorInp
   if (text === null) return fail(`Gitea lists ${entry.path} but it cannot be read on ${branch}: ${RUN_SETUP}`);
   let doc: unknown;
   try {
-    doc = load(text);
+    doc = parse(text);
   } catch (err) {
     return fail(`${entry.path} on ${branch} is not valid YAML (${firstLine(errorText(err))}): ${RUN_SETUP}`);
   }

@@ -14,7 +14,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { STATES } from '../domain/states.js';
 import type { GiteaClient } from '../gitea/client.js';
 import { GiteaError, orNullIfNotFound } from '../gitea/errors.js';
@@ -37,7 +37,7 @@ export interface AppManifest {
 
 /** Reads the Probot-format manifest (by default the package's app.yml); throws when `default_events` is not a non-empty list of names. */
 export function loadAppManifest(path: string = packageFile('app.yml')): AppManifest {
-  const doc = load(readFileSync(path, 'utf8')) as { default_events?: unknown; default_permissions?: unknown } | null;
+  const doc = parse(readFileSync(path, 'utf8')) as { default_events?: unknown; default_permissions?: unknown } | null;
   const events = doc?.default_events;
   if (!Array.isArray(events) || events.length === 0 || !events.every((e) => typeof e === 'string' && /^[a-z_]+$/.test(e))) {
     throw new Error(`${path}: default_events must be a non-empty list of Gitea event names`);

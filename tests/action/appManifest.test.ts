@@ -1,6 +1,6 @@
 /** app.yml: the one list of webhook events and permissions `damascus setup` uses. */
 import { readFileSync } from 'node:fs';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 
 interface Manifest {
   name: string;
@@ -11,7 +11,7 @@ interface Manifest {
 }
 
 const text = readFileSync('app.yml', 'utf8');
-const manifest = load(text) as Manifest;
+const manifest = parse(text) as Manifest;
 
 // Gitea 1.26 subscription names accepted by POST /repos/{o}/{r}/hooks `events` (FACTS.md §b).
 const GITEA_EVENT_NAMES = new Set([

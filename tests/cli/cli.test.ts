@@ -119,6 +119,31 @@ describe('damascus CLI (real processes)', () => {
     expect(again.stdout).toMatch(/spec → pass → build/);
   });
 
+  test('status shows the growing tables (rows, bytes) and the retention setting, as text and JSON', async () => {
+    await seedItems(db.sql, 1);
+    await db.sql`INSERT INTO webhook_deliveries (delivery_id, event, result, processed_at) VALUES (${randomBytes(8).toString('hex')}, 'issues', 'test', now())`;
+    const truth = await db.sql<{ name: string; rows: number; bytes: number }[]>`
+      SELECT t.name, (SELECT count(*)::int FROM events_outbox) AS rows, pg_total_relation_size(t.name::regclass) AS bytes FROM (VALUES ('events_outbox')) t(name)
+      UNION ALL SELECT 'webhook_deliveries', (SELECT count(*)::int FROM webhook_deliveries), pg_total_relation_size('webhook_deliveries')
+      UNION ALL SELECT 'work_items', (SELECT count(*)::int FROM work_items), pg_total_relation_size('work_items')`;
+    const withRetention = (days: string) => ({ ...env, DAMASCUS_RETENTION_DAYS: days });
+
+    const report = JSON.parse((await damascus(['status', '--json'], withRetention('14'))).stdout);
+    expect(report.retentionDays).toBe(14);
+    expect(report.tables.map((t: { name: string }) => t.name)).toEqual(['work_items', 'verdicts', 'human_issues', 'cost_ledger', 'ci_results', 'events_outbox', 'webhook_deliveries']);
+    for (const t of truth) expect(report.tables).toContainEqual(t);
+    for (const t of report.tables) expect(t.bytes).toBeGreaterThanOrEqual(8192); // at least the primary key's first page
+
+    const text = (await damascus(['status'], withRetention('14'))).stdout;
+    const deliveries = truth.find((t) => t.name === 'webhook_deliveries')!;
+    expect(text).toContain(`  webhook_deliveries: ${deliveries.rows} row${deliveries.rows === 1 ? '' : 's'}, ${(deliveries.bytes / 1024).toFixed(1)} KiB`);
+    expect(text).toContain('retention: processed webhook deliveries and delivered outbox events go after 14 days');
+    expect((await damascus(['status'], withRetention('0'))).stdout).toContain('retention: everything is kept (DAMASCUS_RETENTION_DAYS=0)');
+    const bad = await damascus(['status'], withRetention('-3'));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got "-3")');
+  });
+
   test('a phase that throws is recorded as an error with backoff, not a crash', async () => {
     await db.sql`UPDATE work_items SET state = 'done' WHERE state IN ('spec', 'build', 'review')`;
     const [item] = await seedItems(db.sql, 1);

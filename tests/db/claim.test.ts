@@ -1,5 +1,6 @@
 import { openDb } from '../../src/db/connection.js';
 import { claimNextItem, UnfitClaimError } from '../../src/db/ops/claimNextItem.js';
+import { countTickWork } from '../../src/db/ops/countTickWork.js';
 import { ensureLeaseSlots } from '../../src/db/ops/ensureLeaseSlots.js';
 import { recordVerdict } from '../../src/db/ops/recordVerdict.js';
 import { renewLease } from '../../src/db/ops/renewLease.js';
@@ -58,6 +59,35 @@ describe('claimNextItem', () => {
     expect(c!.id).toBe(review!.id);
     expect(c!.runAfter).toBeNull();
     expect((await claimNextItem(db.sql, 'w', opts))!.id).toBe(spec!.id);
+  });
+
+  test("the heartbeat's count and the claim agree on which items can be claimed", async () => {
+    const wide = { cap: 32, leaseMs: 60_000 };
+    // Three leases: one stays live, one runs out, one runs out on an item that has meanwhile been gated.
+    const [, expired, expiredGated] = await seedItems(db.sql, 3); // the first keeps its live lease
+    for (let i = 0; i < 3; i++) await claimNextItem(db.sql, 'w-old', wide);
+    for (const id of [expired!.id, expiredGated!.id]) {
+      await db.sql`UPDATE work_items SET lease_until = now() - interval '1 second' WHERE id = ${id}`;
+      await db.sql`UPDATE lease_slots SET lease_until = now() - interval '1 second' WHERE item_id = ${id}`;
+    }
+    await db.sql`UPDATE work_items SET gate_count = 1 WHERE id = ${expiredGated!.id}`;
+    const [readySpec, readyBuild, due, notYet, gated, gatedDue, parked, blocked, cancelled, done] = await seedItems(db.sql, 10);
+    await setState(db.sql, readyBuild!.id, 'build');
+    await setState(db.sql, due!.id, 'review');
+    await db.sql`UPDATE work_items SET run_after = now() - interval '1 minute' WHERE id = ${due!.id}`;
+    await db.sql`UPDATE work_items SET run_after = now() + interval '1 hour' WHERE id = ${notYet!.id}`;
+    await db.sql`UPDATE work_items SET gate_count = 2 WHERE id = ${gated!.id}`;
+    await db.sql`UPDATE work_items SET gate_count = 1, run_after = now() - interval '1 minute' WHERE id = ${gatedDue!.id}`;
+    await setState(db.sql, parked!.id, 'awaiting_human');
+    await setState(db.sql, blocked!.id, 'blocked');
+    await setState(db.sql, cancelled!.id, 'cancelled');
+    await setState(db.sql, done!.id, 'done');
+
+    expect(await countTickWork(db.sql, wide.cap)).toEqual({ live: 1, free: 31, claimable: 4 });
+    const claimed: number[] = [];
+    for (let c = await claimNextItem(db.sql, 'w-new', wide); c; c = await claimNextItem(db.sql, 'w-new', wide)) claimed.push(c.id);
+    expect(claimed.sort((a, b) => a - b)).toEqual([expired!.id, readySpec!.id, readyBuild!.id, due!.id].sort((a, b) => a - b));
+    expect(await countTickWork(db.sql, wide.cap)).toEqual({ live: 5, free: 27, claimable: 0 });
   });
 
   test('the lease is set with a fresh token, holder and expiry', async () => {

@@ -2,15 +2,21 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { openDb, type Sql } from '../../src/db/connection.js';
 import { createGroupCommitter } from '../../src/db/groupCommit.js';
-import { writeWebhookGroup, type WebhookDelivery } from '../../src/db/ops/applyWebhookEvent.js';
+import { applyWebhookEvent, writeWebhookGroup, type IntakeOutcome, type WebhookDelivery } from '../../src/db/ops/applyWebhookEvent.js';
 import { recordNewStories, type NewStoryDelivery } from '../../src/db/ops/recordNewStories.js';
 import { upsertProject } from '../../src/db/ops/upsertProject.js';
 import { routeWebhook } from '../../src/gitea/events.js';
 import { intakeKeys } from '../../src/http/webhooks.js';
 import { createTestDb, type TestDb, refuseTitle } from '../support/db.js';
-import { issuePayload } from '../support/webhookFixtures.js';
+import { commentPayload, issuePayload } from '../support/webhookFixtures.js';
 
 /** A routed delivery from a payload shaped like Gitea's. */
+function routed(event: string, eventType: string, action: string, payload: Record<string, unknown>, id: string = randomUUID()): WebhookDelivery {
+  const ev = routeWebhook({ event, eventType, payload });
+  if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
+  return { delivery: { deliveryId: id, event, eventType, action }, event: ev };
+}
+
 function delivery(action: 'label_updated' | 'label_cleared', number: number, opts: { labels?: string[]; repo?: string; repoId?: number; id?: string; title?: string } = {}): WebhookDelivery {
   const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action, number, labels: opts.labels ?? (action === 'label_cleared' ? [] : ['damascus']), repo: opts.repo, repoId: opts.repoId, title: opts.title }) });
   if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
@@ -142,5 +148,100 @@ describe('the intake group writer', () => {
     } finally {
       await refusal.remove();
     }
+  });
+});
+
+describe('the group writer is an optimisation: a mixed batch gives the rows that one-by-one writes give', () => {
+  let grouped: TestDb;
+  let single: TestDb;
+  beforeAll(async () => {
+    [grouped, single] = await Promise.all([createTestDb(), createTestDb()]);
+  });
+  afterAll(async () => Promise.all([grouped.drop(), single.drop()]));
+
+  const label = (number: number, id: string, opts: { labels?: string[]; body?: string; repo?: string; repoId?: number } = {}) =>
+    routed('issues', 'issue_label', 'label_updated', issuePayload({ action: 'label_updated', number, labels: opts.labels ?? ['damascus'], body: opts.body, repo: opts.repo, repoId: opts.repoId }), id);
+  const issueAction = (action: 'closed' | 'reopened' | 'deleted', number: number, id: string) =>
+    routed('issues', 'issues', action, issuePayload({ action, number, labels: ['damascus'], state: action === 'reopened' ? 'open' : 'closed' }), id);
+  const repo = label(1, 'x').event.repo;
+  const pr = (number: number, id: string, over: { merged?: boolean; synchronized?: boolean }): WebhookDelivery => {
+    const sender = { id: 3, login: 'bob' };
+    const event: WebhookDelivery['event'] = over.synchronized
+      ? { kind: 'pr.synchronized', repo, number, headSha: `head-${number}`, headRef: `damascus/${number}`, sender }
+      : { kind: 'pr.closed', repo, number, merged: over.merged === true, headSha: `head-${number}`, headRef: `damascus/${number}`, mergeCommitSha: over.merged ? 'm1' : null, sender };
+    return { delivery: { deliveryId: id, event: 'pull_request', eventType: over.synchronized ? 'pull_request_sync' : 'pull_request', action: over.synchronized ? 'synchronized' : 'closed' }, event };
+  };
+
+  /** The same history in both databases, written one delivery at a time: stories 1-9 in several states. */
+  async function seed(sql: Sql): Promise<void> {
+    const history = [...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => label(n, `seed-${n}`)), routed('issues', 'issue_label', 'label_cleared', issuePayload({ action: 'label_cleared', number: 2, labels: [] }), 'seed-cleared-2')];
+    for (const d of history) await sql.begin((tx) => applyWebhookEvent(tx, d.delivery, d.event, 'damascus'));
+    await sql`UPDATE work_items SET state = 'build', pr_number = 30 WHERE issue_number = 3`;
+    await sql`UPDATE work_items SET state = 'review', pr_number = 40 WHERE issue_number = 4`;
+    await sql`UPDATE work_items SET state = 'review', pr_number = 50, run_after = now() + interval '1 hour' WHERE issue_number = 5`;
+  }
+
+  /** One of each kind of decision, each about its own issue (as the committer's keys see to it). */
+  const batch: WebhookDelivery[] = [
+    label(10, 'b-10'), // a new story: the one-statement path
+    label(11, 'b-11', { body: 'Depends on #10' }), // a story with a dependency
+    label(2, 'b-2'), // a cancelled story labelled again
+    routed('issues', 'issue_label', 'label_cleared', issuePayload({ action: 'label_cleared', number: 1, labels: [] }), 'b-1'), // the label removed
+    pr(30, 'b-30', { merged: true }),
+    pr(40, 'b-40', {}),
+    pr(50, 'b-50', { synchronized: true }),
+    issueAction('closed', 6, 'b-6'),
+    routed('issue_comment', 'issue_comment', 'created', commentPayload({ number: 7, body: 'a question answered', commentId: 777 }), 'b-7'),
+    issueAction('deleted', 8, 'b-8'),
+    issueAction('reopened', 9, 'b-9'),
+    label(13, 'b-13', { repo: 'acme/other', repoId: 9 }), // a repository not seen yet
+    label(14, 'seed-9'), // a delivery id already recorded
+  ];
+
+  /** What a database holds, with items named by repository and issue (their ids depend on the order of creation). */
+  async function snapshot(sql: Sql) {
+    const named = await sql<{ id: number; key: string }[]>`
+      SELECT w.id, p.owner || '/' || p.name || '#' || w.issue_number AS key FROM work_items w JOIN projects p ON p.id = w.project_id`;
+    const key = new Map(named.map((r) => [Number(r.id), r.key]));
+    const name = (id: unknown) => (id === null ? null : key.get(Number(id)));
+    const items = await sql`
+      SELECT p.owner || '/' || p.name || '#' || w.issue_number AS key, w.state, w.resume_phase, w.title, w.requested_by, w.issue_url, w.story_body,
+             w.story_vouched_by, w.gate_count, w.pr_number, w.head_sha, w.run_after IS NULL AS runnable, w.lease_token, w.details
+      FROM work_items w JOIN projects p ON p.id = w.project_id ORDER BY key`;
+    const deliveries = await sql`
+      SELECT delivery_id, event, event_type, action, result, item_id, payload, processed_at IS NULL AS pending, comment_id FROM webhook_deliveries ORDER BY delivery_id`;
+    const events = await sql`SELECT id, item_id, type, payload FROM events_outbox ORDER BY id`;
+    const gates = await sql`SELECT item_id, kind, depends_on_item_id, target, is_open FROM coordination_gates ORDER BY id`;
+    const byKey = (a: { item: unknown }, b: { item: unknown }) => String(a.item).localeCompare(String(b.item));
+    return {
+      items,
+      deliveries: deliveries.map(({ itemId, ...d }) => ({ ...d, item: name(itemId) })),
+      // per item in the order written (the relative order of different items' events depends on the path)
+      events: events.map(({ id: _id, itemId, ...e }) => ({ ...e, item: name(itemId) })).sort(byKey),
+      gates: gates.map(({ itemId, dependsOnItemId, ...g }) => ({ ...g, item: name(itemId), dependsOn: name(dependsOnItemId) })).sort(byKey),
+      key,
+    };
+  }
+  const described = (outcomes: IntakeOutcome[], key: Map<number, string>) =>
+    outcomes.map((o) => (o.status === 'recorded' ? { ...o, itemId: o.itemId === null ? null : key.get(o.itemId), result: { ...o.result, itemId: null } } : o));
+
+  test('work_items, webhook_deliveries, events_outbox and gates', async () => {
+    await Promise.all([seed(grouped.sql), seed(single.sql)]);
+    const groupOutcomes = await writeWebhookGroup(grouped.sql, batch, 'damascus');
+    const singleOutcomes: IntakeOutcome[] = [];
+    for (const d of batch) singleOutcomes.push(await single.sql.begin((tx) => applyWebhookEvent(tx, d.delivery, d.event, 'damascus')));
+
+    expect(groupOutcomes.map((o) => (o.status === 'recorded' ? o.effect : o.status))).toEqual([
+      'created', 'created: waiting on 1 dependency', 'reactivated', 'cancelled', 'done: merged', 'parked: PR closed unmerged', 'head moved',
+      'inbox: issue closed', 'inbox', 'cancelled: issue deleted', 'ignored: reopened (add the trigger label again to resume)', 'created', 'duplicate',
+    ]);
+    const a = await snapshot(grouped.sql);
+    const b = await snapshot(single.sql);
+    expect(described(groupOutcomes, a.key)).toEqual(described(singleOutcomes, b.key));
+    expect(a.items).toEqual(b.items);
+    expect(a.deliveries).toEqual(b.deliveries);
+    expect(a.events).toEqual(b.events);
+    expect(a.gates).toEqual(b.gates);
+    expect(a.gates).toEqual([{ kind: 'depends_on', target: 'acme/widgets#10', isOpen: true, item: 'acme/widgets#11', dependsOn: 'acme/widgets#10' }]);
   });
 });

@@ -194,6 +194,19 @@ describe('API answers: the simulator answers like the captured Gitea, field by f
     expect(shapeDifferences(capture.body, JSON.parse(text))).toEqual([]);
     expect(w.sim.responseViolations).toEqual([]);
   });
+
+  test("a hook subscribed to app.yml's events lists, created and listed, the events Gitea listed for it", async () => {
+    const captured = (route: string) => apiCaptures.find((c) => c.route === route && c.status < 300)!.body;
+    const gitea = [(captured('POST /repos/{o}/{r}/hooks') as { events: string[] }).events, ...(captured('GET /repos/{o}/{r}/hooks') as { events: string[] }[]).map((h) => h.events)];
+    const req = await REQUESTS['POST /repos/{o}/{r}/hooks 201']!(w);
+    const res = await fetch(`${w.sim.apiUrl}${req.path}`, { method: 'POST', headers: { authorization: `token ${w.sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify(req.body) });
+    const hook = (await res.json()) as { id: number; events: string[] };
+    const listed = (await (await fetch(`${w.sim.apiUrl}/repos/${O}/${R}/hooks`, { headers: { authorization: `token ${w.sim.token}` } })).json()) as { id: number; events: string[] }[];
+    const sorted = (events: string[]) => [...events].sort();
+    expect(gitea.map(sorted)).toEqual([sorted(gitea[0]!), sorted(gitea[0]!)]);
+    expect(sorted(hook.events)).toEqual(sorted(gitea[0]!));
+    expect(sorted(listed.find((h) => h.id === hook.id)!.events)).toEqual(sorted(gitea[0]!));
+  });
 });
 
 // ─────────────────────────── webhook deliveries ───────────────────────────

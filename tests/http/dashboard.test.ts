@@ -342,7 +342,7 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect(api.status).toBe(200);
     const body = await api.json();
     const byName: LooseJson = Object.fromEntries(body.queues.map((q: { name: string }) => [q.name, q]));
-    expect(Object.keys(byName).sort()).toEqual(['reconcile', 'relay', 'ticks']);
+    expect(Object.keys(byName).sort()).toEqual(['maintenance', 'reconcile', 'relay', 'ticks']);
     expect(byName.ticks.counts.waiting).toBe(3);
     expect(byName.ticks.readOnlyMode).toBe(true);
     const pause = await fetch(`${base}/admin/queues/api/queues/ticks/pause`, { method: 'PUT' });

@@ -189,6 +189,18 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     expect((await loop.db.sql`SELECT story_vouched_by FROM work_items WHERE id = ${id}`)[0]!.storyVouchedBy).toBe('alice');
   });
 
+  test('labelled by an account Gitea no longer knows: no writer either (the inbox\'s rule), so a writer is asked to vouch', async () => {
+    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
+    const id = await labelled('From a deleted account', 'Please add a greeting.', 'gone-user');
+    loop.sim.state.users.delete('gone-user');
+    const before = loop.llm.requests.length;
+    await loop.tick();
+    expect(loop.llm.requests.length).toBe(before);
+    expect((await loop.state(id)).state).toBe('awaiting_human');
+    const [q] = await loop.db.sql`SELECT question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
+    expect(q!.question).toMatch(/@gone-user, a user without write access/);
+  });
+
   test('a guarded change is approved only by a writer\'s /damascus approve of that change\'s fingerprint; "do not approve" does not approve', async () => {
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     loop.scriptLlm({ text: specText({ scope: 'greeting.txt' }) });

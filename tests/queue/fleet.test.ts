@@ -1,30 +1,16 @@
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { SCRIPTED_PHASES } from '../support/cli.js';
-import { createTestDb, type TestDb } from '../support/db.js';
-import { spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess, type PrivateRedis } from '../support/processes.js';
+import { processWorld, spawnDamascus, waitFor } from '../support/processes.js';
 import { overlappingRuns, peakLiveRuns, readTrace, readTraceEvents } from '../support/trace.js';
 
 const CAP = 4;
 
 describe('a fleet of real processes: 3 workers and 2 schedulers over 300 items', () => {
-  let db: TestDb;
-  let redis: PrivateRedis;
-  let dir: { path: string; remove(): Promise<void> };
-  const procs: DamascusProcess[] = [];
-  beforeAll(async () => {
-    db = await createTestDb();
-    redis = await startPrivateRedis();
-    dir = await tempDir('damascus-fleet-');
-  });
-  afterAll(async () => {
-    await stopAll(procs);
-    await redis.stop();
-    await db.drop();
-    await dir.remove();
-  });
+  const world = processWorld('damascus-fleet-');
 
   test('every item reaches done, no item runs two phases at once, leases never exceed the cap', async () => {
+    const { db, redis, dir, procs } = world;
     await db.sql`INSERT INTO projects (owner, name) VALUES ('fleet', 'repo')`;
     await db.sql`INSERT INTO work_items (project_id, issue_number, title)
                  SELECT (SELECT id FROM projects WHERE name = 'repo'), g, 'story ' || g FROM generate_series(1, 300) g`;

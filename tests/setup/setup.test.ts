@@ -1,14 +1,16 @@
 /** `damascus setup OWNER/REPO` — the built CLI against the simulated Gitea (npm run build first). */
 import { createHmac } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { GiteaError } from '../../src/gitea/errors.js';
 import { STATE_LABELS } from '../../src/gitea/labels.js';
 import { renderReviewWorkflow, REVIEW_WORKFLOW_FILE } from '../../src/gitea/reviewWorkflow.js';
-import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, loadAppManifest, storedEvents, webhookName } from '../../src/setup/setupRepo.js';
+import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, hookIsCurrent, loadAppManifest, storedEvents, WEBHOOK_TEST_BRANCH, webhookName } from '../../src/setup/setupRepo.js';
 import { deriveProjectSecret, deriveWebhookSecret } from '../../src/shared/signing.js';
-import { damascus, type CliRun } from '../support/cli.js';
+import { damascus, ROOT, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 
 const run = promisify(execFile);
@@ -368,5 +370,29 @@ describe('storedEvents', () => {
   test('maps subscription names to what Gitea reports back', () => {
     expect(storedEvents(['pull_request_only', 'issues_only', 'issue_label'])).toEqual(['issue_label', 'issues', 'pull_request']);
     expect(storedEvents(['issues'])).toEqual(['issue_assign', 'issue_comment', 'issue_label', 'issue_milestone', 'issues']);
+  });
+
+  test("app.yml's events are what the real Gitea 1.26.3 reported back for setup's hook", () => {
+    const capture = JSON.parse(readFileSync(join(ROOT, 'tests/fixtures/gitea-1.26.3/api/POST_repos_o_r_hooks_201.json'), 'utf8')) as { body: { events: string[] } };
+    expect(storedEvents(EVENTS)).toEqual([...capture.body.events].sort());
+  });
+
+  // Every subscription name Gitea takes (FACTS §b). The simulator stores each from what it turns on, not from
+  // setup's table, and tests/gitea/captures.test.ts holds that to a real hook.
+  const SUBSCRIPTIONS = [
+    'issues', 'issues_only', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment',
+    'pull_request', 'pull_request_only', 'pull_request_assign', 'pull_request_label', 'pull_request_milestone', 'pull_request_comment',
+    'pull_request_review', 'pull_request_review_request', 'pull_request_sync',
+    'push', 'create', 'delete', 'fork', 'repository', 'wiki', 'release', 'package', 'status', 'workflow_run', 'workflow_job',
+  ];
+
+  test('a hook subscribed to any one of them is current as the simulated Gitea reports it back', async () => {
+    await sim.createRepo('acme', 'subscriptions');
+    for (const name of SUBSCRIPTIONS) {
+      await client.createHook('acme', 'subscriptions', { url: 'http://127.0.0.1:9/hook', secret: 's', events: [name], active: true, name, branchFilter: WEBHOOK_TEST_BRANCH });
+    }
+    const hooks = await client.listHooks('acme', 'subscriptions');
+    expect(hooks.map((h) => h.name).sort()).toEqual([...SUBSCRIPTIONS].sort());
+    expect(hooks.filter((h) => !hookIsCurrent(h, [h.name ?? ''], h.name ?? '')).map((h) => `${h.name}: ${h.events.join(', ')}`)).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from './cli.js';
+import { createTestDb, type TestDb } from './db.js';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,4 +92,29 @@ export async function stopAll(ps: DamascusProcess[]): Promise<void> {
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** What a test file of real processes runs against: its own database, Redis and temp dir, and the processes it started. */
+export interface ProcessWorld {
+  db: TestDb;
+  redis: PrivateRedis;
+  dir: { path: string; remove(): Promise<void> };
+  procs: DamascusProcess[];
+}
+
+/** A ProcessWorld made before the file's tests and removed after them, its processes killed first. */
+export function processWorld(tempPrefix: string): ProcessWorld {
+  const world = { procs: [] as DamascusProcess[] } as ProcessWorld;
+  beforeAll(async () => {
+    world.db = await createTestDb();
+    world.redis = await startPrivateRedis();
+    world.dir = await tempDir(tempPrefix);
+  });
+  afterAll(async () => {
+    await stopAll(world.procs);
+    await world.redis.stop();
+    await world.db.drop();
+    await world.dir.remove();
+  });
+  return world;
 }

@@ -14,7 +14,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { ROOT } from './cli.js';
 import type { SimDispatch } from './giteaSim/state.js';
 
@@ -59,7 +59,7 @@ function evaluate(value: string, ctx: { inputs: Record<string, string>; secrets:
  * the Action the step names (for its input defaults).
  */
 export function planWorkflowRun(workflowText: string, d: DispatchLike, secrets: Map<string, string>, jobToken: string, actionYml: string): WorkflowPlan {
-  const doc = load(workflowText) as {
+  const doc = parse(workflowText) as {
     on?: { workflow_dispatch?: { inputs?: Record<string, { required?: boolean; default?: unknown }> } };
     jobs?: Record<string, { 'runs-on'?: string; steps?: Step[] }>;
   } | null;
@@ -80,7 +80,7 @@ export function planWorkflowRun(workflowText: string, d: DispatchLike, secrets: 
   const uses = /^(https?:\/\/.+)@([0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._/-]*)$/.exec(step.uses!);
   if (!uses) throw new Error(`runAction: uses: must be a full URL and ref (got ${step.uses})`);
   const ctx = { inputs, secrets, githubToken: jobToken };
-  const manifest = load(actionYml) as { inputs: Record<string, { default?: unknown; required?: boolean }> };
+  const manifest = parse(actionYml) as { inputs: Record<string, { default?: unknown; required?: boolean }> };
   const stepInputs: Record<string, string> = {};
   for (const [name, spec] of Object.entries(manifest.inputs)) {
     const raw = step.with?.[name];
@@ -162,13 +162,13 @@ export async function runReviewWorkflow(o: RunActionOptions): Promise<ActionRunR
   const actionDir = join(root, 'action');
   const files = join(root, 'files');
   try {
-    const doc = load(text) as { jobs?: Record<string, { steps?: Step[] }> };
+    const doc = parse(text) as { jobs?: Record<string, { steps?: Step[] }> };
     const uses = Object.values(doc.jobs ?? {})[0]?.steps?.[0]?.uses ?? '';
     const at = uses.lastIndexOf('@');
     if (at < 0) throw new Error(`runAction: uses: ${uses} names no ref`);
     await fetchAction(uses.slice(0, at), uses.slice(at + 1), actionDir);
     const plan = planWorkflowRun(text, d, o.secrets, o.jobToken, await readFile(join(actionDir, 'action.yml'), 'utf8'));
-    const manifest = load(await readFile(join(actionDir, 'action.yml'), 'utf8')) as { runs: { using: string; main: string } };
+    const manifest = parse(await readFile(join(actionDir, 'action.yml'), 'utf8')) as { runs: { using: string; main: string } };
     if (!/^node(20|24)$/.test(manifest.runs.using)) throw new Error(`runAction: runs.using ${manifest.runs.using} is not a node action`);
     const inputs = { ...plan.inputs, ...o.inputOverrides };
     await mkdir(workspace, { recursive: true });

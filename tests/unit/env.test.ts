@@ -95,6 +95,20 @@ describe('DAMASCUS_RUNS_ON', () => {
   });
 });
 
+describe('DAMASCUS_RETENTION_DAYS', () => {
+  test('30 days unless set; 0 keeps everything; anything but a whole number of days is a ConfigError that names it', () => {
+    expect(loadSettings({}).retentionDays).toBe(30);
+    expect(loadSettings({ DAMASCUS_RETENTION_DAYS: ' ' }).retentionDays).toBe(30);
+    expect(loadSettings({ DAMASCUS_RETENTION_DAYS: '0' }).retentionDays).toBe(0);
+    expect(loadSettings({ DAMASCUS_RETENTION_DAYS: '1' }).retentionDays).toBe(1);
+    expect(loadSettings({ DAMASCUS_RETENTION_DAYS: '365' }).retentionDays).toBe(365);
+    for (const bad of ['-1', '7.5', 'thirty', '30d']) {
+      expect(configError({ DAMASCUS_RETENTION_DAYS: bad }).message).toBe(
+        `DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(bad)})`);
+    }
+  });
+});
+
 describe('DATABASE_PASSWORD and REDIS_PASSWORD (or _FILE): put into the URLs, so the URLs need not hold them', () => {
   test('the password from the file goes into the URL (encoded), replacing one already there; unset, the URL is as given', () => {
     const password = 'p@ss:w/rd?#%';

@@ -1,4 +1,5 @@
-import { isBotSender, routeWebhook, triggerLabelChange, type GiteaEvent } from '../../src/gitea/events.js';
+import { triggerLabelChange, type GiteaEvent } from '../../src/domain/webhookEvent.js';
+import { isBotSender, routeWebhook } from '../../src/gitea/events.js';
 import { ownCapture, ownCaptures, SHARED_ABSENT, SHARED_WEBHOOK_DIR, sharedCaptures, sharedCapturesPresent } from '../support/webhookFixtures.js';
 import type { LooseJson } from '../support/looseJson.js';
 

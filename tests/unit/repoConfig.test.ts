@@ -18,7 +18,7 @@ describe('parseRepoConfig', () => {
       expect(ok(text)).toEqual(DEFAULT_REPO_CONFIG);
     }
     expect(DEFAULT_REPO_CONFIG).toMatchObject({
-      triggerLabel: 'damascus', budgetCycles: 3, maxCostUsd: 5, testCommand: null, reviewWorkflow: 'damascus-review.yml',
+      budgetCycles: 3, maxCostUsd: 5, testCommand: null, reviewWorkflow: 'damascus-review.yml',
       ciTimeoutMinutes: 30, mergeStyle: 'merge', requireSpecApproval: false, contextFiles: [],
       requiredSpecSections: ['Summary', 'Acceptance Criteria', 'Test Command', 'Scope', 'Open Questions'],
       builder: { name: null, maxTurns: 30, timeoutMinutes: 30 },
@@ -27,7 +27,6 @@ describe('parseRepoConfig', () => {
 
   test('every key is read and camelCased; unspecified keys keep their defaults', () => {
     const c = ok(`
-trigger_label: robot
 budget_cycles: 5
 max_cost_usd: 2.5
 required_spec_sections: [Summary, Acceptance Criteria]
@@ -44,7 +43,7 @@ context_files:
 allow_catch_all_scope: true
 `);
     expect(c).toEqual({
-      triggerLabel: 'robot', budgetCycles: 5, maxCostUsd: 2.5, requiredSpecSections: ['Summary', 'Acceptance Criteria'],
+      budgetCycles: 5, maxCostUsd: 2.5, requiredSpecSections: ['Summary', 'Acceptance Criteria'],
       testCommand: 'npm test', reviewWorkflow: 'ci-review.yaml', ciTimeoutMinutes: 90, mergeStyle: 'squash',
       requireSpecApproval: true, contextFiles: ['docs/ARCHITECTURE.md'], allowCatchAllScope: true,
       builder: { name: 'aider', maxTurns: 12, timeoutMinutes: 30 },
@@ -78,6 +77,8 @@ allow_catch_all_scope: true
     const r = bad('budget_cycles: 3\n\nmax_cost: 4\n');
     expect(r.error).toMatch(/unknown key `max_cost`/);
     expect(r.line).toBe(3);
+    // The trigger label is the operator's (DAMASCUS_TRIGGER_LABEL): a repo file cannot set it.
+    expect(bad('trigger_label: robot\n')).toEqual({ ok: false, error: expect.stringMatching(/^unknown key `trigger_label`/), line: 1 });
   });
 
   test('an unknown nested key under builder is named with its line', () => {
@@ -87,7 +88,7 @@ allow_catch_all_scope: true
   });
 
   test('type errors name the key, the expected type and the line', () => {
-    const r = bad('trigger_label: go\nbudget_cycles: three\n');
+    const r = bad('merge_style: squash\nbudget_cycles: three\n');
     expect(r.error).toMatch(/`budget_cycles` must be a positive whole number \(got string "three"\)/);
     expect(r.line).toBe(2);
     const b = bad('builder:\n  name: [claude]\n');

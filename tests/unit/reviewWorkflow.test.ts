@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { REVIEW_WORKFLOW_FILE, renderReviewWorkflow, reviewRunTitle } from '../../src/gitea/reviewWorkflow.js';
 import { runName } from '../support/giteaSim/handlers.js';
 
@@ -19,8 +19,8 @@ const ACTION_URL = 'https://gitea.example.com/damascus/review-action';
 const ACTION_REF = '0123456789abcdef0123456789abcdef01234567';
 const render = (o: { actionUrl?: string; actionRef?: string; runsOn?: string } = {}) =>
   renderReviewWorkflow({ actionUrl: o.actionUrl ?? ACTION_URL, actionRef: o.actionRef ?? ACTION_REF, runsOn: o.runsOn ?? 'damascus' });
-const workflow = load(render()) as Workflow;
-const action = load(readFileSync('action/action.yml', 'utf8')) as ActionManifest;
+const workflow = parse(render()) as Workflow;
+const action = parse(readFileSync('action/action.yml', 'utf8')) as ActionManifest;
 
 test('the job token gets code write (the commit status) and nothing else: every scope Gitea 1.26 knows is named, since unnamed ones keep the repository default', () => {
   expect(workflow.permissions).toEqual({
@@ -87,7 +87,7 @@ test('the Action step passes only inputs action/action.yml declares, and every r
 
 test('a trailing slash on the URL is dropped; a tag works as the ref', () => {
   const text = render({ actionUrl: `${ACTION_URL}/`, actionRef: 'v1.2.0' });
-  expect((load(text) as Workflow).jobs.review!.steps[0]!.uses).toBe(`${ACTION_URL}@v1.2.0`);
+  expect((parse(text) as Workflow).jobs.review!.steps[0]!.uses).toBe(`${ACTION_URL}@v1.2.0`);
 });
 
 test.each([

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
+import { parse } from 'yaml';
 import { loadSettings } from '../../src/config/env.js';
 import { keyValues, parseDockerfile, readDockerfile, shellCommands, stagesOf, type DockerStage } from '../support/dockerfile.js';
 
@@ -22,10 +22,10 @@ type Compose = {
   services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { name?: string; internal?: boolean }>;
 };
 
-// Compose resolves YAML merge keys (`<<: *damascus`); js-yaml 5 does so only with the merge tag.
-const compose = load(readFileSync('docker-compose.yml', 'utf8'), { schema: CORE_SCHEMA.withTags(mergeTag) }) as Compose;
+// Compose resolves YAML merge keys (`<<: *damascus`), which YAML 1.2 parsers leave alone unless asked.
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as Compose;
 const s = compose.services;
-const runnerConfig = load(readFileSync('deploy/act_runner.yaml', 'utf8')) as {
+const runnerConfig = parse(readFileSync('deploy/act_runner.yaml', 'utf8')) as {
   runner: { labels?: string[] };
   cache?: { enabled?: boolean };
   container: { network?: string; docker_host?: string; privileged?: boolean; valid_volumes?: string[] };
@@ -269,7 +269,7 @@ describe('Dockerfile', () => {
 });
 
 describe('.gitea/workflows/ci.yml', () => {
-  const wf = load(readFileSync('.gitea/workflows/ci.yml', 'utf8')) as {
+  const wf = parse(readFileSync('.gitea/workflows/ci.yml', 'utf8')) as {
     jobs: Record<string, { services: Record<string, { image: string }>; steps: { run?: string; uses?: string }[] }>;
   };
   test('PostgreSQL and Redis as services, chromium installed, npm test run', () => {
@@ -313,7 +313,7 @@ describe('docker compose config', () => {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, ...vars },
     });
-    return { status: r.status, stderr: r.stderr.trim(), config: r.status === 0 ? (load(r.stdout) as Compose) : undefined };
+    return { status: r.status, stderr: r.stderr.trim(), config: r.status === 0 ? (parse(r.stdout) as Compose) : undefined };
   }
 
   test('the compose file validates with the compose CLI (no engine needed) with no variable set', () => {

@@ -1,26 +1,33 @@
 import type { Sql, TxSql } from '../connection.js';
 import { PartialGroupWrite } from '../groupCommit.js';
-import { insertStories, recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
-import { triggerLabelChange, type GiteaEvent, type RepoRef } from '../../gitea/events.js';
+import { storyRow, type StoryRow } from './insertStories.js';
+import { recordDeliveries, type DeliveryContext, type Delivery } from './recordDeliveries.js';
+import { recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
+import { createStoriesAndSettle, type CreateRow, type Settle } from './createStoriesAndSettle.js';
+import type { ActionableEvent, RepoRef } from '../../domain/webhookEvent.js';
+import {
+  decideIntake,
+  describeIntakeResult,
+  intakeFollowUp,
+  type IntakeDecision,
+  type IntakeResult,
+} from '../../domain/intake.js';
 import { cancelItem } from './cancelItem.js';
-import { projectIsCurrent, upsertProject, type ProjectInput } from './upsertProject.js';
+import { createStory } from './createStory.js';
+import { markIssueDeleted } from './markIssueDeleted.js';
+import { markItemMerged } from './markItemMerged.js';
+import { parkOnClosedPr } from './parkOnClosedPr.js';
+import { reactivateItem } from './reactivateItem.js';
+import { recordPrHead } from './recordPrHead.js';
+import { upsertProject, type ProjectInput } from './upsertProject.js';
 import { openDependencyGates } from './openDependencyGates.js';
-import { parseDependencies } from '../../domain/gates.js';
-
-export interface Delivery {
-  deliveryId: string;
-  event: string;
-  eventType: string | null;
-  action: string | null;
-}
-
-type Actionable = Exclude<GiteaEvent, { kind: 'ignored' } | { kind: 'invalid' }>;
 
 export type IntakeOutcome =
   | { status: 'duplicate' }
   | {
       status: 'recorded';
-      /** What the delivery did, in a word (stored as webhook_deliveries.result). */
+      result: IntakeResult;
+      /** The result's text (describeIntakeResult), stored as webhook_deliveries.result. */
       effect: string;
       itemId: number | null;
       /** Enqueue a tick after commit (a story became claimable). */
@@ -31,9 +38,13 @@ export type IntakeOutcome =
       inbox: boolean;
     };
 
+const recorded = (result: IntakeResult): IntakeOutcome => ({
+  status: 'recorded', result, effect: describeIntakeResult(result), itemId: result.itemId, ...intakeFollowUp(result),
+});
+
 export interface WebhookDelivery {
   delivery: Delivery;
-  event: Actionable;
+  event: ActionableEvent;
 }
 
 /**
@@ -41,7 +52,7 @@ export interface WebhookDelivery {
  * the event to the store, inside the caller's transaction. No outbound call: what needs the Gitea
  * API (a commenter's permission) is left in the inbox for the relay job.
  */
-export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: Actionable, triggerLabel: string): Promise<IntakeOutcome> {
+export async function applyWebhookEvent(tx: TxSql, d: Delivery, ev: ActionableEvent, triggerLabel: string): Promise<IntakeOutcome> {
   const [outcome] = await applyWebhookEvents(tx, [{ delivery: d, event: ev }], triggerLabel);
   return outcome!;
 }
@@ -62,7 +73,7 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   if (eligible.length > 0) {
     const ids = await recordNewStories(sql, eligible.map((e) => e.story));
     ids.forEach((itemId, k) => {
-      if (itemId !== null) out.set(eligible[k]!.n, created(itemId));
+      if (itemId !== null) out.set(eligible[k]!.n, recorded({ kind: 'created', itemId, waitingOn: 0 }));
     });
   }
   const rest = deliveries.flatMap((_, n) => (out.has(n) ? [] : [n]));
@@ -78,17 +89,18 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   return deliveries.map((_, n) => out.get(n)!);
 }
 
-/** The delivery as recordNewStories takes it, when its payload alone says it starts a story. */
-function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, trigger: string): NewStoryDelivery | null {
-  if (ev.kind !== 'issue.opened' && ev.kind !== 'issue.labels') return null;
-  if (ev.issue.isPull || ev.issue.state !== 'open') return null;
-  if (triggerLabelChange(false, labelsNow(ev), trigger) !== 'added') return null;
-  if (parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number }).length > 0) return null;
+/**
+ * The delivery as recordNewStories takes it, when the intake's decision without an item (what the
+ * payload alone says) is a story without dependencies; the statement itself checks that there is no item.
+ */
+function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, triggerLabel: string): NewStoryDelivery | null {
+  const decision = decideIntake(ev, { item: null, triggerLabel });
+  if (decision.kind !== 'create' || decision.dependencies.length > 0) return null;
+  const { repo, ...story } = decision.story;
   return {
     deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
-    owner: ev.repo.owner, name: ev.repo.name, repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch,
-    htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-    issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl,
+    owner: repo.owner, name: repo.name, repoId: repo.id, defaultBranch: repo.defaultBranch, htmlUrl: repo.htmlUrl, cloneUrl: repo.cloneUrl,
+    ...story,
   };
 }
 
@@ -103,273 +115,74 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
   // A group's size varies and the tables grow: plan these statements for each group, not once
   // per connection (DbOptions sets force_generic_plan, which suits the fixed-shape claim).
   const [, contexts] = await Promise.all([tx`SET LOCAL plan_cache_mode = force_custom_plan`, recordDeliveries(tx, deliveries)]);
-  const effects = await Promise.all(deliveries.map((w, n) => (contexts[n] ? apply(tx, w.event, triggerLabel, contexts[n]!) : null)));
-  const creates: StoryRow[] = [];
-  const settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[] = [];
+  const effects = await Promise.all(
+    deliveries.map((w, n) => {
+      const ctx = contexts[n];
+      return ctx ? apply(tx, decideIntake(w.event, { item: ctx.item, triggerLabel }), ctx) : null;
+    }),
+  );
+  const creates: CreateRow[] = [];
+  const settles: Settle[] = [];
   effects.forEach((e, n) => {
     if (e === null) return;
     const ctx = contexts[n]!;
-    if ('create' in e) creates.push({ n, delivery_row_id: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...storyRow(e.create) });
-    else settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: e.effect, itemId: e.itemId, payload: e.inbox ? deliveries[n]!.event : null });
+    if ('create' in e) creates.push({ n, delivery_row_id: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, ...e.create });
+    else {
+      const payload = intakeFollowUp(e).inbox ? deliveries[n]!.event : null;
+      settles.push({ deliveryRowId: ctx.deliveryRowId, deliveryTid: ctx.deliveryTid, result: describeIntakeResult(e), itemId: e.itemId, payload });
+    }
   });
-  const createdIds = await createAndSettle(tx, creates, settles);
+  const createdIds = await createStoriesAndSettle(tx, creates, settles);
   return effects.map((e, n): IntakeOutcome => {
     if (e === null) return { status: 'duplicate' };
-    if (!('create' in e)) return { status: 'recorded', ...e };
+    if (!('create' in e)) return recorded(e);
     const itemId = createdIds.get(n);
-    return itemId === undefined ? { status: 'recorded', ...none('ignored: item already exists') } : created(itemId);
+    return recorded(itemId === undefined ? { kind: 'ignored', itemId: null, reason: 'item already exists' } : { kind: 'created', itemId, waitingOn: 0 });
   });
 }
 
-type Effect = Omit<Extract<IntakeOutcome, { status: 'recorded' }>, 'status'>;
-type Story = { projectId: number; issueNumber: number; title: string; body: string; by: string; issueUrl: string };
-/** A story as insertStories reads it, with its delivery's row. */
-type StoryRow = { n: number; delivery_row_id: number; deliveryTid: string; project_id: number; issue_number: number; title: string; requested_by: string; issue_url: string; story_body: string };
-const storyRow = (s: Story) => ({ project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl, story_body: s.body });
 /** A new story without dependencies: created by the closing statement, with the others. */
-interface Create { create: Story }
-const none = (effect: string, itemId: number | null = null): Effect => ({ effect, itemId, wake: false, relay: false, inbox: false });
-/** A new story, claimable at once. */
-const created = (itemId: number): IntakeOutcome => ({ status: 'recorded', effect: 'created', itemId, wake: true, relay: true, inbox: false });
-
-interface ItemRow {
-  id: number;
-  state: string;
-  resumePhase: string | null;
-  issueDeleted: boolean;
-}
-
-interface Context {
-  deliveryRowId: number;
-  /** Where the delivery row is: the closing statement updates it by TID, whatever plan the cache holds. */
-  deliveryTid: string;
-  /** The story's item, row-locked for this transaction: by its issue number, or by its pull request. */
-  item: ItemRow | null;
-  /** The project's id when its row already says what this payload says about the repository. */
-  currentProjectId: number | null;
-}
+interface Create { create: StoryRow }
 
 const projectInput = (r: RepoRef): ProjectInput => ({
   owner: r.owner, name: r.name, giteaRepoId: r.id, defaultBranch: r.defaultBranch, htmlUrl: r.htmlUrl, cloneUrl: r.cloneUrl,
 });
 
-/** The issue's labels after the event: label_cleared's list is stale (FACTS §c), a cleared issue has none. */
-const labelsNow = (ev: Extract<Actionable, { kind: 'issue.opened' | 'issue.labels' }>): string[] =>
-  ev.kind === 'issue.labels' && ev.cleared ? [] : ev.labels;
-
-/** A pull-request event: it names the PR, not the issue. */
-export const isPrEvent = (ev: Actionable): ev is Extract<Actionable, { kind: 'pr.closed' | 'pr.synchronized' }> =>
-  ev.kind === 'pr.closed' || ev.kind === 'pr.synchronized';
-
-/** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
-async function recordDeliveries(tx: TxSql, deliveries: readonly WebhookDelivery[]): Promise<(Context | null)[]> {
-  const input = deliveries.map(({ delivery: d, event: ev }, n) => ({
-    n, delivery_id: d.deliveryId, event: d.event, event_type: d.eventType, action: d.action,
-    owner: ev.repo.owner, name: ev.repo.name, repo_id: ev.repo.id, default_branch: ev.repo.defaultBranch, html_url: ev.repo.htmlUrl, clone_url: ev.repo.cloneUrl,
-    issue_number: isPrEvent(ev) ? null : ev.issue.number, pr_number: isPrEvent(ev) ? ev.number : null,
-    // A new comment is taken once, by whichever of its webhook and the reconcile sweep comes first.
-    comment_id: ev.kind === 'comment' && ev.action === 'created' ? ev.comment.id : null,
-  }));
-  // the delivery's item by one work_items column, the same in the input
-  const itemBy = (column: 'issue_number' | 'pr_number') => tx`
-      SELECT i.n, w.id, w.state, w.resume_phase, w.issue_deleted FROM input i
-      CROSS JOIN LATERAL (
-        SELECT w.id, w.state, w.resume_phase, COALESCE((w.details ->> 'issueDeleted')::boolean, false) AS issue_deleted FROM work_items w
-        WHERE w.project_id = (SELECT p.id FROM projects p WHERE p.owner = i.owner AND p.name = i.name)
-          AND w.${tx(column)} = i.${tx(column)}
-        FOR UPDATE
-      ) w`;
-  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: string | null; resumePhase: string | null; issueDeleted: boolean | null; currentProjectId: number | null }[]>`
-    WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
-        n int, delivery_id text, event text, event_type text, action text, owner text, name text, repo_id bigint,
-        default_branch text, html_url text, clone_url text, issue_number int, pr_number int, comment_id bigint)
-    ), d AS (
-      -- processed from the start (the closing statement reopens an inbox delivery), so the settling
-      -- update leaves the pending index alone
-      INSERT INTO webhook_deliveries (delivery_id, event, event_type, action, result, processed_at, comment_id)
-      SELECT delivery_id, event, event_type, action, 'received', now(), comment_id FROM input ORDER BY n
-      ON CONFLICT DO NOTHING
-      RETURNING id, ctid, delivery_id
-    ), item AS (
-      -- one index probe per delivery (a join could be planned as a scan of the whole table: the
-      -- planner takes the input for 100 rows, and a cached plan outlives the table's growth)
-      ${itemBy('issue_number')}
-      UNION ALL
-      ${itemBy('pr_number')}
-    ), project AS (
-      SELECT i.n, p.id FROM input i JOIN projects p ON p.owner = i.owner AND p.name = i.name
-      WHERE ${projectIsCurrent(tx, 'p', { repoId: tx`i.repo_id`, defaultBranch: tx`COALESCE(i.default_branch, 'main')`, htmlUrl: tx`i.html_url`, cloneUrl: tx`i.clone_url` })}
-    )
-    SELECT i.n, d.id AS delivery_row_id, d.ctid::text AS delivery_tid, item.id AS item_id, item.state, item.resume_phase, item.issue_deleted, project.id AS current_project_id
-    FROM input i JOIN d ON d.delivery_id = i.delivery_id
-    LEFT JOIN item ON item.n = i.n LEFT JOIN project ON project.n = i.n
-    ORDER BY i.n`;
-  const out: (Context | null)[] = deliveries.map(() => null);
-  for (const r of rows) {
-    if (out[r.n]) continue; // a second item with the same PR number: the first one counts
-    out[r.n] = {
-      deliveryRowId: r.deliveryRowId,
-      deliveryTid: r.deliveryTid,
-      item: r.itemId === null ? null : { id: r.itemId, state: r.state!, resumePhase: r.resumePhase, issueDeleted: r.issueDeleted === true },
-      currentProjectId: r.currentProjectId,
-    };
+/** Carry a decision out, one operation per kind; a new story without dependencies is left to the closing statement. */
+async function apply(tx: TxSql, decision: IntakeDecision, ctx: DeliveryContext): Promise<IntakeResult | Create> {
+  switch (decision.kind) {
+    case 'create': {
+      const { repo, ...fields } = decision.story;
+      const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(repo))).id;
+      const story = storyRow({ projectId, ...fields });
+      if (decision.dependencies.length === 0) return { create: story };
+      const itemId = await createStory(tx, story);
+      if (itemId === null) return { kind: 'ignored', itemId: null, reason: 'item already exists' };
+      return { kind: 'created', itemId, waitingOn: await openDependencyGates(tx, itemId, decision.dependencies) };
+    }
+    case 'reactivate':
+      await reactivateItem(tx, decision.itemId, decision.story);
+      return { kind: 'reactivated', itemId: decision.itemId };
+    case 'cancel': {
+      const r = await cancelItem(tx, decision.itemId, decision.by, decision.reason);
+      return r.ok ? { kind: 'cancelled', itemId: decision.itemId, reason: decision.reason } : { kind: 'ignored', itemId: decision.itemId, reason: null };
+    }
+    case 'issue-deleted':
+      return (await markIssueDeleted(tx, decision.itemId, decision.by))
+        ? { kind: 'cancelled', itemId: decision.itemId, reason: 'issue deleted' }
+        : { kind: 'ignored', itemId: decision.itemId, reason: 'already finished' };
+    case 'done':
+      await markItemMerged(tx, decision.itemId, decision.merge);
+      return { kind: 'done', itemId: decision.itemId };
+    case 'park-closed-pr':
+      await parkOnClosedPr(tx, decision.item, decision.prNumber);
+      return { kind: 'parked', itemId: decision.item.id };
+    case 'head-moved':
+      await recordPrHead(tx, decision.itemId, decision.headSha);
+      return { kind: 'head-moved', itemId: decision.itemId, wake: decision.inReview };
+    case 'to-inbox':
+      return { kind: 'to-inbox', itemId: decision.itemId, what: decision.what };
+    case 'ignore':
+      return { kind: 'ignored', itemId: decision.itemId, reason: decision.reason };
   }
-  return out;
-}
-
-/**
- * The closing statement: create the new stories (each with its work.created event) and write every
- * delivery's result. Returns the created item id by delivery index (absent: the item already existed).
- */
-async function createAndSettle(
-  tx: TxSql,
-  creates: StoryRow[],
-  settles: { deliveryRowId: number; deliveryTid: string; result: string; itemId: number | null; payload: unknown }[],
-): Promise<Map<number, number>> {
-  const rows = await tx<{ n: number; itemId: number | null }[]>`
-    WITH c AS (
-      SELECT * FROM jsonb_to_recordset(${tx.json(creates as never)}::jsonb)
-        AS c(n int, delivery_row_id bigint, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
-    ), ${insertStories(tx, 'c')}, made AS (
-      SELECT c.n, c.delivery_row_id, ins.id FROM c LEFT JOIN ins ON ins.project_id = c.project_id AND ins.issue_number = c.issue_number
-    ), settle_created AS (
-      -- rows found by TID: joined to 100 estimated input rows alone, a plan cached while the table
-      -- was small would scan the whole table
-      UPDATE webhook_deliveries d SET result = CASE WHEN made.id IS NULL THEN 'ignored: item already exists' ELSE 'created' END,
-        item_id = made.id, processed_at = now()
-      FROM made WHERE d.ctid = ANY(${creates.map((c) => c.deliveryTid)}::tid[]) AND d.id = made.delivery_row_id
-    ), s AS (
-      SELECT * FROM jsonb_to_recordset(${tx.json(settles as never)}::jsonb) AS s("deliveryRowId" bigint, result text, "itemId" bigint, payload jsonb)
-    ), settle_others AS (
-      -- an inbox delivery (a comment) keeps its event and stays unprocessed until the relay job checks its sender
-      UPDATE webhook_deliveries d SET result = s.result, item_id = s."itemId", payload = s.payload,
-        processed_at = CASE WHEN s.payload IS NULL THEN now() END
-      FROM s WHERE d.ctid = ANY(${settles.map((x) => x.deliveryTid)}::tid[]) AND d.id = s."deliveryRowId"
-    )
-    SELECT n, id AS item_id FROM made`;
-  return new Map(rows.filter((r) => r.itemId !== null).map((r) => [r.n, r.itemId!]));
-}
-
-async function apply(tx: TxSql, ev: Actionable, trigger: string, ctx: Context): Promise<Effect | Create> {
-  const item = ctx.item;
-  switch (ev.kind) {
-    case 'issue.opened':
-    case 'issue.labels': {
-      if (ev.issue.isPull) return none('ignored: labels on a pull request');
-      const active = item !== null && item.state !== 'cancelled' && item.state !== 'done';
-      const change = triggerLabelChange(active, labelsNow(ev), trigger);
-      if (change === 'added') {
-        if (ev.issue.state === 'closed') return none('ignored: trigger label on a closed issue', item?.id ?? null);
-        if (item?.state === 'done') return none('ignored: story already done', item.id);
-        if (item?.state === 'cancelled') {
-          if (item.issueDeleted) return none('ignored: the issue was deleted', item.id);
-          await tx`
-            WITH upd AS (
-              UPDATE work_items SET state = COALESCE(resume_phase, 'spec'), resume_phase = NULL, run_after = NULL,
-                requested_by = ${ev.sender.login},
-                -- a new snapshot of what is labelled now, to be vouched for again (spec phase)
-                title = ${ev.issue.title}, story_body = ${ev.issue.body}, story_vouched_by = NULL
-              WHERE id = ${item.id} RETURNING id, state
-            )
-            INSERT INTO events_outbox (item_id, type, payload)
-            SELECT id, 'work.reactivated', jsonb_build_object('to', state, 'by', ${ev.sender.login}::text) FROM upd`;
-          return { effect: 'reactivated', itemId: item.id, wake: true, relay: true, inbox: false };
-        }
-        const projectId = ctx.currentProjectId ?? (await upsertProject(tx, projectInput(ev.repo))).id;
-        // "Depends on #12" / "depends on owner/repo#5" in the body: held until those are done.
-        const deps = parseDependencies(ev.issue.body, { owner: ev.repo.owner, name: ev.repo.name, number: ev.issue.number });
-        const story = { projectId, issueNumber: ev.issue.number, title: ev.issue.title, body: ev.issue.body, by: ev.sender.login, issueUrl: ev.issue.htmlUrl };
-        if (deps.length === 0) return { create: story };
-        const [created] = await tx<{ id: number }[]>`
-          WITH story AS (
-            SELECT * FROM jsonb_to_recordset(${tx.json([{ n: 0, ...storyRow(story) }] as never)}::jsonb)
-              AS s(n int, project_id bigint, issue_number int, title text, requested_by text, issue_url text, story_body text)
-          ), ${insertStories(tx, 'story')}
-          SELECT id FROM ins`;
-        if (!created) return none('ignored: item already exists');
-        const gated = await openDependencyGates(tx, created.id, deps);
-        return { effect: gated ? `created: waiting on ${gated} dependenc${gated === 1 ? 'y' : 'ies'}` : 'created', itemId: created.id, wake: gated === 0, relay: true, inbox: false };
-      }
-      if (change === 'removed' && item) {
-        const r = await cancelItem(tx, item.id, ev.sender.login, 'trigger label removed');
-        return { ...none(r.ok ? 'cancelled' : 'ignored', item.id), relay: r.ok };
-      }
-      return none('ignored: trigger label unchanged', item?.id ?? null);
-    }
-    case 'issue.closed': {
-      if (!item) return none('ignored: not a story');
-      if (item.state === 'done' || item.state === 'cancelled') return none('ignored: already finished', item.id);
-      // Only a writer's (or the bot's) closing cancels, and who closed it is read from Gitea: the inbox settles it.
-      return { effect: 'inbox: issue closed', itemId: item.id, wake: false, relay: true, inbox: true };
-    }
-    case 'issue.reopened':
-      return none('ignored: reopened (add the trigger label again to resume)');
-    case 'issue.deleted': {
-      if (!item) return none('ignored: not a story');
-      return markIssueDeleted(tx, item.id, ev.sender.login);
-    }
-    case 'comment': {
-      if (!item) return none('ignored: not a story');
-      return { effect: 'inbox', itemId: item.id, wake: false, relay: true, inbox: true };
-    }
-    case 'pr.closed': {
-      if (!item) return none('ignored: not a story PR');
-      // A merged PR makes its story done even when the issue's closing was seen first and cancelled
-      // it: Gitea sends the two webhooks in no fixed order.
-      if (item.state === 'done' || (item.state === 'cancelled' && !ev.merged)) return none('ignored: already finished', item.id);
-      if (ev.merged) {
-        await tx`
-          WITH upd AS (
-            UPDATE work_items SET state = 'done', resume_phase = NULL, run_after = NULL,
-              lease_owner = NULL, lease_token = NULL, lease_until = NULL
-            WHERE id = ${item.id} RETURNING id
-          ), slot AS (
-            UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE item_id = ${item.id}
-          )
-          INSERT INTO events_outbox (item_id, type, payload)
-          SELECT id, 'work.done', jsonb_build_object('mergedBy', ${ev.sender.login}::text, 'mergeCommitSha', ${ev.mergeCommitSha}::text) FROM upd`;
-        return { effect: 'done: merged', itemId: item.id, wake: false, relay: true, inbox: false };
-      }
-      const resume = ['spec', 'build', 'review'].includes(item.state) ? item.state : (item.resumePhase ?? 'build');
-      await tx`
-        WITH upd AS (
-          UPDATE work_items SET state = 'awaiting_human', resume_phase = ${resume}::work_state, run_after = NULL,
-            lease_owner = NULL, lease_token = NULL, lease_until = NULL
-          WHERE id = ${item.id} RETURNING id
-        ), slot AS (
-          UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE item_id = ${item.id}
-        ), hi AS (
-          INSERT INTO human_issues (item_id, kind, question, resume_phase)
-          SELECT id, 'question', ${`Pull request #${ev.number} was closed without merging. Reopen it and answer here to continue, or reply \`/damascus cancel\`.`},
-                 ${resume}::work_state FROM upd
-          RETURNING id, tag, kind, question
-        )
-        INSERT INTO events_outbox (item_id, type, payload)
-        SELECT upd.id, 'human.question', jsonb_build_object('humanIssueId', hi.id, 'tag', hi.tag, 'kind', hi.kind, 'question', hi.question)
-        FROM upd, hi`;
-      return { effect: 'parked: PR closed unmerged', itemId: item.id, wake: false, relay: true, inbox: false };
-    }
-    case 'pr.synchronized': {
-      if (!item) return none('ignored: not a story PR');
-      // The head moved: results for older heads no longer count, and a waiting review runs again now.
-      await tx`UPDATE ci_results SET superseded = true WHERE item_id = ${item.id} AND head_sha <> ${ev.headSha} AND NOT superseded`;
-      await tx`
-        UPDATE work_items SET
-          head_sha = ${ev.headSha},
-          run_after = CASE WHEN state = 'review' AND lease_token IS NULL THEN NULL ELSE run_after END
-        WHERE id = ${item.id}`;
-      return { effect: 'head moved', itemId: item.id, wake: item.state === 'review', relay: false, inbox: false };
-    }
-  }
-}
-
-/**
- * The story's issue is gone: the item is cancelled, and marked so that the relay stops mirroring to it (Gitea
- * answers 404 for the issue and 500 for its comments from now on) and a trigger label seen later cannot revive it.
- */
-export async function markIssueDeleted(tx: TxSql, itemId: number, by: string): Promise<Effect> {
-  const r = await cancelItem(tx, itemId, by, 'issue deleted');
-  await tx`UPDATE work_items SET details = details || '{"issueDeleted": true}'::jsonb WHERE id = ${itemId}`;
-  return { ...none(r.ok ? 'cancelled: issue deleted' : 'ignored: already finished', itemId), relay: r.ok };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { CLAIMABLE } from '../claimable.js';
 import type { Sql } from '../connection.js';
 import { PhaseStateError, readPhaseState } from '../../domain/phaseState.js';
 import type { ClaimedItem, StoredRow } from '../types.js';
@@ -13,7 +14,7 @@ export interface ClaimOptions {
  * Claim one item and lease it, in one statement that commits at once (DESIGN §3).
  *
  * A free lease slot (slot < cap, no live lease) is taken with the item, so the cap holds across
- * every process. Candidates come from three short index paths, each the first unlocked row:
+ * every process. Candidates come from three short index paths (src/db/claimable.ts), each the first unlocked row:
  *  - ready:   runnable now, ordered review → build → spec, priority, age (work_items_ready);
  *  - due:     waiting items whose run_after has passed (work_items_waiting);
  *  - expired: items whose worker's lease ran out (work_items_leased).
@@ -46,20 +47,17 @@ export async function claimNextItem(sql: Sql, workerId: string, opts: ClaimOptio
       FOR UPDATE SKIP LOCKED
     ), ready AS (
       SELECT id, claim_rank, priority FROM work_items
-      WHERE state IN ('spec', 'build', 'review') AND lease_token IS NULL AND run_after IS NULL AND gate_count = 0
-        AND EXISTS (SELECT 1 FROM slot)
+      WHERE ${sql.unsafe(CLAIMABLE.ready)} AND EXISTS (SELECT 1 FROM slot)
       ORDER BY claim_rank, priority DESC, id LIMIT 1
       FOR UPDATE SKIP LOCKED
     ), due AS (
       SELECT id, claim_rank, priority FROM work_items
-      WHERE state IN ('spec', 'build', 'review') AND lease_token IS NULL AND run_after IS NOT NULL AND gate_count = 0
-        AND run_after <= now() AND EXISTS (SELECT 1 FROM slot)
+      WHERE ${sql.unsafe(CLAIMABLE.due)} AND EXISTS (SELECT 1 FROM slot)
       ORDER BY run_after LIMIT 1
       FOR UPDATE SKIP LOCKED
     ), expired AS (
       SELECT id, claim_rank, priority FROM work_items
-      WHERE lease_token IS NOT NULL AND lease_until < now() AND gate_count = 0
-        AND EXISTS (SELECT 1 FROM slot)
+      WHERE ${sql.unsafe(CLAIMABLE.expired)} AND EXISTS (SELECT 1 FROM slot)
       ORDER BY lease_until LIMIT 1
       FOR UPDATE SKIP LOCKED
     ), pick AS (

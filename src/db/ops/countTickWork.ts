@@ -1,8 +1,9 @@
+import { CLAIMABLE } from '../claimable.js';
 import type { Sql } from '../connection.js';
 
 /**
  * What a heartbeat needs: free slots under the global cap, and how many items could be claimed
- * now (counted only up to `free`, through the same three index paths as the claim).
+ * now (counted only up to `free`, by the claim's own three conditions, src/db/claimable.ts).
  */
 export async function countTickWork(sql: Sql, cap: number): Promise<{ live: number; free: number; claimable: number }> {
   const [row] = await sql<{ live: number }[]>`
@@ -12,14 +13,11 @@ export async function countTickWork(sql: Sql, cap: number): Promise<{ live: numb
   if (free === 0) return { live, free, claimable: 0 };
   const [c] = await sql<{ n: number }[]>`
     SELECT count(*)::int AS n FROM (
-      (SELECT 1 FROM work_items
-        WHERE state IN ('spec', 'build', 'review') AND lease_token IS NULL AND run_after IS NULL AND gate_count = 0 LIMIT ${free})
+      (SELECT 1 FROM work_items WHERE ${sql.unsafe(CLAIMABLE.ready)} LIMIT ${free})
       UNION ALL
-      (SELECT 1 FROM work_items
-        WHERE state IN ('spec', 'build', 'review') AND lease_token IS NULL AND run_after IS NOT NULL AND gate_count = 0
-          AND run_after <= now() LIMIT ${free})
+      (SELECT 1 FROM work_items WHERE ${sql.unsafe(CLAIMABLE.due)} LIMIT ${free})
       UNION ALL
-      (SELECT 1 FROM work_items WHERE lease_token IS NOT NULL AND lease_until < now() AND gate_count = 0 LIMIT ${free})
+      (SELECT 1 FROM work_items WHERE ${sql.unsafe(CLAIMABLE.expired)} LIMIT ${free})
     ) c`;
   return { live, free, claimable: Math.min(free, c!.n) };
 }

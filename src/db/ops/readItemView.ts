@@ -11,6 +11,8 @@ export interface ItemQuestion extends Pick<ItemQuestionRow, 'id' | 'tag' | 'kind
 
 /** What the mirror shows about one item: the dashboard's facts of it, and its details, comment, questions. */
 export interface ItemView extends DashboardItemRow {
+  /** The database's clock at the read (what it waits on is judged against it, as on the dashboard). */
+  now: Date;
   /** A live lease is held on it. */
   leased: boolean;
   /** The keys of its phase state that fit their types: the mirror shows what it can of a row the claim would refuse. */
@@ -26,7 +28,7 @@ export interface ItemView extends DashboardItemRow {
 
 export async function readItemView(sql: Queryable, itemId: number): Promise<ItemView | null> {
   const rows = await sql<(Omit<ItemView, 'questions' | 'details'> & { details: unknown })[]>`
-    SELECT ${sql.unsafe(ITEM_COLUMNS)}, (w.lease_token IS NOT NULL AND w.lease_until > now()) AS leased,
+    SELECT ${sql.unsafe(ITEM_COLUMNS)}, now() AS now, (w.lease_token IS NOT NULL AND w.lease_until > now()) AS leased,
            w.details, w.status_comment_id, w.agent_progress,
            COALESCE((SELECT max(e.created_at) FROM events_outbox e
                      WHERE e.item_id = w.id AND (e.type LIKE 'work.%' OR e.type = 'human.question')), w.created_at) AS since

@@ -9,7 +9,12 @@ export interface StatusReport {
   blocked: { itemId: number; issue: string; reason: string | null; since: string }[];
   recentVerdicts: { id: number; itemId: number; issue: string; phase: State; verdict: string; toState: State; reason: string | null; at: string }[];
   outbox: { pending: number; parked: number; oldestPendingSeconds: number | null };
+  /** The tables that grow with use: rows, and bytes on disk (with their indexes and TOAST). */
+  tables: { name: string; rows: number; bytes: number }[];
 }
+
+/** The tables whose size `damascus status` shows; the last two are what the retention sweep keeps small. */
+const GROWING_TABLES = ['work_items', 'verdicts', 'human_issues', 'cost_ledger', 'ci_results', 'events_outbox', 'webhook_deliveries'];
 
 /** Everything `damascus status` shows, read in one repeatable-read snapshot. */
 export async function readStatus(sql: Sql, recent = 20): Promise<StatusReport> {
@@ -44,6 +49,11 @@ export async function readStatus(sql: Sql, recent = 20): Promise<StatusReport> {
              count(*) FILTER (WHERE parked_at IS NOT NULL AND delivered_at IS NULL)::int AS parked,
              floor(extract(epoch FROM now() - min(created_at) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL)))::int AS oldest_pending_seconds
       FROM events_outbox WHERE delivered_at IS NULL`;
-    return { generatedAt: new Date().toISOString(), items, leases, openHumanIssues, blocked, recentVerdicts, outbox: outbox! };
+    const tables: StatusReport['tables'] = [];
+    for (const name of GROWING_TABLES) {
+      const [size] = await tx<{ rows: number; bytes: number }[]>`SELECT count(*) AS rows, pg_total_relation_size(${name}::regclass) AS bytes FROM ${tx(name)}`;
+      tables.push({ name, ...size! });
+    }
+    return { generatedAt: new Date().toISOString(), items, leases, openHumanIssues, blocked, recentVerdicts, outbox: outbox!, tables };
   }) as Promise<StatusReport>;
 }

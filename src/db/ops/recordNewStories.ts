@@ -1,24 +1,6 @@
-import type postgres from 'postgres';
 import type { Queryable } from '../connection.js';
+import { insertStories } from './insertStories.js';
 import { projectIsCurrent } from './upsertProject.js';
-
-/**
- * The CTEs that start stories, for every statement that does: `ins` creates an item in spec for each
- * row of `source` (columns n, project_id, issue_number, title, requested_by, issue_url, story_body: the
- * issue's body as labelled, which the spec phase reads instead of the issue's current body; an issue that
- * already has an item is skipped) and `ev` writes its work.created event.
- */
-export function insertStories(sql: Queryable, source: string): postgres.PendingQuery<postgres.Row[]> {
-  return sql`ins AS (
-      INSERT INTO work_items (project_id, issue_number, title, requested_by, issue_url, story_body)
-      SELECT project_id, issue_number, title, requested_by, issue_url, story_body FROM ${sql(source)} ORDER BY n
-      ON CONFLICT (project_id, issue_number) DO NOTHING
-      RETURNING id, project_id, issue_number, title, requested_by
-    ), ev AS (
-      INSERT INTO events_outbox (item_id, type, payload)
-      SELECT id, 'work.created', jsonb_build_object('issueNumber', issue_number, 'title', title, 'by', requested_by) FROM ins
-    )`;
-}
 
 /** A delivery that, by its payload alone, starts a story: the trigger label on an open issue, no dependencies. */
 export interface NewStoryDelivery {

@@ -22,29 +22,29 @@ const SUBSCRIPTION_GROUPS: Record<string, string[]> = {
   pull_request_review: ['pull_request_review_approved', 'pull_request_review_rejected', 'pull_request_review_comment'],
 };
 
+/** The subscription names that turn on a whole family of sub-events (FACTS §b): Gitea stores each member instead. */
+const GROUPS = ['issues', 'pull_request'] as const;
+
 /**
- * The event list Gitea answers for a hook (`Webhook.EventsArray()`: the keys of its stored HookEvents map), given the
- * subscription names it was created with: `issues_only` is stored as `issues`, the `issues` / `pull_request` groups
- * as each member ([G] routers/api/v1/utils/hook.go `issuesHook`/`pullHook`). Gitea's order is a map's; this keeps input order.
+ * The key Gitea stores for an event type (`HookEvents`): the event type itself, except that the three review
+ * types share one key, the `pull_request_review` subscription that turns them all on.
  */
-export function storedHookEvents(subscribed: readonly string[]): string[] {
-  const stored = subscribed.flatMap((name) => STORED_GROUPS[name] ?? [name.replace(/_only$/, '')]);
-  return [...new Set(stored)];
+function storedKey(eventType: string): string {
+  return SUBSCRIPTION_GROUPS.pull_request_review!.includes(eventType) ? 'pull_request_review' : eventType;
 }
 
-const STORED_GROUPS: Record<string, string[]> = {
-  issues: ['issues', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment'],
-  pull_request: [
-    'pull_request',
-    'pull_request_assign',
-    'pull_request_label',
-    'pull_request_milestone',
-    'pull_request_comment',
-    'pull_request_review',
-    'pull_request_sync',
-    'pull_request_review_request',
-  ],
-};
+/**
+ * The event list Gitea answers for a hook (`Webhook.EventsArray()`: the keys of its stored HookEvents map), given the
+ * subscription names it was created with, derived from what each name turns on: `issues_only` is stored as `issues`,
+ * a group as the key of each event type it turns on ([G] routers/api/v1/utils/hook.go `issuesHook`/`pullHook`).
+ * Gitea's order is a map's; this keeps input order. tests/gitea/captures.test.ts holds it to a real hook's answer.
+ */
+export function storedHookEvents(subscribed: readonly string[]): string[] {
+  const stored = subscribed.flatMap((name) =>
+    (GROUPS as readonly string[]).includes(name) ? SUBSCRIPTION_GROUPS[name]!.map(storedKey) : [name.replace(/_only$/, '')],
+  );
+  return [...new Set(stored)];
+}
 
 /** X-Gitea-Event for an event type (`HookEventType.Event()`). */
 export function groupedEvent(eventType: string): string {
