@@ -76,7 +76,15 @@ function spawnCli(args: string[], env: Record<string, string>) {
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  return { proc, output: () => out, exited, stop: async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); await exited; } };
+  return {
+    proc,
+    output: () => out,
+    exited,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 async function clearQueues(prefix: string): Promise<void> {
@@ -103,8 +111,14 @@ async function workerRssRound(round: number): Promise<{ idle: number; load: numb
   const dir = mkdtempSync(join(tmpdir(), 'damascus-bench-rss-'));
   const prefix = `bench-rss-${process.pid}-${round}`;
   const env = {
-    DATABASE_URL: db.url, REDIS_URL: redisUrl, DAMASCUS_QUEUE_PREFIX: prefix, DAMASCUS_CONCURRENCY: '8', DAMASCUS_HEARTBEAT_MS: '500',
-    DAMASCUS_PHASES_MODULE: phasesModule, SCRIPTED_DELAY_MS: '5', DAMASCUS_DATA_DIR: dir,
+    DATABASE_URL: db.url,
+    REDIS_URL: redisUrl,
+    DAMASCUS_QUEUE_PREFIX: prefix,
+    DAMASCUS_CONCURRENCY: '8',
+    DAMASCUS_HEARTBEAT_MS: '500',
+    DAMASCUS_PHASES_MODULE: phasesModule,
+    SCRIPTED_DELAY_MS: '5',
+    DAMASCUS_DATA_DIR: dir,
   };
   const worker = spawnCli(['worker'], env);
   const scheduler = spawnCli(['scheduler'], env);
@@ -115,10 +129,15 @@ async function workerRssRound(round: number): Promise<{ idle: number; load: numb
     await db.sql`INSERT INTO projects (owner, name) VALUES ('bench', 'rss')`;
     await db.sql`INSERT INTO work_items (project_id, issue_number, title)
                  SELECT (SELECT id FROM projects WHERE name = 'rss'), g, 'story ' || g FROM generate_series(1, ${STORIES}) g`;
-    await waitUntil('every story done', async () => {
-      const [r] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE state = 'done'`;
-      return r!.n === STORIES;
-    }, 300_000, 250);
+    await waitUntil(
+      'every story done',
+      async () => {
+        const [r] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE state = 'done'`;
+        return r!.n === STORIES;
+      },
+      300_000,
+      250,
+    );
     const [v] = await db.sql`SELECT count(*)::int AS n FROM verdicts`;
     return { idle, load: memOf(worker.proc.pid!).hwm, phases: v!.n as number };
   } finally {
@@ -156,8 +175,22 @@ async function dropDatabase(name: string): Promise<void> {
 
 if (want('claim')) {
   for (const r of await claimThroughput([1, 8, 32], false)) {
-    add({ name: `claim+verdict throughput, ${r.workers} worker${r.workers > 1 ? 's' : ''}`, value: r.perSec, unit: 'phases/s', baseline: r.baselinePerSec, baselineName: 'single-row UPDATE … RETURNING/s', target: r.workers === 8 ? 'ratio >= 0.4' : null });
-    add({ name: `claim+verdict p99, ${r.workers} worker${r.workers > 1 ? 's' : ''}`, value: r.p99, unit: 'ms', baseline: null, baselineName: null, target: null });
+    add({
+      name: `claim+verdict throughput, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+      value: r.perSec,
+      unit: 'phases/s',
+      baseline: r.baselinePerSec,
+      baselineName: 'single-row UPDATE … RETURNING/s',
+      target: r.workers === 8 ? 'ratio >= 0.4' : null,
+    });
+    add({
+      name: `claim+verdict p99, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+      value: r.p99,
+      unit: 'ms',
+      baseline: null,
+      baselineName: null,
+      target: null,
+    });
   }
 }
 
@@ -165,15 +198,36 @@ if (want('latency')) {
   const rows = await claimLatency(false);
   const base = rows[0]!;
   for (const [i, r] of rows.entries()) {
-    add({ name: `claim latency p50, ${r.name}`, value: r.p50, unit: 'ms', baseline: i === 0 ? null : base.p50, baselineName: i === 0 ? null : 'claim p50 on 1,000 items', target: i === 0 ? null : 'ratio <= 1.5' });
+    add({
+      name: `claim latency p50, ${r.name}`,
+      value: r.p50,
+      unit: 'ms',
+      baseline: i === 0 ? null : base.p50,
+      baselineName: i === 0 ? null : 'claim p50 on 1,000 items',
+      target: i === 0 ? null : 'ratio <= 1.5',
+    });
   }
 }
 
 if (want('webhooks')) {
   const w = await webhookIntake(false);
-  add({ name: 'webhook intake (durable before 2xx), 50 connections', value: w.intake.perSec, unit: 'deliveries/s', baseline: w.bare.perSec, baselineName: 'bare node:http HMAC check/s', target: 'ratio >= 0.5' });
+  add({
+    name: 'webhook intake (durable before 2xx), 50 connections',
+    value: w.intake.perSec,
+    unit: 'deliveries/s',
+    baseline: w.bare.perSec,
+    baselineName: 'bare node:http HMAC check/s',
+    target: 'ratio >= 0.5',
+  });
   add({ name: 'webhook intake p99', value: w.intake.p99, unit: 'ms', baseline: w.bare.p99, baselineName: 'bare server p99', target: '< 50 ms' });
-  add({ name: 'webhook intake, issues that already have a story (general path)', value: w.known.perSec, unit: 'deliveries/s', baseline: w.bare.perSec, baselineName: 'bare node:http HMAC check/s', target: null });
+  add({
+    name: 'webhook intake, issues that already have a story (general path)',
+    value: w.known.perSec,
+    unit: 'deliveries/s',
+    baseline: w.bare.perSec,
+    baselineName: 'bare node:http HMAC check/s',
+    target: null,
+  });
   add({ name: 'webhook intake p99, general path', value: w.known.p99, unit: 'ms', baseline: w.bare.p99, baselineName: 'bare server p99', target: null });
 }
 
@@ -181,18 +235,46 @@ if (want('e2s')) {
   const runs = [];
   for (let r = 0; r < ROUNDS; r++) runs.push(await enqueueToStart(false));
   // a heartbeat-only design waits up to one interval (30 s here): the configured figure, not a measurement
-  add({ name: 'enqueue → first phase started p50', value: median(runs.map((x) => x.p50)), unit: 'ms', baseline: 30_000, baselineName: 'heartbeat interval (worst wait of a heartbeat-only design)', target: '< 100 ms' });
-  add({ name: 'enqueue → first phase started p99', value: median(runs.map((x) => x.p99)), unit: 'ms', baseline: 30_000, baselineName: 'heartbeat interval (worst wait of a heartbeat-only design)', target: '< 500 ms' });
+  add({
+    name: 'enqueue → first phase started p50',
+    value: median(runs.map((x) => x.p50)),
+    unit: 'ms',
+    baseline: 30_000,
+    baselineName: 'heartbeat interval (worst wait of a heartbeat-only design)',
+    target: '< 100 ms',
+  });
+  add({
+    name: 'enqueue → first phase started p99',
+    value: median(runs.map((x) => x.p99)),
+    unit: 'ms',
+    baseline: 30_000,
+    baselineName: 'heartbeat interval (worst wait of a heartbeat-only design)',
+    target: '< 500 ms',
+  });
 }
 
 if (want('relay')) {
   const out = join(mkdtempSync(join(tmpdir(), 'damascus-bench-relay-')), 'relay.json');
-  execFileSync(process.execPath, ['--experimental-vm-modules', join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '-c', join(root, 'chaos', 'jest.config.js'), '--silent'], {
-    cwd: root, env: { ...process.env, DAMASCUS_JEST_BENCH: '1', DAMASCUS_BENCH_OUT: out, BENCH_ROUNDS: String(ROUNDS) }, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000,
-  });
+  execFileSync(
+    process.execPath,
+    ['--experimental-vm-modules', join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '-c', join(root, 'chaos', 'jest.config.js'), '--silent'],
+    {
+      cwd: root,
+      env: { ...process.env, DAMASCUS_JEST_BENCH: '1', DAMASCUS_BENCH_OUT: out, BENCH_ROUNDS: String(ROUNDS) },
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 600_000,
+    },
+  );
   const r = JSON.parse(readFileSync(out, 'utf8')) as { events: number; relayPerSec: number; barePerSec: number };
   rmSync(dirname(out), { recursive: true, force: true });
-  add({ name: `relay outbox → simulated Gitea (${r.events} events per round)`, value: r.relayPerSec, unit: 'events/s', baseline: r.barePerSec, baselineName: 'bare POST …/comments per event/s', target: null });
+  add({
+    name: `relay outbox → simulated Gitea (${r.events} events per round)`,
+    value: r.relayPerSec,
+    unit: 'events/s',
+    baseline: r.barePerSec,
+    baselineName: 'bare POST …/comments per event/s',
+    target: null,
+  });
 }
 
 if (want('rss')) {
@@ -207,7 +289,14 @@ if (want('rss')) {
   }
   const bareMed = median(bare);
   add({ name: 'worker peak RSS, idle', value: median(idle), unit: 'MiB', baseline: bareMed, baselineName: 'bare idle node process', target: null });
-  add({ name: 'worker peak RSS, 150 stories at concurrency 8', value: median(load), unit: 'MiB', baseline: bareMed, baselineName: 'bare idle node process', target: null });
+  add({
+    name: 'worker peak RSS, 150 stories at concurrency 8',
+    value: median(load),
+    unit: 'MiB',
+    baseline: bareMed,
+    baselineName: 'bare idle node process',
+    target: null,
+  });
 }
 
 if (want('init')) {
@@ -223,29 +312,46 @@ if (want('init')) {
     base.push(await timeProcess(['--input-type=module', '-e', bareScript], { BARE_SERVER: SERVER_URL, BARE_DB: name }));
     await dropDatabase(name);
   }
-  add({ name: 'damascus init on an empty database (process wall time)', value: median(init), unit: 'ms', baseline: median(base), baselineName: 'node process that only runs CREATE DATABASE', target: null });
+  add({
+    name: 'damascus init on an empty database (process wall time)',
+    value: median(init),
+    unit: 'ms',
+    baseline: median(base),
+    baselineName: 'node process that only runs CREATE DATABASE',
+    target: null,
+  });
 }
 
 // ───────────────────────── report ─────────────────────────
 
 console.log(`\nnpm run bench: medians of ${ROUNDS} rounds (${new Date().toISOString()})`);
-printTable(['figure', 'value', 'unit', 'baseline', 'ratio', 'target'], figures.map((f) => [
-  f.name, fmt(f.value), f.unit, f.baseline === null ? '-' : fmt(f.baseline), f.ratio === null ? '-' : fmt(f.ratio), f.target ?? '',
-]));
+printTable(
+  ['figure', 'value', 'unit', 'baseline', 'ratio', 'target'],
+  figures.map((f) => [f.name, fmt(f.value), f.unit, f.baseline === null ? '-' : fmt(f.baseline), f.ratio === null ? '-' : fmt(f.ratio), f.target ?? '']),
+);
 let pgVersion = '';
 try {
   const s = openDb(SERVER_URL, { max: 1 });
   const [v] = await s`SHOW server_version`;
   pgVersion = String(v!.serverVersion);
   await s.end();
-} catch { /* reported as empty */ }
+} catch {
+  /* reported as empty */
+}
 const cpu = cpus();
 const date = new Date().toISOString().slice(0, 10);
 const result = {
   date: new Date().toISOString(),
   command: `npm run bench${ONLY ? ` (BENCH_ONLY=${[...ONLY].join(',')})` : ''}`,
   rounds: ROUNDS,
-  machine: { host: hostname(), cpus: cpu.length, cpuModel: cpu[0]?.model ?? '', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres: pgVersion },
+  machine: {
+    host: hostname(),
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model ?? '',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: pgVersion,
+  },
   figures,
 };
 const dir = join(root, 'bench', 'results');

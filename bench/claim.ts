@@ -36,20 +36,34 @@ async function drive(url: string, workers: number, op: (sql: Sql, w: number) => 
   const lat: number[] = [];
   const until = nowMs() + SECONDS * 1000;
   const start = nowMs();
-  await Promise.all(conns.map(async (c, w) => {
-    while (nowMs() < until) {
-      const t0 = nowMs();
-      if (await op(c, w)) lat.push(nowMs() - t0);
-    }
-  }));
+  await Promise.all(
+    conns.map(async (c, w) => {
+      while (nowMs() < until) {
+        const t0 = nowMs();
+        if (await op(c, w)) lat.push(nowMs() - t0);
+      }
+    }),
+  );
   const elapsed = (nowMs() - start) / 1000;
   await Promise.all(conns.map((c) => c.end()));
   lat.sort((a, b) => a - b);
   return { perSec: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-export interface ThroughputRow { workers: number; perSec: number; p50: number; p99: number; baselinePerSec: number; ratio: number }
-export interface LatencyRow { name: string; p50: number; p99: number; vs1k: number }
+export interface ThroughputRow {
+  workers: number;
+  perSec: number;
+  p50: number;
+  p99: number;
+  baselinePerSec: number;
+  ratio: number;
+}
+export interface LatencyRow {
+  name: string;
+  p50: number;
+  p99: number;
+  vs1k: number;
+}
 
 /** Claim + verdict throughput at each worker count, with the same-run baseline (medians of ROUNDS rounds). */
 export async function throughput(workerCounts: number[] = [1, 8, 32], print = true): Promise<ThroughputRow[]> {
@@ -66,17 +80,21 @@ export async function throughput(workerCounts: number[] = [1, 8, 32], print = tr
       const baseRounds = [];
       for (let r = 0; r < ROUNDS; r++) {
         // a phase that fails at once: the item is claimable again, the table stays the same size
-        claimRounds.push(await drive(db.url, workers, async (sql, w) => {
-          const item = await claimNextItem(sql, `bench-${w}`, { cap: 64, leaseMs: 60_000 });
-          if (!item) return false;
-          const res = await recordVerdict(sql, item, { verdict: 'fail', reason: 'bench' }, { backoff });
-          return res.recorded;
-        }));
-        baseRounds.push(await drive(db.url, workers, async (sql) => {
-          const id = 1 + Math.floor(Math.random() * 20_000);
-          await sql`UPDATE bench_counter SET n = n + 1 WHERE id = ${id} RETURNING n`;
-          return true;
-        }));
+        claimRounds.push(
+          await drive(db.url, workers, async (sql, w) => {
+            const item = await claimNextItem(sql, `bench-${w}`, { cap: 64, leaseMs: 60_000 });
+            if (!item) return false;
+            const res = await recordVerdict(sql, item, { verdict: 'fail', reason: 'bench' }, { backoff });
+            return res.recorded;
+          }),
+        );
+        baseRounds.push(
+          await drive(db.url, workers, async (sql) => {
+            const id = 1 + Math.floor(Math.random() * 20_000);
+            await sql`UPDATE bench_counter SET n = n + 1 WHERE id = ${id} RETURNING n`;
+            return true;
+          }),
+        );
       }
       const c = { perSec: median(claimRounds.map((x) => x.perSec)), p50: median(claimRounds.map((x) => x.p50)), p99: median(claimRounds.map((x) => x.p99)) };
       const b = { perSec: median(baseRounds.map((x) => x.perSec)) };
@@ -137,9 +155,10 @@ export async function latency(print = true): Promise<LatencyRow[]> {
   const base = results[0]!;
   if (print) {
     console.log(`\nclaim latency (one connection, median of ${ROUNDS} rounds × ${LATENCY_SAMPLES} claims)`);
-    printTable(['table', 'p50 ms', 'p99 ms', 'p50 vs 1k', 'target'], results.map((r, i) => [
-      r.name, fmt(r.p50, 3), fmt(r.p99, 3), fmt(r.p50 / base.p50), i === 0 ? '' : '<= 1.5',
-    ]));
+    printTable(
+      ['table', 'p50 ms', 'p99 ms', 'p50 vs 1k', 'target'],
+      results.map((r, i) => [r.name, fmt(r.p50, 3), fmt(r.p99, 3), fmt(r.p50 / base.p50), i === 0 ? '' : '<= 1.5']),
+    );
   }
   return results.map((r) => ({ ...r, vs1k: r.p50 / base.p50 }));
 }

@@ -162,9 +162,13 @@ async function main(): Promise<number> {
     await stopWatching();
     stopWatching = null;
 
-    say(`main now holds ${m.HELLO.file} = ${JSON.stringify(world.fileOnMain(m.HELLO.file))} and ${m.LANG.file} = ${JSON.stringify(world.fileOnMain(m.LANG.file))}`);
+    say(
+      `main now holds ${m.HELLO.file} = ${JSON.stringify(world.fileOnMain(m.HELLO.file))} and ${m.LANG.file} = ${JSON.stringify(world.fileOnMain(m.LANG.file))}`,
+    );
     const [costs] = await world.db.sql`SELECT count(*)::int AS verdicts, (SELECT sum(usd)::float8 FROM cost_ledger) AS usd FROM verdicts`;
-    say(`${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM; the real Claude Code priced its scripted model's tokens)`);
+    say(
+      `${String(costs!.verdicts)} verdicts recorded; $${Number(costs!.usd).toFixed(4)} spent (scripted LLM; the real Claude Code priced its scripted model's tokens)`,
+    );
     for (const it of done) process.stdout.write(`${bold(`PR #${it.prNumber} was merged.`)}\n`);
     return 0;
   } catch (err) {
@@ -182,10 +186,12 @@ async function main(): Promise<number> {
 
 // The simulator's validator thread is unref'd: hold the event loop open until main() settles.
 const keepAlive = setInterval(() => {}, 60_000);
-main().finally(() => clearInterval(keepAlive)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+main()
+  .finally(() => clearInterval(keepAlive))
+  .then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );

@@ -43,11 +43,7 @@ export async function resolve(
   return nextResolve(specifier, context);
 }
 
-export async function load(
-  url: string,
-  context: LoadContext,
-  nextLoad: (url: string, context: LoadContext) => Promise<LoadResult>,
-): Promise<LoadResult> {
+export async function load(url: string, context: LoadContext, nextLoad: (url: string, context: LoadContext) => Promise<LoadResult>): Promise<LoadResult> {
   if (url.startsWith('file:') && url.endsWith('.ts')) {
     const filename = fileURLToPath(url);
     const { code } = transformSync(readFileSync(filename, 'utf8'), {

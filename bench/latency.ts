@@ -21,7 +21,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'index.js');
 const phases = join(root, 'tests', 'fixtures', 'phases', 'scripted.mjs');
 
-export interface EnqueueToStart { stories: number; started: number; p50: number; p99: number; max: number }
+export interface EnqueueToStart {
+  stories: number;
+  started: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
 
 /** Enqueue → first phase started over STORIES stories (one run; the figures are percentiles over the stories). */
 export async function enqueueToStart(print = true): Promise<EnqueueToStart> {
@@ -31,10 +37,18 @@ export async function enqueueToStart(print = true): Promise<EnqueueToStart> {
   const prefix = `bench-latency-${process.pid}`;
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const env = {
-    ...process.env, DATABASE_URL: db.url, REDIS_URL: redisUrl, DAMASCUS_QUEUE_PREFIX: prefix, DAMASCUS_CONCURRENCY: '8',
-    DAMASCUS_HEARTBEAT_MS: '30000', DAMASCUS_PHASES_MODULE: phases, SCRIPTED_TRACE: trace, DAMASCUS_DATA_DIR: dir,
+    ...process.env,
+    DATABASE_URL: db.url,
+    REDIS_URL: redisUrl,
+    DAMASCUS_QUEUE_PREFIX: prefix,
+    DAMASCUS_CONCURRENCY: '8',
+    DAMASCUS_HEARTBEAT_MS: '30000',
+    DAMASCUS_PHASES_MODULE: phases,
+    SCRIPTED_TRACE: trace,
+    DAMASCUS_DATA_DIR: dir,
     // each story runs its spec phase once and parks on a question, so stories do not queue behind each other's later phases
-    SCRIPTED_PHASES: JSON.stringify({ spec: 'needs_human' }), DAMASCUS_LOG_LEVEL: 'warn',
+    SCRIPTED_PHASES: JSON.stringify({ spec: 'needs_human' }),
+    DAMASCUS_LOG_LEVEL: 'warn',
   };
   const procs: ChildProcess[] = [
     spawn(process.execPath, [cli, 'scheduler'], { env, stdio: 'ignore' }),
@@ -62,10 +76,16 @@ export async function enqueueToStart(print = true): Promise<EnqueueToStart> {
         if (kind === 'start' && !starts.has(Number(item))) starts.set(Number(item), Number(at));
       }
     }
-    const lat = [...enqueuedAt].filter(([id]) => starts.has(id)).map(([id, t0]) => starts.get(id)! - t0).sort((a, b) => a - b);
+    const lat = [...enqueuedAt]
+      .filter(([id]) => starts.has(id))
+      .map(([id, t0]) => starts.get(id)! - t0)
+      .sort((a, b) => a - b);
     if (print) {
       console.log(`\nenqueue → first phase started, ${lat.length} of ${STORIES} stories, heartbeat 30 s`);
-      printTable(['p50 ms', 'p99 ms', 'max ms', 'target'], [[fmt(percentile(lat, 50), 1), fmt(percentile(lat, 99), 1), fmt(lat.at(-1) ?? NaN, 1), 'p50 < 100, p99 < 500']]);
+      printTable(
+        ['p50 ms', 'p99 ms', 'max ms', 'target'],
+        [[fmt(percentile(lat, 50), 1), fmt(percentile(lat, 99), 1), fmt(lat.at(-1) ?? NaN, 1), 'p50 < 100, p99 < 500']],
+      );
     }
     return { stories: STORIES, started: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.at(-1) ?? NaN };
   } finally {

@@ -23,21 +23,48 @@ const nowMs = () => Number(hrtime.bigint()) / 1e6;
 
 function payload(n: number): string {
   const user = { id: 2, login: 'alice', username: 'alice', full_name: '', email: 'alice@example.com' };
-  return JSON.stringify({
-    action: 'label_updated', number: n,
-    issue: {
-      id: n, url: '', html_url: `http://gitea/acme/widgets/issues/${n}`, number: n, user, title: `story ${n}`, body: 'body', ref: '',
-      labels: [{ id: 1, name: 'damascus', color: 'ee0701', description: '', url: '', exclusive: false, is_archived: false }],
-      milestone: null, assignee: null, assignees: null, state: 'open', is_locked: false, comments: 0,
-      created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', closed_at: null, due_date: null, pull_request: null,
-      repository: { id: 1, name: 'widgets', owner: 'acme', full_name: 'acme/widgets' },
+  return JSON.stringify(
+    {
+      action: 'label_updated',
+      number: n,
+      issue: {
+        id: n,
+        url: '',
+        html_url: `http://gitea/acme/widgets/issues/${n}`,
+        number: n,
+        user,
+        title: `story ${n}`,
+        body: 'body',
+        ref: '',
+        labels: [{ id: 1, name: 'damascus', color: 'ee0701', description: '', url: '', exclusive: false, is_archived: false }],
+        milestone: null,
+        assignee: null,
+        assignees: null,
+        state: 'open',
+        is_locked: false,
+        comments: 0,
+        created_at: '2026-01-01T00:00:00Z',
+        updated_at: '2026-01-01T00:00:00Z',
+        closed_at: null,
+        due_date: null,
+        pull_request: null,
+        repository: { id: 1, name: 'widgets', owner: 'acme', full_name: 'acme/widgets' },
+      },
+      repository: {
+        id: 1,
+        owner: { ...user, login: 'acme', username: 'acme' },
+        name: 'widgets',
+        full_name: 'acme/widgets',
+        html_url: 'http://gitea/acme/widgets',
+        clone_url: 'http://gitea/acme/widgets.git',
+        default_branch: 'main',
+        private: false,
+      },
+      sender: user,
     },
-    repository: {
-      id: 1, owner: { ...user, login: 'acme', username: 'acme' }, name: 'widgets', full_name: 'acme/widgets', html_url: 'http://gitea/acme/widgets',
-      clone_url: 'http://gitea/acme/widgets.git', default_branch: 'main', private: false,
-    },
-    sender: user,
-  }, null, 2);
+    null,
+    2,
+  );
 }
 
 // node:http with keep-alive: fetch (undici) costs several times more CPU per request than the servers
@@ -59,26 +86,36 @@ function post(url: string, body: string, headers: Record<string, string>): Promi
  * `issues` numbered from `first` up, one per request: a fresh range starts a story per delivery;
  * a range already delivered labels issues that have a story (the intake's general path).
  */
-async function drive(url: string, first = Math.floor(Math.random() * 1e9), upTo = Infinity): Promise<{ perSec: number; p50: number; p99: number; errors: number; last: number }> {
+async function drive(
+  url: string,
+  first = Math.floor(Math.random() * 1e9),
+  upTo = Infinity,
+): Promise<{ perSec: number; p50: number; p99: number; errors: number; last: number }> {
   const lat: number[] = [];
   let errors = 0;
   let n = first;
   const until = nowMs() + SECONDS * 1000;
   const start = nowMs();
-  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-    while (nowMs() < until) {
-      if (++n > upTo) n = first + 1;
-      const body = payload(n);
-      const sig = createHmac('sha256', HOOK_SECRET).update(body).digest('hex');
-      const t0 = nowMs();
-      const status = await post(url, body, {
-        'content-type': 'application/json', 'x-gitea-delivery': randomUUID(), 'x-gitea-event': 'issues', 'x-gitea-event-type': 'issue_label',
-        'x-hub-signature-256': `sha256=${sig}`, 'x-gitea-signature': sig,
-      });
-      if (status !== 200) errors++;
-      else lat.push(nowMs() - t0);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (nowMs() < until) {
+        if (++n > upTo) n = first + 1;
+        const body = payload(n);
+        const sig = createHmac('sha256', HOOK_SECRET).update(body).digest('hex');
+        const t0 = nowMs();
+        const status = await post(url, body, {
+          'content-type': 'application/json',
+          'x-gitea-delivery': randomUUID(),
+          'x-gitea-event': 'issues',
+          'x-gitea-event-type': 'issue_label',
+          'x-hub-signature-256': `sha256=${sig}`,
+          'x-gitea-signature': sig,
+        });
+        if (status !== 200) errors++;
+        else lat.push(nowMs() - t0);
+      }
+    }),
+  );
   const elapsed = (nowMs() - start) / 1000;
   lat.sort((a, b) => a - b);
   return { perSec: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), errors, last: Math.min(n, upTo) };
@@ -113,7 +150,10 @@ export interface WebhookFigures {
 export async function webhookIntake(print = true): Promise<WebhookFigures> {
   const db = await benchDb('damascus_bench_webhooks');
   const log = createLogger('silent');
-  const intake = createHttpServer([webhookRoute({ sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log, afterCommit: async () => {} })], log);
+  const intake = createHttpServer(
+    [webhookRoute({ sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log, afterCommit: async () => {} })],
+    log,
+  );
   const bare = bareServer();
   try {
     const intakeUrl = `http://127.0.0.1:${await listen(intake, 0, '127.0.0.1')}/api/gitea/webhooks`;
@@ -129,18 +169,27 @@ export async function webhookIntake(print = true): Promise<WebhookFigures> {
       known.push(await drive(intakeUrl, first, run.last));
       base.push(await drive(bareUrl));
     }
-    const med = (xs: { perSec: number; p50: number; p99: number }[]) => ({ perSec: median(xs.map((x) => x.perSec)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
+    const med = (xs: { perSec: number; p50: number; p99: number }[]) => ({
+      perSec: median(xs.map((x) => x.perSec)),
+      p50: median(xs.map((x) => x.p50)),
+      p99: median(xs.map((x) => x.p99)),
+    });
     const o = med(ours);
     const k = med(known);
     const b = med(base);
     const [stored] = await db.sql`SELECT count(*)::int AS n FROM webhook_deliveries`;
     if (print) {
-      console.log(`\nsigned issues label deliveries, ${CONNECTIONS} concurrent connections, median of ${ROUNDS} rounds of ${SECONDS}s (${stored!.n} deliveries stored, ${ours.reduce((s, x) => s + x.errors, 0)} errors)`);
-      printTable(['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'ratio', 'target'], [
-        ['damascus intake (durable before 2xx)', fmt(o.perSec, 0), fmt(o.p50), fmt(o.p99), fmt(o.perSec / b.perSec), 'ratio >= 0.5, p99 < 50 ms'],
-        ['  same issues again (general path)', fmt(k.perSec, 0), fmt(k.p50), fmt(k.p99), fmt(k.perSec / b.perSec), ''],
-        ['bare node:http HMAC check', fmt(b.perSec, 0), fmt(b.p50), fmt(b.p99), '1.00', ''],
-      ]);
+      console.log(
+        `\nsigned issues label deliveries, ${CONNECTIONS} concurrent connections, median of ${ROUNDS} rounds of ${SECONDS}s (${stored!.n} deliveries stored, ${ours.reduce((s, x) => s + x.errors, 0)} errors)`,
+      );
+      printTable(
+        ['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'ratio', 'target'],
+        [
+          ['damascus intake (durable before 2xx)', fmt(o.perSec, 0), fmt(o.p50), fmt(o.p99), fmt(o.perSec / b.perSec), 'ratio >= 0.5, p99 < 50 ms'],
+          ['  same issues again (general path)', fmt(k.perSec, 0), fmt(k.p50), fmt(k.p99), fmt(k.perSec / b.perSec), ''],
+          ['bare node:http HMAC check', fmt(b.perSec, 0), fmt(b.p50), fmt(b.p99), '1.00', ''],
+        ],
+      );
     }
     return { intake: o, known: k, bare: b, ratio: o.perSec / b.perSec, errors: ours.reduce((s, x) => s + x.errors, 0) };
   } finally {

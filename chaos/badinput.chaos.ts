@@ -27,8 +27,14 @@ beforeAll(async () => {
   [db, redis, dir] = await Promise.all([createTestDb('dmchaos'), startPrivateRedis(), tempDir('damascus-chaos-bad-')]);
   const port = await freePort();
   serve = spawnDamascus(['serve'], {
-    DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_QUEUE_PREFIX: 'chaos-bad', DAMASCUS_PORT: String(port), DAMASCUS_DATA_DIR: dir.path,
-    DAMASCUS_WEBHOOK_SECRET: WEBHOOK_SECRET, DAMASCUS_CALLBACK_SECRET: CALLBACK_SECRET, DAMASCUS_BOT_LOGIN: 'damascus-bot',
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    DAMASCUS_QUEUE_PREFIX: 'chaos-bad',
+    DAMASCUS_PORT: String(port),
+    DAMASCUS_DATA_DIR: dir.path,
+    DAMASCUS_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    DAMASCUS_CALLBACK_SECRET: CALLBACK_SECRET,
+    DAMASCUS_BOT_LOGIN: 'damascus-bot',
     // loopback only: the item API answers without a dashboard token (off loopback it refuses: tests/http/dashboard.test.ts)
     DAMASCUS_BIND: '127.0.0.1',
   });
@@ -89,9 +95,13 @@ function send(method: string, path: string, headers: Record<string, string>, bod
       const m = /^HTTP\/1\.1 (\d{3}) /.exec(answer);
       if (m) settle(Number(m[1]));
     });
-    socket.on('error', (e) => { if (!answer) settle(e); });
+    socket.on('error', (e) => {
+      if (!answer) settle(e);
+    });
     socket.on('close', () => settle(new Error(`${method} ${path}: connection closed without an answer (${JSON.stringify(answer.slice(0, 80))})`)));
-    const head = `${method} ${path} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+    const head = `${method} ${path} HTTP/1.1\r\n${Object.entries(h)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\r\n')}\r\n\r\n`;
     socket.write(head, 'latin1');
     if (!buf) return;
     // The body goes in parts, each after the last one drained, and only after a short pause for an answer to the
@@ -121,18 +131,43 @@ const RR = '/api/v1/review-results';
 const labelled = (n: number) => giteaBody(issuePayload({ action: 'label_updated', number: n, labels: ['damascus'] }));
 /** What setup installs on acme/widgets' hook: its own secret, derived from WEBHOOK_SECRET. */
 const HOOK_SECRET = deriveWebhookSecret(WEBHOOK_SECRET, 'acme/widgets');
-const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ ...giteaHeaders(body.toString(), HOOK_SECRET, 'issues', 'issue_label'), 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body)}`, ...over });
+const whHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({
+  ...giteaHeaders(body.toString(), HOOK_SECRET, 'issues', 'issue_label'),
+  'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body)}`,
+  ...over,
+});
 const without = (h: Record<string, string>, ...keys: string[]) => Object.fromEntries(Object.entries(h).filter(([k]) => !keys.includes(k)));
 
 const result = (over: Record<string, unknown> = {}) => ({
-  version: 1, workItem: reviewItemId, repository: 'acme/widgets', headSha: SHA, runId: randomUUID(), runUrl: null, dispatch: NONCE,
-  passed: true, exitCode: 0, timedOut: false, durationMs: 10, outputTail: 'ok', outputTruncated: false,
-  tests: { total: 1, failed: 0, skipped: 0, failing: [], skippedNames: [] }, ...over,
+  version: 1,
+  workItem: reviewItemId,
+  repository: 'acme/widgets',
+  headSha: SHA,
+  runId: randomUUID(),
+  runUrl: null,
+  dispatch: NONCE,
+  passed: true,
+  exitCode: 0,
+  timedOut: false,
+  durationMs: 10,
+  outputTail: 'ok',
+  outputTruncated: false,
+  tests: { total: 1, failed: 0, skipped: 0, failing: [], skippedNames: [] },
+  ...over,
 });
 const rrSign = (body: Buffer | string, repo = 'acme/widgets') => signBody(deriveProjectSecret(CALLBACK_SECRET, repo), body);
-const rrHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({ 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets', [SIGNATURE_HEADER]: rrSign(body), ...over });
+const rrHeaders = (body: Buffer | string, over: Record<string, string> = {}) => ({
+  'content-type': 'application/json',
+  [REPOSITORY_HEADER]: 'acme/widgets',
+  [SIGNATURE_HEADER]: rrSign(body),
+  ...over,
+});
 
-interface Case { name: string; status: number; run: () => Promise<number> }
+interface Case {
+  name: string;
+  status: number;
+  run: () => Promise<number>;
+}
 
 const webhookCases = (): Case[] => {
   const body = labelled(9001);
@@ -145,23 +180,39 @@ const webhookCases = (): Case[] => {
   const actions = giteaBody(issuePayload({ action: 'label_updated', number: 9005, labels: ['damascus'], sender: 'gitea-actions' }));
   return [
     { name: 'no signature', status: 401, run: () => send('POST', WH, without(whHeaders(body), 'x-hub-signature-256'), body) },
-    { name: 'signature with the wrong secret', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac('not-the-secret', body)}` }), body) },
+    {
+      name: 'signature with the wrong secret',
+      status: 401,
+      run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac('not-the-secret', body)}` }), body),
+    },
     { name: 'signature of another body', status: 401, run: () => send('POST', WH, whHeaders(labelled(9999)), body) },
     { name: 'malformed signature header', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': 'sha256=zz' }), body) },
     { name: 'only the sha1 / Gitea signatures', status: 401, run: () => send('POST', WH, without(whHeaders(body), 'x-hub-signature-256'), body) },
-    { name: 'upper-case hex signature', status: 401, run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body).toUpperCase()}` }), body) },
+    {
+      name: 'upper-case hex signature',
+      status: 401,
+      run: () => send('POST', WH, whHeaders(body, { 'x-hub-signature-256': `sha256=${hmac(HOOK_SECRET, body).toUpperCase()}` }), body),
+    },
     // per-repo keys: a body that is not JSON names no repository, so it is refused as such before any key is chosen
     { name: 'body truncated after signing', status: 400, run: () => send('POST', WH, whHeaders(body), truncated) },
     { name: 'truncated body, signed as sent (not JSON)', status: 400, run: () => send('POST', WH, whHeaders(truncated), truncated) },
     { name: '2 MiB body with content-length', status: 413, run: () => send('POST', WH, whHeaders(huge), huge) },
     { name: '2 MiB body, chunked', status: 413, run: () => send('POST', WH, whHeaders(huge), huge, { chunked: true }) },
     { name: 'invalid UTF-8, signed over the raw bytes', status: 401, run: () => send('POST', WH, whHeaders(badUtf8), badUtf8) },
-    { name: 'form content type, signed', status: 415, run: () => send('POST', WH, whHeaders(body, { 'content-type': 'application/x-www-form-urlencoded' }), body) },
+    {
+      name: 'form content type, signed',
+      status: 415,
+      run: () => send('POST', WH, whHeaders(body, { 'content-type': 'application/x-www-form-urlencoded' }), body),
+    },
     { name: 'text/plain content type, signed', status: 415, run: () => send('POST', WH, whHeaders(body, { 'content-type': 'text/plain' }), body) },
     { name: 'no content type, signed', status: 415, run: () => send('POST', WH, without(whHeaders(body), 'content-type'), body) },
     { name: 'no X-Gitea-Delivery', status: 400, run: () => send('POST', WH, without(whHeaders(body), 'x-gitea-delivery'), body) },
     { name: 'no X-Gitea-Event', status: 400, run: () => send('POST', WH, without(whHeaders(body), 'x-gitea-event'), body) },
-    { name: 'unknown event (wiki)', status: 202, run: () => send('POST', WH, whHeaders(body, { 'x-gitea-event': 'wiki', 'x-gitea-event-type': 'wiki' }), body) },
+    {
+      name: 'unknown event (wiki)',
+      status: 202,
+      run: () => send('POST', WH, whHeaders(body, { 'x-gitea-event': 'wiki', 'x-gitea-event-type': 'wiki' }), body),
+    },
     { name: 'unknown event type for issues', status: 202, run: () => send('POST', WH, whHeaders(body, { 'x-gitea-event-type': 'issue_frobnicated' }), body) },
     { name: 'unknown action', status: 202, run: () => send('POST', WH, whHeaders(unknownAction), unknownAction) },
     // JSON that names no repository has no key to verify it with
@@ -187,21 +238,74 @@ const reviewCases = (): Case[] => {
   return [
     { name: 'no signature', status: 401, run: () => send('POST', RR, without(rrHeaders(good), SIGNATURE_HEADER), good) },
     { name: 'signed with the wrong secret', status: 401, run: () => send('POST', RR, rrHeaders(good, { [SIGNATURE_HEADER]: signBody('wrong', good) }), good) },
-    { name: "signed with another project's secret", status: 401, run: () => send('POST', RR, rrHeaders(good, { [SIGNATURE_HEADER]: rrSign(good, 'acme/other') }), good) },
+    {
+      name: "signed with another project's secret",
+      status: 401,
+      run: () => send('POST', RR, rrHeaders(good, { [SIGNATURE_HEADER]: rrSign(good, 'acme/other') }), good),
+    },
     { name: 'body altered after signing', status: 401, run: () => send('POST', RR, rrHeaders(good), good.replace('"ok"', '"OK"')) },
     { name: 'malformed signature', status: 401, run: () => send('POST', RR, rrHeaders(good, { [SIGNATURE_HEADER]: 'sha1=abc' }), good) },
-    { name: 'truncated body', status: 400, run: () => { const t = good.slice(0, 50); return send('POST', RR, rrHeaders(t), t); } },
+    {
+      name: 'truncated body',
+      status: 400,
+      run: () => {
+        const t = good.slice(0, 50);
+        return send('POST', RR, rrHeaders(t), t);
+      },
+    },
     { name: 'empty body', status: 400, run: () => send('POST', RR, rrHeaders(''), '') },
     { name: '2 MiB body', status: 413, run: () => send('POST', RR, rrHeaders(huge), huge) },
     { name: '2 MiB body, chunked', status: 413, run: () => send('POST', RR, rrHeaders(huge), huge, { chunked: true }) },
     { name: 'invalid UTF-8 without a valid signature', status: 401, run: () => send('POST', RR, rrHeaders(good), bad8) },
-    { name: 'wrong SHA (a stale head), signed', status: 409, run: () => { const b = j({ headSha: 'd'.repeat(40) }); return send('POST', RR, rrHeaders(b), b); } },
-    { name: 'SHA of the wrong shape, signed', status: 400, run: () => { const b = j({ headSha: 'c'.repeat(39) }); return send('POST', RR, rrHeaders(b), b); } },
-    { name: 'unknown work item, signed', status: 409, run: () => { const b = j({ workItem: 987654321 }); return send('POST', RR, rrHeaders(b), b); } },
-    { name: 'unknown field, signed', status: 400, run: () => { const b = j({ extra: 1 }); return send('POST', RR, rrHeaders(b), b); } },
-    { name: 'version 2, signed', status: 400, run: () => { const b = j({ version: 2 }); return send('POST', RR, rrHeaders(b), b); } },
+    {
+      name: 'wrong SHA (a stale head), signed',
+      status: 409,
+      run: () => {
+        const b = j({ headSha: 'd'.repeat(40) });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
+    {
+      name: 'SHA of the wrong shape, signed',
+      status: 400,
+      run: () => {
+        const b = j({ headSha: 'c'.repeat(39) });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
+    {
+      name: 'unknown work item, signed',
+      status: 409,
+      run: () => {
+        const b = j({ workItem: 987654321 });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
+    {
+      name: 'unknown field, signed',
+      status: 400,
+      run: () => {
+        const b = j({ extra: 1 });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
+    {
+      name: 'version 2, signed',
+      status: 400,
+      run: () => {
+        const b = j({ version: 2 });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
     // the key is the repository header's; signed with it, a body without `repository` is simply invalid
-    { name: 'repository missing', status: 400, run: () => { const b = j({ repository: undefined }); return send('POST', RR, rrHeaders(b), b); } },
+    {
+      name: 'repository missing',
+      status: 400,
+      run: () => {
+        const b = j({ repository: undefined });
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
     { name: 'GET on the review-results path', status: 405, run: () => send('GET', RR, {}) },
   ];
 };
@@ -218,9 +322,30 @@ const findingCases = (): Case[] => {
   };
   return [
     { name: 'webhook: empty body, signed', status: 400, run: () => send('POST', WH, whHeaders(''), '') },
-    { name: 'review result: invalid UTF-8, signed over the raw bytes', status: 400, run: () => { const b = withBadUtf8(rr()); return send('POST', RR, rrHeaders(b), b); } },
-    { name: 'review result: text/plain content type, signed', status: 415, run: () => { const b = rr(); return send('POST', RR, rrHeaders(b, { 'content-type': 'text/plain' }), b); } },
-    { name: 'review result: form content type, signed', status: 415, run: () => { const b = rr(); return send('POST', RR, rrHeaders(b, { 'content-type': 'application/x-www-form-urlencoded' }), b); } },
+    {
+      name: 'review result: invalid UTF-8, signed over the raw bytes',
+      status: 400,
+      run: () => {
+        const b = withBadUtf8(rr());
+        return send('POST', RR, rrHeaders(b), b);
+      },
+    },
+    {
+      name: 'review result: text/plain content type, signed',
+      status: 415,
+      run: () => {
+        const b = rr();
+        return send('POST', RR, rrHeaders(b, { 'content-type': 'text/plain' }), b);
+      },
+    },
+    {
+      name: 'review result: form content type, signed',
+      status: 415,
+      run: () => {
+        const b = rr();
+        return send('POST', RR, rrHeaders(b, { 'content-type': 'application/x-www-form-urlencoded' }), b);
+      },
+    },
   ];
 };
 
@@ -235,7 +360,9 @@ const otherCases = (): Case[] => [
 
 describe('bad-input corpus against `damascus serve`: each input gets its status and writes nothing', () => {
   const all: [string, () => Case[]][] = [
-    ['webhooks', webhookCases], ['review results', reviewCases], ['other endpoints', otherCases],
+    ['webhooks', webhookCases],
+    ['review results', reviewCases],
+    ['other endpoints', otherCases],
     ['findings: inputs mishandled when the corpus was written', findingCases],
   ];
   for (const [group, cases] of all) {

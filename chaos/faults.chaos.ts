@@ -68,7 +68,11 @@ test(`webhooks dropped (found by the reconcile sweep) and delivered twice, ${STO
   f = await startFleet('webhooks', { DAMASCUS_RECONCILE_SWEEP_MS: '2000', DAMASCUS_PORT: String(port), DAMASCUS_WEBHOOK_SECRET: secret });
   f.sim.addUser('alice', { permissions: { [`${OWNER}/${REPO}`]: 'write' } });
   // the repository's own secret, as damascus setup installs it
-  f.sim.addWebhook(OWNER, REPO, { url: `http://127.0.0.1:${port}/api/gitea/webhooks`, secret: deriveWebhookSecret(secret, `${OWNER}/${REPO}`), events: ['issues', 'issue_comment', 'pull_request'] });
+  f.sim.addWebhook(OWNER, REPO, {
+    url: `http://127.0.0.1:${port}/api/gitea/webhooks`,
+    secret: deriveWebhookSecret(secret, `${OWNER}/${REPO}`),
+    events: ['issues', 'issue_comment', 'pull_request'],
+  });
   const serve = f.spawn('serve');
   await waitFor('damascus serve', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok ?? false, 30_000, 100);
   f.spawn('scheduler');

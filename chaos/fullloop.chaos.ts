@@ -41,12 +41,23 @@ function llmAnswer(req: LlmRequest): LlmScript {
   if (!m) return { status: 400, message: 'the scripted LLM does not know this story' };
   const i = Number(m[1]);
   return {
-    promptTokens: 1000, completionTokens: 200,
-    text: specText({ summary: `Add ${fileOf(i)}.`, criterion: `\`${fileOf(i)}\` says story ${i}.`, testCommand: `test "$(cat ${fileOf(i)})" = "story ${i}"`, scope: fileOf(i) }),
+    promptTokens: 1000,
+    completionTokens: 200,
+    text: specText({
+      summary: `Add ${fileOf(i)}.`,
+      criterion: `\`${fileOf(i)}\` says story ${i}.`,
+      testCommand: `test "$(cat ${fileOf(i)})" = "story ${i}"`,
+      scope: fileOf(i),
+    }),
   };
 }
 
-const pidOf = (worker: string | null | undefined) => Number(String(worker ?? '').split(':').at(-1));
+const pidOf = (worker: string | null | undefined) =>
+  Number(
+    String(worker ?? '')
+      .split(':')
+      .at(-1),
+  );
 
 test(`kill -9 of workers (inside spec/build/review, during a merge, after a commit) over ${STORIES} stories through the built-in phases: every invariant holds`, async () => {
   const t0 = Date.now();
@@ -54,7 +65,13 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   await world.llm.close();
   world.llm = await startLlmServer({ responses: (req) => llmAnswer(req) });
   await world.setup();
-  const over = { DAMASCUS_CONCURRENCY: '4', DAMASCUS_LEASE_MS: '3000', DAMASCUS_LOG_LEVEL: 'warn', DAMASCUS_ERROR_BACKOFF_MS: '300', DAMASCUS_ERROR_BACKOFF_MAX_MS: '3000' };
+  const over = {
+    DAMASCUS_CONCURRENCY: '4',
+    DAMASCUS_LEASE_MS: '3000',
+    DAMASCUS_LOG_LEVEL: 'warn',
+    DAMASCUS_ERROR_BACKOFF_MS: '300',
+    DAMASCUS_ERROR_BACKOFF_MAX_MS: '3000',
+  };
   const spawn = (role: string, n = '') => {
     const p = spawnDamascus([role], { ...world.env(`${role}${n}`), ...over });
     procs.push(p);
@@ -81,7 +98,9 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
           if (!claims.has(r.leaseToken)) claims.set(r.leaseToken, { item: r.id, owner: r.leaseOwner, leasedAt: r.leasedAt.getTime() });
           if (r.state === 'review' && r.prNumber !== null) reviewHolder.set(r.prNumber, pidOf(r.leaseOwner));
         }
-      } catch { /* keep sampling */ }
+      } catch {
+        /* keep sampling */
+      }
       await sleep(40);
     }
   })();
@@ -117,7 +136,13 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   const approved = new Set<number>();
   const approver = setInterval(() => {
     void world.db.sql`SELECT w.issue_number FROM coordination_gates g JOIN work_items w ON w.id = g.item_id WHERE g.is_open AND g.kind = 'spec_approval'`
-      .then((rows) => { for (const r of rows) if (!approved.has(r.issueNumber as number)) { approved.add(r.issueNumber as number); world.approve(r.issueNumber as number); } })
+      .then((rows) => {
+        for (const r of rows)
+          if (!approved.has(r.issueNumber as number)) {
+            approved.add(r.issueNumber as number);
+            world.approve(r.issueNumber as number);
+          }
+      })
       .catch(() => {});
   }, 200);
   approver.unref();
@@ -152,7 +177,9 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
             victim = workers.find((w) => w.proc.pid === pidOf(row.worker) && alive(w)) ?? null;
           }
         } else {
-          const rows = await world.db.sql<{ leaseOwner: string }[]>`SELECT lease_owner FROM work_items WHERE state = ${point}::work_state AND lease_token IS NOT NULL`;
+          const rows = await world.db.sql<
+            { leaseOwner: string }[]
+          >`SELECT lease_owner FROM work_items WHERE state = ${point}::work_state AND lease_token IS NOT NULL`;
           victim = workers.find((w) => alive(w) && rows.some((r) => pidOf(r.leaseOwner) === w.proc.pid)) ?? null;
         }
         if (!victim) await sleep(30);
@@ -170,18 +197,29 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
 
   // every story settled (done, or parked with an open human issue) and the outbox delivered (a relay killed
   // part-way keeps its claimed events for claimMs = 120 s)
-  await waitFor(`all ${STORIES} stories settled and the outbox delivered`, async () => {
-    for (const p of [serve, scheduler]) if (!alive(p)) throw new Error(`a ${p === serve ? 'serve' : 'scheduler'} process exited:\n${p.output().slice(-3000)}`);
-    const [r] = await world.db.sql<{ settled: number; pending: number }[]>`
+  await waitFor(
+    `all ${STORIES} stories settled and the outbox delivered`,
+    async () => {
+      for (const p of [serve, scheduler])
+        if (!alive(p)) throw new Error(`a ${p === serve ? 'serve' : 'scheduler'} process exited:\n${p.output().slice(-3000)}`);
+      const [r] = await world.db.sql<{ settled: number; pending: number }[]>`
       SELECT (SELECT count(*)::int FROM work_items WHERE state = 'done' OR (state IN ('blocked', 'awaiting_human') AND EXISTS (SELECT 1 FROM human_issues h WHERE h.item_id = work_items.id AND h.status = 'open'))) AS settled,
              (SELECT count(*)::int FROM events_outbox WHERE delivered_at IS NULL) AS pending`;
-    return r!.settled === STORIES && r!.pending === 0;
-  }, 420_000, 500).catch(async (err: Error) => {
+      return r!.settled === STORIES && r!.pending === 0;
+    },
+    420_000,
+    500,
+  ).catch(async (err: Error) => {
     sampling = false;
-    const states = await world.db.sql`SELECT state::text, count(*)::int AS n, count(*) FILTER (WHERE lease_token IS NOT NULL)::int AS leased FROM work_items GROUP BY 1`;
-    const stuck = await world.db.sql`SELECT w.id, w.state::text, w.attempts, w.error_count, w.run_after, (SELECT string_agg(phase || ':' || verdict || ' ' || coalesce(reason, ''), ' | ' ORDER BY id) FROM verdicts v WHERE v.item_id = w.id) AS history FROM work_items w WHERE state <> 'done' LIMIT 5`;
-    const [ob] = await world.db.sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked FROM events_outbox`;
-    throw new Error(`${err.message}: ${JSON.stringify({ hits, states, stuck, outbox: ob, actionRuns: world.actionRuns.length, actionErrors: world.actionErrors.slice(0, 3) })}\n${workers.map((w) => w.output().slice(-1500)).join('\n---\n')}`);
+    const states = await world.db
+      .sql`SELECT state::text, count(*)::int AS n, count(*) FILTER (WHERE lease_token IS NOT NULL)::int AS leased FROM work_items GROUP BY 1`;
+    const stuck = await world.db
+      .sql`SELECT w.id, w.state::text, w.attempts, w.error_count, w.run_after, (SELECT string_agg(phase || ':' || verdict || ' ' || coalesce(reason, ''), ' | ' ORDER BY id) FROM verdicts v WHERE v.item_id = w.id) AS history FROM work_items w WHERE state <> 'done' LIMIT 5`;
+    const [ob] = await world.db
+      .sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked FROM events_outbox`;
+    throw new Error(
+      `${err.message}: ${JSON.stringify({ hits, states, stuck, outbox: ob, actionRuns: world.actionRuns.length, actionErrors: world.actionErrors.slice(0, 3) })}\n${workers.map((w) => w.output().slice(-1500)).join('\n---\n')}`,
+    );
   });
   clearInterval(approver);
   sampling = false;
@@ -193,17 +231,33 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   const sql = world.db.sql;
   const items = await sql<{ id: number; issueNumber: number; state: string; prNumber: number | null; leaseToken: string | null }[]>`
     SELECT id::int, issue_number::int, state::text, pr_number::int, lease_token::text FROM work_items ORDER BY issue_number`;
-  if (JSON.stringify(items.map((i) => i.issueNumber)) !== JSON.stringify([...issues].sort((a, b) => a - b))) v.push(`items for issues ${items.map((i) => i.issueNumber)}, expected ${issues}`);
+  if (JSON.stringify(items.map((i) => i.issueNumber)) !== JSON.stringify([...issues].sort((a, b) => a - b)))
+    v.push(`items for issues ${items.map((i) => i.issueNumber)}, expected ${issues}`);
   const parked = items.filter((i) => i.state !== 'done');
   for (const it of items) if (it.leaseToken !== null) v.push(`item ${it.id} still holds a lease`);
 
   // no verdict under a stale lease
-  const verdicts = await sql<{ id: number; itemId: number; phase: string; verdict: string; fromState: string; toState: string; worker: string; leaseToken: string | null; createdAt: Date }[]>`
+  const verdicts = await sql<
+    {
+      id: number;
+      itemId: number;
+      phase: string;
+      verdict: string;
+      fromState: string;
+      toState: string;
+      worker: string;
+      leaseToken: string | null;
+      createdAt: Date;
+    }[]
+  >`
     SELECT id::int, item_id::int, phase::text, verdict::text, from_state::text, to_state::text, worker, lease_token::text, created_at FROM verdicts ORDER BY id`;
   const byToken = new Map<string, number>();
   let observed = 0;
   for (const x of verdicts) {
-    if (!x.leaseToken) { v.push(`verdict ${x.id} (item ${x.itemId} ${x.phase}) has no lease token`); continue; }
+    if (!x.leaseToken) {
+      v.push(`verdict ${x.id} (item ${x.itemId} ${x.phase}) has no lease token`);
+      continue;
+    }
     if (byToken.has(x.leaseToken)) v.push(`verdicts ${byToken.get(x.leaseToken)} and ${x.id} share lease ${x.leaseToken}`);
     byToken.set(x.leaseToken, x.id);
     const c = claims.get(x.leaseToken);
@@ -224,7 +278,9 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   for (const x of verdicts) chains.set(x.itemId, [...(chains.get(x.itemId) ?? []), x]);
   for (const it of items) {
     const chain = chains.get(it.id) ?? [];
-    for (let i = 1; i < chain.length; i++) if (chain[i]!.fromState !== chain[i - 1]!.toState) v.push(`item ${it.id}: verdict ${chain[i]!.id} from ${chain[i]!.fromState} after a verdict to ${chain[i - 1]!.toState}`);
+    for (let i = 1; i < chain.length; i++)
+      if (chain[i]!.fromState !== chain[i - 1]!.toState)
+        v.push(`item ${it.id}: verdict ${chain[i]!.id} from ${chain[i]!.fromState} after a verdict to ${chain[i - 1]!.toState}`);
     // (an item can also become done without a verdict: the PR-merged webhook of a merge whose worker was killed)
   }
 
@@ -238,7 +294,12 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
   const pulls: { number: number; head: string; merged: boolean }[] = [];
   for (let n = 1; ; n++) {
     let iss: SimIssue;
-    try { iss = world.sim.issue(OWNER, REPO, n); } catch { if (n > issues.length * 3 + 20) break; continue; }
+    try {
+      iss = world.sim.issue(OWNER, REPO, n);
+    } catch {
+      if (n > issues.length * 3 + 20) break;
+      continue;
+    }
     if (iss.pull) pulls.push({ number: n, head: iss.pull.headBranch, merged: iss.pull.merged });
   }
   const merges = new Map<number, number>();
@@ -246,7 +307,9 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
     const m = /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)\/merge$/.exec(r.path);
     if (m && r.method === 'POST' && r.status !== null && r.status >= 200 && r.status < 300) merges.set(Number(m[1]), (merges.get(Number(m[1])) ?? 0) + 1);
   }
-  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id::int, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
+  const verdictEvents = await sql<
+    { itemId: number; id: number }[]
+  >`SELECT item_id::int, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
   for (const it of items) {
     const i = issues.indexOf(it.issueNumber);
     const mine = pulls.filter((p) => p.head.startsWith(`damascus/${it.issueNumber}-`));
@@ -262,24 +325,45 @@ test(`kill -9 of workers (inside spec/build/review, during a merge, after a comm
     const status = bot.filter((_c, j) => markers[j]?.kind === 'status');
     if (status.length !== 1) v.push(`issue ${it.issueNumber}: ${status.length} status comments`);
     else if (!status[0]!.body.includes(`\`damascus/${it.state}\``)) v.push(`issue ${it.issueNumber}: the status comment does not show ${it.state}`);
-    const got = markers.filter((m) => m?.kind === 'event').map((m) => String(m!.id)).sort();
-    const want = verdictEvents.filter((e) => e.itemId === it.id).map((e) => String(e.id)).sort();
+    const got = markers
+      .filter((m) => m?.kind === 'event')
+      .map((m) => String(m!.id))
+      .sort();
+    const want = verdictEvents
+      .filter((e) => e.itemId === it.id)
+      .map((e) => String(e.id))
+      .sort();
     if (JSON.stringify(got) !== JSON.stringify(want)) v.push(`issue ${it.issueNumber}: verdict comments [${got}], expected [${want}]`);
     const labels = world.sim.issueLabels(OWNER, REPO, it.issueNumber).filter((l) => l.startsWith('damascus/'));
-    if (labels.length !== 1 || labels[0] !== `damascus/${it.state}`) v.push(`issue ${it.issueNumber}: state labels ${JSON.stringify(labels)} (state ${it.state})`);
+    if (labels.length !== 1 || labels[0] !== `damascus/${it.state}`)
+      v.push(`issue ${it.issueNumber}: state labels ${JSON.stringify(labels)} (state ${it.state})`);
   }
   for (const x of world.sim.responseViolations) v.push(`simulator: ${x.slice(0, 200)}`);
   for (const x of world.actionErrors) v.push(`runner: ${x.slice(0, 200)}`);
 
   const why = parked.length ? await sql`SELECT item_id, question FROM human_issues WHERE status = 'open'` : [];
-  console.log(JSON.stringify({
-    scenario: 'kill -9 over the built-in phases', stories: STORIES, kills: hits.length, killPoints: hits,
-    done: items.length - parked.length, parked: parked.map((p) => `${p.id}:${p.state}`), parkedWhy: why,
-    verdicts: verdicts.length, verdictsObservedBySampler: observed, claimsSampled: claims.size, prs: pulls.length,
-    merges: [...merges.values()].reduce((a, b) => a + b, 0), mergeRequests: world.sim.requests.filter((r) => r.method === 'POST' && /\/merge$/.test(r.path)).length,
-    reviewRuns: world.actionRuns.length, events: ob!.total,
-    secondsKills: Math.round((killsDoneAt - t0) / 1000), secondsTotal: Math.round((Date.now() - t0) / 1000), violations: v.length,
-  }));
+  console.log(
+    JSON.stringify({
+      scenario: 'kill -9 over the built-in phases',
+      stories: STORIES,
+      kills: hits.length,
+      killPoints: hits,
+      done: items.length - parked.length,
+      parked: parked.map((p) => `${p.id}:${p.state}`),
+      parkedWhy: why,
+      verdicts: verdicts.length,
+      verdictsObservedBySampler: observed,
+      claimsSampled: claims.size,
+      prs: pulls.length,
+      merges: [...merges.values()].reduce((a, b) => a + b, 0),
+      mergeRequests: world.sim.requests.filter((r) => r.method === 'POST' && /\/merge$/.test(r.path)).length,
+      reviewRuns: world.actionRuns.length,
+      events: ob!.total,
+      secondsKills: Math.round((killsDoneAt - t0) / 1000),
+      secondsTotal: Math.round((Date.now() - t0) / 1000),
+      violations: v.length,
+    }),
+  );
   expect(v).toEqual([]);
   expect(hits).toContain('merge');
   expect(hits.length).toBeGreaterThanOrEqual(Math.min(KILLS, 6));

@@ -38,17 +38,37 @@ export async function startFleet(name: string, over: Record<string, string> = {}
   await sim.createRepo(OWNER, REPO, { files: { 'README.md': '# app\n' } });
   const trace = join(dir.path, 'trace.log');
   const env: Record<string, string> = {
-    DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_QUEUE_PREFIX: `chaos-${name}`, DAMASCUS_DATA_DIR: dir.path,
-    GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_PHASES_MODULE: CHAOS_PHASES, CHAOS_TRACE: trace,
-    DAMASCUS_CONCURRENCY: '4', DAMASCUS_HEARTBEAT_MS: '300', DAMASCUS_LEASE_MS: '1500', DAMASCUS_RELAY_SWEEP_MS: '500',
-    DAMASCUS_RECONCILE_SWEEP_MS: '3600000', DAMASCUS_ERROR_BACKOFF_MS: '200', DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
-    DAMASCUS_LOG_LEVEL: 'warn', ...over,
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    DAMASCUS_QUEUE_PREFIX: `chaos-${name}`,
+    DAMASCUS_DATA_DIR: dir.path,
+    GITEA_URL: sim.url,
+    GITEA_TOKEN: sim.token,
+    DAMASCUS_PHASES_MODULE: CHAOS_PHASES,
+    CHAOS_TRACE: trace,
+    DAMASCUS_CONCURRENCY: '4',
+    DAMASCUS_HEARTBEAT_MS: '300',
+    DAMASCUS_LEASE_MS: '1500',
+    DAMASCUS_RELAY_SWEEP_MS: '500',
+    DAMASCUS_RECONCILE_SWEEP_MS: '3600000',
+    DAMASCUS_ERROR_BACKOFF_MS: '200',
+    DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
+    DAMASCUS_LOG_LEVEL: 'warn',
+    ...over,
   };
   const projectId = (await upsertProject(db.sql, { owner: OWNER, name: REPO, htmlUrl: `${sim.url}/${OWNER}/${REPO}` })).id;
   const procs: DamascusProcess[] = [];
   const killedAt = new Map<number, number>();
   return {
-    db, sim, redis, dir, trace, env, procs, killedAt, projectId,
+    db,
+    sim,
+    redis,
+    dir,
+    trace,
+    env,
+    procs,
+    killedAt,
+    projectId,
     spawn(role, o = {}) {
       const p = spawnDamascus([role], { ...env, ...o });
       procs.push(p);
@@ -78,7 +98,14 @@ export async function seedStories(f: Fleet, n: number): Promise<{ itemId: number
   return out;
 }
 
-export interface Run { item: number; phase: string; pid: number; start: number; end: number | null; token: string }
+export interface Run {
+  item: number;
+  phase: string;
+  pid: number;
+  start: number;
+  end: number | null;
+  token: string;
+}
 
 export async function readRuns(trace: string): Promise<Run[]> {
   const text = await readFile(trace, 'utf8').catch(() => '');
@@ -112,12 +139,17 @@ export async function openRun(f: Fleet, phase: string): Promise<{ run: Run; proc
 }
 
 export async function waitForAllDone(f: Fleet, n: number, timeoutMs: number): Promise<void> {
-  await waitFor(`all ${n} stories done and the outbox delivered`, async () => {
-    const [r] = await f.db.sql<{ done: number; pending: number }[]>`
+  await waitFor(
+    `all ${n} stories done and the outbox delivered`,
+    async () => {
+      const [r] = await f.db.sql<{ done: number; pending: number }[]>`
       SELECT (SELECT count(*)::int FROM work_items WHERE state = 'done') AS done,
              (SELECT count(*)::int FROM events_outbox WHERE delivered_at IS NULL) AS pending`;
-    return r!.done === n && r!.pending === 0;
-  }, timeoutMs, 500);
+      return r!.done === n && r!.pending === 0;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 export interface InvariantReport {
@@ -175,21 +207,28 @@ export async function checkInvariants(f: Fleet, stories: { itemId: number; issue
   }
   for (const [item, list] of byItem) {
     list.sort((a, b) => a.start - b.start);
-    for (let i = 1; i < list.length; i++) if (list[i]!.start < list[i - 1]!.end) v.push(`item ${item}: two runs overlap (pids ${list[i - 1]!.pid}, ${list[i]!.pid})`);
+    for (let i = 1; i < list.length; i++)
+      if (list[i]!.start < list[i - 1]!.end) v.push(`item ${item}: two runs overlap (pids ${list[i - 1]!.pid}, ${list[i]!.pid})`);
   }
   const [ob] = await sql<{ pending: number; parked: number; total: number }[]>`
     SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked, count(*)::int AS total FROM events_outbox`;
   if (ob!.pending > 0) v.push(`${ob!.pending} outbox events not delivered`);
   if (ob!.parked > 0) v.push(`${ob!.parked} outbox events parked`);
-  const verdictEvents = await sql<{ itemId: number; id: number }[]>`SELECT item_id, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
+  const verdictEvents = await sql<
+    { itemId: number; id: number }[]
+  >`SELECT item_id, id::int FROM events_outbox WHERE type = 'work.verdict' OR type LIKE 'reply.%'`; // each gets one comment
   for (const s of stories) {
     const mine = f.sim.comments(OWNER, REPO, s.issue).filter((c) => c.user === f.sim.botLogin);
     const markers = mine.map((c) => findMarker(c.body));
     const status = markers.filter((m) => m?.kind === 'status');
     const events = markers.filter((m) => m?.kind === 'event').map((m) => String(m!.id));
     if (status.length !== 1) v.push(`issue ${s.issue}: ${status.length} status comments`);
-    const want = verdictEvents.filter((e) => e.itemId === s.itemId).map((e) => String(e.id)).sort();
-    if (JSON.stringify([...events].sort()) !== JSON.stringify(want)) v.push(`issue ${s.issue}: verdict comments for events [${events.join(',')}], expected [${want.join(',')}]`);
+    const want = verdictEvents
+      .filter((e) => e.itemId === s.itemId)
+      .map((e) => String(e.id))
+      .sort();
+    if (JSON.stringify([...events].sort()) !== JSON.stringify(want))
+      v.push(`issue ${s.issue}: verdict comments for events [${events.join(',')}], expected [${want.join(',')}]`);
     const stateLabels = f.sim.issueLabels(OWNER, REPO, s.issue).filter((l) => l.startsWith('damascus/'));
     if (stateLabels.length !== 1 || stateLabels[0] !== 'damascus/done') v.push(`issue ${s.issue}: state labels ${JSON.stringify(stateLabels)}`);
     const status0 = mine[markers.findIndex((m) => m?.kind === 'status')];

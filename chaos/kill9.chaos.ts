@@ -10,7 +10,9 @@ const STORIES = Number(process.env.CHAOS_STORIES ?? 60);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 12);
 
 let f: Fleet;
-afterAll(async () => { await f?.close(); });
+afterAll(async () => {
+  await f?.close();
+});
 
 test(`kill -9 of workers at ${KILLS} points over ${STORIES} stories: every invariant holds`, async () => {
   f = await startFleet('kill9');

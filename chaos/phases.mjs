@@ -14,7 +14,14 @@ function make(phase) {
       line('start');
       await new Promise((resolve, reject) => {
         const t = setTimeout(resolve, min + Math.random() * (max - min));
-        ctx.signal.addEventListener('abort', () => { clearTimeout(t); reject(ctx.signal.reason); }, { once: true });
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            reject(ctx.signal.reason);
+          },
+          { once: true },
+        );
       });
       line('end');
       return { verdict: 'pass', reason: `chaos ${phase} pass` };

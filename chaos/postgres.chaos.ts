@@ -38,18 +38,42 @@ test(`PostgreSQL (a private cluster) crashed and restarted ${RESTARTS}× during 
   const sql = openDb(url, { max: 5 });
   const trace = join(dir.path, 'trace.log');
   const env: Record<string, string> = {
-    DATABASE_URL: url, REDIS_URL: redis.url, DAMASCUS_QUEUE_PREFIX: 'chaos-pg', DAMASCUS_DATA_DIR: dir.path,
-    GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_PHASES_MODULE: CHAOS_PHASES, CHAOS_TRACE: trace,
-    DAMASCUS_CONCURRENCY: '4', DAMASCUS_HEARTBEAT_MS: '300', DAMASCUS_LEASE_MS: '1500', DAMASCUS_RELAY_SWEEP_MS: '500',
-    DAMASCUS_RECONCILE_SWEEP_MS: '3600000', DAMASCUS_ERROR_BACKOFF_MS: '200', DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
+    DATABASE_URL: url,
+    REDIS_URL: redis.url,
+    DAMASCUS_QUEUE_PREFIX: 'chaos-pg',
+    DAMASCUS_DATA_DIR: dir.path,
+    GITEA_URL: sim.url,
+    GITEA_TOKEN: sim.token,
+    DAMASCUS_PHASES_MODULE: CHAOS_PHASES,
+    CHAOS_TRACE: trace,
+    DAMASCUS_CONCURRENCY: '4',
+    DAMASCUS_HEARTBEAT_MS: '300',
+    DAMASCUS_LEASE_MS: '1500',
+    DAMASCUS_RELAY_SWEEP_MS: '500',
+    DAMASCUS_RECONCILE_SWEEP_MS: '3600000',
+    DAMASCUS_ERROR_BACKOFF_MS: '200',
+    DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
     DAMASCUS_LOG_LEVEL: 'warn',
   };
   const projectId = (await upsertProject(sql, { owner: OWNER, name: REPO, htmlUrl: `${sim.url}/${OWNER}/${REPO}` })).id;
   const procs: DamascusProcess[] = [];
   const killedAt = new Map<number, number>();
   const fleet: Fleet = {
-    db: { url, sql, drop: async () => { await sql.end({ timeout: 5 }); } },
-    sim, redis, dir, trace, env, procs, killedAt, projectId,
+    db: {
+      url,
+      sql,
+      drop: async () => {
+        await sql.end({ timeout: 5 });
+      },
+    },
+    sim,
+    redis,
+    dir,
+    trace,
+    env,
+    procs,
+    killedAt,
+    projectId,
     spawn(role, o = {}) {
       const p = spawnDamascus([role], { ...env, ...o });
       procs.push(p);
@@ -75,7 +99,15 @@ test(`PostgreSQL (a private cluster) crashed and restarted ${RESTARTS}× during 
   for (let i = 0; i < RESTARTS; i++) {
     // restart while stories are in flight: wait for some progress first (bounded)
     const target = Math.floor((STORIES * (i + 1)) / (RESTARTS + 2));
-    const doneBefore = await waitFor(`${target} stories done before restart ${i + 1}`, async () => { const n = await doneCount(); return n >= target ? n : null; }, 120_000, 200);
+    const doneBefore = await waitFor(
+      `${target} stories done before restart ${i + 1}`,
+      async () => {
+        const n = await doneCount();
+        return n >= target ? n : null;
+      },
+      120_000,
+      200,
+    );
     const down = Date.now();
     await pg.stop('immediate');
     await sleep(DOWN_MS);
@@ -86,7 +118,16 @@ test(`PostgreSQL (a private cluster) crashed and restarted ${RESTARTS}× during 
   await waitForAllDone(fleet, STORIES, 240_000);
   const report = await checkInvariants(fleet, stories);
   const exited = procs.filter((p) => p.proc.exitCode !== null || p.proc.signalCode !== null).map((p) => `${p.proc.pid}: ${p.output().slice(-2000)}`);
-  console.log(JSON.stringify({ scenario: `postgres crash/restart x${RESTARTS}`, restarts, seconds: Math.round((Date.now() - t0) / 1000), ...report, violations: report.violations.length, exited: exited.length }));
+  console.log(
+    JSON.stringify({
+      scenario: `postgres crash/restart x${RESTARTS}`,
+      restarts,
+      seconds: Math.round((Date.now() - t0) / 1000),
+      ...report,
+      violations: report.violations.length,
+      exited: exited.length,
+    }),
+  );
   expect(report.violations).toEqual([]);
   expect(exited).toEqual([]); // no process had to be restarted
   expect(restarts).toHaveLength(RESTARTS);

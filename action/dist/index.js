@@ -24698,7 +24698,22 @@ function prepareSandbox(iso, workspace, cwd, runnerHome) {
   const bash = (command) => ["bash", "-c", command];
   const hide = runnerHome && runnerHome !== "/" ? ["--tmpfs", runnerHome] : [];
   function bwrapArgs(command, dir) {
-    return [...BWRAP_NAMESPACES, "--new-session", ...BWRAP_ROOT, ...hide, "--bind", workspace, workspace, "--bind", home, home, "--chdir", dir, "--", ...bash(command)];
+    return [
+      ...BWRAP_NAMESPACES,
+      "--new-session",
+      ...BWRAP_ROOT,
+      ...hide,
+      "--bind",
+      workspace,
+      workspace,
+      "--bind",
+      home,
+      home,
+      "--chdir",
+      dir,
+      "--",
+      ...bash(command)
+    ];
   }
   if (iso.kind === "user") {
     chownTree(workspace, iso.uid, iso.gid);
@@ -24706,7 +24721,10 @@ function prepareSandbox(iso, workspace, cwd, runnerHome) {
     const probe = (0, import_node_child_process2.spawnSync)("bash", ["-c", 'cd -- "$1" && test -w .', "probe", cwd], { uid: iso.uid, gid: iso.gid, stdio: "ignore", timeout: 3e4 });
     if (probe.status !== 0) {
       dispose();
-      return { ok: false, reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)` };
+      return {
+        ok: false,
+        reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)`
+      };
     }
     const as = { uid: iso.uid, gid: iso.gid };
     const launch = (command, dir) => iso.bwrap ? { file: "bwrap", args: bwrapArgs(command, dir), ...as } : { file: "bash", args: ["-c", command], ...as };

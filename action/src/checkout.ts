@@ -56,7 +56,8 @@ export function checkoutHead(o: CheckoutOptions): CheckoutOutcome {
   const remote = `${o.serverUrl.replace(/\/+$/, '')}/${o.repository}.git`;
   const init = git(['init', '-q'], o.dir, env);
   if (!init.ok) return { ok: false, reason: `git init failed: ${init.err}` };
-  const fetch = (ref: string) => git(['-c', 'protocol.version=2', 'fetch', '-q', '--no-tags', '--depth=1', remote, ref], o.dir, { ...env, ...authEnv(o.token) });
+  const fetch = (ref: string) =>
+    git(['-c', 'protocol.version=2', 'fetch', '-q', '--no-tags', '--depth=1', remote, ref], o.dir, { ...env, ...authEnv(o.token) });
   let fetched = fetch(o.headSha);
   if (!fetched.ok && o.pullRequest !== null) fetched = fetch(`refs/pull/${o.pullRequest}/head`);
   if (!fetched.ok) return { ok: false, reason: `could not fetch ${o.headSha} from ${remote}: ${fetched.err}` };

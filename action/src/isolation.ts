@@ -17,10 +17,7 @@ import { join } from 'node:path';
 
 export type IsolationMode = 'auto' | 'none';
 
-export type Isolation =
-  | { kind: 'user'; uid: number; gid: number; bwrap: boolean }
-  | { kind: 'bwrap' }
-  | { kind: 'none' };
+export type Isolation = { kind: 'user'; uid: number; gid: number; bwrap: boolean } | { kind: 'bwrap' } | { kind: 'none' };
 
 /** How the test command is started: the program, its arguments, and the uid/gid to spawn it as. */
 export interface Launch {
@@ -51,10 +48,11 @@ export function chooseIsolation(
   if (env.bwrapWorks()) return { ok: true, isolation: { kind: 'bwrap' } };
   return {
     ok: false,
-    reason: 'the test command cannot be isolated from this step\'s secrets here: the Action does not run as root (so it cannot '
-      + 'switch to an unprivileged test-user) and bubblewrap (bwrap) is missing or cannot create user namespaces. '
-      + 'Run the job in a container (as root), install bubblewrap on the runner, or accept that the pull request\'s code '
-      + 'can read the callback secret and the job token by setting the input isolation: none',
+    reason:
+      "the test command cannot be isolated from this step's secrets here: the Action does not run as root (so it cannot " +
+      'switch to an unprivileged test-user) and bubblewrap (bwrap) is missing or cannot create user namespaces. ' +
+      "Run the job in a container (as root), install bubblewrap on the runner, or accept that the pull request's code " +
+      'can read the callback secret and the job token by setting the input isolation: none',
   };
 }
 
@@ -77,7 +75,12 @@ export interface Sandbox {
  * Make the workspace the command's own and a fresh HOME for it. Fails (with the reason) when the test user
  * cannot reach the working directory, e.g. a workspace under a root-only directory.
  */
-export function prepareSandbox(iso: Isolation, workspace: string, cwd: string, runnerHome: string | undefined): { ok: true; sandbox: Sandbox } | { ok: false; reason: string } {
+export function prepareSandbox(
+  iso: Isolation,
+  workspace: string,
+  cwd: string,
+  runnerHome: string | undefined,
+): { ok: true; sandbox: Sandbox } | { ok: false; reason: string } {
   const home = mkdtempSync(join(tmpdir(), 'damascus-test-home-'));
   const dispose = (): void => rmSync(home, { recursive: true, force: true });
   const bash = (command: string): string[] => ['bash', '-c', command];
@@ -85,7 +88,22 @@ export function prepareSandbox(iso: Isolation, workspace: string, cwd: string, r
   // fresh HOME are bound back in after it.
   const hide = runnerHome && runnerHome !== '/' ? ['--tmpfs', runnerHome] : [];
   function bwrapArgs(command: string, dir: string): string[] {
-    return [...BWRAP_NAMESPACES, '--new-session', ...BWRAP_ROOT, ...hide, '--bind', workspace, workspace, '--bind', home, home, '--chdir', dir, '--', ...bash(command)];
+    return [
+      ...BWRAP_NAMESPACES,
+      '--new-session',
+      ...BWRAP_ROOT,
+      ...hide,
+      '--bind',
+      workspace,
+      workspace,
+      '--bind',
+      home,
+      home,
+      '--chdir',
+      dir,
+      '--',
+      ...bash(command),
+    ];
   }
   if (iso.kind === 'user') {
     chownTree(workspace, iso.uid, iso.gid);
@@ -93,10 +111,14 @@ export function prepareSandbox(iso: Isolation, workspace: string, cwd: string, r
     const probe = spawnSync('bash', ['-c', 'cd -- "$1" && test -w .', 'probe', cwd], { uid: iso.uid, gid: iso.gid, stdio: 'ignore', timeout: 30_000 });
     if (probe.status !== 0) {
       dispose();
-      return { ok: false, reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)` };
+      return {
+        ok: false,
+        reason: `the test user (uid ${iso.uid}) cannot enter or write ${cwd}: every directory above the workspace must be searchable by it (o+x)`,
+      };
     }
     const as = { uid: iso.uid, gid: iso.gid };
-    const launch = (command: string, dir: string): Launch => (iso.bwrap ? { file: 'bwrap', args: bwrapArgs(command, dir), ...as } : { file: 'bash', args: ['-c', command], ...as });
+    const launch = (command: string, dir: string): Launch =>
+      iso.bwrap ? { file: 'bwrap', args: bwrapArgs(command, dir), ...as } : { file: 'bash', args: ['-c', command], ...as };
     return { ok: true, sandbox: { home, dispose, launch } };
   }
   if (iso.kind === 'bwrap') return { ok: true, sandbox: { home, dispose, launch: (command, dir) => ({ file: 'bwrap', args: bwrapArgs(command, dir) }) } };

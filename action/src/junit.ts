@@ -35,7 +35,11 @@ export function globToRegExp(glob: string): RegExp {
  * `sinceMs` (a report committed to the repo is not this run's result). A small bounded walk.
  */
 export function findJUnitFiles(root: string, patterns: string, sinceMs: number): string[] {
-  const matchers = patterns.split(',').map((p) => p.trim()).filter(Boolean).map(globToRegExp);
+  const matchers = patterns
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map(globToRegExp);
   const found: string[] = [];
   let visited = 0;
   const walk = (dir: string, depth: number): void => {

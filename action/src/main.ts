@@ -82,8 +82,12 @@ async function run(): Promise<void> {
 
   // A pass reported for head-sha lets Damascus merge head-sha: the Action checks out exactly that commit itself.
   const checkout = checkoutHead({
-    serverUrl: cfg.serverUrl, repository: cfg.repository, headSha: cfg.headSha, pullRequest: cfg.pullRequest,
-    token: cfg.giteaToken, dir: cfg.workspace,
+    serverUrl: cfg.serverUrl,
+    repository: cfg.repository,
+    headSha: cfg.headSha,
+    pullRequest: cfg.pullRequest,
+    token: cfg.giteaToken,
+    dir: cfg.workspace,
   });
   if (!checkout.ok) {
     core.setFailed(`Damascus review: ${checkout.reason}; nothing was run or reported`);
@@ -98,9 +102,12 @@ async function run(): Promise<void> {
   const sandbox = prepared.sandbox;
   const longestSecret = secrets.reduce((m, s) => Math.max(m, Buffer.byteLength(s)), 0);
   const tail = new TailBuffer(TAIL_LIMIT + longestSecret);
-  const isolationText = isolation.kind === 'user'
-    ? `as uid ${isolation.uid}${isolation.bwrap ? ' in bubblewrap' : ''}`
-    : isolation.kind === 'bwrap' ? 'in bubblewrap' : 'unisolated';
+  const isolationText =
+    isolation.kind === 'user'
+      ? `as uid ${isolation.uid}${isolation.bwrap ? ' in bubblewrap' : ''}`
+      : isolation.kind === 'bwrap'
+        ? 'in bubblewrap'
+        : 'unisolated';
   core.info(`Damascus review of work item #${cfg.workItem} at ${cfg.headSha} in ${cwd}, ${isolationText} (timeout ${cfg.timeoutMs / 60_000} min)`);
 
   const launch = sandbox.launch(cfg.testCommand, cwd);
@@ -206,5 +213,5 @@ async function writeSummarySafely(result: ReviewResult, deliveryText: string): P
 }
 
 run().catch((err: unknown) => {
-  core.setFailed(`Damascus review crashed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  core.setFailed(`Damascus review crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 });

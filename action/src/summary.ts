@@ -21,9 +21,7 @@ export async function writeSummary(result: ReviewResult, delivery: string): Prom
     ['Tests', tests ? `${tests.total} total, ${tests.failed} failed, ${tests.skipped} skipped` : 'no JUnit XML found'],
     ['Result', escapeHtml(delivery)],
   ];
-  const s = core.summary
-    .addHeading(`Damascus review: ${verdict}`, 2)
-    .addTable(rows.map(([k, v]) => [k!, v!]));
+  const s = core.summary.addHeading(`Damascus review: ${verdict}`, 2).addTable(rows.map(([k, v]) => [k!, v!]));
   if (tests && tests.failing.length > 0) {
     s.addHeading('Failing tests', 3).addList(tests.failing.slice(0, SUMMARY_MAX_NAMES).map(escapeHtml));
   }

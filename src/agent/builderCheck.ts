@@ -60,12 +60,18 @@ export async function checkBuilder(b: BuilderDefinition, env: Env = process.env)
   }
   const programName = b.program ?? b.preset.program;
   const program = resolveProgram(programName, env);
-  if (!program) return { name: b.name, version: null, problem: `\`${programName}\` is not installed (not found on PATH); install ${b.preset.name} ${b.preset.minVersion} or later` };
+  if (!program)
+    return {
+      name: b.name,
+      version: null,
+      problem: `\`${programName}\` is not installed (not found on PATH); install ${b.preset.name} ${b.preset.minVersion} or later`,
+    };
   const printed = await printedVersion(program, b.preset.versionArgs, env);
   if ('error' in printed) return { name: b.name, version: null, problem: `\`${programName}\` does not run: ${printed.error}` };
   const version = /(\d+\.\d+\.\d+)/.exec(printed.out)?.[1] ?? null;
   if (version === null) return { name: b.name, version: null, problem: `\`${programName}\` printed no version: ${printed.out.trim().slice(0, 120)}` };
-  if (!versionAtLeast(version, b.preset.minVersion)) return { name: b.name, version, problem: `${b.preset.name} ${version} is too old: Damascus needs ${b.preset.minVersion} or later` };
+  if (!versionAtLeast(version, b.preset.minVersion))
+    return { name: b.name, version, problem: `${b.preset.name} ${version} is too old: Damascus needs ${b.preset.minVersion} or later` };
   return { name: b.name, version, problem: b.preset.missingCredentials(env) };
 }
 

@@ -46,14 +46,22 @@ function presetModelVar(name: string): string {
 function presetBuilder(preset: BuilderPreset, env: Env, name = preset.name): BuilderDefinition {
   const tools = words(env.DAMASCUS_BUILDER_ALLOWED_TOOLS);
   return {
-    name, preset, command: null, program: preset.program, model: env[presetModelVar(preset.name)] || null,
-    allowedTools: tools.length ? tools : [...DEFAULT_TOOLS], env: [...preset.credentialEnv], read: [], allowHosts: preset.allowHosts(env),
+    name,
+    preset,
+    command: null,
+    program: preset.program,
+    model: env[presetModelVar(preset.name)] || null,
+    allowedTools: tools.length ? tools : [...DEFAULT_TOOLS],
+    env: [...preset.credentialEnv],
+    read: [],
+    allowHosts: preset.allowHosts(env),
   };
 }
 
 function list(file: string, name: string, key: string, v: unknown): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) throw new ConfigError(`${file}: builders.${name}.${key} must be a list of strings`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))
+    throw new ConfigError(`${file}: builders.${name}.${key} must be a list of strings`);
   return v as string[];
 }
 
@@ -85,7 +93,8 @@ function fromFile(path: string, env: Env): BuilderDefinition[] {
     for (const k of Object.keys(b)) if (!FILE_KEYS.includes(k)) throw new ConfigError(`${path}: unknown key builders.${name}.${k}`);
     // `command: claude-code` is the older spelling of `preset: claude-code`.
     const presetName = text(path, name, 'preset', b.preset) ?? (b.command === undefined || b.command === 'claude-code' ? 'claude-code' : null);
-    if (presetName !== null && b.command !== undefined && b.command !== 'claude-code') throw new ConfigError(`${path}: builders.${name} has both preset and command: choose one`);
+    if (presetName !== null && b.command !== undefined && b.command !== 'claude-code')
+      throw new ConfigError(`${path}: builders.${name} has both preset and command: choose one`);
     const extra = { env: list(path, name, 'env', b.env), read: list(path, name, 'read', b.read), allowHosts: list(path, name, 'allow_hosts', b.allow_hosts) };
     const tools = b.allowed_tools === undefined ? null : list(path, name, 'allowed_tools', b.allowed_tools);
     if (presetName !== null) {
@@ -97,7 +106,9 @@ function fromFile(path: string, env: Env): BuilderDefinition[] {
         program: programOf(path, text(path, name, 'program', b.program)) ?? base.program,
         model: text(path, name, 'model', b.model) ?? base.model,
         allowedTools: tools ?? base.allowedTools,
-        env: [...base.env, ...extra.env], read: extra.read, allowHosts: [...base.allowHosts, ...extra.allowHosts],
+        env: [...base.env, ...extra.env],
+        read: extra.read,
+        allowHosts: [...base.allowHosts, ...extra.allowHosts],
       };
     }
     if (b.program !== undefined) throw new ConfigError(`${path}: builders.${name}.program is for presets; a command builder names its program in command`);
@@ -125,13 +136,21 @@ export function operatorBuilders(settings: Settings, env: Env = process.env): Ma
   }
   if (settings.builderCommand) {
     out.set('command', {
-      name: 'command', preset: null, command: parseBuilderCommand(settings.builderCommand), program: null, model: null, allowedTools: [],
-      env: words(env.DAMASCUS_BUILDER_ENV), read: [], allowHosts: [],
+      name: 'command',
+      preset: null,
+      command: parseBuilderCommand(settings.builderCommand),
+      program: null,
+      model: null,
+      allowedTools: [],
+      env: words(env.DAMASCUS_BUILDER_ENV),
+      read: [],
+      allowHosts: [],
     });
   }
   if (settings.buildersFile) for (const b of fromFile(settings.buildersFile, env)) out.set(b.name, b);
   for (const name of settings.builders) {
-    if (!out.has(name)) throw new ConfigError(`DAMASCUS_BUILDERS: "${name}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor defined in DAMASCUS_BUILDERS_FILE`);
+    if (!out.has(name))
+      throw new ConfigError(`DAMASCUS_BUILDERS: "${name}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor defined in DAMASCUS_BUILDERS_FILE`);
   }
   return out;
 }
@@ -159,7 +178,12 @@ export interface BuilderRun {
 
 /** The program's real path: a path as given, else the first executable of that name on PATH; null: not found. */
 export function resolveProgram(program: string, env: Env = process.env): string | null {
-  const candidates = program.includes('/') ? [resolve(program)] : (env.PATH ?? '').split(':').filter(Boolean).map((d) => join(d, program));
+  const candidates = program.includes('/')
+    ? [resolve(program)]
+    : (env.PATH ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((d) => join(d, program));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -185,8 +209,12 @@ export function builderRun(b: BuilderDefinition, o: Omit<PresetRunOptions, 'mode
   if (!program) return { error: `the ${b.name} builder's program \`${b.program ?? b.preset.program}\` is not installed (not found on PATH)` };
   const prepared = b.preset.prepare({ ...o, model: b.model, allowedTools: b.allowedTools });
   return {
-    argv: [program, ...prepared.argv.slice(1)], homeFiles: prepared.homeFiles, env: prepared.env, reader: b.preset.reader(b.model),
-    read: [programReadPath(program), ...b.read], turnLimit: b.preset.limitsTurns ? null : o.maxTurns,
+    argv: [program, ...prepared.argv.slice(1)],
+    homeFiles: prepared.homeFiles,
+    env: prepared.env,
+    reader: b.preset.reader(b.model),
+    read: [programReadPath(program), ...b.read],
+    turnLimit: b.preset.limitsTurns ? null : o.maxTurns,
   };
 }
 

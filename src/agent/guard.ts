@@ -65,7 +65,8 @@ function isTestFlagsFile(path: string): boolean {
 
 /** Lines of package.json / pyproject.toml that configure tests: test scripts and runner sections. */
 const PACKAGE_JSON_TEST_LINE = /^\s*"((pre|post)?test[^"]*|scripts|jest|mocha|ava|vitest|c8|nyc|karma)"\s*:/;
-const PYPROJECT_TEST_LINE = /^\s*(\[tool\.(pytest|coverage|tox|hatch\.envs\.test)[\].]|(addopts|testpaths|python_files|python_classes|python_functions|norecursedirs)\s*=)/;
+const PYPROJECT_TEST_LINE =
+  /^\s*(\[tool\.(pytest|coverage|tox|hatch\.envs\.test)[\].]|(addopts|testpaths|python_files|python_classes|python_functions|norecursedirs)\s*=)/;
 
 /** Markers that skip, disable or focus (skip all others) tests, in the languages Damascus meets. */
 const SKIP_MARKERS: RegExp[] = [
@@ -154,7 +155,11 @@ function scriptsOfTestCommand(testCommand: string | null | undefined): (path: st
   const scripts = new Set<string>();
   let make = false;
   for (const segment of testCommand.split(/&&|\|\||[;|&()]/)) {
-    const words = segment.trim().split(/\s+/).filter((w) => w !== '' && !/^\w+=/.test(w)).map((w) => w.replace(/^["']|["']$/g, '').replace(/^\.\//, ''));
+    const words = segment
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '' && !/^\w+=/.test(w))
+      .map((w) => w.replace(/^["']|["']$/g, '').replace(/^\.\//, ''));
     const [program, ...rest] = words;
     if (!program) continue;
     if (/^(g?make|just)$/.test(program)) make = true;

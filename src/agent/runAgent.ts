@@ -243,7 +243,9 @@ async function prepareSandbox(o: RunAgentOptions, stateDir: string, home: string
     o.command,
   );
   return {
-    argv, env, proxy,
+    argv,
+    env,
+    proxy,
     async finish() {
       await proxy?.close();
       if (sockDir) await rm(sockDir, { recursive: true, force: true });
@@ -371,8 +373,8 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
   if (report.stop === null && !o.reader && raw) report = reportFromResult(raw, report);
   report = redactDeep(report, secrets);
   if (report.stop === 'turn_limit') turnLimited = true;
-  const isError = spawnError !== null || timedOut || aborted || turnLimited || code !== 0 || raw?.is_error === true
-    || report.stop === 'error' || report.stop === 'model_api';
+  const isError =
+    spawnError !== null || timedOut || aborted || turnLimited || code !== 0 || raw?.is_error === true || report.stop === 'error' || report.stop === 'model_api';
   const result = redactSecrets(report.result ?? (typeof raw?.result === 'string' ? raw.result : out.slice(-TAIL)), secrets);
   const run: AgentRun = {
     pid: child.pid ?? null,
@@ -392,6 +394,22 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRun> {
     stdoutTail: redactSecrets(out.slice(-TAIL), secrets),
     stderrTail: redactSecrets(stderr.value(), secrets),
   };
-  o.log.info({ agent: o.command[0], agentMs: Date.now() - startedAt, exitCode: code, timedOut, turnLimited, aborted, isError, stop: report.stop, costUsd: report.costUsd, turns: report.turns, spawnError, egressRefused: prepared.proxy?.refused.length ?? 0 }, 'agent finished');
+  o.log.info(
+    {
+      agent: o.command[0],
+      agentMs: Date.now() - startedAt,
+      exitCode: code,
+      timedOut,
+      turnLimited,
+      aborted,
+      isError,
+      stop: report.stop,
+      costUsd: report.costUsd,
+      turns: report.turns,
+      spawnError,
+      egressRefused: prepared.proxy?.refused.length ?? 0,
+    },
+    'agent finished',
+  );
   return run;
 }

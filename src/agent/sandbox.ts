@@ -40,7 +40,17 @@ export function sandboxInitScript(): string {
 }
 
 /** /etc entries a program may need that hold nothing secret (certificates, name service, time zone, alternatives). */
-const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/alternatives', '/etc/hosts', '/etc/nsswitch.conf', '/etc/localtime', '/etc/ld.so.cache', '/etc/mime.types'];
+const ETC_READ = [
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/pki',
+  '/etc/alternatives',
+  '/etc/hosts',
+  '/etc/nsswitch.conf',
+  '/etc/localtime',
+  '/etc/ld.so.cache',
+  '/etc/mime.types',
+];
 const TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /** The namespaces every sandbox (and the probe) gets; a user namespace is added when Damascus is not root. */
@@ -105,9 +115,9 @@ export function sandboxArgv(s: SandboxSettings, paths: SandboxRunPaths, argv: re
   const reads = [...new Set([...(node ? [node] : []), ...s.readPaths.map((p) => resolve(p))])];
   const binds: [string, string][] = [
     ...reads.map((p): [string, string] => ['--ro-bind', p]),
-    [ '--ro-bind', paths.inputDir ],
+    ['--ro-bind', paths.inputDir],
     ...[...s.writePaths.map((p) => resolve(p)), ...paths.writable].map((p): [string, string] => ['--bind', p]),
-    [ '--bind', paths.worktree ],
+    ['--bind', paths.worktree],
   ];
   // Directories bwrap creates on its own are 0700 (root's): the agent's user could not reach its own worktree.
   const made = new Set<string>(['/tmp', '/etc', '/run', SANDBOX_RUN_DIR, '/usr']);
@@ -150,20 +160,51 @@ let probed: Promise<SandboxStatus> | null = null;
  * bwrap, or a container without user namespaces, answers `ok: false`, and the built-in agent then refuses to run.
  */
 export function probeSandbox(s: SandboxSettings): Promise<SandboxStatus> {
-  if (!s.enabled) return Promise.resolve({ mode: 'off', ok: true, detail: 'DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox, as Damascus\'s user' });
+  if (!s.enabled)
+    return Promise.resolve({ mode: 'off', ok: true, detail: "DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox, as Damascus's user" });
   probed ??= new Promise((resolveStatus) => {
     const asRoot = runsAsRoot();
-    const args = ['--die-with-parent', ...NAMESPACES, ...(asRoot ? [] : ['--unshare-user']), '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', asRoot ? 'setpriv' : 'true'];
+    const args = [
+      '--die-with-parent',
+      ...NAMESPACES,
+      ...(asRoot ? [] : ['--unshare-user']),
+      '--ro-bind',
+      '/',
+      '/',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--',
+      asRoot ? 'setpriv' : 'true',
+    ];
     if (asRoot) args.push(`--reuid=${s.agentUser.uid}`, `--regid=${s.agentUser.gid}`, '--clear-groups', '--', 'true');
     let stderr = '';
     const child = spawn('bwrap', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', (e) => resolveStatus({ mode: 'bwrap', ok: false, detail: `bubblewrap (bwrap) cannot be started: ${e.message}; install it (Debian: apt-get install bubblewrap) or set DAMASCUS_SANDBOX=off to accept an unsandboxed agent` }));
+    child.once('error', (e) =>
+      resolveStatus({
+        mode: 'bwrap',
+        ok: false,
+        detail: `bubblewrap (bwrap) cannot be started: ${e.message}; install it (Debian: apt-get install bubblewrap) or set DAMASCUS_SANDBOX=off to accept an unsandboxed agent`,
+      }),
+    );
     child.once('exit', (code) => {
       if (code === 0) {
-        resolveStatus({ mode: 'bwrap', ok: true, ownUser: asRoot, detail: asRoot ? `bubblewrap; the agent runs as uid ${s.agentUser.uid}` : `bubblewrap in a user namespace; the agent keeps Damascus's uid ${process.getuid?.()} (run Damascus as root for a separate user)` });
+        resolveStatus({
+          mode: 'bwrap',
+          ok: true,
+          ownUser: asRoot,
+          detail: asRoot
+            ? `bubblewrap; the agent runs as uid ${s.agentUser.uid}`
+            : `bubblewrap in a user namespace; the agent keeps Damascus's uid ${process.getuid?.()} (run Damascus as root for a separate user)`,
+        });
       } else {
-        resolveStatus({ mode: 'bwrap', ok: false, detail: `bubblewrap cannot make a sandbox here (exit ${code}: ${stderr.trim().slice(0, 200) || 'no message'}); allow user namespaces, or set DAMASCUS_SANDBOX=off to accept an unsandboxed agent` });
+        resolveStatus({
+          mode: 'bwrap',
+          ok: false,
+          detail: `bubblewrap cannot make a sandbox here (exit ${code}: ${stderr.trim().slice(0, 200) || 'no message'}); allow user namespaces, or set DAMASCUS_SANDBOX=off to accept an unsandboxed agent`,
+        });
       }
     });
   });

@@ -24,7 +24,16 @@ const PROGRAM_VARS = /^(EDITOR|VISUAL|PAGER|SSH_ASKPASS|PREFIX)$/;
 /** GIT_* variables git may see (simple-git 4 refuses any other ambient GIT_* variable). */
 const GIT_ENV_AMBIENT = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH'];
 /** The GIT_* variables Damascus sets itself. */
-const GIT_ENV_OWN = ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0', 'GIT_DIR', 'GIT_WORK_TREE'];
+const GIT_ENV_OWN = [
+  'GIT_TERMINAL_PROMPT',
+  'GIT_CONFIG_NOSYSTEM',
+  'GIT_CONFIG_GLOBAL',
+  'GIT_CONFIG_COUNT',
+  'GIT_CONFIG_KEY_0',
+  'GIT_CONFIG_VALUE_0',
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+];
 const GIT_ENV_ALLOWED = [...GIT_ENV_AMBIENT, ...GIT_ENV_OWN];
 
 interface GitOptions {
@@ -67,7 +76,12 @@ function git(baseDir: string, opts: GitOptions = {}): SimpleGit {
   if (opts.identity) config.push(`user.name=${opts.identity.name}`, `user.email=${opts.identity.email}`);
   // simple-git blocks core.hooksPath, core.fsmonitor, GIT_CONFIG_GLOBAL and GIT_CONFIG_COUNT as unsafe: they can name programs or
   // configuration. We set them only to turn those off (/dev/null, false) and to pass the auth header outside argv.
-  return simpleGit({ baseDir, config, allowEnvironment: GIT_ENV_ALLOWED, unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true, allowUnsafeConfigPaths: true, allowUnsafeConfigEnvCount: true } }).env(gitEnv(opts));
+  return simpleGit({
+    baseDir,
+    config,
+    allowEnvironment: GIT_ENV_ALLOWED,
+    unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true, allowUnsafeConfigPaths: true, allowUnsafeConfigEnvCount: true },
+  }).env(gitEnv(opts));
 }
 
 /** A worktree as Damascus addresses it after the agent ran: its files and the git directory Damascus made for it. */
@@ -254,7 +268,13 @@ export async function diffFingerprint(tree: TreeRef, baseRef: string): Promise<s
 export async function pushBranch(o: { tree: TreeRef; branch: string; remoteUrl: string; authHeader?: string | undefined; force?: boolean }): Promise<void> {
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(o.remoteUrl)) throw new Error('remoteUrl must not carry credentials; pass authHeader instead');
   try {
-    await git(o.tree.path, { authHeader: o.authHeader, tree: o.tree }).raw(['push', '--quiet', '--no-verify', o.remoteUrl, `${o.force ? '+' : ''}HEAD:refs/heads/${o.branch}`]);
+    await git(o.tree.path, { authHeader: o.authHeader, tree: o.tree }).raw([
+      'push',
+      '--quiet',
+      '--no-verify',
+      o.remoteUrl,
+      `${o.force ? '+' : ''}HEAD:refs/heads/${o.branch}`,
+    ]);
   } catch (e) {
     throw scrub(e, o.authHeader);
   }

@@ -6,7 +6,10 @@ import type { BackoffPolicy } from '../domain/routing.js';
 /** A failure a command reports as one line and a non-zero exit (no stack trace). */
 export class CliError extends Error {
   override name = 'CliError';
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }

@@ -27,7 +27,9 @@ export function registerCycle(program: Command): void {
         });
         switch (outcome.kind) {
           case 'no-phases':
-            throw new CliError('no phases are configured: set GITEA_URL and GITEA_TOKEN for the built-in phases, or DAMASCUS_PHASES_MODULE to a module exporting { spec, build, review }');
+            throw new CliError(
+              'no phases are configured: set GITEA_URL and GITEA_TOKEN for the built-in phases, or DAMASCUS_PHASES_MODULE to a module exporting { spec, build, review }',
+            );
           case 'idle':
             console.log('nothing to do: no claimable item (or the concurrency cap is reached)');
             return;

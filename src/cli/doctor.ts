@@ -51,17 +51,26 @@ export function registerDoctor(program: Command): void {
         throw new CliError((err as Error).message);
       }
       const setupToken = loadSetupToken();
-      const client = (token: string) => settings.giteaUrl && plainUrlProblem(settings.giteaUrl) === null
-        // Few retries and a short timeout: a doctor that hangs on an unreachable Gitea helps nobody.
-        ? createGiteaClient({ baseUrl: settings.giteaUrl, token, log, timeoutMs: 10_000, retries: 1 })
-        : null;
+      const client = (token: string) =>
+        settings.giteaUrl && plainUrlProblem(settings.giteaUrl) === null
+          ? // Few retries and a short timeout: a doctor that hangs on an unreachable Gitea helps nobody.
+            createGiteaClient({ baseUrl: settings.giteaUrl, token, log, timeoutMs: 10_000, retries: 1 })
+          : null;
       const gitea = client(settings.giteaToken ?? '');
       // The setup-rights check asks with the token `damascus setup` will use.
       const setupGitea = setupToken === undefined ? undefined : client(setupToken);
       // Plain fetch, never with credentials: the anonymous Action read must see what the runner sees.
       const plainFetch: DoctorFetch = (url, init) => fetch(url, { signal: init.signal });
       const checks = await runDoctor(
-        { sandbox: () => probeSandbox(settings.sandbox), builders: () => checkBuilders(settings), gitea, setupGitea, fetch: plainFetch, now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+        {
+          sandbox: () => probeSandbox(settings.sandbox),
+          builders: () => checkBuilders(settings),
+          gitea,
+          setupGitea,
+          fetch: plainFetch,
+          now: () => Date.now(),
+          sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        },
         { settings, repo, events, runnerWaitSeconds, deliveryWaitSeconds },
       );
       if (opts.json) {

@@ -32,7 +32,10 @@ export function registerEnqueue(program: Command): void {
       // The webhook will say the same; applying it here too reports the id at once and covers a
       // webhook that never arrives. Whichever comes second changes nothing.
       const outcome = await withDb(settings, (sql) => reconcileIssue({ sql, gitea, triggerLabel: settings.triggerLabel }, ref.owner, ref.name, ref.number));
-      if (outcome.status !== 'recorded' || outcome.itemId === null) throw new CliError(`labelled ${raw}, but no item was created (${outcome.status === 'recorded' ? outcome.effect : 'duplicate'})`);
-      console.log(`${raw}: item ${outcome.itemId} (${outcome.result.kind === 'created' || outcome.result.kind === 'reactivated' ? outcome.effect : 'already tracked'})`);
+      if (outcome.status !== 'recorded' || outcome.itemId === null)
+        throw new CliError(`labelled ${raw}, but no item was created (${outcome.status === 'recorded' ? outcome.effect : 'duplicate'})`);
+      console.log(
+        `${raw}: item ${outcome.itemId} (${outcome.result.kind === 'created' || outcome.result.kind === 'reactivated' ? outcome.effect : 'already tracked'})`,
+      );
     });
 }

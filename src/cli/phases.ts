@@ -14,7 +14,8 @@ import type { PhaseRegistry } from '../phases/types.js';
  */
 export async function configuredPhases(settings: Settings, sql: Sql, log: Logger, gitea: GiteaClient | null): Promise<PhaseRegistry> {
   if (settings.phasesModule || !gitea) return loadPhases(settings.phasesModule);
-  const llm = settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
+  const llm =
+    settings.llmBaseUrl && settings.llmModel ? createLlm({ baseUrl: settings.llmBaseUrl, apiKey: settings.llmApiKey, model: settings.llmModel }) : null;
   if (!llm) log.warn('LLM_BASE_URL / LLM_MODEL are not set: the spec phase will report an error');
   // A builders file that cannot be used stops here, not at the first build.
   operatorBuilders(settings);

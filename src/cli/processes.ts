@@ -126,31 +126,44 @@ async function startWorkerPart(settings: Settings, log: Logger, sql: Sql, metric
     return startup.botLogin;
   };
   const worker = await startWorker({
-    sql, redisUrl: settings.redisUrl, prefix: settings.queuePrefix, phases,
-    workerId: `${hostname()}:${process.pid}`, cap: settings.concurrency, leaseMs: settings.leaseMs,
-    backoff: backoffPolicy(settings), log, metrics, retentionDays: settings.retentionDays,
-    relay: gitea && permissions ? async (queues) => {
-      const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
-      if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
-      // A crashed relay's claimed events are due again after claimMs: keep it short.
-      return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000, statusWarnings: sandboxWarnings(settings) });
-    } : undefined,
-    reconcile: gitea ? async (queues, job) => {
-      if (job.name === 'confirm-issue') {
-        const k = job.data as IssueKey;
-        const out = await reconcileIssue({ sql, gitea, triggerLabel: settings.triggerLabel }, k.owner, k.name, k.number);
-        if (out.status === 'recorded' && !(out.result.kind === 'ignored' && out.result.reason === 'trigger label unchanged')) {
-          log.info({ issue: `${k.owner}/${k.name}#${k.number}`, effect: out.effect }, 'issue read back after a label change');
-          if (out.wake) await enqueueTicks(queues, 1, 'confirm');
-          if (out.relay) await enqueueRelay(queues);
+    sql,
+    redisUrl: settings.redisUrl,
+    prefix: settings.queuePrefix,
+    phases,
+    workerId: `${hostname()}:${process.pid}`,
+    cap: settings.concurrency,
+    leaseMs: settings.leaseMs,
+    backoff: backoffPolicy(settings),
+    log,
+    metrics,
+    retentionDays: settings.retentionDays,
+    relay:
+      gitea && permissions
+        ? async (queues) => {
+            const inbox = await processInbox({ sql, gitea, log, botLogin: botLogin(), permissions });
+            if (inbox.processed > 0) await enqueueTicks(queues, Math.max(1, inbox.resumedItemIds.length), 'inbox');
+            // A crashed relay's claimed events are due again after claimMs: keep it short.
+            return relayOutbox({ sql, gitea, log, botLogin: botLogin(), metrics, claimMs: 30_000, statusWarnings: sandboxWarnings(settings) });
+          }
+        : undefined,
+    reconcile: gitea
+      ? async (queues, job) => {
+          if (job.name === 'confirm-issue') {
+            const k = job.data as IssueKey;
+            const out = await reconcileIssue({ sql, gitea, triggerLabel: settings.triggerLabel }, k.owner, k.name, k.number);
+            if (out.status === 'recorded' && !(out.result.kind === 'ignored' && out.result.reason === 'trigger label unchanged')) {
+              log.info({ issue: `${k.owner}/${k.name}#${k.number}`, effect: out.effect }, 'issue read back after a label change');
+              if (out.wake) await enqueueTicks(queues, 1, 'confirm');
+              if (out.relay) await enqueueRelay(queues);
+            }
+            return out;
+          }
+          const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log, botLogin: startup.botLogin });
+          if (report.wake) await enqueueTicks(queues, report.created, 'reconcile');
+          if (report.comments > 0 || report.cancelled > 0 || report.refreshed > 0) await enqueueRelay(queues);
+          return report;
         }
-        return out;
-      }
-      const report = await reconcile({ sql, gitea, triggerLabel: settings.triggerLabel, log, botLogin: startup.botLogin });
-      if (report.wake) await enqueueTicks(queues, report.created, 'reconcile');
-      if (report.comments > 0 || report.cancelled > 0 || report.refreshed > 0) await enqueueRelay(queues);
-      return report;
-    } : undefined,
+      : undefined,
   });
   // The reconcile sweep also runs once at start: webhooks sent while Damascus was down are lost.
   if (gitea) await worker.queues.reconcile.add('reconcile-on-start', {}, { removeOnComplete: true, removeOnFail: 10 });
@@ -175,7 +188,10 @@ export function registerProcessCommands(program: Command): void {
         const { server } = await serveHttp(healthRoutes(checks, metrics), Number(opts.metricsPort), settings.bindHost, log);
         stoppers.push(() => closeServer(server));
       }
-      stoppers.push((grace) => worker.shutdown(grace), () => sql.end({ timeout: 5 }));
+      stoppers.push(
+        (grace) => worker.shutdown(grace),
+        () => sql.end({ timeout: 5 }),
+      );
       runUntilSignal(log, settings, stoppers);
     });
 
@@ -185,8 +201,12 @@ export function registerProcessCommands(program: Command): void {
     .action(async () => {
       const { settings, log } = commandContext();
       const scheduler = startScheduler({
-        redisUrl: settings.redisUrl, prefix: settings.queuePrefix, heartbeatMs: settings.heartbeatMs,
-        relaySweepMs: settings.relaySweepMs, reconcileSweepMs: settings.reconcileSweepMs, log,
+        redisUrl: settings.redisUrl,
+        prefix: settings.queuePrefix,
+        heartbeatMs: settings.heartbeatMs,
+        relaySweepMs: settings.relaySweepMs,
+        reconcileSweepMs: settings.reconcileSweepMs,
+        log,
       });
       runUntilSignal(log, settings, [() => scheduler.close()]);
     });
@@ -212,7 +232,9 @@ export function registerProcessCommands(program: Command): void {
 
 /** What every status comment says when the operator turned the agent's sandbox off. */
 function sandboxWarnings(settings: Settings): string[] {
-  return settings.sandbox.enabled ? [] : ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off): it can reach everything Damascus can'];
+  return settings.sandbox.enabled
+    ? []
+    : ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off): it can reach everything Damascus can'];
 }
 
 /** The sandbox check, for a process that runs the built-in build phase (the coding agent). */
@@ -252,30 +274,48 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   let worker: RunningWorker | undefined;
   const routes: Route[] = [...healthRoutes(checks, metrics)];
   if (settings.webhookSecret) {
-    routes.push(webhookRoute({
-      sql, secret: settings.webhookSecret, triggerLabel: settings.triggerLabel, botLogin: () => startup.botLogin, log, metrics,
-      afterCommit: async (outcome, event) => {
-        if (outcome.wake) await enqueueTicks(queues, 1, 'webhook');
-        if (outcome.relay) await enqueueRelay(queues);
-        // A story started, stopped or came back because of a label: read the issue back once its deliveries are in.
-        if ((event.kind === 'issue.labels' || event.kind === 'issue.opened') && ['created', 'cancelled', 'reactivated'].includes(outcome.result.kind)) {
-          await enqueueIssueConfirm(queues, { owner: event.repo.owner, name: event.repo.name, number: event.issue.number });
-        }
-      },
-    }));
+    routes.push(
+      webhookRoute({
+        sql,
+        secret: settings.webhookSecret,
+        triggerLabel: settings.triggerLabel,
+        botLogin: () => startup.botLogin,
+        log,
+        metrics,
+        afterCommit: async (outcome, event) => {
+          if (outcome.wake) await enqueueTicks(queues, 1, 'webhook');
+          if (outcome.relay) await enqueueRelay(queues);
+          // A story started, stopped or came back because of a label: read the issue back once its deliveries are in.
+          if ((event.kind === 'issue.labels' || event.kind === 'issue.opened') && ['created', 'cancelled', 'reactivated'].includes(outcome.result.kind)) {
+            await enqueueIssueConfirm(queues, { owner: event.repo.owner, name: event.repo.name, number: event.issue.number });
+          }
+        },
+      }),
+    );
   } else {
     routes.push({ method: 'POST', path: '/api/gitea/webhooks', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_WEBHOOK_SECRET is not set' }) });
   }
   if (settings.callbackSecret) {
     routes.push(reviewResultsRoute({ sql, callbackSecret: settings.callbackSecret, log, afterCommit: () => enqueueTicks(queues, 1, 'review-result') }));
   } else {
-    routes.push({ method: 'POST', path: '/api/v1/review-results', handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_CALLBACK_SECRET is not set' }) });
+    routes.push({
+      method: 'POST',
+      path: '/api/v1/review-results',
+      handler: (_req, res) => sendJson(res, 503, { error: 'DAMASCUS_CALLBACK_SECRET is not set' }),
+    });
   }
   // The dashboard, the items API and the queues view (loaded here so other commands do not pay for them).
   const { dashboardRoutes } = await import('../http/dashboard.js');
-  routes.push(...dashboardRoutes({
-    sql, queues, cap: settings.concurrency, token: settings.dashboardToken, listenHost: settings.bindHost, sessionHours: settings.dashboardSessionHours,
-  }));
+  routes.push(
+    ...dashboardRoutes({
+      sql,
+      queues,
+      cap: settings.concurrency,
+      token: settings.dashboardToken,
+      listenHost: settings.bindHost,
+      sessionHours: settings.dashboardSessionHours,
+    }),
+  );
   if (!settings.dashboardToken && !isLoopbackHost(settings.bindHost)) {
     log.warn({ bind: settings.bindHost }, 'the dashboard is closed: DAMASCUS_DASHBOARD_TOKEN is not set and Damascus does not listen on loopback');
   }
@@ -284,13 +324,24 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   stoppers.push(() => closeServer(server));
   if (withWorkerAndScheduler) {
     const scheduler = startScheduler({
-      redisUrl: settings.redisUrl, prefix: settings.queuePrefix, heartbeatMs: settings.heartbeatMs,
-      relaySweepMs: settings.relaySweepMs, reconcileSweepMs: settings.reconcileSweepMs, log,
+      redisUrl: settings.redisUrl,
+      prefix: settings.queuePrefix,
+      heartbeatMs: settings.heartbeatMs,
+      relaySweepMs: settings.relaySweepMs,
+      reconcileSweepMs: settings.reconcileSweepMs,
+      log,
     });
     worker = await startWorkerPart(settings, log, sql, metrics);
     const w = worker;
-    stoppers.push((grace) => w.shutdown(grace), () => scheduler.close());
+    stoppers.push(
+      (grace) => w.shutdown(grace),
+      () => scheduler.close(),
+    );
   }
-  stoppers.push(() => queues.close(), () => redis.close(), () => sql.end({ timeout: 5 }));
+  stoppers.push(
+    () => queues.close(),
+    () => redis.close(),
+    () => sql.end({ timeout: 5 }),
+  );
   return { worker, stoppers, checks, metrics };
 }

@@ -42,7 +42,7 @@ export function registerSetup(program: Command): void {
     .command('setup')
     .argument('<repo>', 'OWNER/REPO')
     .description(
-      'prepare a repository for Damascus: check the rights it needs, publish the review Action to the bot\'s public repo ' +
+      "prepare a repository for Damascus: check the rights it needs, publish the review Action to the bot's public repo " +
         'damascus-action on this Gitea, then set the DAMASCUS_CALLBACK_TOKEN Actions secret, the labels, the webhook (events ' +
         'from app.yml) and, last, the review workflow. Nothing is written unless every right is there. Safe to run again: ' +
         'only what differs is written.',
@@ -67,7 +67,9 @@ export function registerSetup(program: Command): void {
         ['GITEA_TOKEN', giteaToken],
         ['DAMASCUS_CALLBACK_SECRET', callbackSecret],
         ['DAMASCUS_WEBHOOK_SECRET', webhookSecret],
-      ].filter(([, v]) => !v).map(([name]) => name);
+      ]
+        .filter(([, v]) => !v)
+        .map(([name]) => name);
       if (missing.length > 0 || !giteaUrl || !giteaToken || !callbackSecret || !webhookSecret) {
         throw new CliError(`${missing.join(', ')} must be set`, 2);
       }
@@ -90,9 +92,8 @@ export function registerSetup(program: Command): void {
           throw new CliError((err as Error).message, 2);
         }
       }
-      const action: SetupInput['action'] = opts.actionUrl && opts.actionRef
-        ? { url: opts.actionUrl, ref: opts.actionRef }
-        : { publish: { giteaUrl, files: bundledActionFiles() } };
+      const action: SetupInput['action'] =
+        opts.actionUrl && opts.actionRef ? { url: opts.actionUrl, ref: opts.actionRef } : { publish: { giteaUrl, files: bundledActionFiles() } };
       let events: string[];
       try {
         events = loadAppManifest().defaultEvents;

@@ -32,11 +32,14 @@ export function renderStatus(r: StatusView): string {
   lines.push(`outbox: ${r.outbox.pending} pending, ${r.outbox.parked} parked`);
   lines.push('tables (rows, size on disk with indexes):');
   for (const t of r.tables) lines.push(`  ${t.name}: ${t.rows} ${t.rows === 1 ? 'row' : 'rows'}, ${byteSize(t.bytes)}`);
-  lines.push(r.retentionDays === 0
-    ? 'retention: everything is kept (DAMASCUS_RETENTION_DAYS=0)'
-    : `retention: processed webhook deliveries and delivered outbox events go after ${r.retentionDays} days (DAMASCUS_RETENTION_DAYS)`);
+  lines.push(
+    r.retentionDays === 0
+      ? 'retention: everything is kept (DAMASCUS_RETENTION_DAYS=0)'
+      : `retention: processed webhook deliveries and delivered outbox events go after ${r.retentionDays} days (DAMASCUS_RETENTION_DAYS)`,
+  );
   lines.push(`recent verdicts: ${r.recentVerdicts.length}`);
-  for (const v of r.recentVerdicts) lines.push(`  #${v.id} ${v.at} item ${v.itemId} ${v.issue} ${v.phase} ${v.verdict} → ${v.toState}${v.reason ? ` (${v.reason})` : ''}`);
+  for (const v of r.recentVerdicts)
+    lines.push(`  #${v.id} ${v.at} item ${v.itemId} ${v.issue} ${v.phase} ${v.verdict} → ${v.toState}${v.reason ? ` (${v.reason})` : ''}`);
   return lines.join('\n');
 }
 
@@ -56,7 +59,9 @@ function byteSize(bytes: number): string {
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('items per state, live leases, open questions, blocked items, recent verdicts, table sizes and retention (also written to $DAMASCUS_DATA_DIR/status.json)')
+    .description(
+      'items per state, live leases, open questions, blocked items, recent verdicts, table sizes and retention (also written to $DAMASCUS_DATA_DIR/status.json)',
+    )
     .option('--json', 'print JSON instead of text')
     .action(async (opts: { json?: boolean }) => {
       const { settings } = commandContext();

@@ -94,7 +94,12 @@ const SANDBOX_MODE = textAs('"on" or "off"', (text) => {
 const ABSOLUTE_PATHS = v.pipe(
   v.string(),
   v.transform((text) => text.split(':').filter((p) => p !== '')),
-  v.array(v.pipe(v.string(), v.check(isAbsolute, ({ input }) => `{key} holds ${JSON.stringify(input)}, which is not an absolute path`))),
+  v.array(
+    v.pipe(
+      v.string(),
+      v.check(isAbsolute, ({ input }) => `{key} holds ${JSON.stringify(input)}, which is not an absolute path`),
+    ),
+  ),
 );
 
 /** A variable read by its schema; undefined when unset or blank (what `${VAR:-}` gives in compose). */
@@ -153,7 +158,10 @@ function sandboxSettings(env: Env): SandboxSettings {
     agentUser: setting(env, 'DAMASCUS_AGENT_USER', AGENT_USER) ?? { uid: 65534, gid: 65534 },
     readPaths: setting(env, 'DAMASCUS_AGENT_READ', ABSOLUTE_PATHS) ?? [],
     writePaths: setting(env, 'DAMASCUS_AGENT_WRITE', ABSOLUTE_PATHS) ?? [],
-    allowHosts: (optional(env, 'DAMASCUS_AGENT_ALLOW_HOSTS') ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
+    allowHosts: (optional(env, 'DAMASCUS_AGENT_ALLOW_HOSTS') ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== ''),
     tmpSizeMb: positiveInt(env, 'DAMASCUS_AGENT_TMP_MB', 1024),
     limits: {
       processes: positiveInt(env, 'DAMASCUS_AGENT_MAX_PROCESSES', 1024),
@@ -225,7 +233,10 @@ export function loadSettings(env: Env = process.env): Settings {
     builderCommand: optional(env, 'DAMASCUS_BUILDER_COMMAND'),
     builder: optional(env, 'DAMASCUS_BUILDER'),
     buildersFile: optional(env, 'DAMASCUS_BUILDERS_FILE'),
-    builders: (optional(env, 'DAMASCUS_BUILDERS') ?? '').split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    builders: (optional(env, 'DAMASCUS_BUILDERS') ?? '')
+      .split(',')
+      .map((b) => b.trim())
+      .filter((b) => b !== ''),
     progressIntervalMs: positiveInt(env, 'DAMASCUS_PROGRESS_INTERVAL_MS', 15_000),
     sandbox: sandboxSettings(env),
     ceilings: {
@@ -247,7 +258,8 @@ export function heldSecrets(s: Settings): string[] {
       return undefined;
     }
   };
-  const values = [s.giteaToken, s.webhookSecret, s.callbackSecret, s.llmApiKey, s.dashboardToken, passwordOf(s.databaseUrl), passwordOf(s.redisUrl)]
-    .filter((v): v is string => typeof v === 'string' && v.length >= 6);
+  const values = [s.giteaToken, s.webhookSecret, s.callbackSecret, s.llmApiKey, s.dashboardToken, passwordOf(s.databaseUrl), passwordOf(s.redisUrl)].filter(
+    (v): v is string => typeof v === 'string' && v.length >= 6,
+  );
   return [...new Set(values)];
 }

@@ -65,9 +65,16 @@ function describe(v: unknown): string {
 }
 
 /** "`key` must be <what> (got <the value>)", the shape of most of this file's messages. */
-const needs = (what: string): Message => (issue) => `\`{key}\` must be ${what} (got ${describe(issue.input)})`;
+const needs =
+  (what: string): Message =>
+  (issue) =>
+    `\`{key}\` must be ${what} (got ${describe(issue.input)})`;
 
-const TRIMMED = v.pipe(v.string(), v.check((s) => s.trim() !== ''), v.trim());
+const TRIMMED = v.pipe(
+  v.string(),
+  v.check((s) => s.trim() !== ''),
+  v.trim(),
+);
 const TEXT = v.message(TRIMMED, needs('a non-empty string'));
 const WHOLE = v.message(v.pipe(v.number(), v.integer(), v.gtValue(0)), needs('a positive whole number'));
 const AMOUNT = v.message(v.pipe(v.number(), v.finite(), v.gtValue(0)), needs('a positive number'));
@@ -140,7 +147,9 @@ const BUILDER = strictMapping(
   { command: OPERATOR_ONLY, allowed_tools: OPERATOR_ONLY, env: OPERATOR_ONLY, ...BUILDER_ENTRIES },
   {
     notMapping: needs('a mapping'),
-    unknownKey: `unknown key \`{key}\` (known keys: ${Object.keys(BUILDER_ENTRIES).map((k) => `builder.${k}`).join(', ')})`,
+    unknownKey: `unknown key \`{key}\` (known keys: ${Object.keys(BUILDER_ENTRIES)
+      .map((k) => `builder.${k}`)
+      .join(', ')})`,
   },
 );
 

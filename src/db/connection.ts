@@ -8,7 +8,10 @@ export type Queryable = Sql | TxSql;
 /** A database problem described in one line for a person (no stack, no password). */
 export class DbError extends Error {
   override name = 'DbError';
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }

@@ -26,7 +26,10 @@ export type GroupWriter<I, O> = (sql: Sql, inputs: I[]) => Promise<O[]>;
  * outputs by input index, and the failure. The committer settles those and retries the rest.
  */
 export class PartialGroupWrite<O> extends Error {
-  constructor(readonly done: ReadonlyMap<number, O>, readonly failure: unknown) {
+  constructor(
+    readonly done: ReadonlyMap<number, O>,
+    readonly failure: unknown,
+  ) {
     super(failure instanceof Error ? failure.message : String(failure));
   }
 }
@@ -74,7 +77,10 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
   async function runTogether(group: Job[]): Promise<void> {
     let outputs: O[];
     try {
-      outputs = await write(sql, group.map((j) => j.input));
+      outputs = await write(
+        sql,
+        group.map((j) => j.input),
+      );
     } catch (err) {
       const done = err instanceof PartialGroupWrite ? (err.done as ReadonlyMap<number, O>) : new Map<number, O>();
       const failure = err instanceof PartialGroupWrite ? err.failure : err;
@@ -90,14 +96,16 @@ export function createGroupCommitter<I, O>(sql: Sql, write: GroupWriter<I, O>, o
   }
 
   async function runAlone(group: Job[]): Promise<void> {
-    await Promise.all(group.map(async (job) => {
-      try {
-        const [out] = await write(sql, [job.input]);
-        job.resolve(out!);
-      } catch (err) {
-        job.reject(err);
-      }
-    }));
+    await Promise.all(
+      group.map(async (job) => {
+        try {
+          const [out] = await write(sql, [job.input]);
+          job.resolve(out!);
+        } catch (err) {
+          job.reject(err);
+        }
+      }),
+    );
   }
 
   /** Commit groups until none can be taken; returns how many it committed. */

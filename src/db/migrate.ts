@@ -17,7 +17,9 @@ export interface InitReport {
 
 /** The migrations in `dir` (by default the package's schema/ folder), in version order. */
 export function loadMigrations(dir = packageFile('schema')): Migration[] {
-  const files = readdirSync(dir).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^\d+_[\w-]+\.sql$/.test(f))
+    .sort();
   const migrations = files.map((f) => ({
     version: Number(f.split('_')[0]),
     name: f.replace(/\.sql$/, ''),

@@ -15,7 +15,12 @@ export type CommandReply =
   | { kind: 'forbidden'; login: string }
   | { kind: 'status'; statusUrl?: string | null }
   | { kind: 'why'; explanation: string | null; from?: State; to?: State; at?: Date | string }
-  | { kind: 'approved' | 'retried' | 'cancelled'; login: string; resumes?: State; /** The build change approved (its diff fingerprint). */ fingerprint?: string }
+  | {
+      kind: 'approved' | 'retried' | 'cancelled';
+      login: string;
+      resumes?: State /** The build change approved (its diff fingerprint). */;
+      fingerprint?: string;
+    }
   | { kind: 'not_applicable'; command: CommandName; state: State };
 
 export interface Command {
@@ -58,7 +63,13 @@ export function parseCommands(body: string): ParsedCommands {
     if (!m) continue;
     const word = (m[1] ?? '').toLowerCase();
     if (isCommandName(word)) {
-      const arg = word === 'approve' ? line.text.trim().split(/[ \t]+/)[2]?.slice(0, 64) : undefined;
+      const arg =
+        word === 'approve'
+          ? line.text
+              .trim()
+              .split(/[ \t]+/)[2]
+              ?.slice(0, 64)
+          : undefined;
       if (!commands.some((c) => c.name === word)) commands.push(arg ? { name: word, arg } : { name: word });
     } else {
       const shown = word.slice(0, 40);

@@ -47,7 +47,14 @@ export interface ReplyPayload {
 }
 
 const REPLY_TYPES = [
-  'reply.unknown', 'reply.refused', 'reply.status', 'reply.why', 'reply.approved', 'reply.retried', 'reply.cancelled', 'reply.not_applicable',
+  'reply.unknown',
+  'reply.refused',
+  'reply.status',
+  'reply.why',
+  'reply.approved',
+  'reply.retried',
+  'reply.cancelled',
+  'reply.not_applicable',
 ] as const;
 export type ReplyType = (typeof REPLY_TYPES)[number];
 
@@ -98,40 +105,61 @@ type Check = (v: unknown) => boolean;
 const str: Check = (v) => typeof v === 'string';
 const int: Check = (v) => typeof v === 'number' && Number.isInteger(v);
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const nullable = (c: Check): Check => (v) => v === null || c(v);
-const optional = (c: Check): Check => (v) => v === undefined || c(v);
+const nullable =
+  (c: Check): Check =>
+  (v) =>
+    v === null || c(v);
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined || c(v);
 const strings: Check = (v) => Array.isArray(v) && v.every(str);
 const ints: Check = (v) => Array.isArray(v) && v.every(int);
 const state: Check = (v) => typeof v === 'string' && isState(v);
 const phase: Check = (v) => typeof v === 'string' && isActivePhase(v);
 const verdict: Check = (v) => typeof v === 'string' && isVerdict(v);
-const fields = <T>(shape: { [F in keyof Required<T>]: Check }): Check => (v) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const checks = shape as Record<string, Check>;
-  return Object.keys(v).every((k) => k in checks) && Object.entries(checks).every(([k, c]) => c((v as Record<string, unknown>)[k]));
-};
+const fields =
+  <T>(shape: { [F in keyof Required<T>]: Check }): Check =>
+  (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+    const checks = shape as Record<string, Check>;
+    return Object.keys(v).every((k) => k in checks) && Object.entries(checks).every(([k, c]) => c((v as Record<string, unknown>)[k]));
+  };
 
 const context = { attempts: int, budgetCycles: int, explanation: str, verdictId: int };
 const REPLY_KINDS: Record<ReplyType, CommandReply['kind'][]> = {
-  'reply.unknown': ['unknown'], 'reply.refused': ['forbidden'], 'reply.status': ['status'], 'reply.why': ['why'],
-  'reply.approved': ['approved'], 'reply.retried': ['retried'], 'reply.cancelled': ['cancelled'], 'reply.not_applicable': ['not_applicable'],
+  'reply.unknown': ['unknown'],
+  'reply.refused': ['forbidden'],
+  'reply.status': ['status'],
+  'reply.why': ['why'],
+  'reply.approved': ['approved'],
+  'reply.retried': ['retried'],
+  'reply.cancelled': ['cancelled'],
+  'reply.not_applicable': ['not_applicable'],
 };
 /** A command reply: its kind fits the event type (the renderer takes it from there). */
-const reply = (type: ReplyType): Check => fields<ReplyPayload>({
-  reply: (r) => {
-    if (typeof r !== 'object' || r === null) return false;
-    const { kind, command } = r as { kind?: unknown; command?: unknown };
-    return REPLY_KINDS[type].includes(kind as CommandReply['kind']) && (kind !== 'not_applicable' || (typeof command === 'string' && isCommandName(command)));
-  },
-  commentId: int,
-  by: str,
-});
+const reply = (type: ReplyType): Check =>
+  fields<ReplyPayload>({
+    reply: (r) => {
+      if (typeof r !== 'object' || r === null) return false;
+      const { kind, command } = r as { kind?: unknown; command?: unknown };
+      return REPLY_KINDS[type].includes(kind as CommandReply['kind']) && (kind !== 'not_applicable' || (typeof command === 'string' && isCommandName(command)));
+    },
+    commentId: int,
+    by: str,
+  });
 
 const PAYLOADS: { [K in OutboxEventType]: Check } = {
   'work.created': fields<OutboxEventMap['work.created']>({ issueNumber: int, title: str, by: nullable(str) }),
   'work.verdict': fields<VerdictPayload>({
-    ...context, phase, verdict, from: phase, to: state, reason: nullable(str),
-    errorCount: optional(int), retryInMs: optional(num),
+    ...context,
+    phase,
+    verdict,
+    from: phase,
+    to: state,
+    reason: nullable(str),
+    errorCount: optional(int),
+    retryInMs: optional(num),
     approval: optional(fields<GateApproval>({ reasons: strings, testCommand: optional(str), testCommandSha256: optional(str) })),
   }),
   'work.blocked': fields<OutboxEventMap['work.blocked']>({ ...context, phase, verdict, reason: str, resumePhase: phase }),
@@ -159,6 +187,7 @@ function isEventType(type: string): type is OutboxEventType {
  */
 export function readOutboxEvent(row: { type: string; payload: unknown }): OutboxEvent | null {
   if (!isEventType(row.type)) return null;
-  if (!PAYLOADS[row.type](row.payload)) throw new Error(`${row.type} event: the payload ${JSON.stringify(row.payload).slice(0, 200)} is not a ${row.type} payload`);
+  if (!PAYLOADS[row.type](row.payload))
+    throw new Error(`${row.type} event: the payload ${JSON.stringify(row.payload).slice(0, 200)} is not a ${row.type} payload`);
   return { type: row.type, payload: row.payload } as OutboxEvent;
 }

@@ -69,10 +69,22 @@ const isString: Guard<string> = (v): v is string => typeof v === 'string';
 const isNumber: Guard<number> = (v): v is number => typeof v === 'number' && Number.isFinite(v);
 const isBoolean: Guard<boolean> = (v): v is boolean => typeof v === 'boolean';
 const isObject = (v: unknown): v is { readonly [key: string]: unknown } => typeof v === 'object' && v !== null && !Array.isArray(v);
-const orNull = <T>(g: Guard<T>): Guard<T | null> => (v): v is T | null => v === null || g(v);
-const optional = <T>(g: Guard<T>): Guard<T | undefined> => (v): v is T | undefined => v === undefined || g(v);
-const arrayOf = <T>(g: Guard<T>): Guard<T[]> => (v): v is T[] => Array.isArray(v) && v.every(g);
-const oneOf = <T extends string>(is: (s: string) => s is T): Guard<T> => (v): v is T => typeof v === 'string' && is(v);
+const orNull =
+  <T>(g: Guard<T>): Guard<T | null> =>
+  (v): v is T | null =>
+    v === null || g(v);
+const optional =
+  <T>(g: Guard<T>): Guard<T | undefined> =>
+  (v): v is T | undefined =>
+    v === undefined || g(v);
+const arrayOf =
+  <T>(g: Guard<T>): Guard<T[]> =>
+  (v): v is T[] =>
+    Array.isArray(v) && v.every(g);
+const oneOf =
+  <T extends string>(is: (s: string) => s is T): Guard<T> =>
+  (v): v is T =>
+    typeof v === 'string' && is(v);
 /** An object with these fields (others are allowed and kept). */
 function shape<T>(fields: { [K in keyof T]-?: Guard<T[K]> }): Guard<T> {
   return (v): v is T => isObject(v) && Object.entries(fields).every(([k, g]) => (g as Guard<unknown>)(v[k]));
@@ -92,10 +104,17 @@ function key<K extends keyof PhaseState>(k: K, fits: Guard<Exclude<PhaseState[K]
 const FIELDS: { [K in keyof PhaseState]-?: Reader } = {
   testCommand: key('testCommand', orNull(isString)),
   scope: key('scope', arrayOf(isString)),
-  reviewDispatch: key('reviewDispatch', shape<ReviewDispatch>({
-    sha: isString, at: isNumber, count: isNumber,
-    nonce: optional(isString), runId: optional(orNull(isNumber)), runUrl: optional(orNull(isString)),
-  })),
+  reviewDispatch: key(
+    'reviewDispatch',
+    shape<ReviewDispatch>({
+      sha: isString,
+      at: isNumber,
+      count: isNumber,
+      nonce: optional(isString),
+      runId: optional(orNull(isNumber)),
+      runUrl: optional(orNull(isString)),
+    }),
+  ),
   runUrl: key('runUrl', orNull(isString)),
   lastResultId: key('lastResultId', isNumber),
   mergeWaits: key('mergeWaits', isNumber),
@@ -129,7 +148,10 @@ export function readPhaseState(json: unknown): { state: PhaseState; problems: st
 /** A stored phase state with a key that does not fit its type. */
 export class PhaseStateError extends Error {
   override name = 'PhaseStateError';
-  constructor(readonly itemId: number, readonly problems: string[]) {
+  constructor(
+    readonly itemId: number,
+    readonly problems: string[],
+  ) {
     super(`item ${itemId}'s phase state (work_items.details) does not fit: ${problems.join('; ')}`);
   }
 }

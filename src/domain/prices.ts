@@ -15,7 +15,7 @@ export const PRICES: Readonly<Record<string, Price>> = {
   'gpt-4.1-mini': { input: 0.4, output: 1.6 },
   'gpt-4.1': { input: 2, output: 8 },
   'o4-mini': { input: 1.1, output: 4.4 },
-  'o3': { input: 2, output: 8 },
+  o3: { input: 2, output: 8 },
   'claude-3-5-haiku': { input: 0.8, output: 4 },
   'claude-haiku-4': { input: 1, output: 5 },
   'claude-sonnet-4': { input: 3, output: 15 },

@@ -104,10 +104,11 @@ export function decideTransition(item: ItemSnapshot, input: VerdictInput, backof
   if (input.verdict === 'error') {
     const errorCount = item.errorCount + 1;
     if (errorCount >= item.maxErrors) {
-      const question = `${from} failed with an infrastructure error ${errorCount} times in a row` +
-        (input.reason ? ` (last: ${input.reason})` : '') + '. Fix the cause, then reply `/damascus retry`.';
-      return blocked({ ...base, errorCount }, from, question, input, verdictEvent,
-        `${errorCount} consecutive errors reached max_errors (${item.maxErrors})`);
+      const question =
+        `${from} failed with an infrastructure error ${errorCount} times in a row` +
+        (input.reason ? ` (last: ${input.reason})` : '') +
+        '. Fix the cause, then reply `/damascus retry`.';
+      return blocked({ ...base, errorCount }, from, question, input, verdictEvent, `${errorCount} consecutive errors reached max_errors (${item.maxErrors})`);
     }
     const delayMs = errorBackoffMs(errorCount, backoff);
     return {
@@ -150,10 +151,18 @@ export function decideTransition(item: ItemSnapshot, input: VerdictInput, backof
   const attempts = item.attempts + 1;
   const next = routed as ActivePhase;
   if (attempts >= item.budgetCycles) {
-    const question = `Stopped after ${attempts} of ${item.budgetCycles} attempts: ${from} said ${input.verdict}` +
-      (input.reason ? ` (${input.reason})` : '') + `. Clarify the story, then reply \`/damascus retry\` to resume ${next}.`;
-    return blocked({ ...base, attempts, attemptConsumed: true }, next, question, input, verdictEvent,
-      `attempt ${attempts} reached budget_cycles (${item.budgetCycles})`);
+    const question =
+      `Stopped after ${attempts} of ${item.budgetCycles} attempts: ${from} said ${input.verdict}` +
+      (input.reason ? ` (${input.reason})` : '') +
+      `. Clarify the story, then reply \`/damascus retry\` to resume ${next}.`;
+    return blocked(
+      { ...base, attempts, attemptConsumed: true },
+      next,
+      question,
+      input,
+      verdictEvent,
+      `attempt ${attempts} reached budget_cycles (${item.budgetCycles})`,
+    );
   }
   return {
     ...base,
@@ -179,10 +188,7 @@ function blocked(
     to: 'blocked',
     resumePhase,
     humanIssues: [{ kind: 'blocked', question, resumePhase }],
-    events: [
-      verdictEvent('blocked'),
-      { type: 'work.blocked', payload: { phase: base.from, verdict: input.verdict, reason: explanation, resumePhase } },
-    ],
+    events: [verdictEvent('blocked'), { type: 'work.blocked', payload: { phase: base.from, verdict: input.verdict, reason: explanation, resumePhase } }],
     explanation,
   };
 }

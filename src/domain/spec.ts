@@ -215,7 +215,10 @@ function parseQuestions(body: string | undefined): string[] {
   const items = listItems(body);
   if (items.length > 0) return items.filter((q) => !meansNone(q));
   // Prose instead of a list: each paragraph is one question.
-  return body.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter((p) => !meansNone(p));
+  return body
+    .split(/\n\s*\n/)
+    .map((p) => p.replace(/\s+/g, ' ').trim())
+    .filter((p) => !meansNone(p));
 }
 
 export function parseSpec(markdown: string): ParsedSpec {
@@ -348,7 +351,11 @@ export function isInScope(path: string, scope: readonly string[]): boolean {
 
 /** A few lines for a status comment or a log: what the spec asks, how it is tested, where it may touch. */
 export function specSummary(spec: ParsedSpec): string {
-  const summary = (sectionBody(spec.sections, 'Summary') ?? '').split(/\n\s*\n/)[0]?.replace(/\s+/g, ' ').trim() ?? '';
+  const summary =
+    (sectionBody(spec.sections, 'Summary') ?? '')
+      .split(/\n\s*\n/)[0]
+      ?.replace(/\s+/g, ' ')
+      .trim() ?? '';
   const lines = [
     summary === '' ? '(no summary)' : summary.length > 300 ? `${summary.slice(0, 297)}...` : summary,
     `${spec.acceptanceCriteria.length} acceptance criteria${spec.acceptanceCriteria.length ? ` (${spec.acceptanceCriteria.map((c) => c.id).join(', ')})` : ''}`,

@@ -92,10 +92,16 @@ export function decideItemTransition(item: ItemStateSnapshot, cause: Cause): Dec
   };
   switch (cause.kind) {
     case 'cancel':
-      return { ok: true, ...move, settleQuestions: { kind: 'all', as: 'cancelled' }, events: [outboxEvent('work.cancelled', { from: item.state, by: cause.by, reason: cause.reason })] };
+      return {
+        ok: true,
+        ...move,
+        settleQuestions: { kind: 'all', as: 'cancelled' },
+        events: [outboxEvent('work.cancelled', { from: item.state, by: cause.by, reason: cause.reason })],
+      };
     case 'retry':
       return {
-        ok: true, ...move,
+        ok: true,
+        ...move,
         settleQuestions: { kind: 'blocked', as: 'answered', answer: '/damascus retry', by: cause.by },
         events: [outboxEvent('work.retried', { from: item.state, to, by: cause.by })],
       };

@@ -332,7 +332,11 @@ export function createGiteaClient(opts: GiteaClientOptions) {
 
     /** GET /repos/{owner}/{repo}/contents/{filepath}: a file decoded to text, a directory's entries, or null on 404. */
     async getContents(o: string, r: string, path: string, ref?: string): Promise<RepoContents | null> {
-      const res = await orNullIfNotFound(call<ContentsResponse | ContentsResponse[]>('GET', path === '' ? `${repoPath(o, r)}/contents` : `${repoPath(o, r)}/contents/${encPath(path)}`, { query: { ref } }));
+      const res = await orNullIfNotFound(
+        call<ContentsResponse | ContentsResponse[]>('GET', path === '' ? `${repoPath(o, r)}/contents` : `${repoPath(o, r)}/contents/${encPath(path)}`, {
+          query: { ref },
+        }),
+      );
       if (res === null) return null;
       const data = res.data;
       if (Array.isArray(data)) return { type: 'dir', path, entries: data };
@@ -416,8 +420,19 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
 
     /** POST /repos/{owner}/{repo}/hooks — a JSON `gitea` hook, explicitly active (Gitea defaults to inactive). */
-    async createHook(o: string, r: string, h: { url: string; secret: string; events: string[]; active: true; name?: string; branchFilter?: string }): Promise<Hook> {
-      const body = { type: 'gitea', name: h.name, config: { url: h.url, content_type: 'json', secret: h.secret }, events: h.events, active: h.active, branch_filter: h.branchFilter };
+    async createHook(
+      o: string,
+      r: string,
+      h: { url: string; secret: string; events: string[]; active: true; name?: string; branchFilter?: string },
+    ): Promise<Hook> {
+      const body = {
+        type: 'gitea',
+        name: h.name,
+        config: { url: h.url, content_type: 'json', secret: h.secret },
+        events: h.events,
+        active: h.active,
+        branch_filter: h.branchFilter,
+      };
       return (await call<Hook>('POST', `${repoPath(o, r)}/hooks`, { body })).data;
     },
 
@@ -457,7 +472,11 @@ export function createGiteaClient(opts: GiteaClientOptions) {
     },
 
     /** POST /repos/{owner}/{repo}/contents: one commit with several file operations (contents are text; sent base64). */
-    async changeFiles(o: string, r: string, c: { branch?: string; message: string; files: (Omit<ChangeFileOperation, 'content'> & { content?: string })[] }): Promise<FilesResponse> {
+    async changeFiles(
+      o: string,
+      r: string,
+      c: { branch?: string; message: string; files: (Omit<ChangeFileOperation, 'content'> & { content?: string })[] },
+    ): Promise<FilesResponse> {
       const files = c.files.map((f) => ({ ...f, content: f.content === undefined ? undefined : Buffer.from(f.content, 'utf8').toString('base64') }));
       return (await call<FilesResponse>('POST', `${repoPath(o, r)}/contents`, { body: { branch: c.branch, message: c.message, files } })).data;
     },
@@ -498,9 +517,7 @@ export function gitRemoteUrl(giteaUrl: string, owner: string, repo: string): str
 export function missingFeatures(version: string): string[] {
   const have = parseVersion(version);
   if (!have) return [];
-  return VERSION_REQUIREMENTS.filter((req) => compareVersions(have, parseVersion(req.min)!) < 0).map(
-    (req) => `${req.feature} (server is ${version})`,
-  );
+  return VERSION_REQUIREMENTS.filter((req) => compareVersions(have, parseVersion(req.min)!) < 0).map((req) => `${req.feature} (server is ${version})`);
 }
 
 /** `1.26.3`, `1.22.0+dev-12-gabc`, or a Forgejo `7.0.0+gitea-1.22.0` (the Gitea part counts). */

@@ -24,11 +24,7 @@ export async function isWriter(gitea: Pick<GiteaClient, 'getCollaboratorPermissi
   return permission !== null && WRITERS.has(permission);
 }
 
-export function createPermissionCache(opts: {
-  gitea: Pick<GiteaClient, 'getCollaboratorPermission'>;
-  ttlMs?: number;
-  now?: () => number;
-}): PermissionCache {
+export function createPermissionCache(opts: { gitea: Pick<GiteaClient, 'getCollaboratorPermission'>; ttlMs?: number; now?: () => number }): PermissionCache {
   const ttlMs = opts.ttlMs ?? 60_000;
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { writer: boolean; until: number }>();

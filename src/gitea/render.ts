@@ -269,8 +269,8 @@ function approvalRequest(a: NonNullable<VerdictCommentInput['approval']>): strin
   return [
     `**Waiting for a writer's approval**${why}. The review will run this test command, written by the spec from the issue's text:`,
     `${fence}sh\n${a.testCommand}\n${fence}`,
-    `A writer: reply \`/damascus approve\`${sha ? ` (or \`/damascus approve ${sha}\`)` : ''} to approve exactly this command and start the build. `
-      + 'A later spec with another command asks again; a `test_command` in `.gitea/damascus.yml` always wins.',
+    `A writer: reply \`/damascus approve\`${sha ? ` (or \`/damascus approve ${sha}\`)` : ''} to approve exactly this command and start the build. ` +
+      'A later spec with another command asks again; a `test_command` in `.gitea/damascus.yml` always wins.',
   ].join('\n\n');
 }
 

@@ -12,7 +12,11 @@ export class GiteaStartup {
   problem: string | null = 'not checked yet';
   private stopped = false;
 
-  constructor(private readonly gitea: GiteaClient | null, private readonly log: Logger, botLoginSetting?: string) {
+  constructor(
+    private readonly gitea: GiteaClient | null,
+    private readonly log: Logger,
+    botLoginSetting?: string,
+  ) {
     this.botLogin = botLoginSetting ?? null;
     if (!gitea) this.problem = 'GITEA_URL and GITEA_TOKEN are not set';
   }

@@ -91,7 +91,12 @@ export function guard(opts: GuardOptions, handler: Handler): Handler {
   const { token } = opts;
   if (!token) {
     if (isLoopbackHost(opts.listenHost)) return handler;
-    return (_req, res) => refuse(res, 403, `the dashboard is closed: DAMASCUS_DASHBOARD_TOKEN is not set and Damascus listens on ${opts.listenHost}, not on loopback (set the token, or DAMASCUS_BIND=127.0.0.1)`);
+    return (_req, res) =>
+      refuse(
+        res,
+        403,
+        `the dashboard is closed: DAMASCUS_DASHBOARD_TOKEN is not set and Damascus listens on ${opts.listenHost}, not on loopback (set the token, or DAMASCUS_BIND=127.0.0.1)`,
+      );
   }
   const key = sessionKey(token);
   const lifetimeMs = (opts.sessionHours ?? DEFAULT_SESSION_HOURS) * 3_600_000;
@@ -99,11 +104,15 @@ export function guard(opts: GuardOptions, handler: Handler): Handler {
   return (req, res, url) => {
     const query = url.searchParams.get('token');
     if (query !== null) {
-      if (!isPage(url.pathname)) return refuse(res, 401, '?token= only opens a session on the dashboard page (/); API clients send Authorization: Bearer <token>');
+      if (!isPage(url.pathname))
+        return refuse(res, 401, '?token= only opens a session on the dashboard page (/); API clients send Authorization: Bearer <token>');
       if (!sameSecret(query, token)) return refuse(res, 401, 'wrong token');
       const expiresAtSeconds = Math.floor((now() + lifetimeMs) / 1000);
       const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : '';
-      res.setHeader('set-cookie', `${DASHBOARD_COOKIE}=${signSession(key, expiresAtSeconds)}; Path=/; Max-Age=${Math.floor(lifetimeMs / 1000)}; HttpOnly; SameSite=Strict${secure}`);
+      res.setHeader(
+        'set-cookie',
+        `${DASHBOARD_COOKIE}=${signSession(key, expiresAtSeconds)}; Path=/; Max-Age=${Math.floor(lifetimeMs / 1000)}; HttpOnly; SameSite=Strict${secure}`,
+      );
       const rest = new URLSearchParams(url.searchParams);
       rest.delete('token');
       const search = rest.toString();
@@ -115,9 +124,13 @@ export function guard(opts: GuardOptions, handler: Handler): Handler {
     if (header !== null) return sameSecret(header, token) ? handler(req, res, url) : refuse(res, 401, 'wrong token');
     const cookie = cookieValue(req, DASHBOARD_COOKIE);
     if (cookie !== null && validSession(key, cookie, now(), lifetimeMs)) return handler(req, res, url);
-    refuse(res, 401, cookie !== null
-      ? 'the dashboard session has expired or is not valid: open /?token=<token> again'
-      : 'this dashboard needs DAMASCUS_DASHBOARD_TOKEN: send Authorization: Bearer <token>, or open /?token=<token> once');
+    refuse(
+      res,
+      401,
+      cookie !== null
+        ? 'the dashboard session has expired or is not valid: open /?token=<token> again'
+        : 'this dashboard needs DAMASCUS_DASHBOARD_TOKEN: send Authorization: Bearer <token>, or open /?token=<token> once',
+    );
   };
 }
 
@@ -144,7 +157,11 @@ function usd(n: number): string {
 
 function itemRow(i: ItemSummary): string {
   const budget = i.maxCostUsd !== null ? ` of ${usd(i.maxCostUsd)}` : '';
-  const links = [link(i.links.issue, 'issue', 'issue-link'), link(i.links.pr, `PR #${i.prNumber ?? ''}`, 'pr-link'), link(i.links.run, 'review run', 'run-link')]
+  const links = [
+    link(i.links.issue, 'issue', 'issue-link'),
+    link(i.links.pr, `PR #${i.prNumber ?? ''}`, 'pr-link'),
+    link(i.links.run, 'review run', 'run-link'),
+  ]
     .filter(Boolean)
     .join(' ');
   return `<tr class="item" data-item-id="${i.id}" data-state="${esc(i.state)}" data-wait="${esc(i.waiting.kind)}">
@@ -167,12 +184,18 @@ export function renderDashboard(v: DashboardView): string {
   const counts = STATES.map((s) => `<li data-state="${s}" data-count="${v.counts[s]}">${s} <b>${v.counts[s]}</b></li>`).join('');
   const questions = v.openQuestions.length
     ? `<ol>${v.openQuestions
-        .map((q) => `<li class="question" data-tag="${esc(q.tag)}" data-item-id="${q.itemId}"><b>${esc(q.tag)}</b> on ${link(q.issueUrl, `${q.repo}#${q.issueNumber}`, 'issue-link') || esc(`${q.repo}#${q.issueNumber}`)} <span class="since">since ${time(q.since)}</span><div class="text">${esc(q.question)}</div></li>`)
+        .map(
+          (q) =>
+            `<li class="question" data-tag="${esc(q.tag)}" data-item-id="${q.itemId}"><b>${esc(q.tag)}</b> on ${link(q.issueUrl, `${q.repo}#${q.issueNumber}`, 'issue-link') || esc(`${q.repo}#${q.issueNumber}`)} <span class="since">since ${time(q.since)}</span><div class="text">${esc(q.question)}</div></li>`,
+        )
         .join('')}</ol>`
     : '<p class="empty">No open questions.</p>';
   const blocked = v.blocked.length
     ? `<ul>${v.blocked
-        .map((b) => `<li class="blocked" data-item-id="${b.itemId}">${link(b.issueUrl, `${b.repo}#${b.issueNumber}`, 'issue-link') || esc(`${b.repo}#${b.issueNumber}`)} ${esc(b.title)} <span class="since">since ${time(b.since)}</span><div class="reason">${esc(b.reason)}</div></li>`)
+        .map(
+          (b) =>
+            `<li class="blocked" data-item-id="${b.itemId}">${link(b.issueUrl, `${b.repo}#${b.issueNumber}`, 'issue-link') || esc(`${b.repo}#${b.issueNumber}`)} ${esc(b.title)} <span class="since">since ${time(b.since)}</span><div class="reason">${esc(b.reason)}</div></li>`,
+        )
         .join('')}</ul>`
     : '<p class="empty">Nothing is blocked.</p>';
   const groups = STATES.map((s) => {
@@ -213,7 +236,10 @@ function pageRoute(deps: DashboardDeps): Route {
     handler: async (_req: IncomingMessage, res: ServerResponse) => {
       const html = renderDashboard(await loadDashboard(deps));
       res.setHeader('cache-control', 'no-store');
-      res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+      res.setHeader(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      );
       sendText(res, 200, html, 'text/html; charset=utf-8');
     },
   };

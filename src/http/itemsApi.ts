@@ -111,7 +111,10 @@ export function itemLinks(row: Pick<DashboardItemRow, 'issueUrl' | 'projectHtmlU
   };
 }
 
-type WaitFacts = Pick<DashboardItemRow, 'state' | 'leaseOwner' | 'leasedAt' | 'leaseUntil' | 'runAfter' | 'gateCount' | 'errorCount' | 'maxErrors' | 'explanation' | 'updatedAt'>;
+type WaitFacts = Pick<
+  DashboardItemRow,
+  'state' | 'leaseOwner' | 'leasedAt' | 'leaseUntil' | 'runAfter' | 'gateCount' | 'errorCount' | 'maxErrors' | 'explanation' | 'updatedAt'
+>;
 
 /**
  * Why an item waits, in the dashboard's words (src/domain/waiting.ts decides which). `openQuestions` are the
@@ -208,7 +211,15 @@ export function buildDashboard(facts: DashboardFacts, cap: number): DashboardVie
     }),
     blocked: items
       .filter((i) => i.state === 'blocked')
-      .map((i) => ({ itemId: i.id, repo: i.repo, issueNumber: i.issueNumber, title: i.title, reason: i.waiting.text, since: i.updatedAt, issueUrl: i.links.issue }))
+      .map((i) => ({
+        itemId: i.id,
+        repo: i.repo,
+        issueNumber: i.issueNumber,
+        title: i.title,
+        reason: i.waiting.text,
+        since: i.updatedAt,
+        issueUrl: i.links.issue,
+      }))
       .sort((a, b) => a.since.getTime() - b.since.getTime()),
   };
 }

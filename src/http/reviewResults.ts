@@ -61,7 +61,9 @@ export function reviewResultsRoute(o: ReviewResultsOptions): Route {
       return sendJson(res, outcome.status, outcome.status === 200 ? { duplicate: true, reason: outcome.reason } : { error: outcome.reason });
     }
     sendJson(res, 202, { stored: true, item: outcome.itemId });
-    o.afterCommit(outcome.itemId).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a review result; the heartbeat will catch up'));
+    o.afterCommit(outcome.itemId).catch((err) =>
+      o.log.warn({ err: (err as Error).message }, 'could not enqueue after a review result; the heartbeat will catch up'),
+    );
   };
   return { method: 'POST', path: REVIEW_RESULTS_PATH, handler };
 }

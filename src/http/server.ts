@@ -77,7 +77,10 @@ export function createHttpServer(routes: Route[], log: Logger): Server {
 
 /** Whether a listen address reaches this machine only: localhost, 127.0.0.0/8 or ::1 (also IPv4-mapped). */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
   return isIPv4(v4) && v4.startsWith('127.');

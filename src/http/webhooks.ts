@@ -130,7 +130,9 @@ export function webhookRoute(o: WebhookIntakeOptions): Route {
     }
     count(INTAKE_RESULT_LABEL[outcome.result.kind]);
     sendJson(res, 200, { result: outcome.effect, item: outcome.itemId });
-    o.afterCommit(outcome, routed).catch((err) => o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'));
+    o.afterCommit(outcome, routed).catch((err) =>
+      o.log.warn({ err: (err as Error).message }, 'could not enqueue after a webhook; the heartbeat will catch up'),
+    );
   };
   return { method: 'POST', path: WEBHOOK_PATH, handler };
 }

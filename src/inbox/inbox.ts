@@ -163,7 +163,8 @@ async function processClose(opts: InboxOptions, deliveryId: number, itemId: numb
   const settled = await opts.sql.begin(async (tx) => {
     if (!(await claimInboxDelivery(tx, deliveryId))) return null;
     let result = decision.result;
-    if (decision.cancelBy !== undefined) result = (await cancelItem(tx, itemId, decision.cancelBy, 'issue closed')).ok ? 'cancelled' : 'ignored: already finished';
+    if (decision.cancelBy !== undefined)
+      result = (await cancelItem(tx, itemId, decision.cancelBy, 'issue closed')).ok ? 'cancelled' : 'ignored: already finished';
     await settleInboxDelivery(tx, deliveryId, { result });
     return result;
   });
@@ -211,7 +212,11 @@ async function applyComment(tx: TxSql, itemId: number, ev: CommentEvent, login: 
   let state: State = view.state;
   let resumed = false;
   if (plan.answers.length > 0) {
-    const a = await answerQuestions(tx, itemId, plan.answers.map((x) => ({ humanIssueId: x.id, text: x.text, by: login })));
+    const a = await answerQuestions(
+      tx,
+      itemId,
+      plan.answers.map((x) => ({ humanIssueId: x.id, text: x.text, by: login })),
+    );
     const tags = open.filter((q) => a.answered.includes(q.id)).map((q) => q.tag);
     if (tags.length > 0) done.push(`answered ${tags.join(', ')}`);
     if (a.resumedTo) {

@@ -24,7 +24,11 @@ export interface Completion {
  */
 export class LlmError extends Error {
   override name = 'LlmError';
-  constructor(message: string, readonly status: number | null, readonly retryable: boolean) {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+  ) {
     super(message);
   }
 }

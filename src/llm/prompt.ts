@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { HumanAnswer } from '../domain/answers.js';
 import type { ChatMessage } from './chat.js';
 
-
 export interface RepoContext {
   readme?: string | undefined;
   tree: string[];
@@ -36,7 +35,10 @@ export const DEFAULT_PROMPT_LIMITS: PromptLimits = { partChars: 20_000, totalCha
 export class DataBlocks {
   readonly boundary: string;
   private used = 0;
-  constructor(private readonly limits: PromptLimits, boundary?: string) {
+  constructor(
+    private readonly limits: PromptLimits,
+    boundary?: string,
+  ) {
     this.boundary = boundary ?? randomBytes(8).toString('hex');
   }
 
@@ -53,9 +55,7 @@ export class DataBlocks {
     this.used += text.length;
     // The nonce is random per prompt; scrub it anyway in case the data happens to contain it.
     text = text.split(this.boundary).join('[boundary]');
-    return [`<data name="${safeName}" boundary="${this.boundary}">`, text, `</data boundary="${this.boundary}">`, note]
-      .filter((l) => l !== '')
-      .join('\n');
+    return [`<data name="${safeName}" boundary="${this.boundary}">`, text, `</data boundary="${this.boundary}">`, note].filter((l) => l !== '').join('\n');
   }
 }
 

@@ -20,14 +20,7 @@ import type { GiteaClient } from '../gitea/client.js';
 import { forItem } from '../gitea/attribution.js';
 import { labelCreateOption, labelPlan } from '../gitea/labels.js';
 import { sendOnce } from '../gitea/sendOnce.js';
-import {
-  hasMarker,
-  markerFor,
-  renderCommandReply,
-  renderQuestionComment,
-  renderStatusComment,
-  renderVerdictComment,
-} from '../gitea/render.js';
+import { hasMarker, markerFor, renderCommandReply, renderQuestionComment, renderStatusComment, renderVerdictComment } from '../gitea/render.js';
 import { buildStatusView } from './statusView.js';
 import type { Comment } from '../gitea/types.js';
 
@@ -81,7 +74,10 @@ export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
       itemEvents = await renewOutboxClaim(sql, claimed, claimMs);
       if (itemEvents.length < claimed.length) {
         log.warn({ itemId }, 'outbox claim lapsed before the relay reached this item; another relay has it');
-        await releaseOutboxEvents(sql, itemEvents.map((e) => e.id));
+        await releaseOutboxEvents(
+          sql,
+          itemEvents.map((e) => e.id),
+        );
         continue;
       }
     }
@@ -104,7 +100,10 @@ export async function relayOutbox(opts: RelayOptions): Promise<RelayResult> {
         opts.metrics?.relayed.inc({ result: parked ? 'parked' : 'failed' });
         log.warn({ eventId: ev.id, itemId, type: ev.type, attempts: settled?.attempts, parked, error }, 'outbox event not delivered');
         // Later events of this item wait for this one, so the issue's comments keep their order.
-        await releaseOutboxEvents(sql, itemEvents.slice(i + 1).map((e) => e.id));
+        await releaseOutboxEvents(
+          sql,
+          itemEvents.slice(i + 1).map((e) => e.id),
+        );
         break;
       }
     }
@@ -145,7 +144,11 @@ class ItemMirror {
     if (view.details.issueDeleted === true) return;
     // A payload that is not its type's shape fails the delivery (retried, then parked with the error).
     const ev = readOutboxEvent(row);
-    if (ev === null) this.opts.log.warn({ eventId: row.id, itemId: this.itemId, type: row.type }, 'outbox event of an unknown type: only the status comment and label are synced');
+    if (ev === null)
+      this.opts.log.warn(
+        { eventId: row.id, itemId: this.itemId, type: row.type },
+        'outbox event of an unknown type: only the status comment and label are synced',
+      );
     if (!this.statusSynced) {
       await this.syncStatusComment(view);
       this.statusSynced = true;
@@ -225,8 +228,7 @@ class ItemMirror {
     const body = renderStatusComment({ ...buildStatusView(v), warnings: this.opts.statusWarnings ?? [] });
     const mine = await this.comments();
     const existing =
-      (v.statusCommentId !== null ? mine.find((c) => c.id === v.statusCommentId) : undefined) ??
-      mine.find((c) => hasMarker(c.body, markerFor.status(v.id)));
+      (v.statusCommentId !== null ? mine.find((c) => c.id === v.statusCommentId) : undefined) ?? mine.find((c) => hasMarker(c.body, markerFor.status(v.id)));
     let id: number;
     if (!existing) id = (await this.create(body, markerFor.status(v.id))).id;
     else {
@@ -243,7 +245,10 @@ class ItemMirror {
   private async syncStateLabel(v: ItemView): Promise<void> {
     const { gitea } = this.opts;
     const current = await gitea.getIssueLabels(v.owner, v.repo, v.issueNumber);
-    const plan = labelPlan(current.map((l) => l.name), v.state);
+    const plan = labelPlan(
+      current.map((l) => l.name),
+      v.state,
+    );
     if (plan.add !== null) {
       const key = `${v.owner}/${v.repo}/${v.state}`.toLowerCase();
       let id = this.labelIds.get(key);

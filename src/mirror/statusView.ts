@@ -30,7 +30,10 @@ function waitingAndNext(v: ItemView, openTags: string[]): { waitingOn: string | 
         next: `${v.resumePhase ?? 'the phase it came from'} resumes once every open question is answered`,
       };
     case 'blocked':
-      return { waitingOn: 'a human: fix the cause, then comment /damascus retry', next: `/damascus retry resumes ${v.resumePhase ?? 'spec'} with a fresh attempt budget` };
+      return {
+        waitingOn: 'a human: fix the cause, then comment /damascus retry',
+        next: `/damascus retry resumes ${v.resumePhase ?? 'spec'} with a fresh attempt budget`,
+      };
     case 'finished':
       return { waitingOn: null, next: v.state === 'done' ? 'nothing: the work is merged' : 'nothing: add the trigger label again to resume' };
     case 'running':
@@ -57,7 +60,10 @@ function agentProgress(v: ItemView): AgentProgress | null {
 export function buildStatusView(v: ItemView, now: Date = v.since): StatusView {
   const open = v.questions.filter((q) => q.status === 'open');
   const prUrl = str(v.details, 'prUrl') ?? (v.prNumber !== null && v.projectHtmlUrl ? `${v.projectHtmlUrl.replace(/\/+$/, '')}/pulls/${v.prNumber}` : null);
-  const { waitingOn, next } = waitingAndNext(v, open.map((q) => q.tag));
+  const { waitingOn, next } = waitingAndNext(
+    v,
+    open.map((q) => q.tag),
+  );
   return {
     itemId: v.id,
     state: v.state,

@@ -31,7 +31,10 @@ export function agentProgressPublisher(o: { sql: Sql; item: ClaimedItem; builder
     const progress = { builder: o.builder, turns: r.turns, costUsd: agentCostUsd(r), activity: r.activity, at: new Date().toISOString() };
     writing = writing
       .then(() => recordAgentProgress(o.sql, o.item.id, o.item.leaseToken, progress))
-      .then(() => undefined, (e: unknown) => o.log.warn({ item: o.item.id, error: (e as Error).message }, 'agent progress not recorded'));
+      .then(
+        () => undefined,
+        (e: unknown) => o.log.warn({ item: o.item.id, error: (e as Error).message }, 'agent progress not recorded'),
+      );
   };
   return {
     update(report) {

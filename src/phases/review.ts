@@ -60,7 +60,7 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       const testCommand = config.testCommand ?? specCommand;
       if (!testCommand) return { verdict: 'spec_wrong', reason: 'the spec has no test command and the repo config has no default' };
       if (config.testCommand === null && !(await readApprovedTestCommands(deps.sql, item.id)).includes(testCommandSha256(testCommand))) {
-        return { verdict: 'spec_wrong', reason: 'no writer approved the spec\'s test command: the spec phase asks for the approval' };
+        return { verdict: 'spec_wrong', reason: "no writer approved the spec's test command: the spec phase asks for the approval" };
       }
 
       const { current, earlierFailingSets, newestId } = await latestCiResult(deps.sql, item.id, head);
@@ -71,7 +71,9 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
         const last = item.details.reviewDispatch;
         const forThisHead = last && last.sha === head;
         if (forThisHead && Date.now() - last.at < timeoutMs) {
-          return { defer: { delayMs: timeoutMs - (Date.now() - last.at), reason: `waiting for the review run on ${head.slice(0, 10)}`, wakeIfResultAfter: newestId } };
+          return {
+            defer: { delayMs: timeoutMs - (Date.now() - last.at), reason: `waiting for the review run on ${head.slice(0, 10)}`, wakeIfResultAfter: newestId },
+          };
         }
         if (forThisHead && last.count >= 2) {
           return { verdict: 'error', reason: `no review result for ${head.slice(0, 10)} within ci_timeout (${ciMinutes} min), twice` };
@@ -85,27 +87,44 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
         const title = reviewRunTitle(item.id, nonce);
         // The workflow file is read from the default branch (where setup wrote it), never from the PR's branch.
         const run = await sendOnce({
-          send: () => deps.gitea.dispatchWorkflow(owner, name, config.reviewWorkflow, {
-            ref: defaultBranch,
-            inputs: {
-              'work-item': String(item.id), 'head-sha': head, 'pull-request': String(prNumber), 'test-command': testCommand,
-              'orchestrator-url': deps.settings.publicUrl!, 'timeout-minutes': String(ciMinutes), dispatch: nonce,
-            },
-          }),
+          send: () =>
+            deps.gitea.dispatchWorkflow(owner, name, config.reviewWorkflow, {
+              ref: defaultBranch,
+              inputs: {
+                'work-item': String(item.id),
+                'head-sha': head,
+                'pull-request': String(prNumber),
+                'test-command': testCommand,
+                'orchestrator-url': deps.settings.publicUrl!,
+                'timeout-minutes': String(ciMinutes),
+                dispatch: nonce,
+              },
+            }),
           // The answer was lost: the run exists if Gitea took the dispatch, and its title carries the nonce.
           lookup: async () => {
             const found = (await deps.gitea.listWorkflowRuns(owner, name, { event: 'workflow_dispatch' })).find((r) => r.display_title.includes(title));
             return found ? { workflow_run_id: found.id, run_url: '', html_url: found.html_url } : null;
           },
         });
-        const dispatch: ReviewDispatch = { ...noted, at: Date.now(), count: noted.count + 1, runId: run?.workflow_run_id ?? null, runUrl: run?.html_url ?? null };
+        const dispatch: ReviewDispatch = {
+          ...noted,
+          at: Date.now(),
+          count: noted.count + 1,
+          runId: run?.workflow_run_id ?? null,
+          runUrl: run?.html_url ?? null,
+        };
         return {
           defer: {
             delayMs: timeoutMs,
             wakeIfResultAfter: newestId,
             reason: `review run dispatched for ${head.slice(0, 10)}`,
             patch: { headSha: head, details: { reviewDispatch: dispatch, ...(dispatch.runUrl ? { runUrl: dispatch.runUrl } : {}) } },
-            event: outboxEvent('review.dispatched', { headSha: head, workflow: config.reviewWorkflow, attempt: dispatch.count, runUrl: dispatch.runUrl ?? null }),
+            event: outboxEvent('review.dispatched', {
+              headSha: head,
+              workflow: config.reviewWorkflow,
+              attempt: dispatch.count,
+              runUrl: dispatch.runUrl ?? null,
+            }),
           },
         };
       }
@@ -116,15 +135,22 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
           `The review run on ${head.slice(0, 10)} failed${current.timedOut ? ' (timed out)' : ` (exit code ${current.exitCode ?? 'none'})`}.`,
           failing.length ? `Failing tests:\n${failing.map((t) => `- ${t}`).join('\n')}` : '',
           `Output (tail):\n${current.outputTail ?? ''}`,
-        ].filter(Boolean).join('\n\n');
+        ]
+          .filter(Boolean)
+          .join('\n\n');
         if (failing.length > 0 && earlierFailingSets.some((s) => sameSet(s, failing))) {
           return {
-            verdict: 'needs_human', reason: 'no progress: the same tests fail as in an earlier attempt',
+            verdict: 'needs_human',
+            reason: 'no progress: the same tests fail as in an earlier attempt',
             questions: [`The same tests failed as in an earlier attempt (${failing.join(', ')}), so another build is unlikely to help. What should change?`],
             details: { feedback, failing },
           };
         }
-        return { verdict: 'fail', reason: `${failing.length || 'the'} failing test${failing.length === 1 ? '' : 's'} on ${head.slice(0, 10)}`, details: { feedback, failing, runId: current.runId } };
+        return {
+          verdict: 'fail',
+          reason: `${failing.length || 'the'} failing test${failing.length === 1 ? '' : 's'} on ${head.slice(0, 10)}`,
+          details: { feedback, failing, runId: current.runId },
+        };
       }
       return mergeTested({ item, owner, name, mergeStyle: config.mergeStyle }, current, pr);
     },
@@ -152,7 +178,8 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       const fresh = await deps.gitea.getPullRequest(owner, name, n);
       if (fresh.merged) return merged(m, n, tested);
       if (fresh.state === 'closed') return closedPr(fresh);
-      if (fresh.head.sha !== tested.headSha) return reviewAgain(fresh, `Gitea refused the merge (${err.status}): the head moved to ${fresh.head.sha.slice(0, 10)}`);
+      if (fresh.head.sha !== tested.headSha)
+        return reviewAgain(fresh, `Gitea refused the merge (${err.status}): the head moved to ${fresh.head.sha.slice(0, 10)}`);
       if (await behindBase(m, fresh)) return bringUpToDate(m, fresh);
       return waitForCheck(m, fresh);
     }
@@ -204,13 +231,13 @@ export function reviewPhase(deps: PhaseDeps, opts: ReviewPhaseOptions = {}): Pha
       reason: `PR #${pr.number} cannot be merged: ${what}; the next build starts again from ${pr.base.ref}`,
       details: {
         conflict: true,
-        feedback: `The pull request could not be merged: ${what} (${pr.base.ref} changed since the branch was made). `
-          + `This attempt starts from the current ${pr.base.ref}: make the change again on top of it.`,
+        feedback:
+          `The pull request could not be merged: ${what} (${pr.base.ref} changed since the branch was made). ` +
+          `This attempt starts from the current ${pr.base.ref}: make the change again on top of it.`,
       },
       patch: { details: { rebuildFromBase: true, mergeWaits: 0 } },
     };
   }
-
 }
 
 function closedPr(pr: PullRequest): PhaseResult {

@@ -50,8 +50,13 @@ export function specPhase(deps: PhaseDeps): Phase {
       const repo = await readRepoContext(deps.gitea, owner, name, defaultBranch, config.contextFiles);
       const lastRejection = ctx.verdicts.find((v) => v.verdict === 'spec_wrong');
       const messages = buildSpecPrompt({
-        title: story.title, body: story.body, answers: ctx.answers, previousSpec: item.spec ?? undefined,
-        rejection: lastRejection?.reason ?? undefined, repo, requiredSections: config.requiredSpecSections,
+        title: story.title,
+        body: story.body,
+        answers: ctx.answers,
+        previousSpec: item.spec ?? undefined,
+        rejection: lastRejection?.reason ?? undefined,
+        repo,
+        requiredSections: config.requiredSpecSections,
       });
       let completion: Completion;
       try {
@@ -61,23 +66,42 @@ export function specPhase(deps: PhaseDeps): Phase {
         return { verdict: 'error', reason: err instanceof LlmError ? err.message : `LLM call failed: ${(err as Error).message}` };
       }
       await recordCost(deps.sql, {
-        itemId: item.id, phase: 'spec', kind: 'llm', model: completion.model, inputTokens: completion.inputTokens,
-        outputTokens: completion.outputTokens, usd: completion.costUsd,
+        itemId: item.id,
+        phase: 'spec',
+        kind: 'llm',
+        model: completion.model,
+        inputTokens: completion.inputTokens,
+        outputTokens: completion.outputTokens,
+        usd: completion.costUsd,
       });
       const check = checkSpec(completion.text, config.requiredSpecSections, { allowCatchAllScope: config.allowCatchAllScope });
       if (check.verdict === 'spec_wrong') {
-        return { verdict: 'spec_wrong', reason: check.problems.join('; '), details: { problems: check.problems, draft: completion.text }, patch: { story: story.patch } };
+        return {
+          verdict: 'spec_wrong',
+          reason: check.problems.join('; '),
+          details: { problems: check.problems, draft: completion.text },
+          patch: { story: story.patch },
+        };
       }
       if (check.verdict === 'needs_human') {
-        return { verdict: 'needs_human', reason: 'the spec has open questions', questions: check.questions, details: { draft: completion.text }, patch: { story: story.patch } };
+        return {
+          verdict: 'needs_human',
+          reason: 'the spec has open questions',
+          questions: check.questions,
+          details: { draft: completion.text },
+          patch: { story: story.patch },
+        };
       }
       const proposed = check.spec.testCommand;
       const gate = await approvalGate(deps, item.id, config, proposed);
       return {
         verdict: 'pass',
-        reason: `spec v${item.specVersion + 1}: ${check.spec.acceptanceCriteria.length} acceptance criteria`
-          + (gate ? `; waiting for a writer to reply \`/damascus approve\` (${gate.reason})` : '')
-          + (config.testCommand !== null && proposed !== null && proposed !== config.testCommand ? '; the spec\'s test command is ignored: the repository\'s test_command runs' : ''),
+        reason:
+          `spec v${item.specVersion + 1}: ${check.spec.acceptanceCriteria.length} acceptance criteria` +
+          (gate ? `; waiting for a writer to reply \`/damascus approve\` (${gate.reason})` : '') +
+          (config.testCommand !== null && proposed !== null && proposed !== config.testCommand
+            ? "; the spec's test command is ignored: the repository's test_command runs"
+            : ''),
         openGate: gate ?? undefined,
         patch: { spec: completion.text, story: story.patch, details: { testCommand: config.testCommand ?? proposed, scope: check.spec.scope } },
         details: { testCommand: proposed, ...(story.vouchedBy ? { storyVouchedBy: story.vouchedBy } : {}) },
@@ -92,7 +116,12 @@ export function specPhase(deps: PhaseDeps): Phase {
  * approved exactly this command for this item yet. Issue text steers the LLM, so the command it writes is
  * untrusted until a writer has seen it verbatim.
  */
-async function approvalGate(deps: PhaseDeps, itemId: number, config: RepoConfig, proposed: string | null): Promise<NonNullable<VerdictRecord['openGate']> | null> {
+async function approvalGate(
+  deps: PhaseDeps,
+  itemId: number,
+  config: RepoConfig,
+  proposed: string | null,
+): Promise<NonNullable<VerdictRecord['openGate']> | null> {
   const reasons: string[] = [];
   const approval: GateApproval = { reasons };
   if (config.requireSpecApproval) reasons.push('require_spec_approval is set for this repository');

@@ -84,8 +84,14 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         return work;
       }
       const outcome = await runTick({
-        sql: o.sql, phases: o.phases, workerId: o.workerId, cap: o.cap, leaseMs: o.leaseMs,
-        backoff: o.backoff, log: o.log, shutdown: shutdownSignal.signal,
+        sql: o.sql,
+        phases: o.phases,
+        workerId: o.workerId,
+        cap: o.cap,
+        leaseMs: o.leaseMs,
+        backoff: o.backoff,
+        log: o.log,
+        shutdown: shutdownSignal.signal,
       });
       pg.ok();
       await afterTick(outcome);

@@ -82,7 +82,12 @@ async function reconcileItem(o: ReconcileOptions, repo: RepoRef, item: Reconcile
   const issue = await orNullIfNotFound(o.gitea.getIssue(repo.owner, repo.name, item.issueNumber));
   if (issue === null) {
     // Deleted while Damascus was not listening (its one `deleted` webhook was lost).
-    const out = await replay(o, { kind: 'issue.deleted', repo, issue: { number: item.issueNumber, title: '', body: '', state: 'closed', htmlUrl: '', isPull: false }, sender: SWEEP });
+    const out = await replay(o, {
+      kind: 'issue.deleted',
+      repo,
+      issue: { number: item.issueNumber, title: '', body: '', state: 'closed', htmlUrl: '', isPull: false },
+      sender: SWEEP,
+    });
     if (out.status === 'recorded' && out.result.kind === 'cancelled') report.cancelled++;
     return;
   }
@@ -125,13 +130,26 @@ async function sweepComments(o: ReconcileOptions, repo: RepoRef, issue: Issue, i
     const login = c.user?.login;
     if (!login || isBotSender(login, o.botLogin)) continue;
     const isPull = issue.pull_request !== null;
-    if (await recordSweptComment(o.sql, { itemId: item.id, commentId: c.id, eventType: isPull ? 'pull_request_comment' : 'issue_comment', payload: commentEvent(repo, issue, c) })) found++;
+    if (
+      await recordSweptComment(o.sql, {
+        itemId: item.id,
+        commentId: c.id,
+        eventType: isPull ? 'pull_request_comment' : 'issue_comment',
+        payload: commentEvent(repo, issue, c),
+      })
+    )
+      found++;
   }
   return found;
 }
 
 /** Apply one issue's current state as the webhook would (used by `damascus enqueue` too). */
-export async function reconcileIssue(o: { sql: Sql; gitea: ReconcileGitea; triggerLabel: string }, owner: string, name: string, number: number): Promise<IntakeOutcome> {
+export async function reconcileIssue(
+  o: { sql: Sql; gitea: ReconcileGitea; triggerLabel: string },
+  owner: string,
+  name: string,
+  number: number,
+): Promise<IntakeOutcome> {
   const repo = repoRef(await o.gitea.getRepo(owner, name));
   const issue = await o.gitea.getIssue(owner, name, number);
   if (issue.state === 'closed') return replay(o, issueEvent(repo, issue, 'issue.closed', SWEEP));
@@ -172,7 +190,14 @@ function repoRef(r: Repository): RepoRef {
 const SWEEP: SenderRef = { id: 0, login: 'damascus-reconcile' };
 
 function issueRef(issue: Issue) {
-  return { number: issue.number, title: withoutNul(issue.title), body: withoutNul(issue.body ?? ''), state: issue.state, htmlUrl: issue.html_url, isPull: issue.pull_request !== null };
+  return {
+    number: issue.number,
+    title: withoutNul(issue.title),
+    body: withoutNul(issue.body ?? ''),
+    state: issue.state,
+    htmlUrl: issue.html_url,
+    isPull: issue.pull_request !== null,
+  };
 }
 
 function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.closed', sender: SenderRef): ActionableEvent {
@@ -184,12 +209,26 @@ function issueEvent(repo: RepoRef, issue: Issue, kind: 'issue.labels' | 'issue.c
 function commentEvent(repo: RepoRef, issue: Issue, c: Comment): Extract<ActionableEvent, { kind: 'comment' }> {
   const user = { id: c.user?.id ?? 0, login: c.user?.login ?? '' };
   const ref = issueRef(issue);
-  return { kind: 'comment', action: 'created', repo, issue: ref, isPull: ref.isPull, comment: { id: c.id, body: withoutNul(c.body ?? ''), user, createdAt: c.created_at }, sender: user };
+  return {
+    kind: 'comment',
+    action: 'created',
+    repo,
+    issue: ref,
+    isPull: ref.isPull,
+    comment: { id: c.id, body: withoutNul(c.body ?? ''), user, createdAt: c.created_at },
+    sender: user,
+  };
 }
 
 function prClosedEvent(repo: RepoRef, pr: PullRequest): ActionableEvent {
   return {
-    kind: 'pr.closed', repo, number: pr.number, merged: pr.merged, headSha: pr.head.sha, headRef: pr.head.ref,
-    mergeCommitSha: pr.merge_commit_sha ?? null, sender: SWEEP,
+    kind: 'pr.closed',
+    repo,
+    number: pr.number,
+    merged: pr.merged,
+    headSha: pr.head.sha,
+    headRef: pr.head.ref,
+    mergeCommitSha: pr.merge_commit_sha ?? null,
+    sender: SWEEP,
   };
 }

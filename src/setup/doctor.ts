@@ -29,18 +29,38 @@ export interface DoctorCheck {
 /** The checks in the order they run, with what each looks at (the command's --help prints these). */
 export const DOCTOR_CHECKS = [
   { check: 'settings', about: 'GITEA_URL, GITEA_TOKEN, DAMASCUS_WEBHOOK_SECRET, DAMASCUS_CALLBACK_SECRET and DAMASCUS_PUBLIC_URL are set and well formed' },
-  { check: 'agent sandbox', about: 'bubblewrap can make the coding agent\'s sandbox on this machine (a FAIL means no build runs), or DAMASCUS_SANDBOX=off turned it off (WARN)' },
-  { check: 'coding agent', about: 'each builder the installation offers: its CLI is installed and new enough, and its model credentials are set (a FAIL means its builds end in an error)' },
+  {
+    check: 'agent sandbox',
+    about: "bubblewrap can make the coding agent's sandbox on this machine (a FAIL means no build runs), or DAMASCUS_SANDBOX=off turned it off (WARN)",
+  },
+  {
+    check: 'coding agent',
+    about:
+      'each builder the installation offers: its CLI is installed and new enough, and its model credentials are set (a FAIL means its builds end in an error)',
+  },
   { check: 'gitea reachable', about: 'GET /version answers, and the server is new enough for every endpoint Damascus calls' },
   { check: 'token user', about: 'GET /user answers (the token needs read:user): whose token it is, and whether that user is a site admin' },
-  { check: 'token scopes', about: 'the token has write:repository and write:issue (probes that change nothing); write:user only when <bot>/damascus-action is still to be created' },
-  { check: 'setup rights', about: 'the user of the token setup uses (DAMASCUS_SETUP_TOKEN, else the bot\'s) has owner rights on the repository: Gitea lets only the owner set Actions secrets' },
+  {
+    check: 'token scopes',
+    about: 'the token has write:repository and write:issue (probes that change nothing); write:user only when <bot>/damascus-action is still to be created',
+  },
+  {
+    check: 'setup rights',
+    about:
+      "the user of the token setup uses (DAMASCUS_SETUP_TOKEN, else the bot's) has owner rights on the repository: Gitea lets only the owner set Actions secrets",
+  },
   { check: 'actions enabled', about: 'Actions are enabled for the repository and Gitea lists its workflows' },
   { check: 'review workflow', about: `${REVIEW_WORKFLOW_FILE} is among the workflows Gitea reads; its runs-on and the Action it uses` },
-  { check: 'action readable', about: 'the Action\'s repository answers an anonymous git read (the runner clones it without a token), pinned to a full commit SHA' },
-  { check: 'runner online', about: 'an online runner carries the workflow\'s runs-on label (repo, owner and, for site admins, global runners; else the last review run)' },
-  { check: 'webhook', about: 'a hook on DAMASCUS_PUBLIC_URL/api/gitea/webhooks: active, JSON, app.yml\'s events, named for today\'s DAMASCUS_WEBHOOK_SECRET' },
-  { check: 'test delivery', about: 'Gitea\'s hook test arrives at serve and its signature verifies (read from serve\'s /metrics)' },
+  {
+    check: 'action readable',
+    about: "the Action's repository answers an anonymous git read (the runner clones it without a token), pinned to a full commit SHA",
+  },
+  {
+    check: 'runner online',
+    about: "an online runner carries the workflow's runs-on label (repo, owner and, for site admins, global runners; else the last review run)",
+  },
+  { check: 'webhook', about: "a hook on DAMASCUS_PUBLIC_URL/api/gitea/webhooks: active, JSON, app.yml's events, named for today's DAMASCUS_WEBHOOK_SECRET" },
+  { check: 'test delivery', about: "Gitea's hook test arrives at serve and its signature verifies (read from serve's /metrics)" },
   { check: 'public URL', about: 'DAMASCUS_PUBLIC_URL/healthz answers 200 from this machine' },
 ] as const;
 
@@ -48,10 +68,23 @@ export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number]['check'];
 
 export type DoctorGitea = Pick<
   GiteaClient,
-  | 'checkServer' | 'getCurrentUser' | 'getRepo' | 'getCollaboratorPermission' | 'listWorkflows' | 'getRawFile'
-  | 'listRepoRunners' | 'listOrgRunners' | 'listUserRunners' | 'listAdminRunners' | 'listWorkflowRuns' | 'listHooks' | 'testHook'
+  | 'checkServer'
+  | 'getCurrentUser'
+  | 'getRepo'
+  | 'getCollaboratorPermission'
+  | 'listWorkflows'
+  | 'getRawFile'
+  | 'listRepoRunners'
+  | 'listOrgRunners'
+  | 'listUserRunners'
+  | 'listAdminRunners'
+  | 'listWorkflowRuns'
+  | 'listHooks'
+  | 'testHook'
   // tokenLacks' side-effect-free probes
-  | 'createIssueComment' | 'editHook' | 'createCurrentUserRepo'
+  | 'createIssueComment'
+  | 'editHook'
+  | 'createCurrentUserRepo'
 >;
 
 /** The subset of `fetch` doctor uses: a GET, never with credentials. */
@@ -161,41 +194,67 @@ export async function runDoctor(deps: DoctorDeps, input: DoctorInput): Promise<D
   });
   await run('gitea reachable', () => checkGitea(deps.gitea, f, s));
   await run('token user', () => checkTokenUser(deps.gitea, f, s));
-  await run('token scopes', needsRepo((o, r) => checkTokenScopes(deps.gitea, f, s, o, r, deps.setupGitea !== undefined)));
-  await run('setup rights', needsRepo(async (o, r) => {
-    if (deps.setupGitea !== undefined) {
-      const gate = repoGate() ?? (deps.setupGitea ? null : 'GITEA_URL is not set (see settings)');
-      return gate ? skip(gate) : checkSetupRights(deps.setupGitea!, await deps.setupGitea!.getCurrentUser(), o, r, true);
-    }
-    const gate = repoGate() ?? (f.bot ? null : 'the token\'s user is unknown (see token user)');
-    return gate ? skip(gate) : checkSetupRights(deps.gitea!, f.bot!, o, r);
-  }));
-  await run('actions enabled', needsRepo(async (o, r) => {
-    const gate = repoGate();
-    return gate ? skip(gate) : checkActions(deps.gitea!, f, o, r);
-  }));
-  await run('review workflow', needsRepo(async (o, r) => {
-    if (!f.workflows) return skip(repoGate() ?? 'Gitea did not list the workflows (see actions enabled)');
-    return checkReviewWorkflow(deps.gitea!, f, s, o, r);
-  }));
-  await run('action readable', needsRepo(async () => {
-    if (!f.workflow) return skip('the review workflow was not read (see review workflow)');
-    return checkActionReadable(get, f.workflow);
-  }));
-  await run('runner online', needsRepo(async (o, r) => {
-    const gate = repoGate();
-    return gate ? skip(gate) : checkRunner(deps, f, s, input.runnerWaitSeconds, o, r);
-  }));
-  await run('webhook', needsRepo(async (o, r) => {
-    const gate = repoGate() ?? (f.publicBase ? null : 'DAMASCUS_PUBLIC_URL is not set or not a plain URL (see settings)')
-      ?? (s.webhookSecret ? null : 'DAMASCUS_WEBHOOK_SECRET is not set (see settings)');
-    return gate ? skip(gate) : checkWebhook(deps.gitea!, f, s.webhookSecret!, input.events, o, r);
-  }));
-  await run('test delivery', needsRepo(async (o, r) => {
-    if (!f.hook) return skip('no webhook on the public URL to test (see webhook)');
-    if ((await publicHealth()).status !== 'ok') return skip(`${f.publicBase} is not reachable from here (see public URL)`);
-    return checkTestDelivery(deps, get, f.hook, f.publicBase!, input.deliveryWaitSeconds, o, r);
-  }));
+  await run(
+    'token scopes',
+    needsRepo((o, r) => checkTokenScopes(deps.gitea, f, s, o, r, deps.setupGitea !== undefined)),
+  );
+  await run(
+    'setup rights',
+    needsRepo(async (o, r) => {
+      if (deps.setupGitea !== undefined) {
+        const gate = repoGate() ?? (deps.setupGitea ? null : 'GITEA_URL is not set (see settings)');
+        return gate ? skip(gate) : checkSetupRights(deps.setupGitea!, await deps.setupGitea!.getCurrentUser(), o, r, true);
+      }
+      const gate = repoGate() ?? (f.bot ? null : "the token's user is unknown (see token user)");
+      return gate ? skip(gate) : checkSetupRights(deps.gitea!, f.bot!, o, r);
+    }),
+  );
+  await run(
+    'actions enabled',
+    needsRepo(async (o, r) => {
+      const gate = repoGate();
+      return gate ? skip(gate) : checkActions(deps.gitea!, f, o, r);
+    }),
+  );
+  await run(
+    'review workflow',
+    needsRepo(async (o, r) => {
+      if (!f.workflows) return skip(repoGate() ?? 'Gitea did not list the workflows (see actions enabled)');
+      return checkReviewWorkflow(deps.gitea!, f, s, o, r);
+    }),
+  );
+  await run(
+    'action readable',
+    needsRepo(async () => {
+      if (!f.workflow) return skip('the review workflow was not read (see review workflow)');
+      return checkActionReadable(get, f.workflow);
+    }),
+  );
+  await run(
+    'runner online',
+    needsRepo(async (o, r) => {
+      const gate = repoGate();
+      return gate ? skip(gate) : checkRunner(deps, f, s, input.runnerWaitSeconds, o, r);
+    }),
+  );
+  await run(
+    'webhook',
+    needsRepo(async (o, r) => {
+      const gate =
+        repoGate() ??
+        (f.publicBase ? null : 'DAMASCUS_PUBLIC_URL is not set or not a plain URL (see settings)') ??
+        (s.webhookSecret ? null : 'DAMASCUS_WEBHOOK_SECRET is not set (see settings)');
+      return gate ? skip(gate) : checkWebhook(deps.gitea!, f, s.webhookSecret!, input.events, o, r);
+    }),
+  );
+  await run(
+    'test delivery',
+    needsRepo(async (o, r) => {
+      if (!f.hook) return skip('no webhook on the public URL to test (see webhook)');
+      if ((await publicHealth()).status !== 'ok') return skip(`${f.publicBase} is not reachable from here (see public URL)`);
+      return checkTestDelivery(deps, get, f.hook, f.publicBase!, input.deliveryWaitSeconds, o, r);
+    }),
+  );
   await run('public URL', async () => (f.publicBase ? publicHealth() : skip('DAMASCUS_PUBLIC_URL is not set or not a plain URL (see settings)')));
   return out;
 }
@@ -246,7 +305,7 @@ async function checkGitea(gitea: DoctorGitea | null, f: Findings, s: DoctorInput
 async function checkTokenUser(gitea: DoctorGitea | null, f: Findings, s: DoctorInput['settings']): Promise<Verdict> {
   if (!gitea || !f.giteaAnswered) return skip('Gitea did not answer (see gitea reachable)');
   if (!s.giteaToken) return skip('GITEA_TOKEN is not set');
-  if (f.tokenRefused) return fail('Gitea refuses GITEA_TOKEN (401 invalid username, password or token): make a new token for the bot\'s account');
+  if (f.tokenRefused) return fail("Gitea refuses GITEA_TOKEN (401 invalid username, password or token): make a new token for the bot's account");
   try {
     const user = await gitea.getCurrentUser();
     f.bot = user;
@@ -254,16 +313,30 @@ async function checkTokenUser(gitea: DoctorGitea | null, f: Findings, s: DoctorI
   } catch (err) {
     const lacks = missingScope(err);
     if (lacks) {
-      return fail(`the token lacks read:user (it has ${lacks.tokenScopes || 'no scope'}): Damascus reads GET /user to know its bot; make a token with read:user, write:repository and write:issue`);
+      return fail(
+        `the token lacks read:user (it has ${lacks.tokenScopes || 'no scope'}): Damascus reads GET /user to know its bot; make a token with read:user, write:repository and write:issue`,
+      );
     }
-    if (err instanceof GiteaError && err.status === 401) return fail('Gitea refuses GITEA_TOKEN (401): make a new token for the bot\'s account');
+    if (err instanceof GiteaError && err.status === 401) return fail("Gitea refuses GITEA_TOKEN (401): make a new token for the bot's account");
     throw err;
   }
 }
 
-async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: DoctorInput['settings'], owner: string, name: string, setupHasOwnToken = false): Promise<Verdict> {
+async function checkTokenScopes(
+  gitea: DoctorGitea | null,
+  f: Findings,
+  s: DoctorInput['settings'],
+  owner: string,
+  name: string,
+  setupHasOwnToken = false,
+): Promise<Verdict> {
   if (!gitea || !f.giteaAnswered || !s.giteaToken || f.tokenRefused) {
-    f.repoProblem = !gitea || !f.giteaAnswered ? 'Gitea did not answer (see gitea reachable)' : !s.giteaToken ? 'GITEA_TOKEN is not set' : 'Gitea refuses the token (see token user)';
+    f.repoProblem =
+      !gitea || !f.giteaAnswered
+        ? 'Gitea did not answer (see gitea reachable)'
+        : !s.giteaToken
+          ? 'GITEA_TOKEN is not set'
+          : 'Gitea refuses the token (see token user)';
     return skip(f.repoProblem);
   }
   const full = `${owner}/${name}`;
@@ -285,7 +358,7 @@ async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: Docto
   } catch (err) {
     if (err instanceof GiteaError && err.status === 404) {
       f.repoProblem = `${full} was not found`;
-      problems.push(`${full} does not exist, or ${f.bot?.login ?? 'the token\'s user'} cannot see it: check OWNER/REPO, or give the bot access`);
+      problems.push(`${full} does not exist, or ${f.bot?.login ?? "the token's user"} cannot see it: check OWNER/REPO, or give the bot access`);
     } else if (missingScope(err)) {
       f.repoProblem = `the token may not read ${full} (see token scopes)`;
       if (lacking.length === 0) problems.push(`the token may not read ${full}: ${errorText(err)}`);
@@ -306,8 +379,8 @@ async function checkTokenScopes(gitea: DoctorGitea | null, f: Findings, s: Docto
   const lacksUser = await tokenLacks(gitea, owner, name, 'write:user');
   if (lacksUser !== null) {
     return warn(
-      `${have}, but ${bot}/${ACTION_REPO_NAME} does not exist and the token lacks write:user (it has ${lacksUser || 'no scope'}): `
-      + `damascus setup will need write:user to publish the Action there, or create ${bot}/${ACTION_REPO_NAME} by hand (public, empty is fine), or run setup with --action-url and --action-ref`,
+      `${have}, but ${bot}/${ACTION_REPO_NAME} does not exist and the token lacks write:user (it has ${lacksUser || 'no scope'}): ` +
+        `damascus setup will need write:user to publish the Action there, or create ${bot}/${ACTION_REPO_NAME} by hand (public, empty is fine), or run setup with --action-url and --action-ref`,
     );
   }
   return ok(`${have}, and write:user to create ${bot}/${ACTION_REPO_NAME}`);
@@ -320,8 +393,8 @@ async function checkSetupRights(gitea: DoctorGitea, bot: User, owner: string, na
   const permission = await gitea.getCollaboratorPermission(owner, name, bot.login);
   if (permission === 'owner') return ok(`${who} has owner rights on ${full} (Actions secrets need them)`);
   return fail(
-    `${who} has "${permission}" rights on ${full}, but Gitea lets only the repository's owner set Actions secrets (an admin collaborator gets 403): `
-    + `make ${bot.login} own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)`,
+    `${who} has "${permission}" rights on ${full}, but Gitea lets only the repository's owner set Actions secrets (an admin collaborator gets 403): ` +
+      `make ${bot.login} own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)`,
   );
 }
 
@@ -346,7 +419,9 @@ async function checkReviewWorkflow(gitea: DoctorGitea, f: Findings, s: DoctorInp
   const entry = f.workflows!.find((w) => w.id === REVIEW_WORKFLOW_FILE || w.path.split('/').pop() === REVIEW_WORKFLOW_FILE);
   if (!entry) {
     const seen = f.workflows!.map((w) => w.path).join(', ') || 'none';
-    return fail(`${REVIEW_WORKFLOW_FILE} is not among the workflows Gitea reads for ${owner}/${name} (it lists: ${seen}; Gitea reads .gitea/workflows when that folder exists, else .github/workflows): ${RUN_SETUP}`);
+    return fail(
+      `${REVIEW_WORKFLOW_FILE} is not among the workflows Gitea reads for ${owner}/${name} (it lists: ${seen}; Gitea reads .gitea/workflows when that folder exists, else .github/workflows): ${RUN_SETUP}`,
+    );
   }
   if (entry.state && entry.state !== 'active') {
     return fail(`${entry.path} is ${entry.state}: Damascus cannot dispatch it; enable the workflow on the repository's Actions page`);
@@ -365,7 +440,9 @@ async function checkReviewWorkflow(gitea: DoctorGitea, f: Findings, s: DoctorInp
   const labels = typeof runsOn === 'string' ? [runsOn] : Array.isArray(runsOn) && runsOn.every((l) => typeof l === 'string') ? (runsOn as string[]) : null;
   const uses = review?.steps?.[0]?.uses;
   if (!labels || labels.length === 0 || typeof uses !== 'string') {
-    return fail(`${entry.path} on ${branch} has no jobs.review with a runs-on label and a first step that uses the Action: it is not the workflow damascus setup writes; ${RUN_SETUP}`);
+    return fail(
+      `${entry.path} on ${branch} has no jobs.review with a runs-on label and a first step that uses the Action: it is not the workflow damascus setup writes; ${RUN_SETUP}`,
+    );
   }
   const at = uses.lastIndexOf('@');
   if (at <= 0 || at === uses.length - 1) return fail(`${entry.path}: the review step uses ${scrubUrl(uses)}, which names no ref (<url>@<ref>): ${RUN_SETUP}`);
@@ -380,9 +457,13 @@ async function checkReviewWorkflow(gitea: DoctorGitea, f: Findings, s: DoctorInp
 
 async function checkActionReadable(get: (url: string) => ReturnType<DoctorFetch>, wf: NonNullable<Findings['workflow']>): Promise<Verdict> {
   const pinned = /^[0-9a-f]{40}$/.test(wf.actionRef);
-  const pinNote = pinned ? '' : `; and it is used @${wf.actionRef}, not a full 40-hex commit SHA: a tag or branch can move (and the runner rejects short SHAs), ${RUN_SETUP} to pin a commit`;
+  const pinNote = pinned
+    ? ''
+    : `; and it is used @${wf.actionRef}, not a full 40-hex commit SHA: a tag or branch can move (and the runner rejects short SHAs), ${RUN_SETUP} to pin a commit`;
   if (!/^https?:\/\//.test(wf.actionUrl) || plainUrlProblem(wf.actionUrl) !== null) {
-    return warn(`the review step uses ${scrubUrl(wf.uses)}, not a plain http(s) URL: the runner resolves it against [actions] DEFAULT_ACTIONS_URL (github.com by default), which this cannot check; damascus setup writes the full URL of the Action on this Gitea${pinNote}`);
+    return warn(
+      `the review step uses ${scrubUrl(wf.uses)}, not a plain http(s) URL: the runner resolves it against [actions] DEFAULT_ACTIONS_URL (github.com by default), which this cannot check; damascus setup writes the full URL of the Action on this Gitea${pinNote}`,
+    );
   }
   const repoUrl = wf.actionUrl.replace(/\/+$/, '').replace(/\.git$/, '');
   const repoName = new URL(repoUrl).pathname.replace(/^\/+/, '');
@@ -442,7 +523,8 @@ async function checkRunner(deps: DoctorDeps, f: Findings, s: DoctorInput['settin
     }
     for (const r of runners) seen.set(r.id, r);
   }
-  const seenText = [...seen.values()].map((r) => `${r.name}[${r.labels.map((l) => l.name).join(',')}] ${r.status}${r.disabled ? ' disabled' : ''}`).join(', ') || 'none';
+  const seenText =
+    [...seen.values()].map((r) => `${r.name}[${r.labels.map((l) => l.name).join(',')}] ${r.status}${r.disabled ? ' disabled' : ''}`).join(', ') || 'none';
   const register = `register an act_runner with label ${label} (or set DAMASCUS_RUNS_ON to a label a runner has and ${RUN_SETUP})`;
   if (globalVisible) return fail(`no online runner has label ${label}${from} (seen: ${seenText}): ${register}`);
 
@@ -465,7 +547,9 @@ async function checkRunner(deps: DoctorDeps, f: Findings, s: DoctorInput['settin
     const since = timestamp(last.started_at);
     if (since === null) {
       // Gitea 1.26 reports a run that no runner took yet as started at 1970: how long it waited is unknown.
-      return warn(`${invisible}, and ${runName} is still ${last.status} (Gitea does not say since when): if it stays so, no online runner has that label; run doctor with a site admin's token to see global runners`);
+      return warn(
+        `${invisible}, and ${runName} is still ${last.status} (Gitea does not say since when): if it stays so, no online runner has that label; run doctor with a site admin's token to see global runners`,
+      );
     }
     const waited = Math.round((deps.now() - since) / 1000);
     if (waited > waitSeconds) return fail(`${runName} has waited ${waited} s for a runner with label ${label}${from}: ${register}; ${invisible}`);
@@ -480,7 +564,7 @@ function runnerServes(r: ActionRunner, labels: readonly string[]): boolean {
   return r.status !== 'offline' && !r.disabled && labels.every((l) => have.has(l));
 }
 
-const SECRET_UNSEEN = 'Gitea never shows a hook\'s secret and ignores one sent in an edit';
+const SECRET_UNSEEN = "Gitea never shows a hook's secret and ignores one sent in an edit";
 
 async function checkWebhook(gitea: DoctorGitea, f: Findings, secret: string, events: string[], owner: string, name: string): Promise<Verdict> {
   const url = `${f.publicBase}${WEBHOOK_PATH}`;
@@ -497,9 +581,11 @@ async function checkWebhook(gitea: DoctorGitea, f: Findings, secret: string, eve
   f.hook = hook;
   const problems: string[] = [];
   if (hook.name !== wantName) {
-    problems.push(/^damascus [0-9a-f]{16}$/.test(hook.name ?? '')
-      ? 'its name says it was made with another secret, so its secret may differ from DAMASCUS_WEBHOOK_SECRET'
-      : 'damascus setup did not make it, so its secret may differ from DAMASCUS_WEBHOOK_SECRET');
+    problems.push(
+      /^damascus [0-9a-f]{16}$/.test(hook.name ?? '')
+        ? 'its name says it was made with another secret, so its secret may differ from DAMASCUS_WEBHOOK_SECRET'
+        : 'damascus setup did not make it, so its secret may differ from DAMASCUS_WEBHOOK_SECRET',
+    );
   }
   if (hook.type !== 'gitea') problems.push(`it is a ${hook.type} hook, not a gitea one`);
   if (!hook.active) problems.push('it is inactive');
@@ -510,7 +596,10 @@ async function checkWebhook(gitea: DoctorGitea, f: Findings, secret: string, eve
   const extra = have.filter((e) => !want.includes(e));
   if (lacks.length > 0) problems.push(`it lacks the events ${lacks.join(', ')}`);
   if (extra.length > 0) problems.push(`it also sends ${extra.join(', ')}, which app.yml does not ask for`);
-  if (hook.branch_filter !== WEBHOOK_TEST_BRANCH) problems.push(`its branch filter is ${JSON.stringify(hook.branch_filter ?? '')}, not ${WEBHOOK_TEST_BRANCH} (the one branch its push subscription is for: Gitea's hook test)`);
+  if (hook.branch_filter !== WEBHOOK_TEST_BRANCH)
+    problems.push(
+      `its branch filter is ${JSON.stringify(hook.branch_filter ?? '')}, not ${WEBHOOK_TEST_BRANCH} (the one branch its push subscription is for: Gitea's hook test)`,
+    );
   if (onUrl.length > 1) problems.push(`${onUrl.length} hooks deliver to this URL, so each event arrives ${onUrl.length} times`);
   if (problems.length === 0 && !hookIsCurrent(hook, events, wantName)) problems.push('it is not the hook damascus setup makes');
   const why = hook.name !== wantName ? `${SECRET_UNSEEN}; ` : '';
@@ -556,8 +645,8 @@ async function checkTestDelivery(
   if (!hook.active || !(hook.events ?? []).includes('push')) {
     // Gitea 1.26 (checked on 1.26.3) sends a hook test only to an active hook subscribed to push (setup's is).
     return warn(
-      `no test delivery arrived within ${waitSeconds} s, which proves nothing here: Gitea 1.26 sends a hook test only to an active hook subscribed to push, and this one is not (run damascus setup); `
-      + `if labelling an issue does nothing, Gitea cannot reach ${url} (check [webhook] ALLOWED_HOST_LIST and the hook's Recent deliveries)`,
+      `no test delivery arrived within ${waitSeconds} s, which proves nothing here: Gitea 1.26 sends a hook test only to an active hook subscribed to push, and this one is not (run damascus setup); ` +
+        `if labelling an issue does nothing, Gitea cannot reach ${url} (check [webhook] ALLOWED_HOST_LIST and the hook's Recent deliveries)`,
     );
   }
   return fail(`no test delivery arrived within ${waitSeconds} s: Gitea cannot reach ${url} (check [webhook] ALLOWED_HOST_LIST and the network between them)`);

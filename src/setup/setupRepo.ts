@@ -179,9 +179,24 @@ export class SetupError extends Error {
 
 export type SetupGitea = Pick<
   GiteaClient,
-  | 'getCurrentUser' | 'getRepo' | 'getCollaboratorPermission' | 'getContents' | 'createFile' | 'updateFile' | 'deleteFile'
-  | 'setActionsSecret' | 'listRepoLabels' | 'createRepoLabel' | 'listHooks' | 'createHook' | 'deleteHook' | 'editHook'
-  | 'createIssueComment' | 'createCurrentUserRepo' | 'changeFiles' | 'getBranch'
+  | 'getCurrentUser'
+  | 'getRepo'
+  | 'getCollaboratorPermission'
+  | 'getContents'
+  | 'createFile'
+  | 'updateFile'
+  | 'deleteFile'
+  | 'setActionsSecret'
+  | 'listRepoLabels'
+  | 'createRepoLabel'
+  | 'listHooks'
+  | 'createHook'
+  | 'deleteHook'
+  | 'editHook'
+  | 'createIssueComment'
+  | 'createCurrentUserRepo'
+  | 'changeFiles'
+  | 'getBranch'
 >;
 
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -196,7 +211,9 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
 /** Gitea's answer when a token lacks a scope: `token does not have at least one of required scope(s), required=[…], token scope=…`. */
 export function missingScope(err: unknown): { required: string; tokenScopes: string } | null {
   if (!(err instanceof GiteaError) || err.status !== 403) return null;
-  const m = /token does not have at least one of required scope\(s\), required=\[([^\]]*)\], token scope=(.*)$/.exec(String((err.body as { message?: unknown })?.message ?? ''));
+  const m = /token does not have at least one of required scope\(s\), required=\[([^\]]*)\], token scope=(.*)$/.exec(
+    String((err.body as { message?: unknown })?.message ?? ''),
+  );
   return m ? { required: m[1]!, tokenScopes: m[2]! } : null;
 }
 
@@ -204,7 +221,12 @@ export function missingScope(err: unknown): { required: string; tokenScopes: str
  * Probes that need a scope and change nothing: each targets a thing that cannot exist (issue 0, hook 0, a repo
  * without a name), so a token with the scope gets 404 or 422 and one without it gets Gitea's scope 403.
  */
-export async function tokenLacks(gitea: Pick<SetupGitea, 'createIssueComment' | 'editHook' | 'createCurrentUserRepo'>, owner: string, repo: string, scope: 'write:issue' | 'write:repository' | 'write:user'): Promise<string | null> {
+export async function tokenLacks(
+  gitea: Pick<SetupGitea, 'createIssueComment' | 'editHook' | 'createCurrentUserRepo'>,
+  owner: string,
+  repo: string,
+  scope: 'write:issue' | 'write:repository' | 'write:user',
+): Promise<string | null> {
   const probe: Record<typeof scope, () => Promise<unknown>> = {
     'write:issue': () => gitea.createIssueComment(owner, repo, 0, ''),
     'write:repository': () => gitea.editHook(owner, repo, 0, {}),
@@ -223,10 +245,7 @@ export async function tokenLacks(gitea: Pick<SetupGitea, 'createIssueComment' | 
 
 /** Where Gitea reads this repo's workflows: .gitea/workflows when that folder exists, else .github/workflows (FACTS §0). */
 async function workflowDirs(gitea: SetupGitea, owner: string, repo: string, branch: string): Promise<{ gitea: string[] | null; github: boolean }> {
-  const [g, h] = await Promise.all([
-    gitea.getContents(owner, repo, '.gitea/workflows', branch),
-    gitea.getContents(owner, repo, '.github/workflows', branch),
-  ]);
+  const [g, h] = await Promise.all([gitea.getContents(owner, repo, '.gitea/workflows', branch), gitea.getContents(owner, repo, '.github/workflows', branch)]);
   return { gitea: g?.type === 'dir' ? g.entries.map((e) => e.name) : null, github: h?.type === 'dir' };
 }
 
@@ -240,14 +259,14 @@ interface Preflight {
 /** Every right setup needs, checked before anything is written; all that is missing in one error. */
 async function preflight(gitea: SetupGitea, input: SetupInput): Promise<Preflight> {
   const { owner, repo } = input;
-  const bot = await step('read the token\'s user (GET /user)', () => gitea.getCurrentUser());
+  const bot = await step("read the token's user (GET /user)", () => gitea.getCurrentUser());
   const info = await step(`read repository ${owner}/${repo}`, () => gitea.getRepo(owner, repo));
   const problems: string[] = [];
   const permission = await step(`check the rights of ${bot.login} on ${owner}/${repo}`, () => gitea.getCollaboratorPermission(owner, repo, bot.login));
   if (permission !== 'owner') {
     problems.push(
-      `${bot.login} has "${permission}" rights on ${owner}/${repo}, but Gitea lets only the repository's owner set Actions secrets: `
-      + `make ${bot.login} own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)`,
+      `${bot.login} has "${permission}" rights on ${owner}/${repo}, but Gitea lets only the repository's owner set Actions secrets: ` +
+        `make ${bot.login} own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)`,
     );
   }
   for (const scope of ['write:repository', 'write:issue'] as const) {
@@ -261,11 +280,11 @@ async function preflight(gitea: SetupGitea, input: SetupInput): Promise<Prefligh
     if (existing?.private) {
       problems.push(`${bot.login}/${ACTION_REPO_NAME} is private: the runner clones step actions without a token, so make it public`);
     } else if (!existing) {
-      const lacking = await step('check the token\'s write:user scope', () => tokenLacks(gitea, owner, repo, 'write:user'));
+      const lacking = await step("check the token's write:user scope", () => tokenLacks(gitea, owner, repo, 'write:user'));
       if (lacking !== null) {
         problems.push(
-          `${bot.login}/${ACTION_REPO_NAME} does not exist and the token lacks write:user to create it (it has ${lacking || 'no scope'}): `
-          + `create that repository (public, empty is fine), give the token write:user, or pass --action-url and --action-ref`,
+          `${bot.login}/${ACTION_REPO_NAME} does not exist and the token lacks write:user to create it (it has ${lacking || 'no scope'}): ` +
+            `create that repository (public, empty is fine), give the token write:user, or pass --action-url and --action-ref`,
         );
       }
     }
@@ -289,9 +308,12 @@ export async function setupRepo(gitea: SetupGitea, input: SetupInput, onStep: (s
   const pre = await preflight(gitea, input);
   const branch = pre.branch;
 
-  const action = 'publish' in input.action
-    ? await step(`publish the review Action to ${pre.bot.login}/${ACTION_REPO_NAME}`, () => publishAction(gitea, pre, (input.action as { publish: { giteaUrl: string; files: { path: string; content: string }[] } }).publish, dry, report))
-    : input.action;
+  const action =
+    'publish' in input.action
+      ? await step(`publish the review Action to ${pre.bot.login}/${ACTION_REPO_NAME}`, () =>
+          publishAction(gitea, pre, (input.action as { publish: { giteaUrl: string; files: { path: string; content: string }[] } }).publish, dry, report),
+        )
+      : input.action;
 
   await step(`set Actions secret ${CALLBACK_SECRET_NAME}`, async () => {
     // Gitea never shows a secret's value, so there is nothing to compare: writing the same value again is harmless.
@@ -325,8 +347,19 @@ export async function setupRepo(gitea: SetupGitea, input: SetupInput, onStep: (s
     // Gitea ignores a secret sent in an edit, so a hook whose secret may differ is deleted and made again.
     if (!dry) {
       for (const h of ours) await gitea.deleteHook(owner, repo, h.id);
-      const create = () => gitea.createHook(owner, repo, { url: input.webhookUrl, secret: input.webhookSecret, events: input.events, active: true, name, branchFilter: WEBHOOK_TEST_BRANCH });
-      await sendOnce({ send: create, lookup: async () => (await gitea.listHooks(owner, repo)).find((h) => h.name === name && sameUrl(h.config?.url, input.webhookUrl)) ?? null });
+      const create = () =>
+        gitea.createHook(owner, repo, {
+          url: input.webhookUrl,
+          secret: input.webhookSecret,
+          events: input.events,
+          active: true,
+          name,
+          branchFilter: WEBHOOK_TEST_BRANCH,
+        });
+      await sendOnce({
+        send: create,
+        lookup: async () => (await gitea.listHooks(owner, repo)).find((h) => h.name === name && sameUrl(h.config?.url, input.webhookUrl)) ?? null,
+      });
     }
     report({ outcome: ours.length === 0 ? 'created' : 'replaced', what });
   });
@@ -362,7 +395,14 @@ async function publishAction(
       return { url, ref: '0'.repeat(40) };
     }
     await sendOnce({
-      send: () => gitea.createCurrentUserRepo({ name: ACTION_REPO_NAME, private: false, auto_init: true, default_branch: 'main', description: 'The Damascus review Action, published by damascus setup' }),
+      send: () =>
+        gitea.createCurrentUserRepo({
+          name: ACTION_REPO_NAME,
+          private: false,
+          auto_init: true,
+          default_branch: 'main',
+          description: 'The Damascus review Action, published by damascus setup',
+        }),
       lookup: async () => gitea.getRepo(bot, ACTION_REPO_NAME).catch(() => null),
     });
   }
@@ -398,7 +438,15 @@ async function publishAction(
  * there, because creating .gitea/workflows would switch all of that CI off. A file an older setup left as the
  * only one in .gitea/workflows beside a .github/workflows folder is moved.
  */
-async function writeWorkflow(gitea: SetupGitea, owner: string, repo: string, branch: string, text: string, dry: boolean, report: (s: SetupStep) => void): Promise<void> {
+async function writeWorkflow(
+  gitea: SetupGitea,
+  owner: string,
+  repo: string,
+  branch: string,
+  text: string,
+  dry: boolean,
+  report: (s: SetupStep) => void,
+): Promise<void> {
   const dirs = await workflowDirs(gitea, owner, repo, branch);
   const strandedInGitea = dirs.github && dirs.gitea !== null && dirs.gitea.length === 1 && dirs.gitea[0] === REVIEW_WORKFLOW_FILE;
   const dir = dirs.gitea !== null && !strandedInGitea ? '.gitea/workflows' : dirs.github ? '.github/workflows' : '.gitea/workflows';
@@ -409,7 +457,10 @@ async function writeWorkflow(gitea: SetupGitea, owner: string, repo: string, bra
   if (current === null) {
     if (!dry) {
       const find = async () => ((await gitea.getContents(owner, repo, path, branch))?.type === 'file' ? undefined : null);
-      await sendOnce({ send: async () => void (await gitea.createFile(owner, repo, path, { content: text, message: 'damascus: add review workflow', branch })), lookup: find });
+      await sendOnce({
+        send: async () => void (await gitea.createFile(owner, repo, path, { content: text, message: 'damascus: add review workflow', branch })),
+        lookup: find,
+      });
     }
     report({ outcome: 'created', what });
   } else if (current.content === text) {
@@ -422,7 +473,11 @@ async function writeWorkflow(gitea: SetupGitea, owner: string, repo: string, bra
     const old = `.gitea/workflows/${REVIEW_WORKFLOW_FILE}`;
     const stale = await gitea.getContents(owner, repo, old, branch);
     if (!dry && stale?.type === 'file') {
-      await gitea.deleteFile(owner, repo, old, { sha: stale.sha, message: 'damascus: move the review workflow to .github/workflows, where this repo keeps its CI', branch });
+      await gitea.deleteFile(owner, repo, old, {
+        sha: stale.sha,
+        message: 'damascus: move the review workflow to .github/workflows, where this repo keeps its CI',
+        branch,
+      });
     }
     report({ outcome: 'moved', what: `${old} away (it hid .github/workflows from Gitea)` });
   }
@@ -431,6 +486,8 @@ async function writeWorkflow(gitea: SetupGitea, owner: string, repo: string, bra
 /** One output line: `created  label damascus/spec`, or `would create …` in a dry run. */
 export function formatStep(s: SetupStep, dryRun = false): string {
   if (!dryRun) return `${s.outcome.padEnd(9)} ${s.what}`;
-  const verb = { created: 'would create', updated: 'would update', replaced: 'would replace', unchanged: 'unchanged', set: 'would set', moved: 'would move' }[s.outcome];
+  const verb = { created: 'would create', updated: 'would update', replaced: 'would replace', unchanged: 'unchanged', set: 'would set', moved: 'would move' }[
+    s.outcome
+  ];
   return `${verb.padEnd(12)} ${s.what}`;
 }

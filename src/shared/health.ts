@@ -7,7 +7,10 @@ import type { Logger } from './log.js';
 export class DependencyState {
   private up: boolean | null = null;
   private lastError: string | null = null;
-  constructor(readonly name: string, private readonly log: Logger) {}
+  constructor(
+    readonly name: string,
+    private readonly log: Logger,
+  ) {}
 
   ok(): void {
     if (this.up !== true) {

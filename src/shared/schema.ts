@@ -35,10 +35,7 @@ const isMapping = (x: unknown): boolean => typeof x === 'object' && x !== null &
  * A mapping with exactly these keys. valibot's strictObject takes an array too, and reports a value that is
  * no object, a missing key and an unknown one through its one message: these are the three, apart.
  */
-export function strictMapping<E extends v.ObjectEntries>(
-  entries: E,
-  m: { notMapping: Message; unknownKey: Message; missingKey?: (key: string) => string },
-) {
+export function strictMapping<E extends v.ObjectEntries>(entries: E, m: { notMapping: Message; unknownKey: Message; missingKey?: (key: string) => string }) {
   const missingKey = m.missingKey ?? (() => '{key} is required');
   const text = (message: Message, issue: v.BaseIssue<unknown>): string => (typeof message === 'string' ? message : message(issue));
   // The custom check below has refused every non-mapping, so strictObject's own issues are about keys only.

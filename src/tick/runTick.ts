@@ -91,7 +91,10 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
       result = { verdict: 'error', reason: `no ${item.state} phase is configured in this process` };
     } else {
       // Every Gitea request the phase makes says which item it is for (X-Damascus-Item).
-      result = await runPhase(() => forItem(item.id, () => phase.run(item, { sql: deps.sql, log, workerId: deps.workerId, signal: phaseAbort.signal })), phaseAbort.signal);
+      result = await runPhase(
+        () => forItem(item.id, () => phase.run(item, { sql: deps.sql, log, workerId: deps.workerId, signal: phaseAbort.signal })),
+        phaseAbort.signal,
+      );
     }
   } catch (err) {
     result = { verdict: 'error', reason: `${item.state} phase failed: ${(err as Error)?.message ?? String(err)}` };
@@ -113,13 +116,22 @@ export async function runTick(deps: TickDeps): Promise<TickOutcome> {
   if (isDefer(result)) {
     const recorded = await deferItem(deps.sql, item, result.defer);
     log.info({ delayMs: result.defer.delayMs, recorded, durationMs: Date.now() - started }, `waiting: ${result.defer.reason}`);
-    return { kind: 'deferred', itemId: item.id, issueNumber: item.issueNumber, phase: item.state, reason: result.defer.reason, recorded, delayMs: result.defer.delayMs };
+    return {
+      kind: 'deferred',
+      itemId: item.id,
+      issueNumber: item.issueNumber,
+      phase: item.state,
+      reason: result.defer.reason,
+      recorded,
+      delayMs: result.defer.delayMs,
+    };
   }
   const verdictResult: VerdictRecord = result;
   // An infrastructure error (no block asked for) is retried after backoff: only its reason and details are kept.
-  const record: VerdictRecord = verdictResult.verdict === 'error' && !verdictResult.block
-    ? { verdict: 'error', reason: verdictResult.reason ?? 'error', details: verdictResult.details }
-    : verdictResult;
+  const record: VerdictRecord =
+    verdictResult.verdict === 'error' && !verdictResult.block
+      ? { verdict: 'error', reason: verdictResult.reason ?? 'error', details: verdictResult.details }
+      : verdictResult;
   const recorded = await recordVerdict(deps.sql, item, record, { backoff: deps.backoff, worker: deps.workerId });
   const durationMs = Date.now() - started;
   if (recorded.recorded) {

@@ -7,7 +7,19 @@ import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, MOVED_SHA, REPO, baseInputs, runtimeToken, isAlive, processesNamed, removeWorkspaces, runAction, startGiteaStatuses, startReceiver,
+  CALLBACK_TOKEN,
+  HEAD_SHA,
+  JOB_TOKEN,
+  MOVED_SHA,
+  REPO,
+  baseInputs,
+  runtimeToken,
+  isAlive,
+  processesNamed,
+  removeWorkspaces,
+  runAction,
+  startGiteaStatuses,
+  startReceiver,
   type Receiver,
 } from './harness.js';
 
@@ -211,7 +223,9 @@ describe('the review Action, run like act_runner runs it', () => {
 
     const run = await runAction({ inputs: baseInputs(`http://127.0.0.1:${port}`, { 'delivery-timeout-seconds': '2' }), env: giteaEnv() });
     expect(run.exitCode).toBe(1);
-    expect(run.stdout).toMatch(/::error::Damascus review: the result could not be delivered to http:\/\/127\.0\.0\.1:\d+\/api\/v1\/review-results after 2 attempts: ECONNREFUSED/);
+    expect(run.stdout).toMatch(
+      /::error::Damascus review: the result could not be delivered to http:\/\/127\.0\.0\.1:\d+\/api\/v1\/review-results after 2 attempts: ECONNREFUSED/,
+    );
     expect(run.stdout).not.toContain('tests failed');
     expect(run.outputs.passed).toBe('true'); // the tests themselves passed
     expect(gitea.calls.map((c) => c.body.state)).toEqual(['error']);
@@ -239,8 +253,14 @@ describe('the review Action, run like act_runner runs it', () => {
     const run = await runAction({
       inputs: baseInputs(r.url, { 'test-command': command }),
       env: {
-        ...giteaEnv(), DEPLOY_PASSWORD: 'hunter2-correct-horse', SERVICE_API_KEY: 'sk-live-0123456789', HARMLESS: 'visible-value',
-        GITEA_TOKEN: JOB_TOKEN, GITHUB_TOKEN: JOB_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request-token-1234', ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/oidc',
+        ...giteaEnv(),
+        DEPLOY_PASSWORD: 'hunter2-correct-horse',
+        SERVICE_API_KEY: 'sk-live-0123456789',
+        HARMLESS: 'visible-value',
+        GITEA_TOKEN: JOB_TOKEN,
+        GITHUB_TOKEN: JOB_TOKEN,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request-token-1234',
+        ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/oidc',
       },
     });
     expect(run.exitCode).toBe(0);
@@ -276,7 +296,10 @@ describe('the review Action, run like act_runner runs it', () => {
 
   test('the Action fetches head-sha itself with the job token, and leaves no credential in the checkout', async () => {
     const r = await receiver();
-    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'test "$(git rev-parse HEAD)" = "$DAMASCUS_HEAD_SHA" && cat README.md' }), env: giteaEnv() });
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'test "$(git rev-parse HEAD)" = "$DAMASCUS_HEAD_SHA" && cat README.md' }),
+      env: giteaEnv(),
+    });
     expect(run.exitCode).toBe(0);
     expect(r.accepted()).toMatchObject({ passed: true, headSha: HEAD_SHA });
     expect(r.accepted().outputTail).toContain('# widgets');
@@ -285,7 +308,7 @@ describe('the review Action, run like act_runner runs it', () => {
     expect(readFileSync(join(run.workspace, '.git', 'config'), 'utf8')).not.toMatch(new RegExp(`${JOB_TOKEN}|extraheader|Authorization`, 'i'));
   });
 
-  test('a re-run of the same run in Gitea\'s UI is a new result: same run id, another task, another runId', async () => {
+  test("a re-run of the same run in Gitea's UI is a new result: same run id, another task, another runId", async () => {
     const r = await receiver();
     await runAction({ inputs: baseInputs(r.url), env: giteaEnv() });
     await runAction({ inputs: baseInputs(r.url), env: { ...giteaEnv(), ACTIONS_RUNTIME_TOKEN: runtimeToken(902) } });
@@ -306,7 +329,10 @@ describe('the review Action, run like act_runner runs it', () => {
 
   test('the PR moved on after the dispatch: its head ref holds another commit, so nothing runs (a pass is only ever for head-sha)', async () => {
     const r = await receiver();
-    const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"', 'head-sha': 'e'.repeat(40), 'pull-request': '9' }), env: giteaEnv() });
+    const run = await runAction({
+      inputs: baseInputs(r.url, { 'test-command': 'touch "$FIXTURES/ran"', 'head-sha': 'e'.repeat(40), 'pull-request': '9' }),
+      env: giteaEnv(),
+    });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain(`the pull request's head is ${MOVED_SHA}, not head-sha ${'e'.repeat(40)} (it moved)`);
     expect(existsSync(join(run.fixtures, 'ran'))).toBe(false);

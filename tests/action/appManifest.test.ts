@@ -15,10 +15,32 @@ const manifest = parse(text) as Manifest;
 
 // Gitea 1.26 subscription names accepted by POST /repos/{o}/{r}/hooks `events` (FACTS.md §b).
 const GITEA_EVENT_NAMES = new Set([
-  'create', 'delete', 'fork', 'push', 'issues', 'issues_only', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment',
-  'pull_request', 'pull_request_only', 'pull_request_assign', 'pull_request_label', 'pull_request_milestone', 'pull_request_comment',
-  'pull_request_review', 'pull_request_review_request', 'pull_request_sync', 'wiki', 'repository', 'release', 'package', 'status',
-  'workflow_run', 'workflow_job',
+  'create',
+  'delete',
+  'fork',
+  'push',
+  'issues',
+  'issues_only',
+  'issue_assign',
+  'issue_label',
+  'issue_milestone',
+  'issue_comment',
+  'pull_request',
+  'pull_request_only',
+  'pull_request_assign',
+  'pull_request_label',
+  'pull_request_milestone',
+  'pull_request_comment',
+  'pull_request_review',
+  'pull_request_review_request',
+  'pull_request_sync',
+  'wiki',
+  'repository',
+  'release',
+  'package',
+  'status',
+  'workflow_run',
+  'workflow_job',
 ]);
 
 test('Probot manifest shape', () => {

@@ -23,9 +23,16 @@ function makeFixtureRepo(): { root: string; headSha: string; pullSha: string } {
   const bare = join(root, `${REPO}.git`);
   const work = join(root, 'work');
   const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_AUTHOR_NAME: 'Fixture', GIT_AUTHOR_EMAIL: 'fixture@example.invalid', GIT_COMMITTER_NAME: 'Fixture', GIT_COMMITTER_EMAIL: 'fixture@example.invalid',
-    GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: root,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_AUTHOR_NAME: 'Fixture',
+    GIT_AUTHOR_EMAIL: 'fixture@example.invalid',
+    GIT_COMMITTER_NAME: 'Fixture',
+    GIT_COMMITTER_EMAIL: 'fixture@example.invalid',
+    GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
+    GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
   };
   const git = (...args: string[]) => execFileSync('git', args, { env, encoding: 'utf8' }).trim();
   git('init', '-q', '--bare', '--initial-branch=main', bare);
@@ -145,9 +152,16 @@ async function serveGit(req: IncomingMessage, res: ServerResponse, gitAuth: stri
   const backend = spawnSync('git', ['http-backend'], {
     input: body,
     env: {
-      PATH: process.env.PATH, GIT_PROJECT_ROOT: FIXTURE.root, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1),
-      REQUEST_METHOD: req.method, CONTENT_TYPE: String(req.headers['content-type'] ?? ''), CONTENT_LENGTH: String(body.length),
-      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''), HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+      PATH: process.env.PATH,
+      GIT_PROJECT_ROOT: FIXTURE.root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: url.pathname,
+      QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method,
+      CONTENT_TYPE: String(req.headers['content-type'] ?? ''),
+      CONTENT_LENGTH: String(body.length),
+      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+      HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
     },
   });
   // An unknown object makes upload-pack fail after the headers: git then reports the remote's error.
@@ -189,9 +203,9 @@ export async function startGiteaStatuses(): Promise<{ apiUrl: string; serverUrl:
       const bad = Object.keys(body).find((k) => !FIELDS.includes(k) || typeof body[k] !== 'string');
       if (bad || !STATES.includes(String(body.state))) return void res.writeHead(422).end('{"message":"invalid status"}');
       calls.push({ path: req.url!, authorization: req.headers.authorization, body });
-      res.writeHead(201, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ id: calls.length, status: body.state, context: body.context, description: body.description, target_url: body.target_url }),
-      );
+      res
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ id: calls.length, status: body.state, context: body.context, description: body.description, target_url: body.target_url }));
     })();
   });
   const port = await listen(server);
@@ -327,13 +341,16 @@ export function baseInputs(receiverUrl: string, overrides: Record<string, string
 
 /** The pids of the processes whose argv[0] is `name`. */
 export function processesNamed(name: string): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === name;
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === name;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** True while `pid` is a live (non-zombie) process. */

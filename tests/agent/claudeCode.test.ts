@@ -56,7 +56,10 @@ interface Outcome {
   logLines: Record<string, unknown>[];
 }
 
-async function runClaude(script: ModelScript, o: { maxTurns?: number; env?: Record<string, string | undefined>; sandbox?: boolean; timeoutMs?: number; key?: boolean } = {}): Promise<Outcome> {
+async function runClaude(
+  script: ModelScript,
+  o: { maxTurns?: number; env?: Record<string, string | undefined>; sandbox?: boolean; timeoutMs?: number; key?: boolean } = {},
+): Promise<Outcome> {
   const server = await startAnthropicServer(script);
   const base = await mkdtemp(join(root, 'run-'));
   const worktree = join(base, 'wt');
@@ -73,8 +76,14 @@ async function runClaude(script: ModelScript, o: { maxTurns?: number; env?: Reco
     ...o.env,
   };
   const prepared = claudeCodePreset.prepare({
-    promptFile: inputs.promptFile, inputDir, cwd: worktree, home, maxTurns: o.maxTurns ?? 10, model: null,
-    allowedTools: ['Read', 'Write', 'Edit', 'Bash'], env,
+    promptFile: inputs.promptFile,
+    inputDir,
+    cwd: worktree,
+    home,
+    maxTurns: o.maxTurns ?? 10,
+    model: null,
+    allowedTools: ['Read', 'Write', 'Edit', 'Bash'],
+    env,
   });
   // runAgent does not know presets yet: write the preset's HOME files here.
   for (const [rel, text] of Object.entries(prepared.homeFiles)) {
@@ -86,14 +95,26 @@ async function runClaude(script: ModelScript, o: { maxTurns?: number; env?: Reco
   const streamFile = join(out, 'stdout.jsonl');
   const command = [realpathSync(process.execPath), join(inputDir, 'tee.mjs'), streamFile, CLAUDE, ...prepared.argv.slice(1)];
   const logLines: Record<string, unknown>[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
   const t0 = Date.now();
   const run = await runAgent({
-    command, cwd: worktree, inputDir, stateDir, env: { ...env, ...prepared.env }, allowEnv: claudeCodePreset.credentialEnv,
+    command,
+    cwd: worktree,
+    inputDir,
+    stateDir,
+    env: { ...env, ...prepared.env },
+    allowEnv: claudeCodePreset.credentialEnv,
     sandbox: o.sandbox
       ? { settings: loadSettings({ DAMASCUS_SANDBOX: 'on' }).sandbox, allowHosts: claudeCodePreset.allowHosts(env), readPaths: [CLAUDE_PACKAGE] }
       : null,
-    timeoutMs: o.timeoutMs ?? 60_000, killGraceMs: 500, log: o.sandbox ? pino({ level: 'info' }, sink) : log,
+    timeoutMs: o.timeoutMs ?? 60_000,
+    killGraceMs: 500,
+    log: o.sandbox ? pino({ level: 'info' }, sink) : log,
   });
   const ms = Date.now() - t0;
   const text = existsSync(streamFile) ? await readFile(streamFile, 'utf8') : '';
@@ -109,13 +130,34 @@ const fast = { DAMASCUS_CLAUDE_MAX_RETRIES: '1' };
 describe('claudeCodePreset', () => {
   test('argv, env, credentials and hosts', () => {
     const p = claudeCodePreset.prepare({
-      promptFile: '/d/agent-1/input/prompt.md', inputDir: '/d/agent-1/input', cwd: '/d/wt', home: '/d/agent-1/home', maxTurns: 30, model: 'claude-sonnet-5',
-      allowedTools: ['Read', 'Bash(git *)'], env: {},
+      promptFile: '/d/agent-1/input/prompt.md',
+      inputDir: '/d/agent-1/input',
+      cwd: '/d/wt',
+      home: '/d/agent-1/home',
+      maxTurns: 30,
+      model: 'claude-sonnet-5',
+      allowedTools: ['Read', 'Bash(git *)'],
+      env: {},
     });
     expect(p.argv).toEqual([
-      'claude', '-p', 'Read /d/agent-1/input/prompt.md and carry out the task it describes.', '--output-format', 'stream-json', '--verbose',
-      '--permission-mode', 'dontAsk', '--add-dir', '/d/agent-1/input', '/d/agent-1/out', '--allowedTools', 'Read', 'Bash(git *)',
-      '--max-turns', '30', '--model', 'claude-sonnet-5',
+      'claude',
+      '-p',
+      'Read /d/agent-1/input/prompt.md and carry out the task it describes.',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--permission-mode',
+      'dontAsk',
+      '--add-dir',
+      '/d/agent-1/input',
+      '/d/agent-1/out',
+      '--allowedTools',
+      'Read',
+      'Bash(git *)',
+      '--max-turns',
+      '30',
+      '--model',
+      'claude-sonnet-5',
     ]);
     expect(p.env).toMatchObject({ CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', CLAUDE_CODE_MAX_RETRIES: '3' });
     expect(JSON.stringify(p)).not.toContain('sk-');
@@ -140,8 +182,16 @@ describe('the reader on captured streams', () => {
     }
     expect(seen).toEqual(expect.arrayContaining(['Read /etc/hostname', 'Write src/hello.ts', 'Bash ls src']));
     expect(reader.report()).toEqual({
-      turns: 4, costUsd: 0.025599999999999998, costSource: 'reported', inputTokens: 4800, outputTokens: 320, model: 'claude-opus-5-5',
-      activity: 'finished', result: 'Wrote src/hello.ts.', stop: 'completed', error: null,
+      turns: 4,
+      costUsd: 0.025599999999999998,
+      costSource: 'reported',
+      inputTokens: 4800,
+      outputTokens: 320,
+      model: 'claude-opus-5-5',
+      activity: 'finished',
+      result: 'Wrote src/hello.ts.',
+      stop: 'completed',
+      error: null,
     });
   });
 
@@ -163,14 +213,25 @@ describe('the reader on captured streams', () => {
     const reader = new ClaudeCodeReader();
     reader.line('{"type":"system","subtype":"api_retry","attempt":1,"max_retries":2,"retry_delay_ms":513,"error_status":429,"error":"rate_limit"}');
     expect(reader.report().activity).toBe('model API failed (429 rate_limit), retry 1/2');
-    reader.line('{"type":"assistant","message":{"id":"7c5e","model":"<synthetic>","role":"assistant","stop_reason":"stop_sequence","type":"message","usage":{"input_tokens":0,"output_tokens":0},"content":[{"type":"text","text":"API Error: Request rejected (429) · Rate limited"}]},"parent_tool_use_id":null,"error":"rate_limit","is_api_error_message":true,"api_error_status":429,"api_error_type":"rate_limit_error"}');
-    reader.line('{"type":"result","subtype":"success","is_error":true,"num_turns":1,"total_cost_usd":0,"terminal_reason":"api_error","api_error_status":429,"api_error_type":"rate_limit_error","result":"API Error: Request rejected (429) · Rate limited","usage":{"input_tokens":0,"output_tokens":0}}');
-    expect(reader.report()).toMatchObject({ stop: 'model_api', turns: 1, costUsd: 0, error: 'model API 429 rate_limit_error: API Error: Request rejected (429) · Rate limited' });
+    reader.line(
+      '{"type":"assistant","message":{"id":"7c5e","model":"<synthetic>","role":"assistant","stop_reason":"stop_sequence","type":"message","usage":{"input_tokens":0,"output_tokens":0},"content":[{"type":"text","text":"API Error: Request rejected (429) · Rate limited"}]},"parent_tool_use_id":null,"error":"rate_limit","is_api_error_message":true,"api_error_status":429,"api_error_type":"rate_limit_error"}',
+    );
+    reader.line(
+      '{"type":"result","subtype":"success","is_error":true,"num_turns":1,"total_cost_usd":0,"terminal_reason":"api_error","api_error_status":429,"api_error_type":"rate_limit_error","result":"API Error: Request rejected (429) · Rate limited","usage":{"input_tokens":0,"output_tokens":0}}',
+    );
+    expect(reader.report()).toMatchObject({
+      stop: 'model_api',
+      turns: 1,
+      costUsd: 0,
+      error: 'model API 429 rate_limit_error: API Error: Request rejected (429) · Rate limited',
+    });
   });
 
   test('the turn limit', () => {
     const reader = new ClaudeCodeReader();
-    reader.line('{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":2,"stop_reason":"tool_use","total_cost_usd":0.0064,"terminal_reason":"max_turns","errors":["Reached maximum number of turns (1)"]}');
+    reader.line(
+      '{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":2,"stop_reason":"tool_use","total_cost_usd":0.0064,"terminal_reason":"max_turns","errors":["Reached maximum number of turns (1)"]}',
+    );
     expect(reader.report()).toMatchObject({ stop: 'turn_limit', turns: 2, costUsd: 0.0064, error: 'Reached maximum number of turns (1)', result: null });
   });
 
@@ -186,7 +247,10 @@ describe('the reader on captured streams', () => {
 
 describe('the real CLI against the scripted API', () => {
   test('(a) Write, then the answer: the file is in the worktree; completed, cost reported', async () => {
-    const { run, report, worktree, server, lines, ms } = await runClaude([{ write: { path: 'hello.txt', content: 'hi there\n' } }, { text: 'Wrote hello.txt.' }]);
+    const { run, report, worktree, server, lines, ms } = await runClaude([
+      { write: { path: 'hello.txt', content: 'hi there\n' } },
+      { text: 'Wrote hello.txt.' },
+    ]);
     expect(run.isError).toBe(false);
     expect(await readFile(join(worktree, 'hello.txt'), 'utf8')).toBe('hi there\n');
     expect(report).toMatchObject({ stop: 'completed', result: 'Wrote hello.txt.', costSource: 'reported', error: null });
@@ -236,7 +300,7 @@ describe('the real CLI against the scripted API', () => {
     expect(server.modelRequests()).toHaveLength(2);
   });
 
-  test('(e) --max-turns 1 with a model that keeps calling tools: turn_limit, turn 1\'s file exists', async () => {
+  test("(e) --max-turns 1 with a model that keeps calling tools: turn_limit, turn 1's file exists", async () => {
     const { report, worktree, server } = await runClaude((_req, i) => ({ write: { path: `f${i}.txt`, content: `n${i}\n` } }), { maxTurns: 1 });
     expect(report.stop).toBe('turn_limit');
     expect(report.turns).toBe(1);
@@ -255,7 +319,7 @@ describe('the real CLI against the scripted API', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  test('a model that never answers: API_TIMEOUT_MS ends it as model_api; without it runAgent\'s limit kills it', async () => {
+  test("a model that never answers: API_TIMEOUT_MS ends it as model_api; without it runAgent's limit kills it", async () => {
     const timedOut = await runClaude(() => ({ hang: true }), { env: { DAMASCUS_CLAUDE_MAX_RETRIES: '0', API_TIMEOUT_MS: '2000' } });
     expect(timedOut.report).toMatchObject({ stop: 'model_api' });
     expect(timedOut.report.error).toMatch(/timed out/i);

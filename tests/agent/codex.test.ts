@@ -20,8 +20,6 @@ const CODEX_BIN = join(ROOT, 'node_modules', '.bin', 'codex');
 const log = createLogger('silent');
 const KEY = 'sk-test-codex-0123456789';
 
-
-
 let dataDir: string;
 beforeAll(async () => {
   // Not under /tmp: Codex refuses to make its helper links in a CODEX_HOME there (it warns and goes on).
@@ -45,7 +43,10 @@ function readAll(stdout: string): AgentReport {
   return reader.report();
 }
 
-async function runCodex(server: ModelServer | null, o: { env?: Record<string, string | undefined>; sandbox?: boolean; model?: string; timeoutMs?: number } = {}): Promise<Outcome> {
+async function runCodex(
+  server: ModelServer | null,
+  o: { env?: Record<string, string | undefined>; sandbox?: boolean; model?: string; timeoutMs?: number } = {},
+): Promise<Outcome> {
   const worktree = await mkdtemp(join(dataDir, 'wt-'));
   const runDir = await mkdtemp(join(dataDir, 'agent-'));
   const inputDir = join(runDir, 'input');
@@ -57,8 +58,14 @@ async function runCodex(server: ModelServer | null, o: { env?: Record<string, st
     ...o.env,
   };
   const prepared = codexPreset.prepare({
-    promptFile: join(inputDir, 'prompt.md'), inputDir, cwd: worktree, home: join(runDir, 'home'),
-    maxTurns: 10, model: o.model ?? 'gpt-5.5', allowedTools: [], env,
+    promptFile: join(inputDir, 'prompt.md'),
+    inputDir,
+    cwd: worktree,
+    home: join(runDir, 'home'),
+    maxTurns: 10,
+    model: o.model ?? 'gpt-5.5',
+    allowedTools: [],
+    env,
   });
   for (const [rel, content] of Object.entries(prepared.homeFiles)) {
     const p = join(runDir, 'home', rel);
@@ -68,12 +75,24 @@ async function runCodex(server: ModelServer | null, o: { env?: Record<string, st
   // The real path: inside the sandbox only the bound node_modules exists, not the worktree's link to it.
   const command = [await realpath(CODEX_BIN), ...prepared.argv.slice(1)];
   const sandbox = o.sandbox
-    ? { settings: loadSettings({ DAMASCUS_SANDBOX: 'on' }).sandbox, allowHosts: codexPreset.allowHosts(env), readPaths: [await realpath(join(ROOT, 'node_modules'))] }
+    ? {
+        settings: loadSettings({ DAMASCUS_SANDBOX: 'on' }).sandbox,
+        allowHosts: codexPreset.allowHosts(env),
+        readPaths: [await realpath(join(ROOT, 'node_modules'))],
+      }
     : null;
   const t0 = Date.now();
   const run = await runAgent({
-    command, cwd: worktree, inputDir, stateDir: runDir, env: { ...env, ...prepared.env }, allowEnv: codexPreset.credentialEnv,
-    sandbox, timeoutMs: o.timeoutMs ?? 45_000, killGraceMs: 500, log,
+    command,
+    cwd: worktree,
+    inputDir,
+    stateDir: runDir,
+    env: { ...env, ...prepared.env },
+    allowEnv: codexPreset.credentialEnv,
+    sandbox,
+    timeoutMs: o.timeoutMs ?? 45_000,
+    killGraceMs: 500,
+    log,
   });
   const ms = Date.now() - t0;
   const stdout = run.stdoutTail;
@@ -156,7 +175,7 @@ describe('codex preset against the scripted Responses API', () => {
     console.log(`codex 500 (retries 1): ${out.ms} ms, ${s.requests.length} requests`);
   });
 
-  test('(d) 401: model_api, with the API\'s message', async () => {
+  test("(d) 401: model_api, with the API's message", async () => {
     const s = await start(() => ({ status: 401 }));
     const out = await runCodex(s);
     expect(out.run.exitCode).toBe(1);
@@ -197,7 +216,6 @@ describe('codex preset against the scripted Responses API', () => {
   });
 });
 
-
 describe('codex reader', () => {
   const read = (lines: string[]): AgentReport => {
     const r = codexReader('gpt-5.5');
@@ -208,8 +226,16 @@ describe('codex reader', () => {
   test('a captured real stream: five model round trips, cumulative usage, last message, completed', async () => {
     const lines = (await readFile(FIXTURE, 'utf8')).split('\n');
     expect(read(lines)).toEqual({
-      turns: 5, costUsd: null, costSource: null, inputTokens: 35781, outputTokens: 234, model: 'gpt-5.5',
-      activity: 'Done', result: 'Done.', stop: 'completed', error: null,
+      turns: 5,
+      costUsd: null,
+      costSource: null,
+      inputTokens: 35781,
+      outputTokens: 234,
+      model: 'gpt-5.5',
+      activity: 'Done',
+      result: 'Done.',
+      stop: 'completed',
+      error: null,
     });
     // While it runs: turns so far, what it is doing.
     const r = codexReader(null);
@@ -218,10 +244,21 @@ describe('codex reader', () => {
   });
 
   test('parallel tool calls of one response count once; junk lines are ignored', () => {
-    const started = (id: string, cmd: string): string => JSON.stringify({ type: 'item.started', item: { id, type: 'command_execution', command: cmd, status: 'in_progress' } });
-    const done = (id: string, cmd: string): string => JSON.stringify({ type: 'item.completed', item: { id, type: 'command_execution', command: cmd, exit_code: 0, status: 'completed' } });
-    const r = read(['not json', '{"type":"thread.started","thread_id":"t"}', '{"type":"turn.started"}', started('a', 'ls'), started('b', 'pwd'), done('a', 'ls'), done('b', 'pwd'),
-      '{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"hi"}}', '{"type":"turn.completed","usage":{"input_tokens":10,"output_tokens":2}}']);
+    const started = (id: string, cmd: string): string =>
+      JSON.stringify({ type: 'item.started', item: { id, type: 'command_execution', command: cmd, status: 'in_progress' } });
+    const done = (id: string, cmd: string): string =>
+      JSON.stringify({ type: 'item.completed', item: { id, type: 'command_execution', command: cmd, exit_code: 0, status: 'completed' } });
+    const r = read([
+      'not json',
+      '{"type":"thread.started","thread_id":"t"}',
+      '{"type":"turn.started"}',
+      started('a', 'ls'),
+      started('b', 'pwd'),
+      done('a', 'ls'),
+      done('b', 'pwd'),
+      '{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"hi"}}',
+      '{"type":"turn.completed","usage":{"input_tokens":10,"output_tokens":2}}',
+    ]);
     expect(r).toMatchObject({ turns: 2, result: 'hi', stop: 'completed', inputTokens: 10, outputTokens: 2 });
   });
 
@@ -233,10 +270,14 @@ describe('codex reader', () => {
     ['Missing environment variable: `OPENAI_API_KEY`.', 'error'],
   ])('turn.failed "%s" → %s', (message, stop) => {
     const ev = JSON.stringify({ type: 'error', message });
-    expect(read(['{"type":"turn.started"}', ev, JSON.stringify({ type: 'turn.failed', error: { message } })])).toMatchObject({ stop, error: message, turns: 0 });
+    expect(read(['{"type":"turn.started"}', ev, JSON.stringify({ type: 'turn.failed', error: { message } })])).toMatchObject({
+      stop,
+      error: message,
+      turns: 0,
+    });
   });
 
-  test('any failure after Codex retried its request is the model API\'s; an unreachable endpoint shows while it waits', () => {
+  test("any failure after Codex retried its request is the model API's; an unreachable endpoint shows while it waits", () => {
     const retry = JSON.stringify({ type: 'error', message: 'Reconnecting... 1/1 (something odd)' });
     expect(read([retry, JSON.stringify({ type: 'turn.failed', error: { message: 'something odd' } })]).stop).toBe('model_api');
     const waiting = read([JSON.stringify({ type: 'error', message: 'Reconnecting... waiting for network (Connection failed: error sending request)' })]);
@@ -248,8 +289,21 @@ describe('codex preset', () => {
   test('argv names only the prompt file; config holds the endpoint and retries, never the key', () => {
     const env = { OPENAI_API_KEY: 'sk-secret-value', OPENAI_BASE_URL: 'http://ollama:11434/v1/', DAMASCUS_CODEX_MAX_RETRIES: '5' };
     const p = codexPreset.prepare({ promptFile: '/in/prompt.md', inputDir: '/in', cwd: '/wt', home: '/h', maxTurns: 30, model: null, allowedTools: [], env });
-    expect(p.argv).toEqual(['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', '--skip-git-repo-check', '--ephemeral', '--color', 'never',
-      '-C', '/wt', '-m', 'gpt-5.5', 'Read the file /in/prompt.md and do the task it describes.']);
+    expect(p.argv).toEqual([
+      'codex',
+      'exec',
+      '--json',
+      '--dangerously-bypass-approvals-and-sandbox',
+      '--skip-git-repo-check',
+      '--ephemeral',
+      '--color',
+      'never',
+      '-C',
+      '/wt',
+      '-m',
+      'gpt-5.5',
+      'Read the file /in/prompt.md and do the task it describes.',
+    ]);
     const config = p.homeFiles['.codex/config.toml']!;
     expect(config).toContain('base_url = "http://ollama:11434/v1"');
     expect(config).toContain('env_key = "OPENAI_API_KEY"');

@@ -102,17 +102,39 @@ test.each([
 /** A one-file diff adding and removing the given lines. */
 function diffOf(path: string, added: string[], removed: string[] = []): string {
   return [
-    `diff --git a/${path} b/${path}`, 'index 1111111..2222222 100644', `--- a/${path}`, `+++ b/${path}`, '@@ -1,9 +1,9 @@',
-    ...removed.map((l) => `-${l}`), ...added.map((l) => `+${l}`), '',
+    `diff --git a/${path} b/${path}`,
+    'index 1111111..2222222 100644',
+    `--- a/${path}`,
+    `+++ b/${path}`,
+    '@@ -1,9 +1,9 @@',
+    ...removed.map((l) => `-${l}`),
+    ...added.map((l) => `+${l}`),
+    '',
   ].join('\n');
 }
 const review = (path: string, added: string[], removed: string[] = [], extra: Partial<Parameters<typeof reviewChanges>[0]> = {}) =>
   reviewChanges({ changedFiles: [path], diffText: diffOf(path, added, removed), scope: ['**/*.ts', path], allowCatchAllScope: false, ...extra });
 
 test.each([
-  'jest.config.js', 'web/vitest.config.mts', 'vitest.workspace.ts', '.mocharc.yml', 'karma.conf.js', 'playwright.config.ts',
-  'pytest.ini', 'setup.cfg', 'tox.ini', 'tests/conftest.py', 'noxfile.py', '.coveragerc', 'phpunit.xml.dist', 'phpunit.xml',
-  '.rspec', '.nycrc.json', 'jest.setup.ts', '.config/nextest.toml', 'go-test.flags',
+  'jest.config.js',
+  'web/vitest.config.mts',
+  'vitest.workspace.ts',
+  '.mocharc.yml',
+  'karma.conf.js',
+  'playwright.config.ts',
+  'pytest.ini',
+  'setup.cfg',
+  'tox.ini',
+  'tests/conftest.py',
+  'noxfile.py',
+  '.coveragerc',
+  'phpunit.xml.dist',
+  'phpunit.xml',
+  '.rspec',
+  '.nycrc.json',
+  'jest.setup.ts',
+  '.config/nextest.toml',
+  'go-test.flags',
 ])('attack: changing test-runner config %s (in scope or not) needs a writer', (path) => {
   expect(isTestRunnerConfig(path)).toBe(true);
   const r = review(path, ['anything']);
@@ -175,7 +197,15 @@ test('skip markers only count when added; `skip:` counts in test files only; a r
 
 test('attack: a Go check removed, or a test file deleted whatever it held, is a weakened test', () => {
   expect(review('pkg/a_test.go', ['\t_ = got'], ['\t\tt.Errorf("got %v", got)']).weakenedAssertions).toEqual(['pkg/a_test.go']);
-  const deletion = ['diff --git a/tests/b.test.ts b/tests/b.test.ts', 'deleted file mode 100644', '--- a/tests/b.test.ts', '+++ /dev/null', '@@ -1 +0,0 @@', '-run();', ''].join('\n');
+  const deletion = [
+    'diff --git a/tests/b.test.ts b/tests/b.test.ts',
+    'deleted file mode 100644',
+    '--- a/tests/b.test.ts',
+    '+++ /dev/null',
+    '@@ -1 +0,0 @@',
+    '-run();',
+    '',
+  ].join('\n');
   expect(reviewChanges({ changedFiles: ['tests/b.test.ts'], diffText: deletion, scope: ['tests/'] }).weakenedAssertions).toEqual(['tests/b.test.ts']);
 });
 
@@ -187,6 +217,7 @@ test.each(['.', '**', '*', '/', '**/*', './**', '*/**'])('attack: a catch-all Sc
   const files = ['src/app.ts', '.github/dependabot.yml', 'package-lock.json'];
   const diffText = files.map((f) => diffOf(f, ['x'])).join('');
   expect(reviewChanges({ changedFiles: files, diffText, scope: [scope] }).outOfScope).toEqual(files);
-  expect(reviewChanges({ changedFiles: files, diffText, scope: [scope], allowCatchAllScope: true }).outOfScope)
-    .toEqual(scope === '*' ? ['src/app.ts', '.github/dependabot.yml'] : scope === '*/**' ? ['package-lock.json'] : []);
+  expect(reviewChanges({ changedFiles: files, diffText, scope: [scope], allowCatchAllScope: true }).outOfScope).toEqual(
+    scope === '*' ? ['src/app.ts', '.github/dependabot.yml'] : scope === '*/**' ? ['package-lock.json'] : [],
+  );
 });

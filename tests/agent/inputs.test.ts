@@ -55,8 +55,19 @@ test('parseBuilderCommand: JSON arrays or quoted words, never a shell', () => {
 test('sanitizeAgentEnv drops Damascus secrets and credential-looking names unless allowed', () => {
   const env = sanitizeAgentEnv(
     {
-      PATH: '/bin', LANG: 'C', GITEA_TOKEN: 't', DAMASCUS_WEBHOOK_SECRET: 's', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x',
-      LLM_API_KEY: 'k', NPM_TOKEN: 'n', AWS_SECRET_ACCESS_KEY: 'a', ANTHROPIC_API_KEY: 'ant', DAMASCUS_DATA_DIR: '/data', HOME: '/root', GONE: undefined,
+      PATH: '/bin',
+      LANG: 'C',
+      GITEA_TOKEN: 't',
+      DAMASCUS_WEBHOOK_SECRET: 's',
+      DATABASE_URL: 'postgres://x',
+      REDIS_URL: 'redis://x',
+      LLM_API_KEY: 'k',
+      NPM_TOKEN: 'n',
+      AWS_SECRET_ACCESS_KEY: 'a',
+      ANTHROPIC_API_KEY: 'ant',
+      DAMASCUS_DATA_DIR: '/data',
+      HOME: '/root',
+      GONE: undefined,
     },
     { allow: ['ANTHROPIC_API_KEY', 'GITEA_TOKEN'], home: '/run/home' },
   );

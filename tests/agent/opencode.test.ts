@@ -38,9 +38,19 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-interface Outcome { run: AgentRun; report: AgentReport; server: ModelServer; worktree: string; stream: string; ms: number }
+interface Outcome {
+  run: AgentRun;
+  report: AgentReport;
+  server: ModelServer;
+  worktree: string;
+  stream: string;
+  ms: number;
+}
 
-async function runOpencode(script: ModelScript, o: { maxTurns?: number; key?: string | null; sandbox?: boolean; tee?: boolean; timeoutMs?: number } = {}): Promise<Outcome> {
+async function runOpencode(
+  script: ModelScript,
+  o: { maxTurns?: number; key?: string | null; sandbox?: boolean; tee?: boolean; timeoutMs?: number } = {},
+): Promise<Outcome> {
   const server = await startChatServer(script);
   try {
     const dir = await mkdtemp(join(root, 'run-'));
@@ -51,8 +61,21 @@ async function runOpencode(script: ModelScript, o: { maxTurns?: number; key?: st
     const inputDir = join(stateDir, 'input');
     const files = await writeAgentInputs(inputDir, { spec: '## Summary\nWrite hello.txt.' });
     const home = join(stateDir, 'home');
-    const env = { PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`, OPENAI_BASE_URL: `${server.url}/v1`, ...(o.key === null ? {} : { OPENAI_API_KEY: o.key ?? KEY }) };
-    const options: PresetRunOptions = { promptFile: files.promptFile, inputDir, cwd: worktree, home, maxTurns: o.maxTurns ?? 20, model: MODEL, allowedTools: [], env };
+    const env = {
+      PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      OPENAI_BASE_URL: `${server.url}/v1`,
+      ...(o.key === null ? {} : { OPENAI_API_KEY: o.key ?? KEY }),
+    };
+    const options: PresetRunOptions = {
+      promptFile: files.promptFile,
+      inputDir,
+      cwd: worktree,
+      home,
+      maxTurns: o.maxTurns ?? 20,
+      model: MODEL,
+      allowedTools: [],
+      env,
+    };
     const prepared = opencodePreset.prepare(options);
     // runAgent does not know presets yet: the preset's config files are written here.
     for (const [rel, content] of Object.entries(prepared.homeFiles)) {
@@ -66,19 +89,31 @@ async function runOpencode(script: ModelScript, o: { maxTurns?: number; key?: st
     const settings = loadSettings({ DAMASCUS_SANDBOX: 'on' });
     const started = Date.now();
     const run = await runAgent({
-      command, cwd: worktree, inputDir, stateDir,
-      env: { ...env, ...prepared.env }, allowEnv: opencodePreset.credentialEnv,
+      command,
+      cwd: worktree,
+      inputDir,
+      stateDir,
+      env: { ...env, ...prepared.env },
+      allowEnv: opencodePreset.credentialEnv,
       sandbox: o.sandbox ? { settings: settings.sandbox, allowHosts: opencodePreset.allowHosts(env), readPaths: [modules] } : null,
-      timeoutMs: o.timeoutMs ?? 60_000, killGraceMs: 500, log,
+      timeoutMs: o.timeoutMs ?? 60_000,
+      killGraceMs: 500,
+      log,
     });
     const ms = Date.now() - started;
     const stream = o.tee === false ? run.stdoutTail : await readFile(streamFile, 'utf8').catch(() => '');
     const reader = createOpencodeReader({ model: MODEL, maxTurns: o.maxTurns ?? 20 });
     for (const line of stream.split('\n')) reader.line(line);
-      if (process.env.OPENCODE_SHOW_LOG) {
+    if (process.env.OPENCODE_SHOW_LOG) {
       const logDir = join(home, '.local', 'share', 'opencode', 'log');
       const names = await import('node:fs/promises').then((f) => f.readdir(logDir)).catch(() => [] as string[]);
-      for (const n of names) console.log((await readFile(join(logDir, n), 'utf8')).split('\n').filter((l) => !l.includes('level=INFO')).join('\n'));
+      for (const n of names)
+        console.log(
+          (await readFile(join(logDir, n), 'utf8'))
+            .split('\n')
+            .filter((l) => !l.includes('level=INFO'))
+            .join('\n'),
+        );
     }
     return { run, report: reader.report(), server, worktree, stream, ms };
   } finally {
@@ -112,7 +147,7 @@ test('(a) a scripted write, then the answer: the file is written, and the reader
 
 // 429 and 5xx: 1 + 5 retries (SessionRetry RETRY_MAX_RETRIES = 5), each after retry-after-ms; 401 at once.
 test.each([
-  ['(b) 429 on every request: model_api after opencode\'s own retries', 429, /^429: Rate limit reached/, 6],
+  ["(b) 429 on every request: model_api after opencode's own retries", 429, /^429: Rate limit reached/, 6],
   ['(c) 500 on every request: model_api', 500, /^500: /, 6],
   ['(d) 401: model_api at once, no retry', 401, /^401: Incorrect API key/, 1],
 ])('%s', async (_name, status, error, requests) => {
@@ -172,12 +207,31 @@ test('in the sandbox: the write lands through the egress proxy (opencode honours
 
 describe('the preset', () => {
   const o: PresetRunOptions = {
-    promptFile: '/d/run/input/prompt.md', inputDir: '/d/run/input', cwd: '/d/wt', home: '/d/run/home', maxTurns: 30, model: null, allowedTools: [],
+    promptFile: '/d/run/input/prompt.md',
+    inputDir: '/d/run/input',
+    cwd: '/d/wt',
+    home: '/d/run/home',
+    maxTurns: 30,
+    model: null,
+    allowedTools: [],
     env: { OPENAI_BASE_URL: 'http://litellm:4000/v1', OPENAI_API_KEY: 'sk-secret-value' },
   };
   test('argv names the prompt file only; the config reads the key from env, never holds it', () => {
     const p = opencodePreset.prepare(o);
-    expect(p.argv).toEqual(['opencode', 'run', '--format', 'json', '--pure', '--dir', '/d/wt', '--title', 'damascus build', '-m', 'damascus/gpt-4.1', 'Read the file /d/run/input/prompt.md and do what it says.']);
+    expect(p.argv).toEqual([
+      'opencode',
+      'run',
+      '--format',
+      'json',
+      '--pure',
+      '--dir',
+      '/d/wt',
+      '--title',
+      'damascus build',
+      '-m',
+      'damascus/gpt-4.1',
+      'Read the file /d/run/input/prompt.md and do what it says.',
+    ]);
     const text = p.homeFiles['.config/opencode/opencode.json']!;
     expect(text).not.toContain('sk-secret-value');
     expect(text).toContain('{env:OPENAI_API_KEY}');
@@ -206,7 +260,9 @@ describe('the reader, on a captured real stream', () => {
   test('a tool-calls step is not the end; a reported cost is taken; an error event', () => {
     const reader = createOpencodeReader();
     reader.line('{"type":"step_start","part":{"type":"step-start"}}');
-    reader.line('{"type":"step_finish","part":{"type":"step-finish","reason":"tool-calls","tokens":{"input":10,"output":2,"reasoning":1,"cache":{"read":5,"write":0}},"cost":0.25}}');
+    reader.line(
+      '{"type":"step_finish","part":{"type":"step-finish","reason":"tool-calls","tokens":{"input":10,"output":2,"reasoning":1,"cache":{"read":5,"write":0}},"cost":0.25}}',
+    );
     expect(reader.report()).toMatchObject({ turns: 1, stop: null, inputTokens: 15, outputTokens: 3, costUsd: 0.25, costSource: 'reported' });
     reader.line('not json');
     reader.line('{"type":"error","error":{"name":"APIError","data":{"message":"Rate limit reached","statusCode":429,"isRetryable":true}}}');
@@ -221,11 +277,29 @@ describe('the Chat Completions handler', () => {
   test('serves the spec phase (openai client, no tools, not streaming) and skips title requests', async () => {
     const server = await startModelServer({ 'POST /v1/chat/completions': chatHandler }, chatScript([{ text: 'the spec' }]));
     try {
-      const title = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'system', content: 'You are a title generator. You output ONLY a thread title.' }, { role: 'user', content: 'x' }] }) });
+      const title = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'm',
+          messages: [
+            { role: 'system', content: 'You are a title generator. You output ONLY a thread title.' },
+            { role: 'user', content: 'x' },
+          ],
+        }),
+      });
       expect(((await title.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe('Scripted build');
       expect(isSideRequest(server.requests[0]!)).toBe(true);
-      const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'write a spec' }] }) });
-      const body = (await res.json()) as { object: string; choices: { message: { content: string }; finish_reason: string }[]; usage: { prompt_tokens: number } };
+      const res = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'write a spec' }] }),
+      });
+      const body = (await res.json()) as {
+        object: string;
+        choices: { message: { content: string }; finish_reason: string }[];
+        usage: { prompt_tokens: number };
+      };
       expect(body).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'the spec' }, finish_reason: 'stop' }] });
       expect(body.usage.prompt_tokens).toBeGreaterThan(0);
       expect(server.requests[1]!.headers.authorization).toBe('Bearer k');

@@ -40,7 +40,16 @@ function run(script: Record<string, unknown>, over: Partial<RunAgentOptions> = {
 
 test('a successful run: files written in the worktree, cost and result from the final JSON', async () => {
   const r = await run({ writes: { 'src/hello.txt': 'hi' }, cost: 0.12, numTurns: 7, result: 'Done: added hello.' });
-  expect(r).toMatchObject({ exitCode: 0, timedOut: false, isError: false, costUsd: 0.12, numTurns: 7, result: 'Done: added hello.', verdictFile: null, spawnError: null });
+  expect(r).toMatchObject({
+    exitCode: 0,
+    timedOut: false,
+    isError: false,
+    costUsd: 0.12,
+    numTurns: 7,
+    result: 'Done: added hello.',
+    verdictFile: null,
+    spawnError: null,
+  });
   expect(r.raw?.type).toBe('result');
   expect(await readFile(join(worktree, 'src/hello.txt'), 'utf8')).toBe('hi');
   expect(r.stderrTail).toContain('scripted agent done');
@@ -169,7 +178,7 @@ test('process group helpers see a live group and then none', async () => {
   expect(runningGroupMembers(pid)).toEqual([]);
 });
 
-describe('the verdict file is the agent\'s to write, so Damascus reads it without trusting it', () => {
+describe("the verdict file is the agent's to write, so Damascus reads it without trusting it", () => {
   const agentThat = (js: string) => run({}, { command: [process.execPath, '-e', js] });
 
   test('a symlink to a file only Damascus may read is refused, never read through', async () => {
@@ -184,7 +193,9 @@ describe('the verdict file is the agent\'s to write, so Damascus reads it withou
   test('a FIFO does not hang Damascus; a huge file is refused', async () => {
     const fifo = await agentThat(`require('child_process').execFileSync('mkfifo', [process.env.DAMASCUS_AGENT_VERDICT_FILE])`);
     expect(fifo.verdictFileError).toBe('verdict file unreadable: it is not a regular file');
-    const huge = await agentThat(`require('fs').writeFileSync(process.env.DAMASCUS_AGENT_VERDICT_FILE, '{"verdict":"spec_wrong","reason":"' + 'x'.repeat(100000) + '"}')`);
+    const huge = await agentThat(
+      `require('fs').writeFileSync(process.env.DAMASCUS_AGENT_VERDICT_FILE, '{"verdict":"spec_wrong","reason":"' + 'x'.repeat(100000) + '"}')`,
+    );
     expect(huge.verdictFileError).toMatch(/it is over 65536 bytes/);
   });
 });
@@ -205,9 +216,18 @@ function turnReader(): OutputReader {
 test('a streamed run: each line reaches the reader, progress is reported redacted, and the turn limit stops it', async () => {
   const secret = 'sk-ant-very-secret-value-123';
   const seen: AgentReport[] = [];
-  const script = { stream: [{ turn: 1, doing: `Read ${secret}` }, { turn: 2, doing: 'Write a.txt' }, { turn: 3, doing: 'Write b.txt' }], sleepMs: 'forever' };
+  const script = {
+    stream: [
+      { turn: 1, doing: `Read ${secret}` },
+      { turn: 2, doing: 'Write a.txt' },
+      { turn: 3, doing: 'Write b.txt' },
+    ],
+    sleepMs: 'forever',
+  };
   const r = await run(script, {
-    reader: turnReader(), onProgress: (p) => seen.push(p), turnLimit: 1,
+    reader: turnReader(),
+    onProgress: (p) => seen.push(p),
+    turnLimit: 1,
     env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: secret, SCRIPTED_AGENT: JSON.stringify(script) },
   });
   // Stopped by Damascus when it started a turn past 1 (the script would have slept forever), an error but not a timeout.
@@ -219,7 +239,15 @@ test('a streamed run: each line reaches the reader, progress is reported redacte
 
 test('a reader that throws on a hostile line skips it: the run goes on and is read to its end', async () => {
   const reader = turnReader();
-  const choking: OutputReader = { line: (t) => (t.includes('poison') ? (() => { throw new Error('bad line'); })() : reader.line(t)), report: () => reader.report() };
+  const choking: OutputReader = {
+    line: (t) =>
+      t.includes('poison')
+        ? (() => {
+            throw new Error('bad line');
+          })()
+        : reader.line(t),
+    report: () => reader.report(),
+  };
   const r = await run({ stream: [{ turn: 1 }, { poison: true }, { turn: 2 }, { type: 'result' }], stdout: 'none' }, { reader: choking });
   expect(r).toMatchObject({ exitCode: 0, isError: false, numTurns: 2, report: { stop: 'completed' } });
 });

@@ -19,7 +19,11 @@ import { createLogger } from '../../src/shared/log.js';
 const FIXTURES = fileURLToPath(new URL('../fixtures/agent/', import.meta.url));
 const HOSTILE = join(FIXTURES, 'hostile-agent.mjs');
 const log = createLogger('silent');
-const SECRETS = { GITEA_TOKEN: 'gitea-token-sandbox-test-0001', DAMASCUS_CALLBACK_SECRET: 'callback-secret-sandbox-0002', DATABASE_URL: 'postgres://u:db-password-0003@127.0.0.1/x' };
+const SECRETS = {
+  GITEA_TOKEN: 'gitea-token-sandbox-test-0001',
+  DAMASCUS_CALLBACK_SECRET: 'callback-secret-sandbox-0002',
+  DATABASE_URL: 'postgres://u:db-password-0003@127.0.0.1/x',
+};
 
 let root: string;
 let dataDir: string;
@@ -71,17 +75,29 @@ async function runHostile(sandboxOn: boolean): Promise<{ report: Report; result:
     damascusPid: damascus.pid,
     readPaths: [other.worktree, join(other.worktree, 'private.txt'), join(dataDir, 'repos'), '/root', '/etc/shadow'],
     writePaths: [other.cacheConfig, join(process.env.HOME ?? '/root', '.gitconfig-damascus-sandbox-test')],
-    tcp: [['127.0.0.1', 5432], ['127.0.0.1', 6379], ['127.0.0.1', allowedPort], ['10.255.255.1', 80]],
+    tcp: [
+      ['127.0.0.1', 5432],
+      ['127.0.0.1', 6379],
+      ['127.0.0.1', allowedPort],
+      ['10.255.255.1', 80],
+    ],
     viaProxy: ['127.0.0.1:5432', '127.0.0.1:6379', 'example.com:443'],
     allowedUrl: `http://127.0.0.1:${allowedPort}/v1/messages`,
   };
   const result = await runAgent({
-    command: [process.execPath, HOSTILE], cwd: worktree, inputDir, stateDir: runDir,
+    command: [process.execPath, HOSTILE],
+    cwd: worktree,
+    inputDir,
+    stateDir: runDir,
     env: { PATH: process.env.PATH, ...SECRETS, HOSTILE_PLAN: JSON.stringify(plan) },
     sandbox: sandboxOn ? { settings: settings.sandbox, allowHosts: [`http://127.0.0.1:${allowedPort}`], readPaths: [] } : null,
-    timeoutMs: 60_000, killGraceMs: 300, log,
+    timeoutMs: 60_000,
+    killGraceMs: 300,
+    log,
   });
-  const text = await readFile(join(worktree, 'escape-report.json'), 'utf8').catch(() => { throw new Error(`no report; agent stderr: ${result.stderrTail}`); });
+  const text = await readFile(join(worktree, 'escape-report.json'), 'utf8').catch(() => {
+    throw new Error(`no report; agent stderr: ${result.stderrTail}`);
+  });
   const report = JSON.parse(text) as Report;
   return { report, result };
 }
@@ -133,10 +149,20 @@ test('in the sandbox every escape fails, and only the allowed model API is reach
 
 test('the sandbox argv: namespaces, read-only system, the worktree the only project path, and no secret on it', () => {
   const settings = loadSettings({ DAMASCUS_AGENT_READ: '/opt/cli' }).sandbox;
-  const argv = sandboxArgv(settings, {
-    worktree: '/d/worktrees/p/w', inputDir: '/d/agent-1/input', writable: ['/d/agent-1/home', '/d/agent-1/out'], home: '/d/agent-1/home',
-    proxySocket: '/tmp/e/egress.sock', passwdFile: '/d/agent-1/passwd', groupFile: '/d/agent-1/group',
-  }, ['claude', '-p', 'Read /d/agent-1/input/prompt.md'], true);
+  const argv = sandboxArgv(
+    settings,
+    {
+      worktree: '/d/worktrees/p/w',
+      inputDir: '/d/agent-1/input',
+      writable: ['/d/agent-1/home', '/d/agent-1/out'],
+      home: '/d/agent-1/home',
+      proxySocket: '/tmp/e/egress.sock',
+      passwdFile: '/d/agent-1/passwd',
+      groupFile: '/d/agent-1/group',
+    },
+    ['claude', '-p', 'Read /d/agent-1/input/prompt.md'],
+    true,
+  );
   const joined = argv.join(' ');
   for (const ns of ['--unshare-pid', '--unshare-net', '--unshare-ipc', '--die-with-parent']) expect(argv).toContain(ns);
   expect(joined).toContain('--ro-bind /usr /usr');

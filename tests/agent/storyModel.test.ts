@@ -25,15 +25,28 @@ test('the story model makes the real Claude Code read its prompt, then write and
     git('commit', '-qm', 'init');
     git('checkout', '-qb', 'damascus/7-guest-book');
     model.script(7, { writes: { 'new.txt': 'new\n' }, appends: { 'shared.txt': 'A\n' } });
-    const env = { PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`, ANTHROPIC_BASE_URL: model.server.url, ANTHROPIC_API_KEY: 'sk-ant-story-model-test-key' };
+    const env = {
+      PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+      ANTHROPIC_BASE_URL: model.server.url,
+      ANTHROPIC_API_KEY: 'sk-ant-story-model-test-key',
+    };
     const builder = chooseBuilder(loadSettings({}), null, env);
     if ('error' in builder) throw new Error(builder.error);
     const files = await writeAgentInputs(join(root, 'input'), { spec: '# Summary\nSign the guest book.' });
     const start = builderRun(builder, { promptFile: files.promptFile, inputDir: files.dir, cwd: wt, home: join(root, 'home'), maxTurns: 10, env });
     if ('error' in start) throw new Error(start.error);
     const run = await runAgent({
-      command: start.argv, cwd: wt, inputDir: files.dir, stateDir: root, env, allowEnv: builder.env, extraEnv: start.env, homeFiles: start.homeFiles,
-      ...(start.reader ? { reader: start.reader } : {}), timeoutMs: 60_000, log: createLogger('silent'),
+      command: start.argv,
+      cwd: wt,
+      inputDir: files.dir,
+      stateDir: root,
+      env,
+      allowEnv: builder.env,
+      extraEnv: start.env,
+      homeFiles: start.homeFiles,
+      ...(start.reader ? { reader: start.reader } : {}),
+      timeoutMs: 60_000,
+      log: createLogger('silent'),
     });
     expect(run.report.stop).toBe('completed');
     expect(await readFile(join(wt, 'new.txt'), 'utf8')).toBe('new\n');

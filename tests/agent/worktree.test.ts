@@ -4,7 +4,17 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  branchName, cacheName, changedFiles, commitAll, diffFingerprint, diffSince, ensureClone, gitTampering, openWorktree, pushBranch, removeWorktree,
+  branchName,
+  cacheName,
+  changedFiles,
+  commitAll,
+  diffFingerprint,
+  diffSince,
+  ensureClone,
+  gitTampering,
+  openWorktree,
+  pushBranch,
+  removeWorktree,
 } from '../../src/agent/worktree.js';
 import { reviewChanges } from '../../src/agent/guard.js';
 
@@ -14,7 +24,12 @@ let remote: string;
 let dataDir: string;
 
 function sh(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_AUTHOR_NAME: 'human', GIT_AUTHOR_EMAIL: 'h@x', GIT_COMMITTER_NAME: 'human', GIT_COMMITTER_EMAIL: 'h@x' } }).trim();
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GIT_AUTHOR_NAME: 'human', GIT_AUTHOR_EMAIL: 'h@x', GIT_COMMITTER_NAME: 'human', GIT_COMMITTER_EMAIL: 'h@x' },
+  }).trim();
 }
 
 beforeEach(async () => {
@@ -62,7 +77,9 @@ test('a build attempt: clone cache, branch from main, bot commit, push lands in 
   await writeFile(join(wt.path, 'hello.txt'), 'hi\n');
   const sha = await commitAll({ tree: wt, message: 'Implement #7', author: BOT });
   expect(sha).toMatch(/^[0-9a-f]{40}$/);
-  expect(sh(wt.path, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s')).toBe('damascus-bot <bot@damascus.invalid>|damascus-bot <bot@damascus.invalid>|Implement #7');
+  expect(sh(wt.path, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s')).toBe(
+    'damascus-bot <bot@damascus.invalid>|damascus-bot <bot@damascus.invalid>|Implement #7',
+  );
   expect(await changedFiles(wt, wt.headBefore)).toEqual(['hello.txt']);
 
   await pushBranch({ tree: wt, branch, remoteUrl: remote });
@@ -151,7 +168,9 @@ test('a failed push never shows the auth header', async () => {
   const wt = await openWorktree({ cache, branch: 'damascus/12-push', dataDir });
   await writeFile(join(wt.path, 'x.txt'), 'x\n');
   await commitAll({ tree: wt, message: 'x', author: BOT });
-  const err = await pushBranch({ tree: wt, branch: 'damascus/12-push', remoteUrl: join(root, 'missing.git'), authHeader: 'token s3cr3t-value' }).catch((e: Error) => e);
+  const err = await pushBranch({ tree: wt, branch: 'damascus/12-push', remoteUrl: join(root, 'missing.git'), authHeader: 'token s3cr3t-value' }).catch(
+    (e: Error) => e,
+  );
   expect(err).toBeInstanceOf(Error);
   expect(String((err as Error).message)).not.toContain('s3cr3t-value');
   await removeWorktree({ cache, path: wt.path });
@@ -201,7 +220,11 @@ describe('git that a hostile agent cannot steer', () => {
     await mkdir(bin);
     const record = join(root, 'git-calls.jsonl');
     const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
-    await writeFile(join(bin, 'git'), `#!/bin/sh\nnode -e 'require("fs").appendFileSync(process.argv[1], JSON.stringify({argv: process.argv.slice(2), header: process.env.GIT_CONFIG_VALUE_0 || null}) + "\\n")' ${record} "$@"\nexec ${realGit} "$@"\n`, { mode: 0o755 });
+    await writeFile(
+      join(bin, 'git'),
+      `#!/bin/sh\nnode -e 'require("fs").appendFileSync(process.argv[1], JSON.stringify({argv: process.argv.slice(2), header: process.env.GIT_CONFIG_VALUE_0 || null}) + "\\n")' ${record} "$@"\nexec ${realGit} "$@"\n`,
+      { mode: 0o755 },
+    );
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     try {
@@ -213,7 +236,10 @@ describe('git that a hostile agent cannot steer', () => {
     } finally {
       process.env.PATH = path;
     }
-    const calls = (await readFile(record, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; header: string | null });
+    const calls = (await readFile(record, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { argv: string[]; header: string | null });
     const withAuth = calls.filter((c) => c.argv.includes('push') || c.argv.includes('fetch'));
     expect(withAuth.length).toBeGreaterThanOrEqual(2);
     for (const c of withAuth) expect(c.header).toBe('Authorization: token argv-must-not-show-this');
@@ -231,7 +257,9 @@ describe('git that a hostile agent cannot steer', () => {
     process.env.HOME = home;
     try {
       // The redirect is real: git with the user's configuration would follow it.
-      expect(execFileSync('git', ['ls-remote', '--get-url', remote], { cwd: root, encoding: 'utf8', env: { ...process.env, HOME: home } }).trim()).toBe(attacker);
+      expect(execFileSync('git', ['ls-remote', '--get-url', remote], { cwd: root, encoding: 'utf8', env: { ...process.env, HOME: home } }).trim()).toBe(
+        attacker,
+      );
       const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
       const wt = await openWorktree({ cache, branch: 'damascus/14-redirect', dataDir });
       await writeFile(join(wt.path, 'x.txt'), 'x\n');
@@ -245,7 +273,7 @@ describe('git that a hostile agent cannot steer', () => {
     expect(existsSync(join(root, 'pwned-global'))).toBe(false);
   });
 
-  test('a .git the agent rewrote to point at its own config (core.fsmonitor) never runs: git uses Damascus\'s git dir', async () => {
+  test("a .git the agent rewrote to point at its own config (core.fsmonitor) never runs: git uses Damascus's git dir", async () => {
     const cache = await ensureClone({ dataDir, projectKey: 'o/r', remoteUrl: remote });
     const wt = await openWorktree({ cache, branch: 'damascus/15-fsmonitor', dataDir });
     expect(await gitTampering(wt)).toEqual([]);

@@ -63,8 +63,16 @@ describe('the dashboard in headless Chromium', () => {
     base = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -115,8 +123,13 @@ describe('the dashboard in headless Chromium', () => {
     expect(await row('done').locator('.cost').innerText()).toBe('$2.50');
     expect(await row('done').locator('a.pr-link').getAttribute('href')).toBe('https://git.example/acme/widgets/pulls/12');
     expect(await row('spec1').locator('a.issue-link').getAttribute('href')).toBe('https://git.example/acme/widgets/issues/101');
-    expect(await page.locator('section.state-group').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))))
-      .toEqual(['spec', 'build', 'awaiting_human', 'blocked', 'done']);
+    expect(await page.locator('section.state-group').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')))).toEqual([
+      'spec',
+      'build',
+      'awaiting_human',
+      'blocked',
+      'done',
+    ]);
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });

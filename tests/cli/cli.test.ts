@@ -19,14 +19,26 @@ import { registerStatus } from '../../src/cli/status.js';
 /** Every command src/cli/*.ts declares with `.command('name')`. */
 function commandsInSources(): string[] {
   const dir = join(ROOT, 'src', 'cli');
-  return readdirSync(dir).filter((f) => f.endsWith('.ts'))
-    .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/\.command\('([^' ]+)/g)].map((m) => m[1]!)).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/\.command\('([^' ]+)/g)].map((m) => m[1]!))
+    .sort();
 }
 
 /** The commands as src/cli/index.ts registers them, to read what each one's help must say. */
 function declaredProgram(): Command {
   const program = new Command('damascus');
-  for (const register of [registerInit, registerCycle, registerStatus, registerItemCommands, registerProcessCommands, registerEnqueue, registerSetup, registerDoctor]) register(program);
+  for (const register of [
+    registerInit,
+    registerCycle,
+    registerStatus,
+    registerItemCommands,
+    registerProcessCommands,
+    registerEnqueue,
+    registerSetup,
+    registerDoctor,
+  ])
+    register(program);
   return program;
 }
 
@@ -130,7 +142,15 @@ describe('damascus CLI (real processes)', () => {
 
     const report = JSON.parse((await damascus(['status', '--json'], withRetention('14'))).stdout);
     expect(report.retentionDays).toBe(14);
-    expect(report.tables.map((t: { name: string }) => t.name)).toEqual(['work_items', 'verdicts', 'human_issues', 'cost_ledger', 'ci_results', 'events_outbox', 'webhook_deliveries']);
+    expect(report.tables.map((t: { name: string }) => t.name)).toEqual([
+      'work_items',
+      'verdicts',
+      'human_issues',
+      'cost_ledger',
+      'ci_results',
+      'events_outbox',
+      'webhook_deliveries',
+    ]);
     for (const t of truth) expect(report.tables).toContainEqual(t);
     for (const t of report.tables) expect(t.bytes).toBeGreaterThanOrEqual(8192); // at least the primary key's first page
 
@@ -158,7 +178,14 @@ describe('damascus CLI (real processes)', () => {
     await db.sql`UPDATE work_items SET state = 'done' WHERE state IN ('spec', 'build', 'review')`;
     const [item] = await seedItems(db.sql, 1);
     // The built-in spec phase answers before it reads anything from Gitea: no LLM is configured.
-    const builtin = { DATABASE_URL: db.url, DAMASCUS_DATA_DIR: dataDir, GITEA_URL: 'http://127.0.0.1:9', GITEA_TOKEN: 'not-used', LLM_BASE_URL: '', LLM_MODEL: '' };
+    const builtin = {
+      DATABASE_URL: db.url,
+      DAMASCUS_DATA_DIR: dataDir,
+      GITEA_URL: 'http://127.0.0.1:9',
+      GITEA_TOKEN: 'not-used',
+      LLM_BASE_URL: '',
+      LLM_MODEL: '',
+    };
     const r = await damascus(['cycle'], builtin);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^item ${item!.id} .*: spec → error → spec`, 'm'));

@@ -23,8 +23,20 @@ const CALLBACK_SECRET = 'doctor-callback-secret-51c0e2';
 const WEBHOOK_SECRET = 'doctor-webhook-secret-9a7d33';
 const OTHER_SECRET = 'doctor-webhook-secret-rotated-64be0f';
 const CHECK_NAMES = [
-  'settings', 'agent sandbox', 'coding agent', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow',
-  'action readable', 'runner online', 'webhook', 'test delivery', 'public URL',
+  'settings',
+  'agent sandbox',
+  'coding agent',
+  'gitea reachable',
+  'token user',
+  'token scopes',
+  'setup rights',
+  'actions enabled',
+  'review workflow',
+  'action readable',
+  'runner online',
+  'webhook',
+  'test delivery',
+  'public URL',
 ];
 
 let sim: GiteaSim;
@@ -92,10 +104,13 @@ beforeAll(async () => {
   db = await createTestDb();
   const metrics = createMetrics();
   const log = createLogger('silent');
-  serve = createHttpServer([
-    ...healthRoutes([], metrics),
-    webhookRoute({ sql: db.sql, secret: WEBHOOK_SECRET, triggerLabel: 'damascus', botLogin: () => sim.botLogin, log, metrics, afterCommit: async () => {} }),
-  ], log);
+  serve = createHttpServer(
+    [
+      ...healthRoutes([], metrics),
+      webhookRoute({ sql: db.sql, secret: WEBHOOK_SECRET, triggerLabel: 'damascus', botLogin: () => sim.botLogin, log, metrics, afterCommit: async () => {} }),
+    ],
+    log,
+  );
   publicUrl = `http://127.0.0.1:${await listen(serve, 0, '127.0.0.1')}`;
 });
 
@@ -124,7 +139,9 @@ describe('damascus doctor', () => {
     expect(r.stdout.trim().split('\n').pop()).toBe('14 checks: 14 ok, 0 failed, 0 warnings');
     expect(r.code).toBe(0);
     expect(checks.get('token user')![1]).toBe(`the token is ${sim.botLogin}'s (site admin: no)`);
-    expect(checks.get('review workflow')![1]).toMatch(new RegExp(`^\\.gitea/workflows/${REVIEW_WORKFLOW_FILE} on main: runs-on damascus, uses ${sim.url}/${sim.botLogin}/damascus-action@[0-9a-f]{40}$`));
+    expect(checks.get('review workflow')![1]).toMatch(
+      new RegExp(`^\\.gitea/workflows/${REVIEW_WORKFLOW_FILE} on main: runs-on damascus, uses ${sim.url}/${sim.botLogin}/damascus-action@[0-9a-f]{40}$`),
+    );
     expect(checks.get('runner online')![1]).toMatch(/^r1 \(online\) in the repo acme\/app runners has label damascus/);
     expect(checks.get('test delivery')![1]).toBe('a test delivery arrived and its signature verified');
     // The hook test is the only write that took effect (the scope probes target an issue and a hook that cannot exist).
@@ -147,11 +164,13 @@ describe('damascus doctor', () => {
     const checks = report(r);
     expect(checks.get('webhook')).toEqual([
       'FAIL',
-      expect.stringMatching(/its secret may differ from DAMASCUS_WEBHOOK_SECRET; Gitea never shows a hook's secret and ignores one sent in an edit; run damascus setup, which replaces the hook$/),
+      expect.stringMatching(
+        /its secret may differ from DAMASCUS_WEBHOOK_SECRET; Gitea never shows a hook's secret and ignores one sent in an edit; run damascus setup, which replaces the hook$/,
+      ),
     ]);
     expect(checks.get('test delivery')).toEqual([
       'FAIL',
-      'a test delivery arrived but its signature did not verify: the hook\'s secret is not DAMASCUS_WEBHOOK_SECRET; run damascus setup',
+      "a test delivery arrived but its signature did not verify: the hook's secret is not DAMASCUS_WEBHOOK_SECRET; run damascus setup",
     ]);
     expect(checks.get('setup rights')![0]).toBe('ok');
   });
@@ -168,7 +187,7 @@ describe('damascus doctor', () => {
       tokens.push(admin, other.token);
 
       const asAdmin = report(await doctor(['acme/norunner'], { GITEA_TOKEN: admin }, other));
-      expect(asAdmin.get('token user')![1]).toBe('the token is site-admin\'s (site admin: yes)');
+      expect(asAdmin.get('token user')![1]).toBe("the token is site-admin's (site admin: yes)");
       const [word, detail] = asAdmin.get('runner online')!;
       expect(word).toBe('FAIL');
       expect(detail).toMatch(/^no online runner has label damascus \(seen: .*\): register an act_runner with label damascus/);
@@ -179,14 +198,19 @@ describe('damascus doctor', () => {
       expect(asBot.code).toBe(0);
       const [botWord, botDetail] = report(asBot).get('runner online')!;
       expect(botWord).toBe('warn');
-      expect(botDetail).toMatch(/^cannot tell: no runner with label damascus is visible to damascus-bot \(seen: r-off\[damascus\] offline; global runners are listed only to site admins\).*run doctor with a site admin's token to see global runners$/);
+      expect(botDetail).toMatch(
+        /^cannot tell: no runner with label damascus is visible to damascus-bot \(seen: r-off\[damascus\] offline; global runners are listed only to site admins\).*run doctor with a site admin's token to see global runners$/,
+      );
 
       // The review run the bot dispatched waits for a runner; Gitea 1.26.3 gives a queued run no start time, so doctor
       // cannot say how long (a warning); once a runner took it, a warning that says so.
       const client = createGiteaClient({ baseUrl: other.url, token: other.token });
       const run = await client.dispatchWorkflow('acme', 'norunner', REVIEW_WORKFLOW_FILE, { ref: 'main', inputs: { 'work-item': '1' } });
       const waiting = report(await cli(['doctor', 'acme/norunner', '--runner-wait', '0', '--delivery-wait', '5'], {}, other)).get('runner online')!;
-      expect(waiting).toEqual(['warn', expect.stringMatching(new RegExp(`the last review run \\(#${run!.workflow_run_id}\\) is still queued \\(Gitea does not say since when\\)`))]);
+      expect(waiting).toEqual([
+        'warn',
+        expect.stringMatching(new RegExp(`the last review run \\(#${run!.workflow_run_id}\\) is still queued \\(Gitea does not say since when\\)`)),
+      ]);
       other.completeRun('acme', 'norunner', run!.workflow_run_id, 'success');
       const done = report(await doctor(['acme/norunner'], {}, other)).get('runner online')!;
       expect(done).toEqual(['warn', expect.stringMatching(/but the last review run \(#\d+\) completed at .* \(success\): a runner took it then$/)]);
@@ -201,12 +225,12 @@ describe('damascus doctor', () => {
     expect(r.code).toBe(1);
     expect(report(r).get('setup rights')).toEqual([
       'FAIL',
-      'damascus-bot has "admin" rights on acme/x, but Gitea lets only the repository\'s owner set Actions secrets (an admin collaborator gets 403): '
-      + 'make damascus-bot own the repository, a site admin, or a member of an org team with admin access (e.g. the org\'s Owners team)',
+      'damascus-bot has "admin" rights on acme/x, but Gitea lets only the repository\'s owner set Actions secrets (an admin collaborator gets 403): ' +
+        "make damascus-bot own the repository, a site admin, or a member of an org team with admin access (e.g. the org's Owners team)",
     ]);
   });
 
-  test('a token without write:issue: the scopes check names the missing scope and the token\'s scopes', async () => {
+  test("a token without write:issue: the scopes check names the missing scope and the token's scopes", async () => {
     const token = sim.createToken(sim.botLogin, ['read:user', 'write:repository']);
     tokens.push(token);
     const r = await doctor(['acme/app'], { GITEA_TOKEN: token });
@@ -224,9 +248,19 @@ describe('damascus doctor', () => {
     const r = await doctor(['acme/app'], { DAMASCUS_PUBLIC_URL: down });
     expect(r.code).toBe(1);
     const checks = report(r);
-    expect(checks.get('public URL')).toEqual(['FAIL', expect.stringMatching(new RegExp(`^cannot reach ${down}/healthz from this machine \\(.*ECONNREFUSED.*\\): start damascus serve`))]);
+    expect(checks.get('public URL')).toEqual([
+      'FAIL',
+      expect.stringMatching(new RegExp(`^cannot reach ${down}/healthz from this machine \\(.*ECONNREFUSED.*\\): start damascus serve`)),
+    ]);
     // setup made the hook on the other URL
-    expect(checks.get('webhook')).toEqual(['FAIL', expect.stringMatching(new RegExp(`^no webhook on acme/app delivers to ${down}/api/gitea/webhooks \\(a hook damascus setup made delivers to ${publicUrl}/api/gitea/webhooks: has DAMASCUS_PUBLIC_URL changed\\?\\): run damascus setup$`))]);
+    expect(checks.get('webhook')).toEqual([
+      'FAIL',
+      expect.stringMatching(
+        new RegExp(
+          `^no webhook on acme/app delivers to ${down}/api/gitea/webhooks \\(a hook damascus setup made delivers to ${publicUrl}/api/gitea/webhooks: has DAMASCUS_PUBLIC_URL changed\\?\\): run damascus setup$`,
+        ),
+      ),
+    ]);
     expect(checks.get('test delivery')![0]).toBe('skip');
   });
 
@@ -235,7 +269,9 @@ describe('damascus doctor', () => {
     const r = await doctor([]);
     expect(r.code).toBe(0);
     const checks = report(r);
-    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(CHECK_NAMES.map((n) => [n, ['settings', 'agent sandbox', 'coding agent', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']));
+    expect([...checks].map(([name, [word]]) => [name, word])).toEqual(
+      CHECK_NAMES.map((n) => [n, ['settings', 'agent sandbox', 'coding agent', 'gitea reachable', 'token user', 'public URL'].includes(n) ? 'ok' : 'skip']),
+    );
     expect(checks.get('webhook')![1]).toBe('no OWNER/REPO given');
     expect(r.stdout.trim().split('\n').pop()).toBe('14 checks: 6 ok, 0 failed, 0 warnings, 8 skipped');
     expect(sim.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual(['GET /version', 'GET /user']);
@@ -243,7 +279,10 @@ describe('damascus doctor', () => {
 
   test('the agent sandbox: FAIL where bubblewrap cannot run (no build would), WARN when the operator turned it off', async () => {
     const none = await doctor([], { PATH: '/nonexistent' });
-    expect(report(none).get('agent sandbox')).toEqual(['FAIL', expect.stringMatching(/^bubblewrap \(bwrap\) cannot be started: .*ENOENT.*DAMASCUS_SANDBOX=off/)]);
+    expect(report(none).get('agent sandbox')).toEqual([
+      'FAIL',
+      expect.stringMatching(/^bubblewrap \(bwrap\) cannot be started: .*ENOENT.*DAMASCUS_SANDBOX=off/),
+    ]);
     expect(none.code).not.toBe(0);
     const off = await doctor([], { DAMASCUS_SANDBOX: 'off' });
     expect(report(off).get('agent sandbox')).toEqual(['warn', expect.stringMatching(/^DAMASCUS_SANDBOX=off: the coding agent runs without a sandbox/)]);
@@ -255,13 +294,24 @@ describe('damascus doctor', () => {
     const on = report(await doctor([]));
     expect(on.get('coding agent')).toEqual(['ok', 'claude-code 2.1.332']);
     const noKey = await doctor([], { ANTHROPIC_API_KEY: '', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-doctor-test-openai-key' });
-    expect(report(noKey).get('coding agent')).toEqual(['FAIL', expect.stringMatching(/^claude-code: Claude Code has no credentials: set ANTHROPIC_API_KEY .*$/)]);
+    expect(report(noKey).get('coding agent')).toEqual([
+      'FAIL',
+      expect.stringMatching(/^claude-code: Claude Code has no credentials: set ANTHROPIC_API_KEY .*$/),
+    ]);
     expect(noKey.code).not.toBe(0);
-    const missing = report(await doctor([], { PATH: '/usr/bin:/bin', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-doctor-test-openai-key' })).get('coding agent');
-    expect(missing).toEqual(['FAIL', 'claude-code: `claude` is not installed (not found on PATH); install claude-code 2.1.332 or later; codex: `codex` is not installed (not found on PATH); install codex 0.171.0 or later']);
+    const missing = report(await doctor([], { PATH: '/usr/bin:/bin', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-doctor-test-openai-key' })).get(
+      'coding agent',
+    );
+    expect(missing).toEqual([
+      'FAIL',
+      'claude-code: `claude` is not installed (not found on PATH); install claude-code 2.1.332 or later; codex: `codex` is not installed (not found on PATH); install codex 0.171.0 or later',
+    ]);
     // An old CLI: a builders file pointing the preset at a program (tests/fixtures/agent/old-cli.sh) that says it is 1.0.0.
     const file = join(process.cwd(), 'tests', 'fixtures', 'agent', 'old-builders.yml');
-    expect(report(await doctor([], { DAMASCUS_BUILDER: 'old', DAMASCUS_BUILDERS_FILE: file })).get('coding agent')).toEqual(['FAIL', `old: claude-code 1.0.0 is too old: Damascus needs 2.1.332 or later`]);
+    expect(report(await doctor([], { DAMASCUS_BUILDER: 'old', DAMASCUS_BUILDERS_FILE: file })).get('coding agent')).toEqual([
+      'FAIL',
+      `old: claude-code 1.0.0 is too old: Damascus needs 2.1.332 or later`,
+    ]);
   });
 
   test('missing settings: named, the checks that need them skipped, exit 2; bad arguments exit 2 before anything is sent', async () => {
@@ -301,10 +351,20 @@ describe('runDoctor against Gitea 1.26 answers the simulator does not give', () 
   /** Every check over the simulator's client, with some of its answers replaced by what a real 1.26.3 says. */
   const run = async (gitea: DoctorGitea) => {
     const checks = await runDoctor(
-      { sandbox: async () => ({ mode: 'bwrap', ok: true, ownUser: true, detail: 'bubblewrap' }), builders: async () => [], gitea, fetch: (url, init) => fetch(url, init), now: () => Date.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) },
+      {
+        sandbox: async () => ({ mode: 'bwrap', ok: true, ownUser: true, detail: 'bubblewrap' }),
+        builders: async () => [],
+        gitea,
+        fetch: (url, init) => fetch(url, init),
+        now: () => Date.now(),
+        sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
+      },
       {
         settings: { giteaUrl: sim.url, giteaToken: sim.token, webhookSecret: WEBHOOK_SECRET, callbackSecret: CALLBACK_SECRET, publicUrl, runsOn: 'damascus' },
-        repo: { owner: 'acme', name: 'calm' }, events: loadAppManifest().defaultEvents, runnerWaitSeconds: 0, deliveryWaitSeconds: 1,
+        repo: { owner: 'acme', name: 'calm' },
+        events: loadAppManifest().defaultEvents,
+        runnerWaitSeconds: 0,
+        deliveryWaitSeconds: 1,
       },
     );
     return new Map(checks.map((c) => [c.check, c]));
@@ -312,11 +372,25 @@ describe('runDoctor against Gitea 1.26 answers the simulator does not give', () 
 
   test('a queued run reported as started at 1970 (how 1.26.3 shows a run no runner took): cannot tell how long it waited', async () => {
     const real = createGiteaClient({ baseUrl: sim.url, token: sim.token, retries: 0 });
-    const queued = { id: 99, run_number: 9, display_title: 't', event: 'workflow_dispatch', status: 'queued', conclusion: '', head_branch: 'main', head_sha: 'a'.repeat(40), path: `${REVIEW_WORKFLOW_FILE}@refs/heads/main`, html_url: '', started_at: '1970-01-01T00:00:00Z' };
+    const queued = {
+      id: 99,
+      run_number: 9,
+      display_title: 't',
+      event: 'workflow_dispatch',
+      status: 'queued',
+      conclusion: '',
+      head_branch: 'main',
+      head_sha: 'a'.repeat(40),
+      path: `${REVIEW_WORKFLOW_FILE}@refs/heads/main`,
+      html_url: '',
+      started_at: '1970-01-01T00:00:00Z',
+    };
     const checks = await run({ ...real, listRepoRunners: async () => [], listWorkflowRuns: async () => [queued] });
     expect(checks.get('runner online')).toMatchObject({
       status: 'warn',
-      detail: expect.stringMatching(/the last review run \(#99\) is still queued \(Gitea does not say since when\): if it stays so, no online runner has that label/),
+      detail: expect.stringMatching(
+        /the last review run \(#99\) is still queued \(Gitea does not say since when\): if it stays so, no online runner has that label/,
+      ),
     });
   });
 
@@ -324,9 +398,20 @@ describe('runDoctor against Gitea 1.26 answers the simulator does not give', () 
     const real = createGiteaClient({ baseUrl: sim.url, token: sim.token, retries: 0 });
     const silent = { ...real, testHook: async () => {} };
     const pushHook = (await run(silent)).get('test delivery')!;
-    expect(pushHook).toMatchObject({ status: 'fail', detail: `no test delivery arrived within 1 s: Gitea cannot reach ${publicUrl}/api/gitea/webhooks (check [webhook] ALLOWED_HOST_LIST and the network between them)` });
-    const withoutPush = { ...silent, listHooks: async (o: string, r: string) => (await real.listHooks(o, r)).map((h) => ({ ...h, events: h.events.filter((e) => e !== 'push') })) };
+    expect(pushHook).toMatchObject({
+      status: 'fail',
+      detail: `no test delivery arrived within 1 s: Gitea cannot reach ${publicUrl}/api/gitea/webhooks (check [webhook] ALLOWED_HOST_LIST and the network between them)`,
+    });
+    const withoutPush = {
+      ...silent,
+      listHooks: async (o: string, r: string) => (await real.listHooks(o, r)).map((h) => ({ ...h, events: h.events.filter((e) => e !== 'push') })),
+    };
     const noPush = (await run(withoutPush)).get('test delivery')!;
-    expect(noPush).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^no test delivery arrived within 1 s, which proves nothing here: Gitea 1\.26 sends a hook test only to an active hook subscribed to push/) });
+    expect(noPush).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(
+        /^no test delivery arrived within 1 s, which proves nothing here: Gitea 1\.26 sends a hook test only to an active hook subscribed to push/,
+      ),
+    });
   });
 });

@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 describe('damascus setup with DAMASCUS_SETUP_TOKEN', () => {
-  test('the bot, a mere writer, cannot set the repository up; with the owner\'s setup token every request of setup is the owner\'s', async () => {
+  test("the bot, a mere writer, cannot set the repository up; with the owner's setup token every request of setup is the owner's", async () => {
     await sim.createRepo(OWNER, 'app', { files: { 'README.md': '# app\n' }, botPermission: 'write', ownerIsOrg: false });
 
     const asBot = await cli(['setup', `${OWNER}/app`]);
@@ -85,7 +85,7 @@ describe('damascus setup with DAMASCUS_SETUP_TOKEN', () => {
     expect(missing.stderr).toMatch(/DAMASCUS_SETUP_TOKEN_FILE names .*absent, which cannot be read/);
   });
 
-  test('doctor: the setup-rights check asks with the setup token, the other checks with the bot\'s', async () => {
+  test("doctor: the setup-rights check asks with the setup token, the other checks with the bot's", async () => {
     const withBot = await cli(['doctor', `${OWNER}/app`, '--delivery-wait', '0', '--runner-wait', '0']);
     expect(withBot.stdout).toMatch(/^FAIL +setup rights: damascus-bot has "write" rights on alice\/app/m);
 
@@ -93,7 +93,10 @@ describe('damascus setup with DAMASCUS_SETUP_TOKEN', () => {
     const r = await cli(['doctor', `${OWNER}/app`, '--delivery-wait', '0', '--runner-wait', '0'], { DAMASCUS_SETUP_TOKEN: setupToken });
     expect(r.stdout).toMatch(/^ok +setup rights: alice \(the user of DAMASCUS_SETUP_TOKEN\) has owner rights on alice\/app/m);
     expect(r.stdout).toMatch(/^ok +token scopes: .*write:user is not needed: damascus setup uses DAMASCUS_SETUP_TOKEN/m);
-    const byOwner = sim.requests.slice(before).filter((q) => q.viewer === OWNER).map((q) => `${q.method} ${q.path}`);
+    const byOwner = sim.requests
+      .slice(before)
+      .filter((q) => q.viewer === OWNER)
+      .map((q) => `${q.method} ${q.path}`);
     expect(byOwner).toEqual(['GET /user', `GET /repos/${OWNER}/app/collaborators/${OWNER}/permission`]);
     expect(viewersSince(before)).toEqual(new Set([OWNER, sim.botLogin]));
   });
@@ -111,9 +114,14 @@ describe('the running services never read the setup token', () => {
     await db.drop();
   });
 
-  test('serve with DAMASCUS_SETUP_TOKEN in its environment talks to Gitea with the bot\'s token only; a worker starts with an unreadable DAMASCUS_SETUP_TOKEN_FILE', async () => {
+  test("serve with DAMASCUS_SETUP_TOKEN in its environment talks to Gitea with the bot's token only; a worker starts with an unreadable DAMASCUS_SETUP_TOKEN_FILE", async () => {
     const [servePort, metricsPort] = [await freePort(), await freePort()];
-    const common = { DATABASE_URL: db.url, REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', DAMASCUS_BIND: '127.0.0.1', DAMASCUS_QUEUE_PREFIX: `dmtest-setuptoken-${servePort}` };
+    const common = {
+      DATABASE_URL: db.url,
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      DAMASCUS_BIND: '127.0.0.1',
+      DAMASCUS_QUEUE_PREFIX: `dmtest-setuptoken-${servePort}`,
+    };
     const before = sim.requests.length;
     const serve = spawnDamascus(['serve'], { ...env({ DAMASCUS_SETUP_TOKEN: setupToken }), ...common, DAMASCUS_PORT: String(servePort) });
     running.push(serve);
@@ -124,10 +132,15 @@ describe('the running services never read the setup token', () => {
 
     // if the worker read DAMASCUS_SETUP_TOKEN_FILE it would stop at start with a ConfigError
     const worker = spawnDamascus(['worker', '--metrics-port', String(metricsPort)], {
-      ...env({ DAMASCUS_SETUP_TOKEN_FILE: join(sim.dataDir, 'no-such-setup-token') }), ...common,
+      ...env({ DAMASCUS_SETUP_TOKEN_FILE: join(sim.dataDir, 'no-such-setup-token') }),
+      ...common,
     });
     running.push(worker);
-    await waitFor('the worker to answer /healthz', async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, 30_000);
+    await waitFor(
+      'the worker to answer /healthz',
+      async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200,
+      30_000,
+    );
     expect(worker.proc.exitCode).toBeNull();
     expect(viewersSince(before)).toEqual(new Set([sim.botLogin]));
   });

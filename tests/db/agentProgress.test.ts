@@ -17,7 +17,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-const progressEvents = async (id: number) => (await db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${id} AND type = 'agent.progress'`)[0]!.n as number;
+const progressEvents = async (id: number) =>
+  (await db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${id} AND type = 'agent.progress'`)[0]!.n as number;
 
 describe("a running agent's progress on the status comment", () => {
   test('at most one write per interval, whatever the CLI streams; shown while the build holds its lease', async () => {
@@ -26,7 +27,8 @@ describe("a running agent's progress on the status comment", () => {
     const item = (await claimNextItem(db.sql, 'w', { cap: 4, leaseMs: 60_000 }))!;
     expect(item.id).toBe(seed!.id);
     const p = agentProgressPublisher({ sql: db.sql, item, builder: 'codex', intervalMs: 3_600_000, log: createLogger('silent') });
-    for (let turn = 1; turn <= 50; turn++) p.update({ ...emptyReport(), turns: turn, activity: `turn ${turn}`, model: 'gpt-4.1', inputTokens: 1_000_000 * turn, outputTokens: 0 });
+    for (let turn = 1; turn <= 50; turn++)
+      p.update({ ...emptyReport(), turns: turn, activity: `turn ${turn}`, model: 'gpt-4.1', inputTokens: 1_000_000 * turn, outputTokens: 0 });
     // One write, at once, of the latest report; nothing more within the hour (close drops what waits).
     await new Promise((r) => setTimeout(r, 50));
     await p.close();

@@ -18,7 +18,9 @@ describe('claimNextItem', () => {
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 64);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
   beforeEach(async () => {
     await db.sql`UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
     await db.sql`UPDATE work_items SET state = 'done', lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
@@ -161,7 +163,10 @@ describe('claimNextItem', () => {
   test('a row whose phase state does not fit is claimed with the keys that fit, and the error names the key', async () => {
     const [it] = await seedItems(db.sql, 1);
     await db.sql`UPDATE work_items SET details = ${db.sql.json({ mergeWaits: 'many', prUrl: 'http://g/pulls/1' })} WHERE id = ${it!.id}`;
-    const err = await claimNextItem(db.sql, 'w', opts).then(() => null, (e: unknown) => e);
+    const err = await claimNextItem(db.sql, 'w', opts).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UnfitClaimError);
     const unfit = err as UnfitClaimError;
     expect(unfit.message).toMatch(new RegExp(`item ${it!.id}'s phase state .* mergeWaits is "many"`));
@@ -176,9 +181,20 @@ describe('claimNextItem', () => {
     const [it] = await seedItems(db.sql, 1);
     await db.sql`UPDATE work_items SET details = ${db.sql.json({ reviewDispatch: { sha: 7 } })} WHERE id = ${it!.id}`;
     let ran = 0;
-    const phase = { run: async () => { ran++; return { verdict: 'pass' as const }; } };
+    const phase = {
+      run: async () => {
+        ran++;
+        return { verdict: 'pass' as const };
+      },
+    };
     const outcome = await runTick({
-      sql: db.sql, phases: { spec: phase }, workerId: 'w', cap: opts.cap, leaseMs: opts.leaseMs, backoff, log: createLogger('silent'),
+      sql: db.sql,
+      phases: { spec: phase },
+      workerId: 'w',
+      cap: opts.cap,
+      leaseMs: opts.leaseMs,
+      backoff,
+      log: createLogger('silent'),
     });
     expect(ran).toBe(0);
     expect(outcome).toMatchObject({ kind: 'ran', itemId: it!.id, verdict: 'error', recorded: true, to: 'spec' });

@@ -42,22 +42,27 @@ describe('16 connections racing over 2,000 claimable items', () => {
         await new Promise((res) => setTimeout(res, 2));
       }
     })();
-    await Promise.all(conns.map(async (sql, w) => {
-      const me = `racer-${w}`;
-      while (finished < target) {
-        const item = await claimNextItem(sql, me, { cap: CAP, leaseMs: 60_000 });
-        if (!item) { await new Promise((res) => setTimeout(res, 1)); continue; }
-        check(item.state);
-        if (holders.has(item.id)) violations++;
-        holders.set(item.id, me);
-        claimsPerItem.set(item.id, (claimsPerItem.get(item.id) ?? 0) + 1);
-        maxHeldInMemory = Math.max(maxHeldInMemory, holders.size);
-        holders.delete(item.id); // released in memory before the verdict commits: never overcounts
-        const r = await recordVerdict(sql, item, { verdict }, { backoff, worker: me });
-        expect(r.recorded).toBe(true);
-        finished++;
-      }
-    }));
+    await Promise.all(
+      conns.map(async (sql, w) => {
+        const me = `racer-${w}`;
+        while (finished < target) {
+          const item = await claimNextItem(sql, me, { cap: CAP, leaseMs: 60_000 });
+          if (!item) {
+            await new Promise((res) => setTimeout(res, 1));
+            continue;
+          }
+          check(item.state);
+          if (holders.has(item.id)) violations++;
+          holders.set(item.id, me);
+          claimsPerItem.set(item.id, (claimsPerItem.get(item.id) ?? 0) + 1);
+          maxHeldInMemory = Math.max(maxHeldInMemory, holders.size);
+          holders.delete(item.id); // released in memory before the verdict commits: never overcounts
+          const r = await recordVerdict(sql, item, { verdict }, { backoff, worker: me });
+          expect(r.recorded).toBe(true);
+          finished++;
+        }
+      }),
+    );
     finished = 0;
     sampling = false;
     await sampler;

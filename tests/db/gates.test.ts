@@ -15,13 +15,26 @@ describe('coordination gates', () => {
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 8);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
 
   /** Deliver a trigger-label event through the intake's own write. */
   async function label(number: number, body: string, repo = 'acme/widgets') {
-    const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action: 'label_updated', number, labels: ['damascus'], body, repo, repoId: repo === 'acme/widgets' ? 1 : 2 }) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issue_label',
+      payload: issuePayload({ action: 'label_updated', number, labels: ['damascus'], body, repo, repoId: repo === 'acme/widgets' ? 1 : 2 }),
+    });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
-    const out = await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `d-${repo}-${number}-${Math.random()}`, event: 'issues', eventType: 'issue_label', action: 'label_updated' }, ev, 'damascus'));
+    const out = await db.sql.begin((tx) =>
+      applyWebhookEvent(
+        tx,
+        { deliveryId: `d-${repo}-${number}-${Math.random()}`, event: 'issues', eventType: 'issue_label', action: 'label_updated' },
+        ev,
+        'damascus',
+      ),
+    );
     if (out.status !== 'recorded' || out.itemId === null) throw new Error('not recorded');
     return out;
   }

@@ -31,12 +31,16 @@ describe('group commit', () => {
   test('concurrent jobs share transactions, and each resolves only once its rows are committed', async () => {
     const committer = createGroupCommitter(db.sql, writeValues);
     const seen: number[] = [];
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => committer.run(i + 100).then(async (r) => {
-      // read on another connection: committed, not just written
-      const [row] = await db.sql`SELECT count(*)::int AS n FROM gc_rows WHERE v = ${r.value}`;
-      seen.push(row!.n);
-      return r;
-    })));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        committer.run(i + 100).then(async (r) => {
+          // read on another connection: committed, not just written
+          const [row] = await db.sql`SELECT count(*)::int AS n FROM gc_rows WHERE v = ${r.value}`;
+          seen.push(row!.n);
+          return r;
+        }),
+      ),
+    );
     expect(results.map((r) => r.value)).toEqual(Array.from({ length: 40 }, (_, i) => i + 100));
     expect(seen.every((n) => n === 1)).toBe(true);
     // far fewer transactions than jobs: the first job runs alone, the rest queue behind it
@@ -54,11 +58,15 @@ describe('group commit', () => {
 
   test('jobs with conflicting keys never share a transaction and commit in arrival order', async () => {
     const order: number[] = [];
-    const committer = createGroupCommitter(db.sql, async (sql: Sql, values: number[]) => {
-      const out = await writeValues(sql, values);
-      order.push(...values);
-      return out;
-    }, { parallel: 3 });
+    const committer = createGroupCommitter(
+      db.sql,
+      async (sql: Sql, values: number[]) => {
+        const out = await writeValues(sql, values);
+        order.push(...values);
+        return out;
+      },
+      { parallel: 3 },
+    );
     const jobs = [1, 2, 3, 4, 5, 6].map((v) => committer.run(v, [v % 2 === 0 ? 'acme/widgets' : `acme/widgets#${v}`]));
     const results = await Promise.all(jobs);
     // every job conflicts with the even ones (repo-wide), so each even job is alone and in order

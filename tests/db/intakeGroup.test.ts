@@ -17,8 +17,23 @@ function routed(event: string, eventType: string, action: string, payload: Recor
   return { delivery: { deliveryId: id, event, eventType, action }, event: ev };
 }
 
-function delivery(action: 'label_updated' | 'label_cleared', number: number, opts: { labels?: string[]; repo?: string; repoId?: number; id?: string; title?: string } = {}): WebhookDelivery {
-  const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action, number, labels: opts.labels ?? (action === 'label_cleared' ? [] : ['damascus']), repo: opts.repo, repoId: opts.repoId, title: opts.title }) });
+function delivery(
+  action: 'label_updated' | 'label_cleared',
+  number: number,
+  opts: { labels?: string[]; repo?: string; repoId?: number; id?: string; title?: string } = {},
+): WebhookDelivery {
+  const ev = routeWebhook({
+    event: 'issues',
+    eventType: 'issue_label',
+    payload: issuePayload({
+      action,
+      number,
+      labels: opts.labels ?? (action === 'label_cleared' ? [] : ['damascus']),
+      repo: opts.repo,
+      repoId: opts.repoId,
+      title: opts.title,
+    }),
+  });
   if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
   return { delivery: { deliveryId: opts.id ?? randomUUID(), event: 'issues', eventType: 'issue_label', action }, event: ev };
 }
@@ -30,11 +45,30 @@ describe('the intake group writer', () => {
     db = await createTestDb();
     // the project as the payloads describe it (so its row is current)
     const ev = delivery('label_updated', 1).event;
-    await upsertProject(db.sql, { owner: ev.repo.owner, name: ev.repo.name, giteaRepoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch, htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl });
+    await upsertProject(db.sql, {
+      owner: ev.repo.owner,
+      name: ev.repo.name,
+      giteaRepoId: ev.repo.id,
+      defaultBranch: ev.repo.defaultBranch,
+      htmlUrl: ev.repo.htmlUrl,
+      cloneUrl: ev.repo.cloneUrl,
+    });
     known = {
-      deliveryId: '', event: 'issues', eventType: 'issue_label', action: 'label_updated', owner: ev.repo.owner, name: ev.repo.name,
-      repoId: ev.repo.id, defaultBranch: ev.repo.defaultBranch, htmlUrl: ev.repo.htmlUrl, cloneUrl: ev.repo.cloneUrl,
-      issueNumber: 0, title: 't', body: 'b', by: 'alice', issueUrl: 'u',
+      deliveryId: '',
+      event: 'issues',
+      eventType: 'issue_label',
+      action: 'label_updated',
+      owner: ev.repo.owner,
+      name: ev.repo.name,
+      repoId: ev.repo.id,
+      defaultBranch: ev.repo.defaultBranch,
+      htmlUrl: ev.repo.htmlUrl,
+      cloneUrl: ev.repo.cloneUrl,
+      issueNumber: 0,
+      title: 't',
+      body: 'b',
+      by: 'alice',
+      issueUrl: 'u',
     };
   });
   afterAll(async () => db.drop());
@@ -71,10 +105,15 @@ describe('the intake group writer', () => {
     expect(second.map((o) => (o.status === 'recorded' ? o.effect : o.status))).toEqual(['cancelled', 'created', 'duplicate']);
     const states = await db.sql<{ n: number; state: string }[]>`
       SELECT issue_number AS n, state FROM work_items WHERE issue_number IN (5, 20, 21, 22) ORDER BY issue_number`;
-    expect(states).toEqual([{ n: 5, state: 'spec' }, { n: 20, state: 'cancelled' }, { n: 21, state: 'spec' }, { n: 22, state: 'spec' }]);
+    expect(states).toEqual([
+      { n: 5, state: 'spec' },
+      { n: 20, state: 'cancelled' },
+      { n: 21, state: 'spec' },
+      { n: 22, state: 'spec' },
+    ]);
   });
 
-  test("a repository whose default branch changed: the project row is refreshed and the story created", async () => {
+  test('a repository whose default branch changed: the project row is refreshed and the story created', async () => {
     const d = delivery('label_updated', 30);
     if (d.event.kind !== 'issue.labels') throw new Error('unexpected event');
     const moved = { ...d, event: { ...d.event, repo: { ...d.event.repo, defaultBranch: 'trunk' } } };
@@ -110,12 +149,20 @@ describe('the intake group writer', () => {
     // a database refusal for one delivery, injected by a trigger
     const refusal = await refuseTitle(db.sql, 'refused by the database');
     try {
-      const group = [delivery('label_updated', 40), delivery('label_updated', 41), delivery('label_updated', 42, { title: 'refused by the database' }), delivery('label_updated', 43)];
+      const group = [
+        delivery('label_updated', 40),
+        delivery('label_updated', 41),
+        delivery('label_updated', 42, { title: 'refused by the database' }),
+        delivery('label_updated', 43),
+      ];
       const ids = group.map((d) => d.delivery.deliveryId);
       const numbers = [40, 41, 42, 43];
 
       // the group writer given the whole group: its statement fails, and nothing of the group is written
-      const err = await writeWebhookGroup(db.sql, group, 'damascus').then(() => null, (e: unknown) => e);
+      const err = await writeWebhookGroup(db.sql, group, 'damascus').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(postgres.PostgresError);
       expect((err as Error).message).toBe('refused for the test');
       expect(await db.sql`SELECT id FROM webhook_deliveries WHERE delivery_id IN ${db.sql(ids)}`).toHaveLength(0);
@@ -124,21 +171,32 @@ describe('the intake group writer', () => {
       // the committer the intake uses, given the same group as one: a first job holds the writer until the
       // whole group is queued, so the group is known, not left to how the jobs happen to arrive
       let release!: () => void;
-      const held = new Promise<void>((r) => { release = r; });
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
       const holder = delivery('label_updated', 39);
       const calls: number[][] = [];
-      const committer = createGroupCommitter(db.sql, async (sql: Sql, deliveries: WebhookDelivery[]) => {
-        calls.push(deliveries.map((d) => (d.event.kind === 'issue.labels' ? d.event.issue.number : -1)));
-        if (deliveries[0] === holder) await held;
-        return writeWebhookGroup(sql, deliveries, 'damascus');
-      }, { parallel: 1 });
+      const committer = createGroupCommitter(
+        db.sql,
+        async (sql: Sql, deliveries: WebhookDelivery[]) => {
+          calls.push(deliveries.map((d) => (d.event.kind === 'issue.labels' ? d.event.issue.number : -1)));
+          if (deliveries[0] === holder) await held;
+          return writeWebhookGroup(sql, deliveries, 'damascus');
+        },
+        { parallel: 1 },
+      );
       const first = committer.run(holder, intakeKeys(holder.event, holder.delivery.deliveryId));
       const outcomes = Promise.allSettled(group.map((d) => committer.run(d, intakeKeys(d.event, d.delivery.deliveryId))));
       release();
       expect(await first).toMatchObject({ status: 'recorded', effect: 'created' });
       const settled = await outcomes;
       expect(calls).toEqual([[39], numbers, [40], [41], [42], [43]]);
-      expect(settled.map((o) => (o.status === 'fulfilled' && o.value.status === 'recorded' ? o.value.effect : o.status))).toEqual(['created', 'created', 'rejected', 'created']);
+      expect(settled.map((o) => (o.status === 'fulfilled' && o.value.status === 'recorded' ? o.value.effect : o.status))).toEqual([
+        'created',
+        'created',
+        'rejected',
+        'created',
+      ]);
       expect(((settled[2] as PromiseRejectedResult).reason as Error).message).toBe('refused for the test');
       // nothing of the refused delivery was written, not even its id (a retry by hand is not a duplicate)
       const rows = await db.sql<{ issueNumber: number; deliveryId: string }[]>`
@@ -160,7 +218,13 @@ describe('the group writer is an optimisation: a mixed batch gives the rows that
   afterAll(async () => Promise.all([grouped.drop(), single.drop()]));
 
   const label = (number: number, id: string, opts: { labels?: string[]; body?: string; repo?: string; repoId?: number } = {}) =>
-    routed('issues', 'issue_label', 'label_updated', issuePayload({ action: 'label_updated', number, labels: opts.labels ?? ['damascus'], body: opts.body, repo: opts.repo, repoId: opts.repoId }), id);
+    routed(
+      'issues',
+      'issue_label',
+      'label_updated',
+      issuePayload({ action: 'label_updated', number, labels: opts.labels ?? ['damascus'], body: opts.body, repo: opts.repo, repoId: opts.repoId }),
+      id,
+    );
   const issueAction = (action: 'closed' | 'reopened' | 'deleted', number: number, id: string) =>
     routed('issues', 'issues', action, issuePayload({ action, number, labels: ['damascus'], state: action === 'reopened' ? 'open' : 'closed' }), id);
   const repo = label(1, 'x').event.repo;
@@ -168,13 +232,33 @@ describe('the group writer is an optimisation: a mixed batch gives the rows that
     const sender = { id: 3, login: 'bob' };
     const event: WebhookDelivery['event'] = over.synchronized
       ? { kind: 'pr.synchronized', repo, number, headSha: `head-${number}`, headRef: `damascus/${number}`, sender }
-      : { kind: 'pr.closed', repo, number, merged: over.merged === true, headSha: `head-${number}`, headRef: `damascus/${number}`, mergeCommitSha: over.merged ? 'm1' : null, sender };
-    return { delivery: { deliveryId: id, event: 'pull_request', eventType: over.synchronized ? 'pull_request_sync' : 'pull_request', action: over.synchronized ? 'synchronized' : 'closed' }, event };
+      : {
+          kind: 'pr.closed',
+          repo,
+          number,
+          merged: over.merged === true,
+          headSha: `head-${number}`,
+          headRef: `damascus/${number}`,
+          mergeCommitSha: over.merged ? 'm1' : null,
+          sender,
+        };
+    return {
+      delivery: {
+        deliveryId: id,
+        event: 'pull_request',
+        eventType: over.synchronized ? 'pull_request_sync' : 'pull_request',
+        action: over.synchronized ? 'synchronized' : 'closed',
+      },
+      event,
+    };
   };
 
   /** The same history in both databases, written one delivery at a time: stories 1-9 in several states. */
   async function seed(sql: Sql): Promise<void> {
-    const history = [...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => label(n, `seed-${n}`)), routed('issues', 'issue_label', 'label_cleared', issuePayload({ action: 'label_cleared', number: 2, labels: [] }), 'seed-cleared-2')];
+    const history = [
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => label(n, `seed-${n}`)),
+      routed('issues', 'issue_label', 'label_cleared', issuePayload({ action: 'label_cleared', number: 2, labels: [] }), 'seed-cleared-2'),
+    ];
     for (const d of history) await sql.begin((tx) => applyWebhookEvent(tx, d.delivery, d.event, 'damascus'));
     await sql`UPDATE work_items SET state = 'build', pr_number = 30 WHERE issue_number = 3`;
     await sql`UPDATE work_items SET state = 'review', pr_number = 40 WHERE issue_number = 4`;
@@ -232,8 +316,19 @@ describe('the group writer is an optimisation: a mixed batch gives the rows that
     for (const d of batch) singleOutcomes.push(await single.sql.begin((tx) => applyWebhookEvent(tx, d.delivery, d.event, 'damascus')));
 
     expect(groupOutcomes.map((o) => (o.status === 'recorded' ? o.effect : o.status))).toEqual([
-      'created', 'created: waiting on 1 dependency', 'reactivated', 'cancelled', 'done: merged', 'parked: PR closed unmerged', 'head moved',
-      'inbox: issue closed', 'inbox', 'cancelled: issue deleted', 'ignored: reopened (add the trigger label again to resume)', 'created', 'duplicate',
+      'created',
+      'created: waiting on 1 dependency',
+      'reactivated',
+      'cancelled',
+      'done: merged',
+      'parked: PR closed unmerged',
+      'head moved',
+      'inbox: issue closed',
+      'inbox',
+      'cancelled: issue deleted',
+      'ignored: reopened (add the trigger label again to resume)',
+      'created',
+      'duplicate',
     ]);
     const a = await snapshot(grouped.sql);
     const b = await snapshot(single.sql);

@@ -4,10 +4,14 @@ import { createTestDb, seedItems, type TestDb } from '../support/db.js';
 
 describe('claimOutboxEvents: relays in several processes', () => {
   let db: TestDb;
-  beforeAll(async () => { db = await createTestDb(); });
-  afterAll(async () => { await db.drop(); });
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
 
-  test('two relays claiming at the same moment never split one item\'s events between them', async () => {
+  test("two relays claiming at the same moment never split one item's events between them", async () => {
     const items = await seedItems(db.sql, 20);
     const a = openDb(db.url, { max: 1 });
     const b = openDb(db.url, { max: 1 });

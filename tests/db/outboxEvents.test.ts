@@ -27,7 +27,9 @@ describe('outbox events: every row a writer writes reads as its typed event', ()
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 4);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
   // one claimable item at a time: park what earlier claims left behind
   async function parkAll() {
     await db.sql`UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
@@ -68,14 +70,25 @@ describe('outbox events: every row a writer writes reads as its typed event', ()
     const [seeded] = await seedItems(db.sql, 1);
     expect(await eventsOf(seeded!.id)).toEqual([{ type: 'work.created', payload: { issueNumber: seeded!.issueNumber, title: seeded!.title, by: null } }]);
 
-    const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action: 'label_updated', number: 9001, labels: [TRIGGER], sender: 'alice' }) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issue_label',
+      payload: issuePayload({ action: 'label_updated', number: 9001, labels: [TRIGGER], sender: 'alice' }),
+    });
     if (ev.kind !== 'issue.labels') throw new Error(ev.kind);
     const first = { delivery: { deliveryId: randomUUID(), event: 'issues', eventType: 'issue_label', action: 'label_updated' }, event: ev };
     // the first delivery of a repository creates its project: the general path; the second goes through recordNewStories
     const [general] = await writeWebhookGroup(db.sql, [first], TRIGGER);
-    const second = { ...first, delivery: { ...first.delivery, deliveryId: randomUUID() }, event: { ...ev, issue: { ...ev.issue, number: 9002, title: 'story 9002' } } };
+    const second = {
+      ...first,
+      delivery: { ...first.delivery, deliveryId: randomUUID() },
+      event: { ...ev, issue: { ...ev.issue, number: 9002, title: 'story 9002' } },
+    };
     const [grouped] = await writeWebhookGroup(db.sql, [second], TRIGGER);
-    for (const [out, n] of [[general, 9001], [grouped, 9002]] as const) {
+    for (const [out, n] of [
+      [general, 9001],
+      [grouped, 9002],
+    ] as const) {
       if (out?.status !== 'recorded' || out.itemId === null) throw new Error(JSON.stringify(out));
       expect(await eventsOf(out.itemId)).toEqual([{ type: 'work.created', payload: { issueNumber: n, title: `story ${n}`, by: 'alice' } }]);
     }
@@ -87,12 +100,24 @@ describe('outbox events: every row a writer writes reads as its typed event', ()
     expect((await eventsOf(retried))[1]).toMatchObject({ type: 'work.verdict', payload: { verdict: 'error', errorCount: 1, retryInMs: 60_000 } });
     expect(await types(await verdict({ verdict: 'fail' }, { budgetCycles: 1 }))).toEqual(['work.created', 'work.verdict', 'work.blocked', 'human.question']);
     expect(await types(await verdict({ verdict: 'error' }, { maxErrors: 1 }))).toEqual(['work.created', 'work.verdict', 'work.blocked', 'human.question']);
-    expect(await types(await verdict({ verdict: 'needs_human', questions: ['a?', 'b?'] }))).toEqual(['work.created', 'work.verdict', 'human.question', 'human.question']);
+    expect(await types(await verdict({ verdict: 'needs_human', questions: ['a?', 'b?'] }))).toEqual([
+      'work.created',
+      'work.verdict',
+      'human.question',
+      'human.question',
+    ]);
     const gated = await verdict({
       verdict: 'pass',
-      openGate: { kind: 'spec_approval', reason: 'test command from the spec', approval: { reasons: ['no test_command'], testCommand: 'npm test', testCommandSha256: 'ab'.repeat(32) } },
+      openGate: {
+        kind: 'spec_approval',
+        reason: 'test command from the spec',
+        approval: { reasons: ['no test_command'], testCommand: 'npm test', testCommandSha256: 'ab'.repeat(32) },
+      },
     });
-    expect((await eventsOf(gated))[1]).toMatchObject({ type: 'work.verdict', payload: { approval: { reasons: ['no test_command'], testCommand: 'npm test' } } });
+    expect((await eventsOf(gated))[1]).toMatchObject({
+      type: 'work.verdict',
+      payload: { approval: { reasons: ['no test_command'], testCommand: 'npm test' } },
+    });
   });
 
   test('deferItem, recordAgentProgress and writeOutboxEvent', async () => {
@@ -134,7 +159,11 @@ describe('outbox events: every row a writer writes reads as its typed event', ()
   });
 
   test('a pull request merged (work.done, and gate.resolved for its dependent) or closed unmerged (human.question)', async () => {
-    const pr = ownCapture('pull_request.pull_request.closed.json').payload as { number: number; repository: { owner: { login: string }; name: string }; pull_request: Record<string, unknown> };
+    const pr = ownCapture('pull_request.pull_request.closed.json').payload as {
+      number: number;
+      repository: { owner: { login: string }; name: string };
+      pull_request: Record<string, unknown>;
+    };
     const repo = `${pr.repository.owner.login}/${pr.repository.name}`;
     const [merged, dependent, closed] = await seedItems(db.sql, 3, {}, repo);
     await setState(db.sql, merged!.id, 'review', { pr_number: pr.number });

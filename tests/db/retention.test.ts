@@ -27,7 +27,12 @@ describe('the retention sweep (sweepOldRows)', () => {
     return row!.id;
   };
   /** An outbox event written `createdDaysAgo` days ago; delivered `deliveredDaysAgo` days ago, else pending (or parked, or claimed). */
-  const event = async (type: string, itemId: number | null, createdDaysAgo: number, o: { deliveredDaysAgo?: number; parked?: boolean; claimed?: boolean } = {}): Promise<number> => {
+  const event = async (
+    type: string,
+    itemId: number | null,
+    createdDaysAgo: number,
+    o: { deliveredDaysAgo?: number; parked?: boolean; claimed?: boolean } = {},
+  ): Promise<number> => {
     const [row] = await db.sql<{ id: number }[]>`
       INSERT INTO events_outbox (item_id, type, created_at, delivered_at, parked_at, attempts, next_attempt_at)
       VALUES (${itemId}, ${type}, ${ago(createdDaysAgo)}, ${o.deliveredDaysAgo === undefined ? null : ago(o.deliveredDaysAgo)},
@@ -35,7 +40,8 @@ describe('the retention sweep (sweepOldRows)', () => {
       RETURNING id`;
     return row!.id;
   };
-  const ids = async (table: 'webhook_deliveries' | 'events_outbox') => (await db.sql<{ id: number }[]>`SELECT id FROM ${db.sql(table)} ORDER BY id`).map((r) => r.id);
+  const ids = async (table: 'webhook_deliveries' | 'events_outbox') =>
+    (await db.sql<{ id: number }[]>`SELECT id FROM ${db.sql(table)} ORDER BY id`).map((r) => r.id);
 
   test('old settled rows go, batch after batch; recent, unprocessed, pending, claimed and parked ones stay, and what live items still need', async () => {
     const [waiting, cancelled, done] = await seedItems(db.sql, 3);
@@ -104,7 +110,11 @@ describe('the retention sweep (sweepOldRows)', () => {
   });
 
   test('a delivery sent again inside the window is still a duplicate; past it, its id is new again', async () => {
-    const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action: 'label_updated', number: 9001, labels: ['damascus'] }) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issue_label',
+      payload: issuePayload({ action: 'label_updated', number: 9001, labels: ['damascus'] }),
+    });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
     const labelled: WebhookDelivery = { delivery: { deliveryId: randomUUID(), event: 'issues', eventType: 'issue_label', action: 'label_updated' }, event: ev };
     const receivedDaysAgo = (days: number) => db.sql`

@@ -23,8 +23,12 @@ const LATEST = MIGRATIONS.length;
 
 describe('schema', () => {
   let db: TestDb;
-  beforeAll(async () => { db = await createTestDb(); });
-  afterAll(async () => { await db.drop(); });
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
 
   test('applied twice → identical catalog, and the second run changes nothing', async () => {
     const before = await catalog(db);
@@ -32,7 +36,18 @@ describe('schema', () => {
     expect(second).toEqual({ databaseCreated: false, applied: [], version: LATEST });
     expect(await catalog(db)).toBe(before);
     // the catalog really holds the design's tables, enums and the trigger
-    for (const t of ['projects', 'work_items', 'verdicts', 'coordination_gates', 'human_issues', 'cost_ledger', 'events_outbox', 'webhook_deliveries', 'ci_results', 'schema_migrations']) {
+    for (const t of [
+      'projects',
+      'work_items',
+      'verdicts',
+      'coordination_gates',
+      'human_issues',
+      'cost_ledger',
+      'events_outbox',
+      'webhook_deliveries',
+      'ci_results',
+      'schema_migrations',
+    ]) {
       expect(before).toContain(`col ${t}.`);
     }
     expect(before).toContain('enum work_state:spec,build,review,awaiting_human,blocked,done,cancelled');
@@ -59,10 +74,12 @@ describe('schema', () => {
   });
 
   test('a failing migration leaves the schema as it was', async () => {
-    await expect(migrate(db.sql, [
-      ...MIGRATIONS.map((m) => ({ ...m, sql: '' })),
-      { version: LATEST + 1, name: `${String(LATEST + 1).padStart(3, '0')}_broken`, sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
-    ])).rejects.toThrow(/no_such_function/);
+    await expect(
+      migrate(db.sql, [
+        ...MIGRATIONS.map((m) => ({ ...m, sql: '' })),
+        { version: LATEST + 1, name: `${String(LATEST + 1).padStart(3, '0')}_broken`, sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' },
+      ]),
+    ).rejects.toThrow(/no_such_function/);
     const [row] = await db.sql`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`;
     expect(row!.t).toBeNull();
     expect(row!.v).toBe(LATEST);

@@ -27,14 +27,20 @@ describe('story trust in the store', () => {
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 8);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
   afterEach(async () => {
     await db.sql`UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
     await db.sql`UPDATE work_items SET state = 'done', lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE state IN ('spec', 'build', 'review', 'awaiting_human')`;
   });
 
   const labelEvent = (number: number, body: string, sender = 'alice', labels = ['damascus']) => {
-    const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action: 'label_updated', number, labels, body, sender, title: `title ${number}` }) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issue_label',
+      payload: issuePayload({ action: 'label_updated', number, labels, body, sender, title: `title ${number}` }),
+    });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
     return { delivery: { deliveryId: `d-${number}-${seq++}`, event: 'issues', eventType: 'issue_label', action: 'label_updated' }, event: ev };
   };
@@ -45,7 +51,10 @@ describe('story trust in the store', () => {
     // the group's one-statement path (no item yet, project current after the first delivery)
     await db.sql.begin((tx) => applyWebhookEvent(tx, labelEvent(1, 'first body').delivery, labelEvent(1, 'first body').event, 'damascus'));
     await writeWebhookGroup(db.sql, [labelEvent(2, 'second body')], 'damascus');
-    await db.sql.begin((tx) => { const l = labelEvent(3, 'Depends on #99\n\nthird body'); return applyWebhookEvent(tx, l.delivery, l.event, 'damascus'); });
+    await db.sql.begin((tx) => {
+      const l = labelEvent(3, 'Depends on #99\n\nthird body');
+      return applyWebhookEvent(tx, l.delivery, l.event, 'damascus');
+    });
     expect(await story(1)).toMatchObject({ storyBody: 'first body', storyVouchedBy: null, requestedBy: 'alice' });
     expect(await story(2)).toMatchObject({ storyBody: 'second body', title: 'title 2' });
     expect(await story(3)).toMatchObject({ storyBody: 'Depends on #99\n\nthird body' });
@@ -53,9 +62,15 @@ describe('story trust in the store', () => {
     // vouched, then cancelled (label removed), then labelled again by someone else with a new body: a new snapshot, to be vouched again
     const { id } = await story(2);
     await db.sql`UPDATE work_items SET story_vouched_by = 'alice' WHERE id = ${id}`;
-    await db.sql.begin((tx) => { const l = labelEvent(2, 'second body', 'alice', []); return applyWebhookEvent(tx, l.delivery, l.event, 'damascus'); });
+    await db.sql.begin((tx) => {
+      const l = labelEvent(2, 'second body', 'alice', []);
+      return applyWebhookEvent(tx, l.delivery, l.event, 'damascus');
+    });
     expect((await story(2)).state).toBe('cancelled');
-    await db.sql.begin((tx) => { const l = labelEvent(2, 'edited body', 'mallory'); return applyWebhookEvent(tx, l.delivery, l.event, 'damascus'); });
+    await db.sql.begin((tx) => {
+      const l = labelEvent(2, 'edited body', 'mallory');
+      return applyWebhookEvent(tx, l.delivery, l.event, 'damascus');
+    });
     expect(await story(2)).toMatchObject({ storyBody: 'edited body', storyVouchedBy: null, requestedBy: 'mallory', state: 'spec' });
   });
 
@@ -63,9 +78,15 @@ describe('story trust in the store', () => {
     await writeWebhookGroup(db.sql, [labelEvent(10, 'gate body')], 'damascus');
     const c = await claimNextItem(db.sql, 'w', { cap: 8, leaseMs: 60_000 });
     const sha = testCommandSha256('true');
-    await recordVerdict(db.sql, c!, {
-      verdict: 'pass', openGate: { kind: 'spec_approval', reason: 'spec command', approval: { reasons: ['spec command'], testCommand: 'true', testCommandSha256: sha } },
-    }, { backoff });
+    await recordVerdict(
+      db.sql,
+      c!,
+      {
+        verdict: 'pass',
+        openGate: { kind: 'spec_approval', reason: 'spec command', approval: { reasons: ['spec command'], testCommand: 'true', testCommandSha256: sha } },
+      },
+      { backoff },
+    );
     expect(await approveSpecGate(db.sql, c!.id, 'alice', testCommandSha256('npm test').slice(0, 12))).toMatchObject({ closed: 0 });
     expect(await approveSpecGate(db.sql, c!.id, 'alice', 'abc')).toMatchObject({ closed: 0 }); // too short to name anything
     expect(await readApprovedTestCommands(db.sql, c!.id)).toEqual([]);
@@ -86,7 +107,12 @@ describe('story trust in the store', () => {
     const question = `approve change ${fp.slice(0, 12)}`;
     // not waiting yet: nothing to approve
     expect(await recordChangeApproval(db.sql, c!.id, 'alice', null)).toBeNull();
-    await recordVerdict(db.sql, c!, { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } }, { backoff });
+    await recordVerdict(
+      db.sql,
+      c!,
+      { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } },
+      { backoff },
+    );
     // an earlier change's fingerprint, or no fingerprint-looking word: nothing
     expect(await recordChangeApproval(db.sql, c!.id, 'alice', 'b2'.repeat(6))).toBeNull();
     expect(await recordChangeApproval(db.sql, c!.id, 'alice', 'please')).toBeNull();
@@ -103,7 +129,12 @@ describe('story trust in the store', () => {
     const c = await claimNextItem(db.sql, 'w', { cap: 8, leaseMs: 60_000 });
     const fp = 'c3'.repeat(32);
     const question = `approve change ${fp.slice(0, 12)}`;
-    await recordVerdict(db.sql, c!, { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } }, { backoff });
+    await recordVerdict(
+      db.sql,
+      c!,
+      { verdict: 'needs_human', questions: [question], patch: { details: { pendingApproval: fp, approvalQuestion: question } } },
+      { backoff },
+    );
     const permissions = createPermissionCache({ gitea: { getCollaboratorPermission: async (_o, _r, login) => (login === 'alice' ? 'write' : 'read') } });
     // The inbox reads each comment back from Gitea by id: a stand-in that knows the comments this test wrote.
     const comments = new Map<number, { user: { id: number; login: string }; body: string; issue_url: string }>();
@@ -116,7 +147,9 @@ describe('story trust in the store', () => {
       comments.set(commentId, { user: { id: commentId, login: sender }, body, issue_url: 'http://gitea.invalid/api/v1/repos/acme/widgets/issues/30' });
       const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: 30, body, sender, commentId }) });
       if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
-      await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `c-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
+      await db.sql.begin((tx) =>
+        applyWebhookEvent(tx, { deliveryId: `c-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'),
+      );
       return processInbox({ sql: db.sql, gitea, log: createLogger('silent'), botLogin: 'damascus-bot', permissions });
     };
     await say('mallory');
@@ -125,7 +158,11 @@ describe('story trust in the store', () => {
     expect(r.resumedItemIds).toEqual([c!.id]);
     const [row] = await db.sql`SELECT state, details->'changeApproval' AS a FROM work_items WHERE id = ${c!.id}`;
     expect(row).toMatchObject({ state: 'build', a: { fingerprint: fp, by: 'alice' } });
-    const replies = await db.sql`SELECT type, payload->'reply'->>'fingerprint' AS fp FROM events_outbox WHERE item_id = ${c!.id} AND type LIKE 'reply.%' ORDER BY id`;
-    expect(replies).toEqual([{ type: 'reply.refused', fp: null }, { type: 'reply.approved', fp }]);
+    const replies =
+      await db.sql`SELECT type, payload->'reply'->>'fingerprint' AS fp FROM events_outbox WHERE item_id = ${c!.id} AND type LIKE 'reply.%' ORDER BY id`;
+    expect(replies).toEqual([
+      { type: 'reply.refused', fp: null },
+      { type: 'reply.approved', fp },
+    ]);
   });
 });

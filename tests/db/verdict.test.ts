@@ -14,7 +14,9 @@ describe('recordVerdict and operator commands', () => {
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 16);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
   // each test works on its own fresh items: park what earlier tests left behind
   beforeEach(async () => {
     await db.sql`UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
@@ -84,7 +86,7 @@ describe('recordVerdict and operator commands', () => {
     expect(await item(it!.id)).toMatchObject({ state: 'spec', attempts: 0, errorCount: 0, resumePhase: null });
     expect((await db.sql`SELECT status, answered_by FROM human_issues WHERE item_id = ${it!.id}`)[0]).toEqual({ status: 'answered', answeredBy: 'cli:alice' });
     expect((await events(it!.id)).at(-1)).toBe('work.retried');
-    expect((await retryItem(db.sql, it!.id, 'x'))).toMatchObject({ ok: false, error: expect.stringMatching(/blocked or cancelled/) });
+    expect(await retryItem(db.sql, it!.id, 'x')).toMatchObject({ ok: false, error: expect.stringMatching(/blocked or cancelled/) });
   });
 
   test('needs_human parks the item with tagged questions and the phase to resume', async () => {

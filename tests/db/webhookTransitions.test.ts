@@ -15,7 +15,9 @@ describe('the webhook-driven transitions', () => {
     db = await createTestDb();
     await ensureLeaseSlots(db.sql, 4);
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
   beforeEach(async () => {
     await db.sql`UPDATE lease_slots SET item_id = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
     await db.sql`UPDATE work_items SET state = 'cancelled', lease_owner = NULL, lease_token = NULL, lease_until = NULL`;
@@ -42,8 +44,14 @@ describe('the webhook-driven transitions', () => {
     expect((await cancelItem(db.sql, c.id, 'alice')).ok).toBe(true);
     await db.sql.begin((tx) => reactivateItem(tx, c.id, { by: 'bob', title: 'Widgets, blue', body: 'Now blue.' }));
     expect(await row(c.id)).toEqual({
-      state: 'build', resumePhase: null, runAfter: null, leaseToken: null,
-      requestedBy: 'bob', title: 'Widgets, blue', storyBody: 'Now blue.', storyVouchedBy: null,
+      state: 'build',
+      resumePhase: null,
+      runAfter: null,
+      leaseToken: null,
+      requestedBy: 'bob',
+      title: 'Widgets, blue',
+      storyBody: 'Now blue.',
+      storyVouchedBy: null,
     });
     expect(await lastEvent(c.id)).toEqual({ type: 'work.reactivated', payload: { to: 'build', by: 'bob' } });
     // not cancelled (any more): left alone
@@ -75,7 +83,10 @@ describe('the webhook-driven transitions', () => {
     expect(await slotsOf(c.id)).toBe(0);
     const [q] = await db.sql`SELECT id, tag, kind, question, resume_phase, status FROM human_issues WHERE item_id = ${c.id}`;
     expect(q).toMatchObject({ kind: 'question', question: closedPrQuestion(31), resumePhase: 'review', status: 'open' });
-    expect(await lastEvent(c.id)).toEqual({ type: 'human.question', payload: { humanIssueId: q!.id, tag: q!.tag, kind: 'question', question: closedPrQuestion(31) } });
+    expect(await lastEvent(c.id)).toEqual({
+      type: 'human.question',
+      payload: { humanIssueId: q!.id, tag: q!.tag, kind: 'question', question: closedPrQuestion(31) },
+    });
 
     // already waiting on a human: its resume phase is kept; blocked without one: build
     await db.sql.begin((tx) => parkOnClosedPr(tx, { id: c.id, state: 'awaiting_human', resumePhase: 'review' }, 32));

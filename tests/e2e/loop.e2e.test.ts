@@ -84,7 +84,11 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     const stored = world.sim.secrets(OWNER, REPO).get('DAMASCUS_CALLBACK_TOKEN');
     expect(stored === deriveProjectSecret(world.callbackSecret, `${OWNER}/${REPO}`)).toBe(true);
     // every webhook Gitea sent reached serve (2xx); alice's were applied (200)
-    const deliveries = world.sim.deliveries.map((d) => ({ what: `${d.eventType}/${d.action}`, status: d.status, sender: (JSON.parse(d.body) as { sender: { login: string } }).sender.login }));
+    const deliveries = world.sim.deliveries.map((d) => ({
+      what: `${d.eventType}/${d.action}`,
+      status: d.status,
+      sender: (JSON.parse(d.body) as { sender: { login: string } }).sender.login,
+    }));
     expect(deliveries.filter((d) => d.sender === 'alice')).toEqual([
       ...[helloIssue, langIssue].flatMap(() => [{ what: 'issues/opened', status: 200, sender: 'alice' }]),
       { what: 'issue_label/label_updated', status: 200, sender: 'alice' },
@@ -105,7 +109,10 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     // Claude Code's own report of what its (scripted) model's tokens cost.
     expect(costs[1]!.usd).toBeGreaterThan(0);
     expect(costs[0]!.usd).toBeGreaterThan(0); // priced from the LLM's token usage
-    expect(hello.costUsd).toBeCloseTo(costs.reduce((s, c) => s + (c.usd as number), 0), 6);
+    expect(hello.costUsd).toBeCloseTo(
+      costs.reduce((s, c) => s + (c.usd as number), 0),
+      6,
+    );
     expect(await world.agentRuns(helloIssue)).toEqual(['first']);
   });
 
@@ -120,7 +127,8 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(status.body).toContain('`damascus/done`');
     const verdictEvents = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${hello.id} AND type = 'work.verdict' ORDER BY id`;
     expect(verdictEvents).toHaveLength(3);
-    const commented = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${hello.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
+    const commented = await world.db
+      .sql`SELECT id FROM events_outbox WHERE item_id = ${hello.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
     expect(commented).toHaveLength(4);
     expect(markerIds(helloIssue, 'event')).toEqual(commented.map((e) => Number(e.id)));
     // the spec's verdict comment showed the test command verbatim, and alice's approve of it is on its gate
@@ -145,7 +153,12 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
 
   test('story #2: question → answer → spec → build → failing review → build with the failure as feedback → review passes → merge', async () => {
     expect(await verdicts(lang.id)).toEqual([
-      'spec:needs_human→awaiting_human', 'spec:pass→build', 'build:pass→review', 'review:fail→build', 'build:pass→review', 'review:pass→done',
+      'spec:needs_human→awaiting_human',
+      'spec:pass→build',
+      'build:pass→review',
+      'review:fail→build',
+      'build:pass→review',
+      'review:pass→done',
     ]);
     expect(lang).toMatchObject({ state: 'done', specVersion: 1, attempts: 1 });
     // the question was answered by alice's comment, and the next spec prompt carried the answer
@@ -160,7 +173,10 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
 
     const costs = await world.db.sql`SELECT phase, kind, usd::float8 AS usd FROM cost_ledger WHERE item_id = ${lang.id} ORDER BY id`;
     expect(costs.map((c) => `${c.phase}:${c.kind}`)).toEqual(['spec:llm', 'spec:llm', 'build:agent', 'build:agent']);
-    expect(lang.costUsd).toBeCloseTo(costs.reduce((s, c) => s + (c.usd as number), 0), 6);
+    expect(lang.costUsd).toBeCloseTo(
+      costs.reduce((s, c) => s + (c.usd as number), 0),
+      6,
+    );
 
     // Three reviews: the failing one; the fixed head, which passed but was behind main (alice's push), so Damascus
     // merged main into the branch through Gitea; and that new head, which is what was merged: never a tree untested.
@@ -170,14 +186,20 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(results[0]!.outputTail).toContain('lang.txt says french, expected english');
     expect(results[2]!.headSha).toBe(lang.headSha);
     expect(new Set(results.map((r) => r.headSha)).size).toBe(3);
-    const [brought] = await world.db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${lang.id} AND type = 'work.waiting' AND payload->>'reason' LIKE 'main moved on: Damascus merged it into the branch%'`;
+    const [brought] = await world.db
+      .sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id = ${lang.id} AND type = 'work.waiting' AND payload->>'reason' LIKE 'main moved on: Damascus merged it into the branch%'`;
     expect(brought!.n).toBe(1);
     expect(world.sim.issue(OWNER, REPO, lang.prNumber!).pull!.headSha).toBe(lang.headSha);
-    const [failedReview] = await world.db.sql`SELECT details->>'feedback' AS feedback FROM verdicts WHERE item_id = ${lang.id} AND phase = 'review' AND verdict = 'fail'`;
+    const [failedReview] = await world.db
+      .sql`SELECT details->>'feedback' AS feedback FROM verdicts WHERE item_id = ${lang.id} AND phase = 'review' AND verdict = 'fail'`;
     expect(failedReview!.feedback).toContain('lang.txt says french, expected english');
 
     const runs = world.actionRuns.filter((r) => r.inputs['work-item'] === String(lang.id));
-    expect(runs.map((r) => [r.exitCode, r.outputs.passed])).toEqual([[1, 'false'], [0, 'true'], [0, 'true']]);
+    expect(runs.map((r) => [r.exitCode, r.outputs.passed])).toEqual([
+      [1, 'false'],
+      [0, 'true'],
+      [0, 'true'],
+    ]);
     expect(runs.map((r) => r.inputs['head-sha'])).toEqual(results.map((r) => r.headSha));
     expect(world.sim.statuses(OWNER, REPO, results[0]!.headSha as string).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:failure']);
     expect(world.sim.statuses(OWNER, REPO, lang.headSha!).map((s) => `${s.context}:${s.state}`)).toEqual(['damascus/review:success']);
@@ -194,7 +216,8 @@ describe('the whole loop with real processes, a simulated Gitea and the real rev
     expect(markerIds(langIssue, 'status')).toEqual([lang.id]);
     const verdictEvents = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${lang.id} AND type = 'work.verdict' ORDER BY id`;
     expect(verdictEvents).toHaveLength(6);
-    const commented = await world.db.sql`SELECT id FROM events_outbox WHERE item_id = ${lang.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
+    const commented = await world.db
+      .sql`SELECT id FROM events_outbox WHERE item_id = ${lang.id} AND (type = 'work.verdict' OR type = 'reply.approved') ORDER BY id`;
     expect(markerIds(langIssue, 'event')).toEqual(commented.map((e) => Number(e.id)));
     expect(damascusLabels(langIssue)).toEqual(['damascus/done']);
     // both stories' changes are on main, and so is what alice pushed meanwhile

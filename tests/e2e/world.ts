@@ -27,11 +27,23 @@ export const AGENT_KEY = 'sk-ant-api03-e2e-scripted-0123456789abcdef';
 /** A spec with every required section (the shape the spec phase checks). */
 export function specText(o: { summary: string; criterion: string; testCommand: string; scope: string; questions?: string[] }): string {
   return [
-    '# Summary', o.summary, '',
-    '# Acceptance Criteria', `1. AC-1: ${o.criterion}`, '',
-    '# Test Command', '```sh', o.testCommand, '```', '',
-    '# Scope', `- \`${o.scope}\``, '',
-    '# Open Questions', o.questions?.length ? o.questions.map((q) => `- ${q}`).join('\n') : 'None.', '',
+    '# Summary',
+    o.summary,
+    '',
+    '# Acceptance Criteria',
+    `1. AC-1: ${o.criterion}`,
+    '',
+    '# Test Command',
+    '```sh',
+    o.testCommand,
+    '```',
+    '',
+    '# Scope',
+    `- \`${o.scope}\``,
+    '',
+    '# Open Questions',
+    o.questions?.length ? o.questions.map((q) => `- ${q}`).join('\n') : 'None.',
+    '',
   ].join('\n');
 }
 
@@ -65,13 +77,19 @@ export function llmAnswer(req: LlmRequest): LlmScript {
     return {
       ...usage,
       text: specText({
-        summary: 'Record the greeting language in lang.txt.', criterion: '`lang.txt` names the greeting language.',
-        testCommand: LANG.testCommand, scope: LANG.file, questions: answered ? [] : [LANG.question],
+        summary: 'Record the greeting language in lang.txt.',
+        criterion: '`lang.txt` names the greeting language.',
+        testCommand: LANG.testCommand,
+        scope: LANG.file,
+        questions: answered ? [] : [LANG.question],
       }),
     };
   }
   if (prompt.includes(HELLO.body)) {
-    return { ...usage, text: specText({ summary: 'Add a greeting file.', criterion: '`greeting.txt` says hello.', testCommand: HELLO.testCommand, scope: HELLO.file }) };
+    return {
+      ...usage,
+      text: specText({ summary: 'Add a greeting file.', criterion: '`greeting.txt` says hello.', testCommand: HELLO.testCommand, scope: HELLO.file }),
+    };
   }
   return { status: 400, message: 'the scripted LLM does not know this story' };
 }
@@ -145,12 +163,18 @@ export class World {
       try {
         await this.beforeReviewRun?.(d);
         const result = await runReviewWorkflow({
-          bareRepo: this.sim.repoPath(d.owner, d.repo), dispatch: d, secrets: this.sim.secrets(d.owner, d.repo),
-          serverUrl: this.sim.url, jobToken: this.sim.token, inputOverrides: { 'delivery-timeout-seconds': '30' },
+          bareRepo: this.sim.repoPath(d.owner, d.repo),
+          dispatch: d,
+          secrets: this.sim.secrets(d.owner, d.repo),
+          serverUrl: this.sim.url,
+          jobToken: this.sim.token,
+          inputOverrides: { 'delivery-timeout-seconds': '30' },
         });
         this.actionRuns.push({ ...result, dispatch: d });
         const passed = result.outputs.passed === 'true';
-        this.say(`#${this.issueOfDispatch(d) ?? '?'} review run ${d.runId} ${passed ? 'passed' : `failed (exit code ${result.outputs['exit-code'] || 'none'})`}; the Action reported to Damascus`);
+        this.say(
+          `#${this.issueOfDispatch(d) ?? '?'} review run ${d.runId} ${passed ? 'passed' : `failed (exit code ${result.outputs['exit-code'] || 'none'})`}; the Action reported to Damascus`,
+        );
       } catch (err) {
         this.actionErrors.push((err as Error).message);
         throw err;
@@ -165,7 +189,6 @@ export class World {
     const m = /damascus\/(\d+)-/.exec(this.sim.issue(d.owner, d.repo, pr).pull?.headBranch ?? '');
     return m ? Number(m[1]) : null;
   }
-
 
   /** The environment every Damascus process gets. */
   env(role: string): Record<string, string> {
@@ -218,18 +241,25 @@ export class World {
     this.procs.serve = spawnDamascus(['serve'], this.env('serve'));
     this.procs.worker = spawnDamascus(['worker'], this.env('worker'));
     this.procs.scheduler = spawnDamascus(['scheduler'], this.env('scheduler'));
-    await waitFor('damascus serve to be ready', async () => {
-      for (const [name, p] of Object.entries(this.procs)) {
-        if (p && p.proc.exitCode !== null) throw new Error(`damascus ${name} exited early (${p.proc.exitCode}):\n${p.output().slice(-3000)}`);
-      }
-      try {
-        const res = await fetch(`${this.publicUrl}/readyz`);
-        return res.ok;
-      } catch {
-        return false;
-      }
-    }, 30_000, 100);
-    this.say(`damascus serve (pid ${this.procs.serve.proc.pid}), worker (pid ${this.procs.worker.proc.pid}) and scheduler (pid ${this.procs.scheduler.proc.pid}) are running`);
+    await waitFor(
+      'damascus serve to be ready',
+      async () => {
+        for (const [name, p] of Object.entries(this.procs)) {
+          if (p && p.proc.exitCode !== null) throw new Error(`damascus ${name} exited early (${p.proc.exitCode}):\n${p.output().slice(-3000)}`);
+        }
+        try {
+          const res = await fetch(`${this.publicUrl}/readyz`);
+          return res.ok;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      100,
+    );
+    this.say(
+      `damascus serve (pid ${this.procs.serve.proc.pid}), worker (pid ${this.procs.worker.proc.pid}) and scheduler (pid ${this.procs.scheduler.proc.pid}) are running`,
+    );
   }
 
   /** The scripts the story's agent runs: the first build, and (optionally) a build after review feedback. */
@@ -268,14 +298,19 @@ export class World {
    */
   async waitForState(issue: number, states: string[], o: { timeoutMs?: number; unexpected?: string[] } = {}): Promise<ItemRow> {
     const unexpected = o.unexpected ?? ['blocked', 'cancelled'];
-    return waitFor(`#${issue} to reach ${states.join('/')}`, async () => {
-      this.checkAlive();
-      const it = await this.item(issue);
-      if (!it) return null;
-      if (states.includes(it.state)) return it;
-      if (unexpected.includes(it.state)) throw new Error(`#${issue} is ${it.state}: ${await this.history(it.id)}\n${this.logs()}`);
-      return null;
-    }, o.timeoutMs ?? 120_000, 200).catch(async (err: Error) => {
+    return waitFor(
+      `#${issue} to reach ${states.join('/')}`,
+      async () => {
+        this.checkAlive();
+        const it = await this.item(issue);
+        if (!it) return null;
+        if (states.includes(it.state)) return it;
+        if (unexpected.includes(it.state)) throw new Error(`#${issue} is ${it.state}: ${await this.history(it.id)}\n${this.logs()}`);
+        return null;
+      },
+      o.timeoutMs ?? 120_000,
+      200,
+    ).catch(async (err: Error) => {
       if (!/timed out/.test(err.message)) throw err;
       const it = await this.item(issue);
       throw new Error(`${err.message} (it is ${it?.state ?? 'missing'}): ${it ? await this.history(it.id) : ''}\n${this.logs()}`);
@@ -290,33 +325,48 @@ export class World {
 
   /** Wait until the relay has delivered every outbox event (none pending, none parked). */
   async waitForRelay(timeoutMs = 60_000): Promise<void> {
-    await waitFor('the relay to deliver every outbox event', async () => {
-      this.checkAlive();
-      const [r] = await this.db.sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL)::int AS pending FROM events_outbox`;
-      return r!.pending === 0;
-    }, timeoutMs, 200);
+    await waitFor(
+      'the relay to deliver every outbox event',
+      async () => {
+        this.checkAlive();
+        const [r] = await this.db.sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL)::int AS pending FROM events_outbox`;
+        return r!.pending === 0;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   /** The open question's comment the bot posted on the issue (after the relay ran). */
   async waitForQuestion(issue: number, timeoutMs = 60_000): Promise<{ id: number; tag: string; question: string; commentBody: string }> {
-    return waitFor(`a question comment on #${issue}`, async () => {
-      this.checkAlive();
-      const it = await this.item(issue);
-      if (!it) return null;
-      const [q] = await this.db.sql`SELECT id, tag, question FROM human_issues WHERE item_id = ${it.id} AND status = 'open' ORDER BY id LIMIT 1`;
-      if (!q) return null;
-      const c = this.sim.comments(OWNER, REPO, issue).find((x) => x.user === this.sim.botLogin && x.body.includes(`<!-- damascus:question:${q.id} -->`));
-      return c ? { id: Number(q.id), tag: String(q.tag), question: String(q.question), commentBody: c.body } : null;
-    }, timeoutMs, 200);
+    return waitFor(
+      `a question comment on #${issue}`,
+      async () => {
+        this.checkAlive();
+        const it = await this.item(issue);
+        if (!it) return null;
+        const [q] = await this.db.sql`SELECT id, tag, question FROM human_issues WHERE item_id = ${it.id} AND status = 'open' ORDER BY id LIMIT 1`;
+        if (!q) return null;
+        const c = this.sim.comments(OWNER, REPO, issue).find((x) => x.user === this.sim.botLogin && x.body.includes(`<!-- damascus:question:${q.id} -->`));
+        return c ? { id: Number(q.id), tag: String(q.tag), question: String(q.question), commentBody: c.body } : null;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   /** Wait until the inbox has taken a human issue as answered. */
   async waitForAnswered(humanIssueId: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(`question ${humanIssueId} to be answered`, async () => {
-      this.checkAlive();
-      const [q] = await this.db.sql`SELECT status FROM human_issues WHERE id = ${humanIssueId}`;
-      return q?.status === 'answered';
-    }, timeoutMs, 200);
+    await waitFor(
+      `question ${humanIssueId} to be answered`,
+      async () => {
+        this.checkAlive();
+        const [q] = await this.db.sql`SELECT status FROM human_issues WHERE id = ${humanIssueId}`;
+        return q?.status === 'answered';
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   /**
@@ -324,15 +374,20 @@ export class World {
    * the bot's verdict comment showing the command is on the issue, and return that comment's body.
    */
   async waitForApprovalRequest(issue: number, timeoutMs = 60_000): Promise<string> {
-    return waitFor(`an approval request on #${issue}`, async () => {
-      this.checkAlive();
-      const it = await this.item(issue);
-      if (!it) return null;
-      const [g] = await this.db.sql`SELECT 1 FROM coordination_gates WHERE item_id = ${it.id} AND kind = 'spec_approval' AND is_open`;
-      if (!g) return null;
-      const c = this.sim.comments(OWNER, REPO, issue).find((x) => x.user === this.sim.botLogin && x.body.includes("Waiting for a writer's approval"));
-      return c ? c.body : null;
-    }, timeoutMs, 200);
+    return waitFor(
+      `an approval request on #${issue}`,
+      async () => {
+        this.checkAlive();
+        const it = await this.item(issue);
+        if (!it) return null;
+        const [g] = await this.db.sql`SELECT 1 FROM coordination_gates WHERE item_id = ${it.id} AND kind = 'spec_approval' AND is_open`;
+        if (!g) return null;
+        const c = this.sim.comments(OWNER, REPO, issue).find((x) => x.user === this.sim.botLogin && x.body.includes("Waiting for a writer's approval"));
+        return c ? c.body : null;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   /** alice approves with `/damascus approve` on the issue. */
@@ -350,7 +405,10 @@ export class World {
   /** A file on the default branch of the bare repo (null when missing). */
   fileOnMain(path: string): string | null {
     try {
-      return execFileSync('git', ['--git-dir', this.sim.repoPath(OWNER, REPO), 'show', `main:${path}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      return execFileSync('git', ['--git-dir', this.sim.repoPath(OWNER, REPO), 'show', `main:${path}`], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
     } catch {
       return null;
     }

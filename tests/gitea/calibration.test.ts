@@ -126,7 +126,7 @@ test('GET …/pulls/{base}/{head} answers the first PR of those branches, an old
   sim.closeIssue('cal', 'bh', old.number, { by: 'alice' });
   const current = await c.createPullRequest('cal', 'bh', { head: 'feature', base: 'main', title: 'current' });
   const res = await fetch(`${sim.apiUrl}/repos/cal/bh/pulls/main/feature`, { headers: { Authorization: `token ${sim.token}` } });
-  expect(((await res.json()) as { number: number; state: string })).toMatchObject({ number: old.number, state: 'closed' });
+  expect((await res.json()) as { number: number; state: string }).toMatchObject({ number: old.number, state: 'closed' });
   expect(current.number).not.toBe(old.number);
 });
 
@@ -174,7 +174,7 @@ test('an answer lost after the work was done: the comment exists though the clie
   sim.faults.clear();
 });
 
-test('git over HTTP at the ROOT_URL: anonymous clone of a public repo, push only with a writer\'s token; clone_url comes from ROOT_URL', async () => {
+test("git over HTTP at the ROOT_URL: anonymous clone of a public repo, push only with a writer's token; clone_url comes from ROOT_URL", async () => {
   await sim.createRepo('cal', 'git', { files: { 'a.txt': 'a\n' } });
   const dir = await mkdtemp(join(tmpdir(), 'cal-git-'));
   try {
@@ -185,7 +185,9 @@ test('git over HTTP at the ROOT_URL: anonymous clone of a public repo, push only
     await expect(run('git', ['-C', dir, 'push', '-q', url, 'HEAD:refs/heads/anon'], { env })).rejects.toThrow(/could not read Username|Authentication/);
     const reader = sim.createToken('reader-only');
     sim.setPermission('cal', 'git', 'reader-only', 'read');
-    await expect(run('git', ['-C', dir, '-c', `http.extraHeader=Authorization: token ${reader}`, 'push', '-q', url, 'HEAD:refs/heads/r'], { env })).rejects.toThrow(/403/);
+    await expect(
+      run('git', ['-C', dir, '-c', `http.extraHeader=Authorization: token ${reader}`, 'push', '-q', url, 'HEAD:refs/heads/r'], { env }),
+    ).rejects.toThrow(/403/);
     await run('git', ['-C', dir, '-c', `http.extraHeader=Authorization: token ${sim.token}`, 'push', '-q', url, 'HEAD:refs/heads/bot'], { env });
     expect(await c.getBranch('cal', 'git', 'bot')).not.toBeNull();
   } finally {
@@ -203,14 +205,20 @@ test('git over HTTP at the ROOT_URL: anonymous clone of a public repo, push only
 });
 
 test('.gitea/workflows hides .github/workflows: a dispatch finds only what the folder Gitea reads holds', async () => {
-  await sim.createRepo('cal', 'dirs', { files: { '.github/workflows/ci.yml': 'on: workflow_dispatch\n', '.gitea/workflows/other.yml': 'on: workflow_dispatch\n' } });
+  await sim.createRepo('cal', 'dirs', {
+    files: { '.github/workflows/ci.yml': 'on: workflow_dispatch\n', '.gitea/workflows/other.yml': 'on: workflow_dispatch\n' },
+  });
   expect(await status(c.dispatchWorkflow('cal', 'dirs', 'ci.yml', { ref: 'main' }))).toMatch(/^404/);
   expect(await status(c.dispatchWorkflow('cal', 'dirs', 'other.yml', { ref: 'main' }))).toBe('ok');
   expect((await c.listWorkflows('cal', 'dirs')).map((w) => w.path)).toEqual(['.gitea/workflows/other.yml']);
 });
 
-test('a dispatch names its run; the run title is the workflow\'s run-name with the inputs filled in; its link names the run id', async () => {
-  await sim.createRepo('cal', 'runs', { files: { '.gitea/workflows/r.yml': 'name: r\nrun-name: "review of ${{ inputs.item }}"\non:\n  workflow_dispatch:\n    inputs:\n      item: { type: string }\n' } });
+test("a dispatch names its run; the run title is the workflow's run-name with the inputs filled in; its link names the run id", async () => {
+  await sim.createRepo('cal', 'runs', {
+    files: {
+      '.gitea/workflows/r.yml': 'name: r\nrun-name: "review of ${{ inputs.item }}"\non:\n  workflow_dispatch:\n    inputs:\n      item: { type: string }\n',
+    },
+  });
   const first = await c.dispatchWorkflow('cal', 'runs', 'r.yml', { ref: 'main', inputs: { item: '7' } });
   const runs = await c.listWorkflowRuns('cal', 'runs', { event: 'workflow_dispatch' });
   expect(runs.map((r) => [r.id, r.display_title, r.run_number])).toEqual([[first!.workflow_run_id, 'review of 7', 1]]);
@@ -218,7 +226,7 @@ test('a dispatch names its run; the run title is the workflow\'s run-name with t
   expect(first!.html_url).toBe(`${sim.url}/cal/runs/actions/runs/${first!.workflow_run_id}`);
 });
 
-test('a token without a scope gets Gitea\'s 403, which names what is required and what the token has (checked before the body)', async () => {
+test("a token without a scope gets Gitea's 403, which names what is required and what the token has (checked before the body)", async () => {
   await sim.createRepo('cal', 'scope');
   const t = sim.createToken(sim.botLogin, ['write:repository', 'read:user']);
   const scoped = createGiteaClient({ baseUrl: sim.url, token: t, retries: 0 });

@@ -22,12 +22,29 @@ import { simCalibrationWorld } from '../support/simCalibrationWorld.js';
 const DIR = join(ROOT, 'tests', 'fixtures', 'gitea-1.26.3');
 const readJson = <T>(...path: string[]) => JSON.parse(readFileSync(join(DIR, ...path), 'utf8')) as T;
 
-interface ApiCapture { gitea: string; route: string; status: number; query: string; headers: { 'x-total-count': string | null; link: string | null }; body: unknown }
-interface DeliveryCapture { gitea: string; headers: Record<string, string>; payload: Record<string, unknown> }
+interface ApiCapture {
+  gitea: string;
+  route: string;
+  status: number;
+  query: string;
+  headers: { 'x-total-count': string | null; link: string | null };
+  body: unknown;
+}
+interface DeliveryCapture {
+  gitea: string;
+  headers: Record<string, string>;
+  payload: Record<string, unknown>;
+}
 
 const recorded = readJson<{ gitea: string; behaviors: Record<string, Observation> }>('behaviors.json');
-const apiCaptures = readdirSync(join(DIR, 'api')).filter((f) => f.endsWith('.json')).sort().map((f) => readJson<ApiCapture>('api', f));
-const deliveryCaptures = readdirSync(join(DIR, 'webhooks')).filter((f) => f.endsWith('.json')).sort().map((f) => ({ file: f, ...readJson<DeliveryCapture>('webhooks', f) }));
+const apiCaptures = readdirSync(join(DIR, 'api'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => readJson<ApiCapture>('api', f));
+const deliveryCaptures = readdirSync(join(DIR, 'webhooks'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => ({ file: f, ...readJson<DeliveryCapture>('webhooks', f) }));
 
 describe('calibration probes', () => {
   let sim: GiteaSim;
@@ -67,7 +84,12 @@ interface World {
   labelId: number;
 }
 
-interface Request { method: string; path: string; body?: unknown; /** Another token than the bot's full one. */ token?: string }
+interface Request {
+  method: string;
+  path: string;
+  body?: unknown /** Another token than the bot's full one. */;
+  token?: string;
+}
 
 /**
  * For each captured `route status`, the same request in the simulated world (the capture's query is added). A
@@ -77,7 +99,11 @@ const REQUESTS: Record<string, (w: World) => Request | Promise<Request>> = {
   'GET /repos/{o}/{r} 200': () => ({ method: 'GET', path: `/repos/${O}/${R}` }),
   'GET /repos/{o}/{r} 404': () => ({ method: 'GET', path: `/repos/${O}/no-such-repo` }),
   // doctor's runner lookups: a token without read:organization is refused the org's runners
-  'GET /orgs/{owner}/actions/runners 403': (w) => ({ method: 'GET', path: `/orgs/${O}/actions/runners`, token: w.sim.createToken(w.sim.botLogin, ['write:issue', 'write:repository', 'write:user']) }),
+  'GET /orgs/{owner}/actions/runners 403': (w) => ({
+    method: 'GET',
+    path: `/orgs/${O}/actions/runners`,
+    token: w.sim.createToken(w.sim.botLogin, ['write:issue', 'write:repository', 'write:user']),
+  }),
   'GET /repos/{o}/{r}/actions/runners 200': () => ({ method: 'GET', path: `/repos/${O}/${R}/actions/runners` }),
   'GET /repos/{o}/{r}/actions/runs 200': () => ({ method: 'GET', path: `/repos/${O}/${R}/actions/runs` }),
   'GET /repos/{o}/{r}/actions/workflows 200': () => ({ method: 'GET', path: `/repos/${O}/${R}/actions/workflows` }),
@@ -101,31 +127,67 @@ const REQUESTS: Record<string, (w: World) => Request | Promise<Request>> = {
   'GET /version 200': () => ({ method: 'GET', path: '/version' }),
   // setup's scope probes: an edit of hook 0 is refused for a missing scope (403) before it is not found (404)
   'PATCH /repos/{o}/{r}/hooks/{id} 404': () => ({ method: 'PATCH', path: `/repos/${O}/${R}/hooks/0`, body: {} }),
-  'PATCH /repos/{o}/{r}/issues/comments/{id} 200': (w) => ({ method: 'PATCH', path: `/repos/${O}/${R}/issues/comments/${w.botComment}`, body: { body: 'status: review' } }),
-  'PATCH /repos/{o}/{r}/issues/{n} 201': (w) => ({ method: 'PATCH', path: `/repos/${O}/${R}/issues/${w.sim.createIssue(O, R, { title: 'to close', user: 'alice' })}`, body: { state: 'closed' } }),
+  'PATCH /repos/{o}/{r}/issues/comments/{id} 200': (w) => ({
+    method: 'PATCH',
+    path: `/repos/${O}/${R}/issues/comments/${w.botComment}`,
+    body: { body: 'status: review' },
+  }),
+  'PATCH /repos/{o}/{r}/issues/{n} 201': (w) => ({
+    method: 'PATCH',
+    path: `/repos/${O}/${R}/issues/${w.sim.createIssue(O, R, { title: 'to close', user: 'alice' })}`,
+    body: { state: 'closed' },
+  }),
   'POST /repos/{o}/{r}/actions/workflows/{file}/dispatches 200': (w) => ({
-    method: 'POST', path: `/repos/${O}/${R}/actions/workflows/${WORKFLOW}/dispatches`,
+    method: 'POST',
+    path: `/repos/${O}/${R}/actions/workflows/${WORKFLOW}/dispatches`,
     body: { ref: 'main', inputs: { 'pull-request': String(w.pull), 'head-sha': w.sim.issue(O, R, w.pull).pull!.headSha } },
   }),
   'POST /repos/{o}/{r}/contents 201': () => ({
-    method: 'POST', path: `/repos/${O}/${R}/contents`,
-    body: { branch: 'main', message: 'Publish the Action', files: [{ operation: 'create', path: 'action/action.yml', content: b64('name: x\n') }, { operation: 'create', path: 'action/dist/index.js', content: b64('// bundle\n') }] },
+    method: 'POST',
+    path: `/repos/${O}/${R}/contents`,
+    body: {
+      branch: 'main',
+      message: 'Publish the Action',
+      files: [
+        { operation: 'create', path: 'action/action.yml', content: b64('name: x\n') },
+        { operation: 'create', path: 'action/dist/index.js', content: b64('// bundle\n') },
+      ],
+    },
   }),
-  'POST /repos/{o}/{r}/contents/{path} 201': () => ({ method: 'POST', path: `/repos/${O}/${R}/contents/.gitea/workflows/other.yml`, body: { branch: 'main', message: 'Add a workflow', content: b64('on: push\n') } }),
+  'POST /repos/{o}/{r}/contents/{path} 201': () => ({
+    method: 'POST',
+    path: `/repos/${O}/${R}/contents/.gitea/workflows/other.yml`,
+    body: { branch: 'main', message: 'Add a workflow', content: b64('on: push\n') },
+  }),
   'POST /repos/{o}/{r}/hooks 201': () => ({
-    method: 'POST', path: `/repos/${O}/${R}/hooks`,
-    body: { type: 'gitea', active: true, events: loadAppManifest().defaultEvents, branch_filter: WEBHOOK_TEST_BRANCH, config: { url: 'http://127.0.0.1:9/api/gitea/webhooks', content_type: 'json', secret: 's' } },
+    method: 'POST',
+    path: `/repos/${O}/${R}/hooks`,
+    body: {
+      type: 'gitea',
+      active: true,
+      events: loadAppManifest().defaultEvents,
+      branch_filter: WEBHOOK_TEST_BRANCH,
+      config: { url: 'http://127.0.0.1:9/api/gitea/webhooks', content_type: 'json', secret: 's' },
+    },
   }),
   'POST /repos/{o}/{r}/issues/{n}/comments 201': (w) => ({ method: 'POST', path: `/repos/${O}/${R}/issues/${w.story}/comments`, body: { body: 'a verdict' } }),
   'POST /repos/{o}/{r}/issues/{n}/comments 422': (w) => ({ method: 'POST', path: `/repos/${O}/${R}/issues/${w.story}/comments`, body: {} }),
   'POST /repos/{o}/{r}/issues/{n}/labels 200': (w) => ({ method: 'POST', path: `/repos/${O}/${R}/issues/${w.story}/labels`, body: { labels: [w.labelId] } }),
-  'POST /repos/{o}/{r}/labels 201': () => ({ method: 'POST', path: `/repos/${O}/${R}/labels`, body: { name: 'damascus/blocked', color: '#b60205', description: 'Damascus: blocked' } }),
+  'POST /repos/{o}/{r}/labels 201': () => ({
+    method: 'POST',
+    path: `/repos/${O}/${R}/labels`,
+    body: { name: 'damascus/blocked', color: '#b60205', description: 'Damascus: blocked' },
+  }),
   'POST /repos/{o}/{r}/pulls 201': async (w) => {
     await w.sim.pushToBranch(O, R, 'damascus/9-another', { files: { 'other.txt': 'other\n' } });
     return { method: 'POST', path: `/repos/${O}/${R}/pulls`, body: { base: 'main', head: 'damascus/9-another', title: 'Another story', body: 'Closes #9' } };
   },
   'POST /repos/{o}/{r}/pulls/{n}/update 409': (w) => ({ method: 'POST', path: `/repos/${O}/${R}/pulls/${w.conflicting}/update` }),
-  'POST /user/repos 201': () => ({ method: 'POST', path: '/user/repos', body: { name: 'damascus-action', description: 'The Damascus review Action', private: false, auto_init: false } }),
+  'POST /user/repos 201': () => ({
+    method: 'POST',
+    path: '/user/repos',
+    body: { name: 'damascus-action', description: 'The Damascus review Action', private: false, auto_init: false },
+  }),
   // setup's write:user probe: a repo without a name
   'POST /user/repos 422': () => ({ method: 'POST', path: '/user/repos', body: { name: '' } }),
 };
@@ -136,8 +198,10 @@ describe('API answers: the simulator answers like the captured Gitea, field by f
     const sim = await startGiteaSim({ version: '1.26.3' });
     await sim.createRepo(O, R, {
       files: {
-        'README.md': '# widgets\n', 'shared.txt': 'line0\n',
-        [`.gitea/workflows/${WORKFLOW}`]: 'name: Damascus review\non:\n  workflow_dispatch:\n    inputs:\n      head-sha:\n        required: true\njobs:\n  review:\n    runs-on: damascus\n    steps:\n      - run: "true"\n',
+        'README.md': '# widgets\n',
+        'shared.txt': 'line0\n',
+        [`.gitea/workflows/${WORKFLOW}`]:
+          'name: Damascus review\non:\n  workflow_dispatch:\n    inputs:\n      head-sha:\n        required: true\njobs:\n  review:\n    runs-on: damascus\n    steps:\n      - run: "true"\n',
       },
     });
     sim.addUser('alice', { permissions: { [`${O}/${R}`]: 'write' } });
@@ -146,14 +210,18 @@ describe('API answers: the simulator answers like the captured Gitea, field by f
     const story = sim.createIssue(O, R, { title: 'Sign the guest book', body: 'Please add A to shared.txt.', user: 'alice', labels: ['damascus'] });
     sim.comment(O, R, story, 'A question, please?', { by: 'alice' });
     const posted = await fetch(`${sim.apiUrl}/repos/${O}/${R}/issues/${story}/comments`, {
-      method: 'POST', headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ body: '<!-- damascus:status:1 -->\nstatus' }),
+      method: 'POST',
+      headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ body: '<!-- damascus:status:1 -->\nstatus' }),
     });
     const botComment = ((await posted.json()) as { id: number }).id;
     sim.labelIssue(O, R, story, ['damascus/spec'], { by: sim.botLogin });
     const pull = async (branch: string, content: string) => {
       await sim.pushToBranch(O, R, branch, { files: { 'shared.txt': content } });
       const res = await fetch(`${sim.apiUrl}/repos/${O}/${R}/pulls`, {
-        method: 'POST', headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ base: 'main', head: branch, title: branch, body: `Closes #${story}` }),
+        method: 'POST',
+        headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ base: 'main', head: branch, title: branch, body: `Closes #${story}` }),
       });
       return ((await res.json()) as { number: number }).number;
     };
@@ -162,7 +230,9 @@ describe('API answers: the simulator answers like the captured Gitea, field by f
     await sim.pushToBranch(O, R, 'main', { files: { 'shared.txt': 'line0\nC\n' }, from: 'refs/heads/main' });
     // a review run, as the live loop left several
     const run = await fetch(`${sim.apiUrl}/repos/${O}/${R}/actions/workflows/${WORKFLOW}/dispatches`, {
-      method: 'POST', headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ ref: 'main', inputs: { 'head-sha': 'a'.repeat(40) } }),
+      method: 'POST',
+      headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ref: 'main', inputs: { 'head-sha': 'a'.repeat(40) } }),
     });
     expect(run.status).toBe(204);
     w = { sim, story, botComment, pull: first, conflicting, labelId: label.id };
@@ -189,19 +259,31 @@ describe('API answers: the simulator answers like the captured Gitea, field by f
     });
     const text = await res.text();
     expect([key, res.status]).toEqual([key, capture.status]);
-    expect({ 'x-total-count': res.headers.get('x-total-count') !== null, link: res.headers.get('link') !== null })
-      .toEqual({ 'x-total-count': capture.headers['x-total-count'] !== null, link: capture.headers.link !== null });
+    expect({ 'x-total-count': res.headers.get('x-total-count') !== null, link: res.headers.get('link') !== null }).toEqual({
+      'x-total-count': capture.headers['x-total-count'] !== null,
+      link: capture.headers.link !== null,
+    });
     expect(shapeDifferences(capture.body, JSON.parse(text))).toEqual([]);
     expect(w.sim.responseViolations).toEqual([]);
   });
 
   test("a hook subscribed to app.yml's events lists, created and listed, the events Gitea listed for it", async () => {
     const captured = (route: string) => apiCaptures.find((c) => c.route === route && c.status < 300)!.body;
-    const gitea = [(captured('POST /repos/{o}/{r}/hooks') as { events: string[] }).events, ...(captured('GET /repos/{o}/{r}/hooks') as { events: string[] }[]).map((h) => h.events)];
+    const gitea = [
+      (captured('POST /repos/{o}/{r}/hooks') as { events: string[] }).events,
+      ...(captured('GET /repos/{o}/{r}/hooks') as { events: string[] }[]).map((h) => h.events),
+    ];
     const req = await REQUESTS['POST /repos/{o}/{r}/hooks 201']!(w);
-    const res = await fetch(`${w.sim.apiUrl}${req.path}`, { method: 'POST', headers: { authorization: `token ${w.sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify(req.body) });
+    const res = await fetch(`${w.sim.apiUrl}${req.path}`, {
+      method: 'POST',
+      headers: { authorization: `token ${w.sim.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(req.body),
+    });
     const hook = (await res.json()) as { id: number; events: string[] };
-    const listed = (await (await fetch(`${w.sim.apiUrl}/repos/${O}/${R}/hooks`, { headers: { authorization: `token ${w.sim.token}` } })).json()) as { id: number; events: string[] }[];
+    const listed = (await (await fetch(`${w.sim.apiUrl}/repos/${O}/${R}/hooks`, { headers: { authorization: `token ${w.sim.token}` } })).json()) as {
+      id: number;
+      events: string[];
+    }[];
     const sorted = (events: string[]) => [...events].sort();
     expect(gitea.map(sorted)).toEqual([sorted(gitea[0]!), sorted(gitea[0]!)]);
     expect(sorted(hook.events)).toEqual(sorted(gitea[0]!));
@@ -220,15 +302,29 @@ describe('webhook deliveries: the simulator sends what the captured Gitea sent, 
     await sim.createRepo(O, R, { files: { 'README.md': '# widgets\n' } });
     sim.addUser('alice', { permissions: { [`${O}/${R}`]: 'write' } });
     const hook = await fetch(`${sim.apiUrl}/repos/${O}/${R}/hooks`, {
-      method: 'POST', headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'gitea', active: true, events: loadAppManifest().defaultEvents, branch_filter: WEBHOOK_TEST_BRANCH, config: { url: receiver.url, content_type: 'json', secret: 's' } }),
+      method: 'POST',
+      headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        type: 'gitea',
+        active: true,
+        events: loadAppManifest().defaultEvents,
+        branch_filter: WEBHOOK_TEST_BRANCH,
+        config: { url: receiver.url, content_type: 'json', secret: 's' },
+      }),
     });
     expect(hook.status).toBe(201);
     // doctor's test delivery: a push of the hook's test branch
-    const tested = await fetch(`${sim.apiUrl}/repos/${O}/${R}/hooks/${((await hook.json()) as { id: number }).id}/tests?ref=${WEBHOOK_TEST_BRANCH}`, { method: 'POST', headers: { authorization: `token ${sim.token}` } });
+    const tested = await fetch(`${sim.apiUrl}/repos/${O}/${R}/hooks/${((await hook.json()) as { id: number }).id}/tests?ref=${WEBHOOK_TEST_BRANCH}`, {
+      method: 'POST',
+      headers: { authorization: `token ${sim.token}` },
+    });
     expect(tested.status).toBe(204);
     const api = (method: string, path: string, body: unknown) =>
-      fetch(`${sim.apiUrl}/repos/${O}/${R}${path}`, { method, headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${sim.apiUrl}/repos/${O}/${R}${path}`, {
+        method,
+        headers: { authorization: `token ${sim.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     // What the live loop did: alice opens and labels a story, asks and answers; the bot comments and edits its
     // status comment, opens a PR, pushes to it, merges it and closes the issue.
     const story = sim.createIssue(O, R, { title: 'Say hello', body: 'Please add a greeting file.', user: 'alice' });
@@ -237,7 +333,9 @@ describe('webhook deliveries: the simulator sends what the captured Gitea sent, 
     const status = (await (await api('POST', `/issues/${story}/comments`, { body: 'status' })).json()) as { id: number };
     await api('PATCH', `/issues/comments/${status.id}`, { body: 'status: build' });
     await sim.pushToBranch(O, R, `damascus/${story}-say-hello`, { files: { 'greeting.txt': 'hello\n' } });
-    const pr = (await (await api('POST', '/pulls', { base: 'main', head: `damascus/${story}-say-hello`, title: 'Say hello', body: `Closes #${story}` })).json()) as { number: number };
+    const pr = (await (
+      await api('POST', '/pulls', { base: 'main', head: `damascus/${story}-say-hello`, title: 'Say hello', body: `Closes #${story}` })
+    ).json()) as { number: number };
     await sim.pushToBranch(O, R, `damascus/${story}-say-hello`, { files: { 'greeting.txt': 'hello!\n' }, from: `refs/heads/damascus/${story}-say-hello` });
     const merged = await api('POST', `/pulls/${pr.number}/merge`, { do: 'merge' });
     expect([merged.status, await merged.text()]).toEqual([200, '']);
@@ -249,17 +347,32 @@ describe('webhook deliveries: the simulator sends what the captured Gitea sent, 
     await receiver?.close();
   });
 
-  const keyOf = (h: Record<string, unknown>, payload: Record<string, unknown>) => `${String(h['x-gitea-event'])}.${String(h['x-gitea-event-type'])}.${String(payload.action)}`;
+  const keyOf = (h: Record<string, unknown>, payload: Record<string, unknown>) =>
+    `${String(h['x-gitea-event'])}.${String(h['x-gitea-event-type'])}.${String(payload.action)}`;
 
   test.each(deliveryCaptures.map((c) => [c.file, c] as const))('%s', (_file, capture) => {
     expect(capture.gitea).toBe('1.26.3');
     const key = keyOf(capture.headers, capture.payload);
-    const got = receiver.received.map((r) => ({ headers: r.headers, payload: JSON.parse(r.body) as Record<string, unknown>, body: r.body })).find((r) => keyOf(r.headers, r.payload) === key);
+    const got = receiver.received
+      .map((r) => ({ headers: r.headers, payload: JSON.parse(r.body) as Record<string, unknown>, body: r.body }))
+      .find((r) => keyOf(r.headers, r.payload) === key);
     expect([key, got !== undefined]).toEqual([key, true]);
-    const names = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k !== 'host' && k !== 'connection').sort();
+    const names = (h: Record<string, unknown>) =>
+      Object.keys(h)
+        .filter((k) => k !== 'host' && k !== 'connection')
+        .sort();
     expect(names(got!.headers)).toEqual(names(capture.headers));
     // the values that are the same in every delivery of this kind
-    for (const h of ['user-agent', 'content-type', 'accept-encoding', 'x-gitea-event', 'x-gitea-event-type', 'x-gogs-event', 'x-github-event', 'x-gitea-hook-installation-target-type']) {
+    for (const h of [
+      'user-agent',
+      'content-type',
+      'accept-encoding',
+      'x-gitea-event',
+      'x-gitea-event-type',
+      'x-gogs-event',
+      'x-github-event',
+      'x-gitea-hook-installation-target-type',
+    ]) {
       expect([h, got!.headers[h]]).toEqual([h, capture.headers[h]]);
     }
     expect(got!.headers['x-gitea-delivery']).toMatch(/^[0-9a-f-]{36}$/);

@@ -54,7 +54,9 @@ describe('retries', () => {
     // Gitea made the comment; the answer never came back.
     sim.faults.add({ method: 'POST', path: `/repos/acme/app/issues/${n}/comments`, status: 502, applied: true, times: 1 });
     const start = sim.requests.length;
-    const err = (await client().createIssueComment('acme', 'app', n, 'only once').catch((e: unknown) => e)) as GiteaError;
+    const err = (await client()
+      .createIssueComment('acme', 'app', n, 'only once')
+      .catch((e: unknown) => e)) as GiteaError;
     expect(err).toMatchObject({ status: 502, method: 'POST', retryable: true });
     expect(since(start)).toEqual([`POST /repos/acme/app/issues/${n}/comments 502`]);
     expect(sim.comments('acme', 'app', n).map((c) => c.body)).toEqual(['only once']);
@@ -68,7 +70,9 @@ describe('retries', () => {
 
   it('does not retry other 4xx, and exposes merge 405 for the caller to retry', async () => {
     let start = sim.requests.length;
-    const missing = (await client().getIssue('acme', 'app', 999).catch((e: unknown) => e)) as GiteaError;
+    const missing = (await client()
+      .getIssue('acme', 'app', 999)
+      .catch((e: unknown) => e)) as GiteaError;
     expect(missing).toMatchObject({ status: 404, retryable: false });
     expect(sim.requests.length - start).toBe(1);
 
@@ -102,7 +106,9 @@ describe('pagination', () => {
   });
 
   it('parses Gitea Link headers (comma, no space)', () => {
-    expect(nextLink('<http://g/api/v1/x?page=3&limit=50>; rel="next",<http://g/api/v1/x?page=4&limit=50>; rel="last"')).toBe('http://g/api/v1/x?page=3&limit=50');
+    expect(nextLink('<http://g/api/v1/x?page=3&limit=50>; rel="next",<http://g/api/v1/x?page=4&limit=50>; rel="last"')).toBe(
+      'http://g/api/v1/x?page=3&limit=50',
+    );
     expect(nextLink('<http://g/api/v1/x?page=1>; rel="first",<http://g/api/v1/x?page=1>; rel="prev"')).toBeNull();
     expect(nextLink(null)).toBeNull();
   });
@@ -140,7 +146,9 @@ describe('look before you create', () => {
     sim.closeIssue('acme', 'reuse', old.number, { by: 'alice' });
     const current = await c.createPullRequest('acme', 'reuse', { head: 'damascus/7-x', base: 'main', title: 'second try' });
     // What Gitea's base/head lookup answers (the first row): the closed one.
-    const res = await fetch(`${sim.apiUrl}/repos/acme/reuse/pulls/main/${encodeURIComponent('damascus/7-x')}`, { headers: { Authorization: `token ${sim.token}` } });
+    const res = await fetch(`${sim.apiUrl}/repos/acme/reuse/pulls/main/${encodeURIComponent('damascus/7-x')}`, {
+      headers: { Authorization: `token ${sim.token}` },
+    });
     expect(((await res.json()) as { number: number }).number).toBe(old.number);
     expect((await c.findOpenPullRequest('acme', 'reuse', { base: 'main', head: 'damascus/7-x' }))?.number).toBe(current.number);
   });

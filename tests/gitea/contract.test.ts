@@ -35,7 +35,9 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   expect((await c.checkServer()).missing).toEqual([]);
   expect((await c.getCurrentUser()).login).toBe('damascus-bot');
   expect((await c.getRepo('acme', 'app')).default_branch).toBe('main');
-  expect((await c.listIssues('acme', 'app', { state: 'open', labels: ['damascus'], type: 'issues', since: '2000-01-01T00:00:00Z' })).map((i) => i.number)).toEqual([n]);
+  expect(
+    (await c.listIssues('acme', 'app', { state: 'open', labels: ['damascus'], type: 'issues', since: '2000-01-01T00:00:00Z' })).map((i) => i.number),
+  ).toEqual([n]);
   expect((await c.getIssue('acme', 'app', n)).title).toBe('Story');
   expect((await c.editIssue('acme', 'app', n, { body: 'do it well' })).body).toBe('do it well');
   const comment = await c.createIssueComment('acme', 'app', n, 'status <!-- damascus:event:1 -->');
@@ -56,12 +58,20 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   expect((await c.findOpenPullRequest('acme', 'app', { base: 'main', head: 'damascus/1' }))?.number).toBe(pr.number);
   expect((await c.listPullRequests('acme', 'app', { state: 'open' })).map((p) => p.number)).toEqual([pr.number]);
   expect((await c.editPullRequest('acme', 'app', pr.number, { body: 'updated' })).body).toBe('updated');
-  expect((await c.createCommitStatus('acme', 'app', head, { state: 'success', context: 'damascus/review', description: 'ok', target_url: 'http://x/1' })).status).toBe('success');
+  expect(
+    (await c.createCommitStatus('acme', 'app', head, { state: 'success', context: 'damascus/review', description: 'ok', target_url: 'http://x/1' })).status,
+  ).toBe('success');
   const run = await c.dispatchWorkflow('acme', 'app', 'review.yml', { ref: 'main', inputs: { pr: String(pr.number) } });
   expect(sim.dispatches.at(-1)).toMatchObject({ workflow: 'review.yml', inputs: { pr: String(pr.number) } });
   expect((await c.listWorkflowRuns('acme', 'app', { event: 'workflow_dispatch' })).map((r) => r.id)).toEqual([run!.workflow_run_id]);
   expect((await c.listWorkflows('acme', 'app')).map((w) => w.name)).toEqual(['review.yml']);
-  expect((await c.getIssueTimeline('acme', 'app', n)).filter((t) => t.type === 'label').map((t) => `${t.body}:${t.label?.name}`)).toEqual(['1:damascus', '1:damascus/spec', ':damascus/spec', '1:damascus/build', ':damascus']);
+  expect((await c.getIssueTimeline('acme', 'app', n)).filter((t) => t.type === 'label').map((t) => `${t.body}:${t.label?.name}`)).toEqual([
+    '1:damascus',
+    '1:damascus/spec',
+    ':damascus/spec',
+    '1:damascus/build',
+    ':damascus',
+  ]);
   expect(await c.listIssueComments('acme', 'app', n, { since: '2000-01-01T00:00:00Z' })).toHaveLength(1);
   expect(await c.isPullRequestMerged('acme', 'app', pr.number)).toBe(false);
   // The base moves on without conflict: the PR is behind; Gitea's update merges the base into it.
@@ -69,7 +79,13 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   await c.updatePullRequest('acme', 'app', pr.number, 'merge');
   const updated = await c.getPullRequest('acme', 'app', pr.number);
   expect(updated.head.sha).not.toBe(head);
-  await c.mergePullRequest('acme', 'app', pr.number, { style: 'squash', headCommitId: updated.head.sha, title: 'Item 1', message: 'body', deleteBranchAfterMerge: true });
+  await c.mergePullRequest('acme', 'app', pr.number, {
+    style: 'squash',
+    headCommitId: updated.head.sha,
+    title: 'Item 1',
+    message: 'body',
+    deleteBranchAfterMerge: true,
+  });
   expect(await c.isPullRequestMerged('acme', 'app', pr.number)).toBe(true);
 
   const file = await c.getContents('acme', 'app', '.gitea/damascus.yml');
@@ -83,7 +99,13 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   expect((await c.getWikiPage('acme', 'app', 'Home'))?.content).toBe('Welcome');
   expect(await c.getCollaboratorPermission('acme', 'app', 'alice')).toBe('write');
   expect(await c.getCollaboratorPermission('acme', 'app', 'acme')).toBe('owner');
-  const hook = await c.createHook('acme', 'app', { url: 'http://127.0.0.1:9/hook', secret: 's', events: ['issues', 'pull_request'], active: true, name: 'damascus 0123456789abcdef' });
+  const hook = await c.createHook('acme', 'app', {
+    url: 'http://127.0.0.1:9/hook',
+    secret: 's',
+    events: ['issues', 'pull_request'],
+    active: true,
+    name: 'damascus 0123456789abcdef',
+  });
   expect(hook.active).toBe(true);
   expect((await c.listHooks('acme', 'app')).map((h) => h.id)).toEqual([hook.id]);
   await c.testHook('acme', 'app', hook.id);
@@ -91,7 +113,10 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   expect(await c.listHooks('acme', 'app')).toEqual([]);
   expect(await c.listRepoRunners('acme', 'app')).toEqual([]);
   expect((await c.createCurrentUserRepo({ name: 'damascus-action', auto_init: true, private: false })).full_name).toBe('damascus-bot/damascus-action');
-  const files = await c.changeFiles('damascus-bot', 'damascus-action', { message: 'publish', files: [{ operation: 'create', path: 'action.yml', content: 'name: x\n' }] });
+  const files = await c.changeFiles('damascus-bot', 'damascus-action', {
+    message: 'publish',
+    files: [{ operation: 'create', path: 'action.yml', content: 'name: x\n' }],
+  });
   expect(files.commit?.sha).toMatch(/^[0-9a-f]{40}$/);
   const yml = await c.getContents('damascus-bot', 'damascus-action', 'action.yml');
   await c.deleteFile('damascus-bot', 'damascus-action', 'action.yml', { sha: yml?.type === 'file' ? yml.sha : '', message: 'gone' });
@@ -106,14 +131,48 @@ withSwagger('sends only requests Gitea’s swagger accepts and gets only respons
   expect(unvalidated).toEqual([]);
   expect(new Set(sim.requests.map((r) => r.operationId))).toEqual(
     new Set([
-      'getVersion', 'userGetCurrent', 'repoGet', 'issueListIssues', 'issueGetIssue', 'issueEditIssue', 'issueCreateComment',
-      'issueEditComment', 'issueGetComments', 'issueCreateLabel', 'issueListLabels', 'issueAddLabel', 'issueRemoveLabel',
-      'issueReplaceLabels', 'issueGetLabels', 'repoCreatePullRequest', 'repoGetPullRequest',
-      'repoListPullRequests', 'repoEditPullRequest', 'repoCreateStatus', 'ActionsDispatchWorkflow', 'repoPullRequestIsMerged',
-      'repoMergePullRequest', 'repoGetContents', 'repoGetRawFile', 'repoGetWikiPages', 'repoGetWikiPage', 'repoGetRepoPermissions',
-      'repoCreateHook', 'repoListHooks', 'updateRepoSecret', 'repoGetBranch', 'getWorkflowRuns', 'ActionsListRepositoryWorkflows',
-      'issueGetCommentsAndTimeline', 'repoTestHook', 'repoDeleteHook', 'getRepoRunners', 'createCurrentUserRepo', 'repoChangeFiles',
-      'repoDeleteFile', 'repoUpdatePullRequest',
+      'getVersion',
+      'userGetCurrent',
+      'repoGet',
+      'issueListIssues',
+      'issueGetIssue',
+      'issueEditIssue',
+      'issueCreateComment',
+      'issueEditComment',
+      'issueGetComments',
+      'issueCreateLabel',
+      'issueListLabels',
+      'issueAddLabel',
+      'issueRemoveLabel',
+      'issueReplaceLabels',
+      'issueGetLabels',
+      'repoCreatePullRequest',
+      'repoGetPullRequest',
+      'repoListPullRequests',
+      'repoEditPullRequest',
+      'repoCreateStatus',
+      'ActionsDispatchWorkflow',
+      'repoPullRequestIsMerged',
+      'repoMergePullRequest',
+      'repoGetContents',
+      'repoGetRawFile',
+      'repoGetWikiPages',
+      'repoGetWikiPage',
+      'repoGetRepoPermissions',
+      'repoCreateHook',
+      'repoListHooks',
+      'updateRepoSecret',
+      'repoGetBranch',
+      'getWorkflowRuns',
+      'ActionsListRepositoryWorkflows',
+      'issueGetCommentsAndTimeline',
+      'repoTestHook',
+      'repoDeleteHook',
+      'getRepoRunners',
+      'createCurrentUserRepo',
+      'repoChangeFiles',
+      'repoDeleteFile',
+      'repoUpdatePullRequest',
     ]),
   );
   expect(sim.responseViolations).toEqual([]);

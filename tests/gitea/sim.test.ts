@@ -99,12 +99,27 @@ describe('webhooks like Gitea', () => {
       const [opened, labelled, commented] = receiver.received;
 
       const expectedHeaders = [
-        'user-agent', 'content-type', 'content-length', 'host', 'connection', 'accept-encoding',
-        'x-gitea-delivery', 'x-gogs-delivery', 'x-github-delivery',
-        'x-gitea-event', 'x-gogs-event', 'x-github-event',
-        'x-gitea-event-type', 'x-gogs-event-type', 'x-github-event-type',
-        'x-gitea-signature', 'x-gogs-signature', 'x-hub-signature', 'x-hub-signature-256',
-        'x-gitea-hook-installation-target-type', 'x-github-hook-installation-target-type',
+        'user-agent',
+        'content-type',
+        'content-length',
+        'host',
+        'connection',
+        'accept-encoding',
+        'x-gitea-delivery',
+        'x-gogs-delivery',
+        'x-github-delivery',
+        'x-gitea-event',
+        'x-gogs-event',
+        'x-github-event',
+        'x-gitea-event-type',
+        'x-gogs-event-type',
+        'x-github-event-type',
+        'x-gitea-signature',
+        'x-gogs-signature',
+        'x-hub-signature',
+        'x-hub-signature-256',
+        'x-gitea-hook-installation-target-type',
+        'x-github-hook-installation-target-type',
       ].sort();
       for (const d of receiver.received) {
         expect(Object.keys(d.headers).sort()).toEqual(expectedHeaders);

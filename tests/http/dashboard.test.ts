@@ -17,12 +17,24 @@ const at = (iso: string) => new Date(iso);
 
 describe('why an item waits (pure)', () => {
   const base = {
-    state: 'build' as const, leaseOwner: null, leasedAt: null, leaseUntil: null, runAfter: null, gateCount: 0,
-    errorCount: 0, maxErrors: 5, explanation: null, updatedAt: at('2030-01-01T11:00:00Z'),
+    state: 'build' as const,
+    leaseOwner: null,
+    leasedAt: null,
+    leaseUntil: null,
+    runAfter: null,
+    gateCount: 0,
+    errorCount: 0,
+    maxErrors: 5,
+    explanation: null,
+    updatedAt: at('2030-01-01T11:00:00Z'),
   };
 
   test('a live lease: running <phase> on <holder> since <leased_at>', () => {
-    const w = whyItWaits({ ...base, leaseOwner: 'host-a:42', leasedAt: at('2030-01-01T11:59:00Z'), leaseUntil: at('2030-01-01T12:01:00Z'), runAfter: at('2030-01-01T13:00:00Z') }, [], NOW);
+    const w = whyItWaits(
+      { ...base, leaseOwner: 'host-a:42', leasedAt: at('2030-01-01T11:59:00Z'), leaseUntil: at('2030-01-01T12:01:00Z'), runAfter: at('2030-01-01T13:00:00Z') },
+      [],
+      NOW,
+    );
     expect(w).toEqual({ kind: 'running', text: 'running build on host-a:42 since 2030-01-01T11:59:00Z', since: at('2030-01-01T11:59:00Z') });
   });
 
@@ -33,29 +45,58 @@ describe('why an item waits (pure)', () => {
 
   test('run_after in the future: the review run for review, an error retry otherwise; in the past it is queued', () => {
     const later = at('2030-01-01T12:30:00Z');
-    expect(whyItWaits({ ...base, state: 'review', runAfter: later }, [], NOW)).toMatchObject({ kind: 'review_run', text: 'waiting for the review run until 2030-01-01T12:30:00Z' });
-    expect(whyItWaits({ ...base, state: 'review', runAfter: later, errorCount: 2 }, [], NOW)).toMatchObject({ kind: 'error_retry', text: 'retrying after an error (2 of 5), waiting until 2030-01-01T12:30:00Z' });
+    expect(whyItWaits({ ...base, state: 'review', runAfter: later }, [], NOW)).toMatchObject({
+      kind: 'review_run',
+      text: 'waiting for the review run until 2030-01-01T12:30:00Z',
+    });
+    expect(whyItWaits({ ...base, state: 'review', runAfter: later, errorCount: 2 }, [], NOW)).toMatchObject({
+      kind: 'error_retry',
+      text: 'retrying after an error (2 of 5), waiting until 2030-01-01T12:30:00Z',
+    });
     expect(whyItWaits({ ...base, state: 'spec', runAfter: later, errorCount: 1 }, [], NOW).kind).toBe('error_retry');
     expect(whyItWaits({ ...base, runAfter: at('2030-01-01T11:30:00Z') }, [], NOW).kind).toBe('queued');
   });
 
   test('gates, questions, blocked, queued and finished', () => {
     expect(whyItWaits({ ...base, gateCount: 1 }, [], NOW)).toMatchObject({ kind: 'gated', text: 'waiting on a dependency or spec approval' });
-    const qs = [{ tag: 'Q-3', createdAt: at('2030-01-01T10:00:00Z') }, { tag: 'Q-7', createdAt: at('2030-01-01T11:00:00Z') }];
-    expect(whyItWaits({ ...base, state: 'awaiting_human' }, qs, NOW)).toEqual({ kind: 'question', text: 'waiting for an answer to Q-3, Q-7', since: at('2030-01-01T10:00:00Z') });
-    expect(whyItWaits({ ...base, state: 'blocked', explanation: 'attempt budget spent (3 of 3)' }, [], NOW)).toMatchObject({ kind: 'blocked', text: 'attempt budget spent (3 of 3)' });
+    const qs = [
+      { tag: 'Q-3', createdAt: at('2030-01-01T10:00:00Z') },
+      { tag: 'Q-7', createdAt: at('2030-01-01T11:00:00Z') },
+    ];
+    expect(whyItWaits({ ...base, state: 'awaiting_human' }, qs, NOW)).toEqual({
+      kind: 'question',
+      text: 'waiting for an answer to Q-3, Q-7',
+      since: at('2030-01-01T10:00:00Z'),
+    });
+    expect(whyItWaits({ ...base, state: 'blocked', explanation: 'attempt budget spent (3 of 3)' }, [], NOW)).toMatchObject({
+      kind: 'blocked',
+      text: 'attempt budget spent (3 of 3)',
+    });
     expect(whyItWaits({ ...base, state: 'spec' }, [], NOW)).toEqual({ kind: 'queued', text: 'queued', since: base.updatedAt });
     expect(whyItWaits({ ...base, state: 'done' }, [], NOW).kind).toBe('finished');
   });
 
   test('links: the stored issue URL, else the project URL; only http(s) URLs become links', () => {
-    const row = { issueUrl: null, projectHtmlUrl: 'https://git.example/acme/widgets/', issueNumber: 7, prNumber: 12, prUrl: null, runUrl: 'https://git.example/acme/widgets/actions/runs/5' };
+    const row = {
+      issueUrl: null,
+      projectHtmlUrl: 'https://git.example/acme/widgets/',
+      issueNumber: 7,
+      prNumber: 12,
+      prUrl: null,
+      runUrl: 'https://git.example/acme/widgets/actions/runs/5',
+    };
     expect(itemLinks(row)).toEqual({
-      issue: 'https://git.example/acme/widgets/issues/7', pr: 'https://git.example/acme/widgets/pulls/12', run: 'https://git.example/acme/widgets/actions/runs/5',
+      issue: 'https://git.example/acme/widgets/issues/7',
+      pr: 'https://git.example/acme/widgets/pulls/12',
+      run: 'https://git.example/acme/widgets/actions/runs/5',
     });
     expect(itemLinks({ ...row, issueUrl: 'https://other.example/x/y/issues/7', prNumber: null }).issue).toBe('https://other.example/x/y/issues/7');
     expect(itemLinks({ ...row, prNumber: null }).pr).toBeNull();
-    expect(itemLinks({ ...row, issueUrl: 'javascript:alert(1)', projectHtmlUrl: 'javascript:alert(2)', runUrl: 'data:text/html,x' })).toEqual({ issue: null, pr: null, run: null });
+    expect(itemLinks({ ...row, issueUrl: 'javascript:alert(1)', projectHtmlUrl: 'javascript:alert(2)', runUrl: 'data:text/html,x' })).toEqual({
+      issue: null,
+      pr: null,
+      run: null,
+    });
   });
 
   test('item ids: positive whole numbers only', () => {
@@ -157,10 +198,17 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     expect(rev).toMatchObject({ costUsd: 1.25, unknownCostRuns: 1 });
     expect(byId[ids.queued].unknownCostRuns).toBe(0);
     expect(rev.links).toEqual({
-      issue: `https://git.example/acme/widgets/issues/6`, pr: 'https://git.example/acme/widgets/pulls/9', run: 'https://git.example/acme/widgets/actions/runs/77',
+      issue: `https://git.example/acme/widgets/issues/6`,
+      pr: 'https://git.example/acme/widgets/pulls/9',
+      run: 'https://git.example/acme/widgets/actions/runs/77',
     });
     expect(body.openQuestions.map((q: { question: string }) => q.question)).toEqual(['Which database?', 'Which port?']);
-    expect(body.openQuestions[0]).toMatchObject({ itemId: ids.asking, repo: 'acme/widgets', issueNumber: 3, issueUrl: 'https://git.example/acme/widgets/issues/3' });
+    expect(body.openQuestions[0]).toMatchObject({
+      itemId: ids.asking,
+      repo: 'acme/widgets',
+      issueNumber: 3,
+      issueUrl: 'https://git.example/acme/widgets/issues/3',
+    });
     expect(body.blocked).toEqual([expect.objectContaining({ itemId: ids.blocked, reason: 'attempt budget spent: 3 of 3 builds failed' })]);
 
     const filtered = await (await fetch(`${base}/api/v1/items?state=blocked`)).json();
@@ -175,10 +223,22 @@ describe('the dashboard over HTTP (real PostgreSQL and Redis)', () => {
     const r = await fetch(`${base}/api/v1/items/${ids.reviewing}`);
     expect(r.status).toBe(200);
     const item = await r.json();
-    expect(item).toMatchObject({ id: ids.reviewing, repo: 'acme/widgets', issueNumber: 6, state: 'review', prNumber: 9, costUsd: 1.25, attempts: 0, budgetCycles: 3 });
+    expect(item).toMatchObject({
+      id: ids.reviewing,
+      repo: 'acme/widgets',
+      issueNumber: 6,
+      state: 'review',
+      prNumber: 9,
+      costUsd: 1.25,
+      attempts: 0,
+      budgetCycles: 3,
+    });
     expect(item.verdicts).toEqual([expect.objectContaining({ phase: 'build', verdict: 'pass', toState: 'review', reason: 'PR opened' })]);
     const asking = await (await fetch(`${base}/api/v1/items/${ids.asking}`)).json();
-    expect(asking.questions.map((q: { question: string; status: string }) => [q.question, q.status])).toEqual([['Which database?', 'open'], ['Which port?', 'open']]);
+    expect(asking.questions.map((q: { question: string; status: string }) => [q.question, q.status])).toEqual([
+      ['Which database?', 'open'],
+      ['Which port?', 'open'],
+    ]);
     expect(asking.openQuestions).toEqual(asking.questions.map((q: { tag: string }) => q.tag));
 
     const missing = await fetch(`${base}/api/v1/items/999999`);

@@ -27,22 +27,40 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
   async function serve(env: Record<string, string>) {
     const port = await freePort();
     const p = spawnDamascus(['serve'], {
-      DAMASCUS_PORT: String(port), DAMASCUS_DATA_DIR: dir.path, DAMASCUS_QUEUE_PREFIX: 'health',
-      GITEA_URL: sim.url, GITEA_TOKEN: sim.token, DAMASCUS_WEBHOOK_SECRET: 'health-secret', ...env,
+      DAMASCUS_PORT: String(port),
+      DAMASCUS_DATA_DIR: dir.path,
+      DAMASCUS_QUEUE_PREFIX: 'health',
+      GITEA_URL: sim.url,
+      GITEA_TOKEN: sim.token,
+      DAMASCUS_WEBHOOK_SECRET: 'health-secret',
+      ...env,
     });
     procs.push(p);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor('the server to listen', async () => fetch(`${base}/healthz`).then((r) => r.ok, () => false), 20_000);
+    await waitFor(
+      'the server to listen',
+      async () =>
+        fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      20_000,
+    );
     return { p, base };
   }
 
   test('ready when PostgreSQL and Redis answer; metrics carry items by state, cap and queue depths', async () => {
     await seedItems(db.sql, 2);
     const { base } = await serve({ DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_CONCURRENCY: '3' });
-    const ready = await waitFor('readyz to be ready', async () => {
-      const r = await fetch(`${base}/readyz`);
-      return r.status === 200 ? r.json() : null;
-    }, 20_000, 100);
+    const ready = await waitFor(
+      'readyz to be ready',
+      async () => {
+        const r = await fetch(`${base}/readyz`);
+        return r.status === 200 ? r.json() : null;
+      },
+      20_000,
+      100,
+    );
     expect(ready).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', gitea: 'ok', 'webhook secret': 'ok' } });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/damascus_items\{state="spec"\} 2/);
@@ -59,14 +77,24 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
     const worker = async (env: Record<string, string>) => {
       const port = await freePort();
       const p = spawnDamascus(['worker', '--metrics-port', String(port)], {
-        DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_DATA_DIR: dir.path, DAMASCUS_QUEUE_PREFIX: `health-w${port}`,
-        GITEA_URL: sim.url, GITEA_TOKEN: sim.token, ...env,
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        DAMASCUS_DATA_DIR: dir.path,
+        DAMASCUS_QUEUE_PREFIX: `health-w${port}`,
+        GITEA_URL: sim.url,
+        GITEA_TOKEN: sim.token,
+        ...env,
       });
       procs.push(p);
-      return waitFor('the worker\'s readyz', async () => {
-        const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-        return r ? { status: r.status, body: (await r.json()) as { ready: boolean; checks: Record<string, string> } } : null;
-      }, 20_000, 100);
+      return waitFor(
+        "the worker's readyz",
+        async () => {
+          const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+          return r ? { status: r.status, body: (await r.json()) as { ready: boolean; checks: Record<string, string> } } : null;
+        },
+        20_000,
+        100,
+      );
     };
     // The default builder, Claude Code, from the project's install, with its credential.
     const claude = { PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`, ANTHROPIC_API_KEY: 'sk-ant-health-test-key' };
@@ -77,7 +105,9 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
     expect(noKey.status).toBe(503);
     expect(noKey.body.checks.builder).toMatch(/^claude-code: Claude Code has no credentials: set ANTHROPIC_API_KEY/);
     const noCli = await worker({ ANTHROPIC_API_KEY: 'sk-ant-x', DAMASCUS_BUILDERS: 'codex', OPENAI_API_KEY: 'sk-x', PATH: '/usr/bin:/bin' });
-    expect(noCli.body.checks.builder).toMatch(/^claude-code: `claude` is not installed \(not found on PATH\); install claude-code 2\.1\.332 or later; codex: `codex` is not installed/);
+    expect(noCli.body.checks.builder).toMatch(
+      /^claude-code: `claude` is not installed \(not found on PATH\); install claude-code 2\.1\.332 or later; codex: `codex` is not installed/,
+    );
     // No bubblewrap on PATH: no build can run, and the worker is not ready.
     const none = await worker({ PATH: '/nonexistent' });
     expect(none.status).toBe(503);
@@ -90,10 +120,15 @@ describe('damascus serve: /healthz, /readyz, /metrics', () => {
   test('Redis down: the server stays up and /readyz says what is missing, then recovers', async () => {
     const { p, base } = await serve({ DATABASE_URL: db.url, REDIS_URL: redis.url });
     await redis.stop();
-    const down = await waitFor('readyz to report Redis', async () => {
-      const r = await fetch(`${base}/readyz`);
-      return r.status === 503 ? r.json() : null;
-    }, 20_000, 200);
+    const down = await waitFor(
+      'readyz to report Redis',
+      async () => {
+        const r = await fetch(`${base}/readyz`);
+        return r.status === 503 ? r.json() : null;
+      },
+      20_000,
+      200,
+    );
     expect(down.ready).toBe(false);
     expect(down.checks.postgres).toBe('ok');
     expect(down.checks.redis).toMatch(/Redis is not reachable/);

@@ -16,7 +16,19 @@ describe('POST /api/v1/review-results', () => {
   const woken: number[] = [];
   beforeAll(async () => {
     db = await createTestDb();
-    server = createHttpServer([reviewResultsRoute({ sql: db.sql, callbackSecret: CALLBACK, log: createLogger('silent'), afterCommit: async (id) => { woken.push(id); } })], createLogger('silent'));
+    server = createHttpServer(
+      [
+        reviewResultsRoute({
+          sql: db.sql,
+          callbackSecret: CALLBACK,
+          log: createLogger('silent'),
+          afterCommit: async (id) => {
+            woken.push(id);
+          },
+        }),
+      ],
+      createLogger('silent'),
+    );
     base = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
   });
   afterAll(async () => {
@@ -26,17 +38,34 @@ describe('POST /api/v1/review-results', () => {
 
   const nonceOf = (workItem: number) => `nonce-${workItem}`;
   const result = (workItem: number, over: Record<string, unknown> = {}) => ({
-    version: 1, workItem, repository: 'acme/widgets', headSha: SHA, runId: '17', runUrl: 'http://gitea/acme/widgets/actions/runs/17', dispatch: nonceOf(workItem),
-    passed: false, exitCode: 1, timedOut: false, durationMs: 1234, outputTail: 'FAIL tests/a.test.ts', outputTruncated: false,
-    tests: { total: 3, failed: 1, skipped: 0, failing: ['a > adds'], skippedNames: [] }, ...over,
+    version: 1,
+    workItem,
+    repository: 'acme/widgets',
+    headSha: SHA,
+    runId: '17',
+    runUrl: 'http://gitea/acme/widgets/actions/runs/17',
+    dispatch: nonceOf(workItem),
+    passed: false,
+    exitCode: 1,
+    timedOut: false,
+    durationMs: 1234,
+    outputTail: 'FAIL tests/a.test.ts',
+    outputTruncated: false,
+    tests: { total: 3, failed: 1, skipped: 0, failing: ['a > adds'], skippedNames: [] },
+    ...over,
   });
   async function post(body: unknown, secretFor = 'acme/widgets', raw?: string, repositoryHeader = secretFor) {
     const text = raw ?? JSON.stringify(body);
     const res = await fetch(`${base}/api/v1/review-results`, {
-      method: 'POST', body: text,
-      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: repositoryHeader, [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, secretFor), text) },
+      method: 'POST',
+      body: text,
+      headers: {
+        'content-type': 'application/json',
+        [REPOSITORY_HEADER]: repositoryHeader,
+        [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, secretFor), text),
+      },
     });
-    return { status: res.status, json: await res.json() as Record<string, unknown> };
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   }
   const rows = async () => (await db.sql`SELECT count(*)::int AS n FROM ci_results`)[0]!.n as number;
   async function reviewItem() {
@@ -62,19 +91,28 @@ describe('POST /api/v1/review-results', () => {
     expect(await rows()).toBe(1);
   });
 
-  test('wrong signature, another project\'s secret, unknown item, stale SHA, wrong state, bad body: refused, nothing written', async () => {
+  test("wrong signature, another project's secret, unknown item, stale SHA, wrong state, bad body: refused, nothing written", async () => {
     const id = await reviewItem();
     const before = await rows();
     const text = JSON.stringify(result(id, { runId: 'x1' }));
-    const unsigned = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: text, headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' } });
+    const unsigned = await fetch(`${base}/api/v1/review-results`, {
+      method: 'POST',
+      body: text,
+      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' },
+    });
     expect(unsigned.status).toBe(401);
     // Signed with this repository's secret, but the header names another one: the other one's secret is checked.
     expect((await post(result(id, { runId: 'x3' }), 'acme/widgets', undefined, 'acme/other')).status).toBe(401);
     // Another project's secret, named honestly in the header: the body claims acme/widgets, so it is refused.
     expect((await post(result(id, { runId: 'x2' }), 'acme/other')).status).toBe(400);
     const altered = await fetch(`${base}/api/v1/review-results`, {
-      method: 'POST', body: text.replace('"x1"', '"x9"'),
-      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets', [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, 'acme/widgets'), text) },
+      method: 'POST',
+      body: text.replace('"x1"', '"x9"'),
+      headers: {
+        'content-type': 'application/json',
+        [REPOSITORY_HEADER]: 'acme/widgets',
+        [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK, 'acme/widgets'), text),
+      },
     });
     expect(altered.status).toBe(401); // body altered after signing
     const unknown = await post(result(987654, { runId: 'x4' }));
@@ -102,7 +140,7 @@ describe('POST /api/v1/review-results', () => {
     expect((await post(result(id, { runId: 'y3', headSha: newHead, dispatch: 'nonce-new-head' }))).status).toBe(202);
   });
 
-  test('ATTACK: a wrong nonce, no nonce, another item\'s nonce and a replayed nonce are all refused; nothing is written', async () => {
+  test("ATTACK: a wrong nonce, no nonce, another item's nonce and a replayed nonce are all refused; nothing is written", async () => {
     const id = await reviewItem();
     const other = await reviewItem();
     const before = await rows();
@@ -136,23 +174,29 @@ describe('POST /api/v1/review-results', () => {
 
   test('NUL bytes in the output tail and the failing test names are stripped, and the result is stored', async () => {
     const id = await reviewItem();
-    const r = await post(result(id, { outputTail: 'bin\u0000ary\u0000 output', tests: { total: 1, failed: 1, skipped: 0, failing: ['a\u0000b'], skippedNames: ['s\u0000'] } }));
+    const r = await post(
+      result(id, { outputTail: 'bin\u0000ary\u0000 output', tests: { total: 1, failed: 1, skipped: 0, failing: ['a\u0000b'], skippedNames: ['s\u0000'] } }),
+    );
     expect(r.status).toBe(202);
     const [ci] = await db.sql`SELECT output_tail, failing_tests, details -> 'tests' -> 'skippedNames' AS skipped FROM ci_results WHERE item_id = ${id}`;
     expect(ci).toEqual({ outputTail: 'binary output', failingTests: ['ab'], skipped: ['s'] });
   });
 
-  test('the signature is checked on the raw bytes before any parse: an unsigned body is never parsed; the body must name the header\'s repository', async () => {
+  test("the signature is checked on the raw bytes before any parse: an unsigned body is never parsed; the body must name the header's repository", async () => {
     const id = await reviewItem();
     // Not JSON, but unsigned: 401 (a parse would have said 400).
-    const junk = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: '{"a":'.repeat(1000), headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' } });
+    const junk = await fetch(`${base}/api/v1/review-results`, {
+      method: 'POST',
+      body: '{"a":'.repeat(1000),
+      headers: { 'content-type': 'application/json', [REPOSITORY_HEADER]: 'acme/widgets' },
+    });
     expect(junk.status).toBe(401);
     const noHeader = await fetch(`${base}/api/v1/review-results`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(noHeader.status).toBe(401);
-    expect((await noHeader.json() as { error: string }).error).toMatch(/x-damascus-repository/);
+    expect(((await noHeader.json()) as { error: string }).error).toMatch(/x-damascus-repository/);
     // acme/other's key signs a body that claims acme/widgets.
     const claimed = await post(result(id, { runId: 'h1' }), 'acme/other');
-    expect(claimed).toEqual({ status: 400, json: { error: 'the body\'s repository acme/widgets is not the x-damascus-repository acme/other' } });
+    expect(claimed).toEqual({ status: 400, json: { error: "the body's repository acme/widgets is not the x-damascus-repository acme/other" } });
   });
 
   test('ATTACK: an upload many times the size limit is cut off: 413, and the connection is closed long before the client has sent it all', async () => {
@@ -163,10 +207,14 @@ describe('POST /api/v1/review-results', () => {
       let answer = '';
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const finish = () => resolve({ status: /^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 'none', sent });
-      socket.on('data', (d) => { answer += d.toString('latin1'); });
+      socket.on('data', (d) => {
+        answer += d.toString('latin1');
+      });
       socket.on('error', () => {});
       socket.on('close', finish);
-      socket.write(`POST /api/v1/review-results HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${REPOSITORY_HEADER}: acme/widgets\r\ntransfer-encoding: chunked\r\n\r\n`);
+      socket.write(
+        `POST /api/v1/review-results HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${REPOSITORY_HEADER}: acme/widgets\r\ntransfer-encoding: chunked\r\n\r\n`,
+      );
       const pump = () => {
         while (sent < total && !socket.destroyed) {
           sent += chunk.length;

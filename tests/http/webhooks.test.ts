@@ -16,10 +16,21 @@ describe('POST /api/gitea/webhooks', () => {
   const after: { wake: boolean; relay: boolean }[] = [];
   beforeAll(async () => {
     db = await createTestDb();
-    server = createHttpServer([webhookRoute({
-      sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log: createLogger('silent'),
-      afterCommit: async (o) => { after.push({ wake: o.wake, relay: o.relay }); },
-    })], createLogger('silent'));
+    server = createHttpServer(
+      [
+        webhookRoute({
+          sql: db.sql,
+          secret: SECRET,
+          triggerLabel: 'damascus',
+          botLogin: () => 'damascus-bot',
+          log: createLogger('silent'),
+          afterCommit: async (o) => {
+            after.push({ wake: o.wake, relay: o.relay });
+          },
+        }),
+      ],
+      createLogger('silent'),
+    );
     base = `http://127.0.0.1:${await listen(server, 0, '127.0.0.1')}`;
   });
   afterAll(async () => {
@@ -27,16 +38,24 @@ describe('POST /api/gitea/webhooks', () => {
     await db.drop();
   });
 
-  async function deliver(payload: unknown, event: string, eventType: string, opts: { delivery?: string; secret?: string; body?: string; headers?: Record<string, string> } = {}) {
+  async function deliver(
+    payload: unknown,
+    event: string,
+    eventType: string,
+    opts: { delivery?: string; secret?: string; body?: string; headers?: Record<string, string> } = {},
+  ) {
     const body = opts.body ?? giteaBody(payload);
     // Signed as Gitea signs once setup installed the hook: with the secret derived for the payload's repository.
     const headers = { ...giteaHeaders(body, opts.secret ?? hookSecretFor(SECRET, payload), event, eventType, opts.delivery), ...opts.headers };
     const res = await fetch(`${base}/api/gitea/webhooks`, { method: 'POST', headers, body });
-    return { status: res.status, json: await res.json() as Record<string, unknown> };
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   }
-  const counts = async () => (await db.sql`
+  const counts = async () =>
+    (
+      await db.sql`
     SELECT (SELECT count(*) FROM webhook_deliveries)::int AS deliveries, (SELECT count(*) FROM work_items)::int AS items,
-           (SELECT count(*) FROM events_outbox)::int AS events, (SELECT count(*) FROM projects)::int AS projects`)[0]!;
+           (SELECT count(*) FROM events_outbox)::int AS events, (SELECT count(*) FROM projects)::int AS projects`
+    )[0]!;
 
   // What each real capture must get (the first test below delivers them to a fresh database, in this order):
   // 200 with its result when the delivery is stored, 202 with the reason when it is ignored unstored.
@@ -108,7 +127,8 @@ describe('POST /api/gitea/webhooks', () => {
     const r = await deliver(payload, 'issues', 'issue_label', { delivery });
     expect(r).toEqual({ status: 200, json: { result: 'created', item: expect.any(Number) } });
     expect(after).toEqual([{ wake: true, relay: true }]);
-    const [item] = await db.sql`SELECT w.state, w.title, w.requested_by, p.owner, p.name FROM work_items w JOIN projects p ON p.id = w.project_id WHERE w.id = ${r.json.item as number}`;
+    const [item] =
+      await db.sql`SELECT w.state, w.title, w.requested_by, p.owner, p.name FROM work_items w JOIN projects p ON p.id = w.project_id WHERE w.id = ${r.json.item as number}`;
     expect(item).toEqual({ state: 'spec', title: 'story 7', requestedBy: 'alice', owner: 'acme', name: 'widgets' });
     const before = await counts();
     const dup = await deliver(payload, 'issues', 'issue_label', { delivery });
@@ -162,7 +182,11 @@ describe('POST /api/gitea/webhooks', () => {
     const before = await counts();
     const own = await deliver(commentPayload({ number: 10, body: 'status comment', sender: 'damascus-bot' }), 'issue_comment', 'issue_comment');
     expect(own.status).toBe(202);
-    const actions = await deliver(issuePayload({ action: 'label_updated', number: 11, labels: ['damascus'], sender: 'gitea-actions' }), 'issues', 'issue_label');
+    const actions = await deliver(
+      issuePayload({ action: 'label_updated', number: 11, labels: ['damascus'], sender: 'gitea-actions' }),
+      'issues',
+      'issue_label',
+    );
     expect(actions.status).toBe(202);
     expect(await counts()).toEqual(before);
     const human = await deliver(commentPayload({ number: 10, body: '/damascus status', sender: 'bob' }), 'issue_comment', 'issue_comment');
@@ -172,7 +196,7 @@ describe('POST /api/gitea/webhooks', () => {
     expect((row!.payload as { comment: { body: string } }).comment.body).toBe('/damascus status');
   });
 
-  test('ATTACK: a delivery signed with another repository\'s secret, or with the shared DAMASCUS_WEBHOOK_SECRET, is refused', async () => {
+  test("ATTACK: a delivery signed with another repository's secret, or with the shared DAMASCUS_WEBHOOK_SECRET, is refused", async () => {
     const before = await counts();
     // Someone who learnt acme/widgets' hook secret signs a payload that names acme/other.
     const forB = issuePayload({ action: 'label_updated', number: 40, labels: ['damascus'], repo: 'acme/other', repoId: 2 });
@@ -190,7 +214,13 @@ describe('POST /api/gitea/webhooks', () => {
     // The master secret itself (what every hook shared before) signs for no repository.
     expect((await deliver(forA, 'issues', 'issue_label', { secret: SECRET })).status).toBe(401);
     // Owner/name casing does not change the key (Gitea names are case-insensitive); the right key still works.
-    expect((await deliver(forA, 'issues', 'issue_label', { secret: hookSecretFor(SECRET, issuePayload({ action: 'x', number: 1, labels: [], repo: 'ACME/Widgets' })) })).status).toBe(200);
+    expect(
+      (
+        await deliver(forA, 'issues', 'issue_label', {
+          secret: hookSecretFor(SECRET, issuePayload({ action: 'x', number: 1, labels: [], repo: 'ACME/Widgets' })),
+        })
+      ).status,
+    ).toBe(200);
     expect((await counts()).items).toBe(before.items + 1);
   });
 
@@ -235,9 +265,11 @@ describe('POST /api/gitea/webhooks', () => {
     const syncedPr = ownCapture('pull_request.pull_request_sync.synchronized.json').payload as unknown as Pr;
     const repoOf = (p: Pr) => [p.repository.owner.login, p.repository.name] as const;
     const seed = async (owner: string, name: string, issue: number, pr: number, state: string) => {
-      const [p] = await db.sql`INSERT INTO projects (owner, name) VALUES (${owner}, ${name}) ON CONFLICT (owner, name) DO UPDATE SET name = EXCLUDED.name RETURNING id`;
+      const [p] =
+        await db.sql`INSERT INTO projects (owner, name) VALUES (${owner}, ${name}) ON CONFLICT (owner, name) DO UPDATE SET name = EXCLUDED.name RETURNING id`;
       await db.sql`UPDATE work_items SET pr_number = NULL WHERE project_id = ${p!.id} AND pr_number = ${pr}`;
-      const [w] = await db.sql`INSERT INTO work_items (project_id, issue_number, pr_number, state) VALUES (${p!.id}, ${issue}, ${pr}, ${state}::work_state) RETURNING id`;
+      const [w] =
+        await db.sql`INSERT INTO work_items (project_id, issue_number, pr_number, state) VALUES (${p!.id}, ${issue}, ${pr}, ${state}::work_state) RETURNING id`;
       return w!.id as number;
     };
     const merged = await seed(...repoOf(mergedPr), 501, mergedPr.number, 'review');
@@ -311,12 +343,22 @@ describe('POST /api/gitea/webhooks', () => {
     expect(await db.sql`SELECT id FROM webhook_deliveries WHERE result = 'received'`).toHaveLength(0);
   });
 
-  test('a signed push (what Gitea\'s hook test sends) is answered 202 and counted as `test`; an unsigned one is refused as bad_signature', async () => {
+  test("a signed push (what Gitea's hook test sends) is answered 202 and counted as `test`; an unsigned one is refused as bad_signature", async () => {
     const metrics = createMetrics();
-    const counted = createHttpServer([webhookRoute({
-      sql: db.sql, secret: SECRET, triggerLabel: 'damascus', botLogin: () => 'damascus-bot', log: createLogger('silent'), metrics,
-      afterCommit: async () => {},
-    })], createLogger('silent'));
+    const counted = createHttpServer(
+      [
+        webhookRoute({
+          sql: db.sql,
+          secret: SECRET,
+          triggerLabel: 'damascus',
+          botLogin: () => 'damascus-bot',
+          log: createLogger('silent'),
+          metrics,
+          afterCommit: async () => {},
+        }),
+      ],
+      createLogger('silent'),
+    );
     const url = `http://127.0.0.1:${await listen(counted, 0, '127.0.0.1')}/api/gitea/webhooks`;
     const counter = async (result: string) => (await metrics.webhookDeliveries.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
     try {

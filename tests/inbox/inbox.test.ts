@@ -65,7 +65,12 @@ async function feedWebhooks(opts: { keepBotEvents?: boolean } = {}): Promise<voi
     if (ev.kind === 'ignored' || ev.kind === 'invalid') continue;
     if (!opts.keepBotEvents && isBotSender(ev.sender.login, sim.botLogin)) continue;
     await db.sql.begin((tx) =>
-      applyWebhookEvent(tx, { deliveryId: h('x-gitea-delivery'), event: h('x-gitea-event'), eventType: h('x-gitea-event-type'), action: payload.action ?? null }, ev, TRIGGER),
+      applyWebhookEvent(
+        tx,
+        { deliveryId: h('x-gitea-delivery'), event: h('x-gitea-event'), eventType: h('x-gitea-event-type'), action: payload.action ?? null },
+        ev,
+        TRIGGER,
+      ),
     );
   }
   fed = receiver.received.length;
@@ -86,7 +91,14 @@ async function forgedComment(n: number, body: string, by: string, forge: (p: Loo
   forge(payload);
   const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload });
   if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(`forged payload not routed: ${JSON.stringify(ev)}`);
-  await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-${commentId}-${Math.random()}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, TRIGGER));
+  await db.sql.begin((tx) =>
+    applyWebhookEvent(
+      tx,
+      { deliveryId: `forged-${commentId}-${Math.random()}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' },
+      ev,
+      TRIGGER,
+    ),
+  );
   return commentId;
 }
 const lastResult = async () => (await db.sql<{ result: string }[]>`SELECT result FROM webhook_deliveries ORDER BY id DESC LIMIT 1`)[0]!.result;
@@ -137,7 +149,11 @@ describe('processInbox: answers', () => {
     const s = await storyWithQuestions(['Which file format should the export use?']);
     expect((await item(s.itemId)).state).toBe('awaiting_human');
     const asked = sim.comments(OWNER, REPO, s.n).find((c) => c.id === s.questions[0]!.commentId)!;
-    const quoted = asked.body.split('\n').filter((l) => !l.startsWith('<!--')).map((l) => `> ${l}`).join('\n');
+    const quoted = asked.body
+      .split('\n')
+      .filter((l) => !l.startsWith('<!--'))
+      .map((l) => `> ${l}`)
+      .join('\n');
     await comment(s.n, `${quoted}\n\nCSV, please.`, 'wendy');
 
     const r = await inbox();
@@ -336,7 +352,9 @@ describe('processInbox: closing an issue', () => {
     const payload = JSON.parse(closing.body);
     const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error('not routed');
-    const again = await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: String(closing.headers['x-gitea-delivery']), event: 'issues', eventType: 'issues', action: 'closed' }, ev, TRIGGER));
+    const again = await db.sql.begin((tx) =>
+      applyWebhookEvent(tx, { deliveryId: String(closing.headers['x-gitea-delivery']), event: 'issues', eventType: 'issues', action: 'closed' }, ev, TRIGGER),
+    );
     expect(again).toEqual({ status: 'duplicate' });
     expect(await pendingInbox()).toBe(0);
   });
@@ -345,7 +363,9 @@ describe('processInbox: closing an issue', () => {
     const n = sim.createIssue(OWNER, REPO, { title: 'Rita asked for it', user: 'rita' });
     sim.labelIssue(OWNER, REPO, n, [TRIGGER], { by: 'wendy' });
     await feedWebhooks();
-    const [row] = await db.sql<{ id: number }[]>`SELECT w.id FROM work_items w JOIN projects p ON p.id = w.project_id WHERE p.name = ${REPO} AND w.issue_number = ${n}`;
+    const [row] = await db.sql<
+      { id: number }[]
+    >`SELECT w.id FROM work_items w JOIN projects p ON p.id = w.project_id WHERE p.name = ${REPO} AND w.issue_number = ${n}`;
     sim.closeIssue(OWNER, REPO, n, { by: 'rita' });
     await feedWebhooks();
     await inbox();
@@ -361,10 +381,21 @@ describe('processInbox: closing an issue', () => {
     sim.dropWebhooks(true);
     sim.closeIssue(OWNER, REPO, s.n, { by: 'rita' });
     sim.dropWebhooks(false);
-    const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload: JSON.parse(receiver.received.find((d) => String(d.headers['x-gitea-event']) === 'issues')!.body) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issues',
+      payload: JSON.parse(receiver.received.find((d) => String(d.headers['x-gitea-event']) === 'issues')!.body),
+    });
     if (ev.kind !== 'issue.labels' && ev.kind !== 'issue.opened') throw new Error('expected an issue delivery as a template');
-    const forged = { kind: 'issue.closed' as const, repo: ev.repo, issue: { ...ev.issue, number: s.n, state: 'closed' as const }, sender: { id: 1, login: 'wendy' } };
-    await db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `forged-close-${s.n}`, event: 'issues', eventType: 'issues', action: 'closed' }, forged, TRIGGER));
+    const forged = {
+      kind: 'issue.closed' as const,
+      repo: ev.repo,
+      issue: { ...ev.issue, number: s.n, state: 'closed' as const },
+      sender: { id: 1, login: 'wendy' },
+    };
+    await db.sql.begin((tx) =>
+      applyWebhookEvent(tx, { deliveryId: `forged-close-${s.n}`, event: 'issues', eventType: 'issues', action: 'closed' }, forged, TRIGGER),
+    );
     await inbox();
     expect((await item(s.itemId)).state).toBe('spec');
     expect(await issueState(s.n)).toBe('open');

@@ -25,7 +25,7 @@ live('the simulator observes what the real Gitea observes', () => {
   beforeAll(async () => {
     const g = new LiveGitea(env as Exclude<typeof env, string>);
     await g.start();
-    version = (await (await fetch(`${g.url}/api/v1/version`)).json() as { version: string }).version;
+    version = ((await (await fetch(`${g.url}/api/v1/version`)).json()) as { version: string }).version;
     real = await observe(await liveCalibrationWorld(g));
     sim = await startGiteaSim();
     simulated = await observe(simCalibrationWorld(sim));

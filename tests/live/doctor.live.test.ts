@@ -43,10 +43,21 @@ live('damascus doctor against a real Gitea', () => {
   const outputs: CliRun[] = [];
 
   const base = (): Record<string, string> => ({
-    DATABASE_URL: db.url, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', DAMASCUS_QUEUE_PREFIX: `doc${randomBytes(3).toString('hex')}`,
-    DAMASCUS_PORT: String(port), DAMASCUS_PUBLIC_URL: `http://127.0.0.1:${port}`, GITEA_URL: g.url, GITEA_TOKEN: botToken,
-    DAMASCUS_WEBHOOK_SECRET: secret, DAMASCUS_CALLBACK_SECRET: callback, DAMASCUS_RUNS_ON: e.runnerLabel, DAMASCUS_DATA_DIR: join(dir.path, 'data'),
-    DAMASCUS_LOG_LEVEL: 'warn', DAMASCUS_TRIGGER_LABEL: '', DAMASCUS_BOT_LOGIN: '', DAMASCUS_PHASES_MODULE: '',
+    DATABASE_URL: db.url,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    DAMASCUS_QUEUE_PREFIX: `doc${randomBytes(3).toString('hex')}`,
+    DAMASCUS_PORT: String(port),
+    DAMASCUS_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    GITEA_URL: g.url,
+    GITEA_TOKEN: botToken,
+    DAMASCUS_WEBHOOK_SECRET: secret,
+    DAMASCUS_CALLBACK_SECRET: callback,
+    DAMASCUS_RUNS_ON: e.runnerLabel,
+    DAMASCUS_DATA_DIR: join(dir.path, 'data'),
+    DAMASCUS_LOG_LEVEL: 'warn',
+    DAMASCUS_TRIGGER_LABEL: '',
+    DAMASCUS_BOT_LOGIN: '',
+    DAMASCUS_PHASES_MODULE: '',
   });
   const cli = async (args: string[], extra: Record<string, string> = {}) => {
     const r = await damascus(args, { ...base(), ...extra }, 120_000);
@@ -73,7 +84,10 @@ live('damascus doctor against a real Gitea', () => {
     const other = await g.org('docother', await g.user('docowner'));
     adminOnly = await g.repo(other, 'adminonly');
     await g.collaborator(adminOnly, bot.login, 'admin');
-    for (const [r, extra] of [[healthy, []], [noRunner, ['--runs-on', 'damascus-no-such-runner']]] as const) {
+    for (const [r, extra] of [
+      [healthy, []],
+      [noRunner, ['--runs-on', 'damascus-no-such-runner']],
+    ] as const) {
       const s = await cli(['setup', `${r.owner}/${r.name}`, ...extra]);
       if (s.code !== 0) throw new Error(`setup failed: ${s.stdout}${s.stderr}`);
     }
@@ -87,11 +101,23 @@ live('damascus doctor against a real Gitea', () => {
     for (const r of outputs) for (const s of [botToken, adminToken, secret, callback]) expect(r.stdout + r.stderr).not.toContain(s);
   });
 
-  test('a healthy repository: every check ok (the global runner shows with the admin\'s token), exit 0', async () => {
+  test("a healthy repository: every check ok (the global runner shows with the admin's token), exit 0", async () => {
     const asBot = await cli(['doctor', `${healthy.owner}/${healthy.name}`]);
     process.stderr.write(`doctor (bot):\n${asBot.stdout}\n`);
     const checks = report(asBot);
-    for (const name of ['settings', 'gitea reachable', 'token user', 'token scopes', 'setup rights', 'actions enabled', 'review workflow', 'action readable', 'webhook', 'test delivery', 'public URL']) {
+    for (const name of [
+      'settings',
+      'gitea reachable',
+      'token user',
+      'token scopes',
+      'setup rights',
+      'actions enabled',
+      'review workflow',
+      'action readable',
+      'webhook',
+      'test delivery',
+      'public URL',
+    ]) {
       expect([name, checks.get(name)?.[0]]).toEqual([name, 'ok']);
     }
     expect(asBot.code).toBe(0);
@@ -99,7 +125,7 @@ live('damascus doctor against a real Gitea', () => {
     expect(asAdmin.get('runner online')).toEqual(['ok', expect.stringContaining(e.runnerLabel)]);
   });
 
-  test('a serve whose DAMASCUS_WEBHOOK_SECRET is not the hook\'s: the hook\'s secret tag and the test delivery both fail', async () => {
+  test("a serve whose DAMASCUS_WEBHOOK_SECRET is not the hook's: the hook's secret tag and the test delivery both fail", async () => {
     const rotated = randomBytes(16).toString('hex');
     await startServe(rotated);
     try {
@@ -107,7 +133,10 @@ live('damascus doctor against a real Gitea', () => {
       process.stderr.write(`doctor (wrong secret):\n${r.stdout}\n`);
       expect(r.code).toBe(1);
       const checks = report(r);
-      expect(checks.get('webhook')).toEqual(['FAIL', expect.stringMatching(/its secret may differ from DAMASCUS_WEBHOOK_SECRET.*run damascus setup, which replaces the hook/)]);
+      expect(checks.get('webhook')).toEqual([
+        'FAIL',
+        expect.stringMatching(/its secret may differ from DAMASCUS_WEBHOOK_SECRET.*run damascus setup, which replaces the hook/),
+      ]);
       expect(checks.get('test delivery')).toEqual(['FAIL', expect.stringMatching(/arrived but its signature did not verify/)]);
       expect(r.stdout).not.toContain(rotated);
     } finally {
@@ -119,13 +148,19 @@ live('damascus doctor against a real Gitea', () => {
     const r = await cli(['doctor', `${noRunner.owner}/${noRunner.name}`], { GITEA_TOKEN: adminToken, DAMASCUS_RUNS_ON: 'damascus-no-such-runner' });
     process.stderr.write(`doctor (no runner):\n${r.stdout}\n`);
     expect(r.code).toBe(1);
-    expect(report(r).get('runner online')).toEqual(['FAIL', expect.stringMatching(new RegExp(`^no online runner has label damascus-no-such-runner \\(seen: .*${e.runnerLabel}`))]);
+    expect(report(r).get('runner online')).toEqual([
+      'FAIL',
+      expect.stringMatching(new RegExp(`^no online runner has label damascus-no-such-runner \\(seen: .*${e.runnerLabel}`)),
+    ]);
   });
 
   test('a bot that is only an admin collaborator: the setup rights check names how to get owner rights', async () => {
     const r = await cli(['doctor', `${adminOnly.owner}/${adminOnly.name}`]);
     process.stderr.write(`doctor (admin only):\n${r.stdout}\n`);
     expect(r.code).toBe(1);
-    expect(report(r).get('setup rights')).toEqual(['FAIL', expect.stringMatching(/has "admin" rights .*make \S+ own the repository, a site admin, or a member of an org team with admin access/)]);
+    expect(report(r).get('setup rights')).toEqual([
+      'FAIL',
+      expect.stringMatching(/has "admin" rights .*make \S+ own the repository, a site admin, or a member of an org team with admin access/),
+    ]);
   });
 });

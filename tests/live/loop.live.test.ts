@@ -45,12 +45,34 @@ function llmAnswer(req: LlmRequest): LlmScript {
   const usage = { promptTokens: 1200, completionTokens: 300 };
   if (prompt.includes(LANG.body)) {
     const answered = prompt.includes(LANG.answer);
-    return { ...usage, text: specText({ summary: 'Record the greeting language in lang.txt.', criterion: '`lang.txt` names the greeting language.', testCommand: LANG.testCommand, scope: LANG.file, questions: answered ? [] : [LANG.question] }) };
+    return {
+      ...usage,
+      text: specText({
+        summary: 'Record the greeting language in lang.txt.',
+        criterion: '`lang.txt` names the greeting language.',
+        testCommand: LANG.testCommand,
+        scope: LANG.file,
+        questions: answered ? [] : [LANG.question],
+      }),
+    };
   }
-  if (prompt.includes(HELLO.body)) return { ...usage, text: specText({ summary: 'Add a greeting file.', criterion: '`greeting.txt` says hello.', testCommand: HELLO.testCommand, scope: HELLO.file }) };
+  if (prompt.includes(HELLO.body))
+    return {
+      ...usage,
+      text: specText({ summary: 'Add a greeting file.', criterion: '`greeting.txt` says hello.', testCommand: HELLO.testCommand, scope: HELLO.file }),
+    };
   for (const who of ['A', 'B'] as const) {
     const g = GUEST(who);
-    if (prompt.includes(g.body)) return { ...usage, text: specText({ summary: `Sign the guest book as ${who}.`, criterion: `shared.txt has the line ${who}.`, testCommand: g.testCommand, scope: 'shared.txt' }) };
+    if (prompt.includes(g.body))
+      return {
+        ...usage,
+        text: specText({
+          summary: `Sign the guest book as ${who}.`,
+          criterion: `shared.txt has the line ${who}.`,
+          testCommand: g.testCommand,
+          scope: 'shared.txt',
+        }),
+      };
   }
   return { status: 400, message: 'the scripted LLM does not know this story' };
 }
@@ -126,7 +148,9 @@ live('the whole loop against a real Gitea and act_runner', () => {
   /** alice opens an issue through the API (as a person would in the UI). */
   async function openIssue(title: string, body: string): Promise<number> {
     const res = await fetch(`${g.url}/api/v1/repos/${repo.owner}/${repo.name}/issues`, {
-      method: 'POST', headers: { Authorization: `token ${await aliceToken()}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ title, body }),
+      method: 'POST',
+      headers: { Authorization: `token ${await aliceToken()}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title, body }),
     });
     if (res.status !== 201) throw new Error(`could not open an issue: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { number: number }).number;
@@ -141,20 +165,30 @@ live('the whole loop against a real Gitea and act_runner', () => {
   }
 
   async function history(itemId: number): Promise<string[]> {
-    return (await db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${itemId} ORDER BY id`).map((v) => `${v.phase}:${v.verdict}→${v.toState}`);
+    return (await db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${itemId} ORDER BY id`).map(
+      (v) => `${v.phase}:${v.verdict}→${v.toState}`,
+    );
   }
 
   async function logs(): Promise<string> {
-    return Object.entries(procs).map(([n, p]) => `--- ${n} ---\n${p.output().slice(-6000)}`).join('\n');
+    return Object.entries(procs)
+      .map(([n, p]) => `--- ${n} ---\n${p.output().slice(-6000)}`)
+      .join('\n');
   }
 
   async function waitDone(story: Story, timeoutMs = 360_000): Promise<void> {
-    await waitFor(`#${story.issue} (${story.key}) to be done`, async () => {
-      for (const [n, p] of Object.entries(procs)) if (p.proc.exitCode !== null) throw new Error(`damascus ${n} exited: ${p.output().slice(-3000)}`);
-      const it = await itemOf(story.issue);
-      if (it && ['blocked', 'cancelled'].includes(it.state)) throw new Error(`#${story.issue} is ${it.state}: ${(await history(it.id)).join(', ')}\n${await logs()}`);
-      return it?.state === 'done';
-    }, timeoutMs, 500).catch(async (err: Error) => {
+    await waitFor(
+      `#${story.issue} (${story.key}) to be done`,
+      async () => {
+        for (const [n, p] of Object.entries(procs)) if (p.proc.exitCode !== null) throw new Error(`damascus ${n} exited: ${p.output().slice(-3000)}`);
+        const it = await itemOf(story.issue);
+        if (it && ['blocked', 'cancelled'].includes(it.state))
+          throw new Error(`#${story.issue} is ${it.state}: ${(await history(it.id)).join(', ')}\n${await logs()}`);
+        return it?.state === 'done';
+      },
+      timeoutMs,
+      500,
+    ).catch(async (err: Error) => {
       const it = await itemOf(story.issue);
       throw new Error(`${err.message} (it is ${it?.state}): ${it ? (await history(it.id)).join(', ') : ''}\n${await logs()}`);
     });
@@ -205,17 +239,28 @@ live('the whole loop against a real Gitea and act_runner', () => {
       for (const s of Object.values(stories)) s.itemId = (await waitFor(`#${s.issue} to become an item`, () => itemOf(s.issue), 60_000, 200))!.id;
 
       // #2 asks a question on the issue; alice quote-replies.
-      const [q] = await waitFor('the question of #2', async () => {
-        const rows = await db.sql`SELECT id, tag, question, comment_id FROM human_issues WHERE item_id = ${stories.lang!.itemId} AND status = 'open' AND comment_id IS NOT NULL`;
-        return rows.length ? rows : null;
-      }, 120_000, 500);
+      const [q] = await waitFor(
+        'the question of #2',
+        async () => {
+          const rows =
+            await db.sql`SELECT id, tag, question, comment_id FROM human_issues WHERE item_id = ${stories.lang!.itemId} AND status = 'open' AND comment_id IS NOT NULL`;
+          return rows.length ? rows : null;
+        },
+        120_000,
+        500,
+      );
       await aliceClient.createIssueComment(repo.owner, repo.name, stories.lang!.issue, `> ${String(q!.question)}\n\n${LANG.answer}`);
 
       for (const s of Object.values(stories)) await waitDone(s);
-      await waitFor('the relay to deliver every event', async () => {
-        const [r] = await db.sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL)::int AS pending FROM events_outbox`;
-        return r!.pending === 0;
-      }, 60_000, 500);
+      await waitFor(
+        'the relay to deliver every event',
+        async () => {
+          const [r] = await db.sql`SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL)::int AS pending FROM events_outbox`;
+          return r!.pending === 0;
+        },
+        60_000,
+        500,
+      );
     } catch (err) {
       failed = true;
       process.stderr.write(`live setup failed: ${(err as Error).stack}\n`);
@@ -231,7 +276,11 @@ live('the whole loop against a real Gitea and act_runner', () => {
     if (!failed && giteaProxy) report();
     if (process.env.DAMASCUS_LIVE_RECORD && giteaProxy && serveProxy) {
       const version = ((await (await fetch(`${g.url}/api/v1/version`)).json()) as { version: string }).version;
-      const written = writeCaptures(join(ROOT, 'tests', 'fixtures', `gitea-${version}`), { gitea: version, api: giteaProxy.exchanges, deliveries: serveProxy.exchanges });
+      const written = writeCaptures(join(ROOT, 'tests', 'fixtures', `gitea-${version}`), {
+        gitea: version,
+        api: giteaProxy.exchanges,
+        deliveries: serveProxy.exchanges,
+      });
       process.stderr.write(`recorded ${written} captures of Gitea ${version}\n`);
     }
     await Promise.all([giteaProxy?.close(), serveProxy?.close(), llmProxy?.close(), llm?.close(), model.server?.close()]);
@@ -244,24 +293,30 @@ live('the whole loop against a real Gitea and act_runner', () => {
     const lines: string[] = ['', `live loop on Gitea ${g.url} (runner label ${e.runnerLabel})`];
     const byItem = new Map<number | null, Exchange[]>();
     for (const x of giteaProxy.exchanges) byItem.set(x.item, [...(byItem.get(x.item) ?? []), x]);
-    const logLines = procs.worker!.output().split('\n').flatMap((l) => {
-      try {
-        return [JSON.parse(l) as { item?: number; phase?: string; durationMs?: number; agentMs?: number }];
-      } catch {
-        return [];
-      }
-    });
+    const logLines = procs
+      .worker!.output()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as { item?: number; phase?: string; durationMs?: number; agentMs?: number }];
+        } catch {
+          return [];
+        }
+      });
     for (const s of Object.values(stories)) {
       const ex = byItem.get(s.itemId) ?? [];
       const counts = new Map<string, number>();
       for (const x of ex) counts.set(routeOf(x), (counts.get(routeOf(x)) ?? 0) + 1);
       lines.push(`#${s.issue} ${s.title}: ${ex.length} Gitea requests`);
       for (const [route, n] of [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) lines.push(`    ${String(n).padStart(3)}  ${route}`);
-      const phaseMs = (phase: string) => logLines.filter((l) => l.item === s.itemId && l.phase === phase && typeof l.durationMs === 'number').reduce((t, l) => t + l.durationMs!, 0);
+      const phaseMs = (phase: string) =>
+        logLines.filter((l) => l.item === s.itemId && l.phase === phase && typeof l.durationMs === 'number').reduce((t, l) => t + l.durationMs!, 0);
       const llmMs = llmProxy.exchanges.filter((x) => JSON.stringify(x.requestJson ?? '').includes(s.body.slice(0, 40))).reduce((t, x) => t + x.ms, 0);
       // The coding agent's own time, as the worker logged it for each run ('agent finished').
       const agentMs = logLines.filter((l) => l.item === s.itemId && typeof l.agentMs === 'number').reduce((t, l) => t + l.agentMs!, 0);
-      lines.push(`    phases, Damascus's own time: spec ${phaseMs('spec') - llmMs} ms (LLM ${llmMs} ms left out), build ${phaseMs('build') - agentMs} ms (agent ${agentMs} ms left out), review ${phaseMs('review')} ms (dispatch and merge)`);
+      lines.push(
+        `    phases, Damascus's own time: spec ${phaseMs('spec') - llmMs} ms (LLM ${llmMs} ms left out), build ${phaseMs('build') - agentMs} ms (agent ${agentMs} ms left out), review ${phaseMs('review')} ms (dispatch and merge)`,
+      );
     }
     const shared = byItem.get(null) ?? [];
     const sharedCounts = new Map<string, number>();
@@ -272,10 +327,15 @@ live('the whole loop against a real Gitea and act_runner', () => {
   }
 
   const bots = async (issue: number) => (await botClient.listIssueComments(repo.owner, repo.name, issue)).filter((c) => c.user.login === bot.login);
-  const markers = (bodies: string[], kind: string) => bodies.flatMap((b) => [...b.matchAll(new RegExp(`<!-- damascus:${kind}:(\\d+) -->`, 'g'))].map((m) => Number(m[1])));
+  const markers = (bodies: string[], kind: string) =>
+    bodies.flatMap((b) => [...b.matchAll(new RegExp(`<!-- damascus:${kind}:(\\d+) -->`, 'g'))].map((m) => Number(m[1])));
 
   test('setup published the Action to the Gitea itself and pinned it; one webhook; every label once', async () => {
-    expect(setupOutput).toMatch(new RegExp(`created\\s+Action ${g.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|Action http://127\\.0\\.0\\.1:\\d+/${bot.login}/${ACTION_REPO_NAME}@[0-9a-f]{12}`));
+    expect(setupOutput).toMatch(
+      new RegExp(
+        `created\\s+Action ${g.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|Action http://127\\.0\\.0\\.1:\\d+/${bot.login}/${ACTION_REPO_NAME}@[0-9a-f]{12}`,
+      ),
+    );
     const workflow = await botClient.getRawFile(repo.owner, repo.name, '.gitea/workflows/damascus-review.yml', 'main');
     expect(workflow).toMatch(new RegExp(`uses: \\S+/${bot.login}/${ACTION_REPO_NAME}@[0-9a-f]{40}`));
     expect(workflow).not.toMatch(/actions\/checkout/);
@@ -286,26 +346,31 @@ live('the whole loop against a real Gitea and act_runner', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
-  test.each(['hello', 'lang', 'guestA', 'guestB'])('story %s: PR merged at the tested SHA, issue closed, one status comment, a comment per verdict and question, one state label', async (key) => {
-    const s = stories[key]!;
-    const it = (await itemOf(s.issue))!;
-    expect(it.state).toBe('done');
-    const pr = await botClient.getPullRequest(repo.owner, repo.name, it.prNumber!);
-    expect(pr.merged).toBe(true);
-    const [tested] = await db.sql`SELECT head_sha FROM ci_results WHERE item_id = ${it.id} AND passed ORDER BY id DESC LIMIT 1`;
-    expect(pr.head.sha).toBe(tested!.headSha);
-    expect((await botClient.getIssue(repo.owner, repo.name, s.issue)).state).toBe('closed');
-    const comments = (await bots(s.issue)).map((c) => c.body);
-    expect(markers(comments, 'status')).toEqual([it.id]);
-    const verdictEvents = (await db.sql`SELECT id FROM events_outbox WHERE item_id = ${it.id} AND type = 'work.verdict' ORDER BY id`).map((r) => Number(r.id));
-    expect(markers(comments, 'event').sort((a, b) => a - b)).toEqual(verdictEvents);
-    const questions = (await db.sql`SELECT id FROM human_issues WHERE item_id = ${it.id} AND kind = 'question' ORDER BY id`).map((r) => Number(r.id));
-    expect(markers(comments, 'question')).toEqual(questions);
-    const labels = (await botClient.getIssueLabels(repo.owner, repo.name, s.issue)).map((l) => l.name).filter((n) => n.startsWith('damascus/'));
-    expect(labels).toEqual(['damascus/done']);
-  });
+  test.each(['hello', 'lang', 'guestA', 'guestB'])(
+    'story %s: PR merged at the tested SHA, issue closed, one status comment, a comment per verdict and question, one state label',
+    async (key) => {
+      const s = stories[key]!;
+      const it = (await itemOf(s.issue))!;
+      expect(it.state).toBe('done');
+      const pr = await botClient.getPullRequest(repo.owner, repo.name, it.prNumber!);
+      expect(pr.merged).toBe(true);
+      const [tested] = await db.sql`SELECT head_sha FROM ci_results WHERE item_id = ${it.id} AND passed ORDER BY id DESC LIMIT 1`;
+      expect(pr.head.sha).toBe(tested!.headSha);
+      expect((await botClient.getIssue(repo.owner, repo.name, s.issue)).state).toBe('closed');
+      const comments = (await bots(s.issue)).map((c) => c.body);
+      expect(markers(comments, 'status')).toEqual([it.id]);
+      const verdictEvents = (await db.sql`SELECT id FROM events_outbox WHERE item_id = ${it.id} AND type = 'work.verdict' ORDER BY id`).map((r) =>
+        Number(r.id),
+      );
+      expect(markers(comments, 'event').sort((a, b) => a - b)).toEqual(verdictEvents);
+      const questions = (await db.sql`SELECT id FROM human_issues WHERE item_id = ${it.id} AND kind = 'question' ORDER BY id`).map((r) => Number(r.id));
+      expect(markers(comments, 'question')).toEqual(questions);
+      const labels = (await botClient.getIssueLabels(repo.owner, repo.name, s.issue)).map((l) => l.name).filter((n) => n.startsWith('damascus/'));
+      expect(labels).toEqual(['damascus/done']);
+    },
+  );
 
-  test('the files are on main: each story\'s change, and both guest-book lines', async () => {
+  test("the files are on main: each story's change, and both guest-book lines", async () => {
     expect(await botClient.getRawFile(repo.owner, repo.name, HELLO.file, 'main')).toBe(HELLO.content);
     expect(await botClient.getRawFile(repo.owner, repo.name, LANG.file, 'main')).toBe(LANG.content);
     const shared = (await botClient.getRawFile(repo.owner, repo.name, 'shared.txt', 'main'))!.split('\n').filter(Boolean);
@@ -315,7 +380,12 @@ live('the whole loop against a real Gitea and act_runner', () => {
 
   test('story #2 asked its question, took the answer, failed one review and then passed', async () => {
     expect(await history(stories.lang!.itemId)).toEqual([
-      'spec:needs_human→awaiting_human', 'spec:pass→build', 'build:pass→review', 'review:fail→build', 'build:pass→review', 'review:pass→done',
+      'spec:needs_human→awaiting_human',
+      'spec:pass→build',
+      'build:pass→review',
+      'review:fail→build',
+      'build:pass→review',
+      'review:pass→done',
     ]);
     const [hi] = await db.sql`SELECT status, answered_by FROM human_issues WHERE item_id = ${stories.lang!.itemId}`;
     expect(hi).toEqual({ status: 'answered', answeredBy: alice.login });
@@ -333,25 +403,38 @@ live('the whole loop against a real Gitea and act_runner', () => {
       expect(h.length).toBeLessThan(12);
     }
     // Never a hot loop: the review phase ran a bounded number of times for each.
-    const [runs] = await db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id IN (${stories.guestA!.itemId}, ${stories.guestB!.itemId}) AND type = 'work.waiting'`;
+    const [runs] =
+      await db.sql`SELECT count(*)::int AS n FROM events_outbox WHERE item_id IN (${stories.guestA!.itemId}, ${stories.guestB!.itemId}) AND type = 'work.waiting'`;
     expect(runs!.n).toBeLessThan(60);
   });
 
   test('damascus doctor on the repository after the loop: every check passes but the runner one, which the bot cannot see and reads from the runs', async () => {
     const r = await damascus(['doctor', `${repo.owner}/${repo.name}`], damascusEnv('doctor'), 120_000);
     process.stderr.write(`doctor after the loop:\n${r.stdout}\n`);
-    const status = new Map(r.stdout.split('\n').flatMap((l) => {
-      const m = /^(ok|FAIL|warn|skip)\s+([^:]+):/.exec(l);
-      return m ? [[m[2]!, m[1]!] as const] : [];
-    }));
-    for (const check of ['gitea reachable', 'token scopes', 'setup rights', 'actions enabled', 'review workflow', 'action readable', 'webhook', 'test delivery', 'public URL']) {
+    const status = new Map(
+      r.stdout.split('\n').flatMap((l) => {
+        const m = /^(ok|FAIL|warn|skip)\s+([^:]+):/.exec(l);
+        return m ? [[m[2]!, m[1]!] as const] : [];
+      }),
+    );
+    for (const check of [
+      'gitea reachable',
+      'token scopes',
+      'setup rights',
+      'actions enabled',
+      'review workflow',
+      'action readable',
+      'webhook',
+      'test delivery',
+      'public URL',
+    ]) {
       expect([check, status.get(check)]).toEqual([check, 'ok']);
     }
     expect(status.get('runner online')).not.toBe('FAIL');
     expect(r.stdout + r.stderr).not.toContain(botToken);
   });
 
-  test('every webhook Gitea sent reached serve and was accepted; serve\'s review results came from the runner', () => {
+  test("every webhook Gitea sent reached serve and was accepted; serve's review results came from the runner", () => {
     const hooks = serveProxy.exchanges.filter((x) => x.path === '/api/gitea/webhooks');
     expect(hooks.length).toBeGreaterThan(5);
     expect(hooks.filter((x) => x.status === null || x.status >= 300).map((x) => `${x.requestHeaders['x-gitea-event-type']} ${x.status}`)).toEqual([]);

@@ -19,7 +19,16 @@ const URL_ = (process.env.DAMASCUS_LIVE_GITEA_URL ?? '').replace(/\/+$/, '');
 const enabled = BIN !== '' && CONFIG !== '' && URL_ !== '';
 
 const SCOPES = ['write:repository', 'write:issue', 'read:user', 'write:user'];
-const FILES = ['callback-secret', 'dashboard-token', 'gitea-token', 'gitea-token.user', 'postgres-password', 'redis-password', 'runner-registration-token', 'webhook-secret'];
+const FILES = [
+  'callback-secret',
+  'dashboard-token',
+  'gitea-token',
+  'gitea-token.user',
+  'postgres-password',
+  'redis-password',
+  'runner-registration-token',
+  'webhook-secret',
+];
 
 /** The gitea CLI, as RUN_AS when that is another user than ours. */
 function gitea(args: string[]) {
@@ -65,7 +74,12 @@ live('deploy/provision.sh against a real Gitea', () => {
     });
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
   }
-  const read = () => Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+  const read = () =>
+    Object.fromEntries(
+      readdirSync(dir)
+        .sort()
+        .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+    );
 
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'damascus-provision-live-'));
@@ -87,7 +101,9 @@ live('deploy/provision.sh against a real Gitea', () => {
   test('both runs succeed, and neither prints a token or a secret', () => {
     expect(runs.map((r) => r.status)).toEqual([0, 0]);
     expect(runs[0]!.output).toContain(`created the bot user ${bot}`);
-    const values = Object.entries(first).filter(([f]) => f !== 'gitea-token.user').map(([, v]) => v.trim());
+    const values = Object.entries(first)
+      .filter(([f]) => f !== 'gitea-token.user')
+      .map(([, v]) => v.trim());
     expect(values).toHaveLength(FILES.length - 1);
     for (const r of runs) for (const v of values) expect(r.output.includes(v)).toBe(false);
   });
@@ -117,7 +133,7 @@ live('deploy/provision.sh against a real Gitea', () => {
     expect(runs[1]!.output).toContain('kept runner-registration-token');
   });
 
-  test('the token is the bot\'s, and the bot is not a site administrator', async () => {
+  test("the token is the bot's, and the bot is not a site administrator", async () => {
     const res = await fetch(`${URL_}/api/v1/user`, { headers: { Authorization: `token ${first['gitea-token']!.trim()}` } });
     expect(res.status).toBe(200);
     const me = (await res.json()) as { login: string; is_admin: boolean };

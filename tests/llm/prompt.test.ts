@@ -52,7 +52,11 @@ test('the prompt carries the issue, the answers, the previous spec, the rejectio
 });
 
 test('optional parts are left out when absent', () => {
-  const [, user] = buildSpecPrompt(input({ answers: [], previousSpec: undefined, rejection: '  ', repo: { tree: [], contextFiles: [], wiki: [] } }), undefined, 'b0und');
+  const [, user] = buildSpecPrompt(
+    input({ answers: [], previousSpec: undefined, rejection: '  ', repo: { tree: [], contextFiles: [], wiki: [] } }),
+    undefined,
+    'b0und',
+  );
   expect([...blocks(user?.content ?? '', 'b0und').keys()]).toEqual(['issue title', 'issue body']);
 });
 
@@ -80,7 +84,13 @@ test('the boundary is random per prompt when not given', () => {
 test('parts are capped one by one and in total, with a note', () => {
   const big = 'x'.repeat(50);
   const [, user] = buildSpecPrompt(
-    input({ body: big, answers: [], previousSpec: undefined, rejection: undefined, repo: { readme: big, tree: [], contextFiles: [{ path: 'a', content: big }], wiki: [] } }),
+    input({
+      body: big,
+      answers: [],
+      previousSpec: undefined,
+      rejection: undefined,
+      repo: { readme: big, tree: [], contextFiles: [{ path: 'a', content: big }], wiki: [] },
+    }),
     { partChars: 30, totalChars: 70 },
     'b0und',
   );

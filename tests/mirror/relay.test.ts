@@ -45,8 +45,7 @@ afterEach(async () => {
   await db.sql`UPDATE events_outbox SET delivered_at = now() WHERE delivered_at IS NULL AND parked_at IS NULL`;
 });
 
-const relay = (over: Partial<RelayOptions> = {}) =>
-  relayOutbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, baseBackoffMs: 0, ...over });
+const relay = (over: Partial<RelayOptions> = {}) => relayOutbox({ sql: db.sql, gitea, log, botLogin: sim.botLogin, baseBackoffMs: 0, ...over });
 
 /** An issue on the sim and its work item (with its work.created event). */
 async function newStory(title = 'Add a feature'): Promise<{ n: number; itemId: number }> {
@@ -82,7 +81,11 @@ const pendingEvents = async (itemId: number) =>
 describe('relayOutbox mirrors an item on its issue', () => {
   it('says on the status comment when the coding agent runs without a sandbox', async () => {
     const { n } = await newStory();
-    expect(await relay({ statusWarnings: ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off)'] })).toEqual({ delivered: 1, failed: 0, parked: 0 });
+    expect(await relay({ statusWarnings: ['the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off)'] })).toEqual({
+      delivered: 1,
+      failed: 0,
+      parked: 0,
+    });
     expect(botComments(n).status[0]!.body).toContain('- **Warning:** the coding agent runs without a sandbox on this installation (DAMASCUS_SANDBOX=off)');
   });
 
@@ -201,7 +204,11 @@ describe('relayOutbox under Gitea failures', () => {
     expect(await pendingEvents(itemId)).toBe(0);
     const c = botComments(n);
     expect(c.status).toHaveLength(1);
-    expect(c.events.map((e) => e.body.split('\n')[2])).toEqual(['**spec: pass** → build (attempts 0 of 3 used)', '**build: fail** → build (attempts 1 of 3 used): tests fail', '**build: pass** → review (attempts 1 of 3 used)']);
+    expect(c.events.map((e) => e.body.split('\n')[2])).toEqual([
+      '**spec: pass** → build (attempts 0 of 3 used)',
+      '**build: fail** → build (attempts 1 of 3 used): tests fail',
+      '**build: pass** → review (attempts 1 of 3 used)',
+    ]);
     expect(damascusLabels(n)).toEqual(['damascus/review']);
   });
 
@@ -258,10 +265,7 @@ describe('relayOutbox under Gitea failures', () => {
   it('two relays never claim the same event', async () => {
     const stories = await Promise.all([newStory('one'), newStory('two'), newStory('three')]);
     const ids = stories.map((s) => s.itemId);
-    const [x, y] = await Promise.all([
-      claimOutboxEvents(db.sql, { batch: 2, claimMs: 60_000 }),
-      claimOutboxEvents(db.sql, { batch: 2, claimMs: 60_000 }),
-    ]);
+    const [x, y] = await Promise.all([claimOutboxEvents(db.sql, { batch: 2, claimMs: 60_000 }), claimOutboxEvents(db.sql, { batch: 2, claimMs: 60_000 })]);
     const claimed = [...x!, ...y!].map((e) => e.itemId).sort();
     expect(claimed).toEqual([...ids].sort());
     // Claimed means not due: a third relay gets nothing until claimMs passes.
@@ -275,13 +279,16 @@ describe('relayOutbox under Gitea failures', () => {
     for (let round = 0; round < 60; round++) {
       const stories = await Promise.all(['one', 'two', 'three', 'four'].map((t) => newStory(t)));
       const claims = await Promise.all(stories.map(() => claimOutboxEvents(db.sql, { batch: 1, claimMs: 60_000 })));
-      const claimed = claims.flat().map((e) => e.itemId).sort();
+      const claimed = claims
+        .flat()
+        .map((e) => e.itemId)
+        .sort();
       expect({ round, claimed }).toEqual({ round, claimed: stories.map((s) => s.itemId).sort() });
       await db.sql`UPDATE events_outbox SET delivered_at = now() WHERE delivered_at IS NULL`;
     }
   });
 
-  it("a relay whose claim lapsed mid-run leaves the items another relay has taken since", async () => {
+  it('a relay whose claim lapsed mid-run leaves the items another relay has taken since', async () => {
     const stories = [await newStory('slow one'), await newStory('two'), await newStory('three')];
     // relay A stalls inside its first item (on its first label read) until the test lets it go
     let release!: () => void;

@@ -60,12 +60,24 @@ export async function startAgentModel(builder: RealBuilder, into: Partial<AgentM
   if (builder === 'claude-code') {
     const server = await startAnthropicServer(next);
     // Claude Code prices its own tokens by model: a model it knows, so its total_cost_usd is a real figure.
-    return Object.assign(model, { server, env: { PATH: path, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: AGENT_KEYS[builder], DAMASCUS_CLAUDE_MAX_RETRIES: '0' } });
+    return Object.assign(model, {
+      server,
+      env: { PATH: path, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: AGENT_KEYS[builder], DAMASCUS_CLAUDE_MAX_RETRIES: '0' },
+    });
   }
   if (builder === 'codex') {
     const server = await startResponsesServer(next);
     // gpt-4.1 is in Damascus's price table: Codex reports tokens, never money, so the cost is estimated from them.
-    return Object.assign(model, { server, env: { PATH: path, OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: AGENT_KEYS[builder], DAMASCUS_CODEX_MODEL: 'gpt-4.1', DAMASCUS_CODEX_MAX_RETRIES: '0' } });
+    return Object.assign(model, {
+      server,
+      env: {
+        PATH: path,
+        OPENAI_BASE_URL: `${server.url}/v1`,
+        OPENAI_API_KEY: AGENT_KEYS[builder],
+        DAMASCUS_CODEX_MODEL: 'gpt-4.1',
+        DAMASCUS_CODEX_MAX_RETRIES: '0',
+      },
+    });
   }
   // opencode: one OpenAI-compatible endpoint (as Ollama, vLLM or LiteLLM is) with Chat Completions and Responses,
   // which can serve the spec phase too. A model Damascus has no price for: its cost is unknown, never zero.
@@ -73,7 +85,10 @@ export async function startAgentModel(builder: RealBuilder, into: Partial<AgentM
     { 'POST /v1/chat/completions': chatHandler, 'POST /v1/responses': responsesHandler },
     chatScript((req) => (model.llm && !Array.isArray(req.body.tools) ? model.llm(req) : next(req))),
   );
-  return Object.assign(model, { server, env: { PATH: path, OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: AGENT_KEYS[builder], DAMASCUS_OPENCODE_MODEL: 'qwen2.5-coder:32b' } });
+  return Object.assign(model, {
+    server,
+    env: { PATH: path, OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: AGENT_KEYS[builder], DAMASCUS_OPENCODE_MODEL: 'qwen2.5-coder:32b' },
+  });
 }
 
 /** Set `env` in this process (the build phase reads the operator's credentials from it) and return an undo. */

@@ -21,7 +21,8 @@ describe('Codex builds a story for real', () => {
     const turns = model.turns.slice(before);
     expect(turns).toHaveLength(2);
     expect(turns[0]!.headers.authorization).toBe(`Bearer ${AGENT_KEYS.codex}`);
-    const [cost] = await loop.db.sql`SELECT usd::float8 AS usd, model, input_tokens::int AS input, output_tokens::int AS output, details FROM cost_ledger WHERE item_id = ${id} AND kind = 'agent'`;
+    const [cost] = await loop.db
+      .sql`SELECT usd::float8 AS usd, model, input_tokens::int AS input, output_tokens::int AS output, details FROM cost_ledger WHERE item_id = ${id} AND kind = 'agent'`;
     expect(cost).toMatchObject({ model: 'gpt-4.1', details: { builder: 'codex', turns: 2, stop: 'completed', costSource: 'tokens' } });
     expect(cost!.input).toBeGreaterThan(0);
     expect(cost!.usd).toBeCloseTo((cost!.input * 2 + cost!.output * 8) / 1e6, 9);
@@ -49,7 +50,9 @@ describe('Codex builds a story for real', () => {
     await loop.runUntil(id, ['done', 'blocked', 'awaiting_human']);
     const v = await verdictSteps(loop, id);
     expect(v.map((x) => x.step)).toEqual(['spec:pass→build', 'build:fail→build', 'build:pass→review', 'review:pass→done']);
-    expect(v[1]!.reason).toMatch(/^the coding agent was stopped at its turn limit \(3 turns\) after an unknown amount; its work so far \(1 file\) is pushed to /);
+    expect(v[1]!.reason).toMatch(
+      /^the coding agent was stopped at its turn limit \(3 turns\) after an unknown amount; its work so far \(1 file\) is pushed to /,
+    );
     // Killed mid-run, Codex never printed its usage (it reports tokens once, at the end): the cost is unknown, not zero.
     // The second attempt's shell saw a draft the first one left on the branch.
     expect(JSON.stringify(model.turns.slice(-2).map((t) => t.body.input))).toMatch(/draft [3-4]/);

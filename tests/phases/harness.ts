@@ -29,11 +29,21 @@ export const SCRIPTED_AGENT = join(ROOT, 'tests', 'fixtures', 'agent', 'scripted
 export function specText(opts: { testCommand?: string | null; questions?: string[]; scope?: string } = {}): string {
   const test = opts.testCommand === null ? '' : `\`\`\`sh\n${opts.testCommand ?? 'npm test'}\n\`\`\``;
   return [
-    '# Summary', 'Add a greeting file.', '',
-    '# Acceptance Criteria', '1. AC-1: `greeting.txt` says hello.', '',
-    '# Test Command', test, '',
-    '# Scope', `- \`${opts.scope ?? 'greeting.txt'}\``, '',
-    '# Open Questions', opts.questions?.length ? opts.questions.map((q) => `- ${q}`).join('\n') : 'None.', '',
+    '# Summary',
+    'Add a greeting file.',
+    '',
+    '# Acceptance Criteria',
+    '1. AC-1: `greeting.txt` says hello.',
+    '',
+    '# Test Command',
+    test,
+    '',
+    '# Scope',
+    `- \`${opts.scope ?? 'greeting.txt'}\``,
+    '',
+    '# Open Questions',
+    opts.questions?.length ? opts.questions.map((q) => `- ${q}`).join('\n') : 'None.',
+    '',
   ].join('\n');
 }
 
@@ -89,20 +99,34 @@ export class Loop {
     });
     this.sim.addUser('alice', { permissions: { 'acme/widgets': 'write' } });
     this.llm = await startLlmServer({ responses: (_req, i) => this.llmScript[Math.min(i, this.llmScript.length - 1)] ?? { status: 500 } });
-    this.server = createHttpServer([reviewResultsRoute({ sql: this.db.sql, callbackSecret: CALLBACK_SECRET, log: this.log, afterCommit: async () => {} })], this.log);
+    this.server = createHttpServer(
+      [reviewResultsRoute({ sql: this.db.sql, callbackSecret: CALLBACK_SECRET, log: this.log, afterCommit: async () => {} })],
+      this.log,
+    );
     const port = await listen(this.server, 0, '127.0.0.1');
     this.settings = loadSettings({
-      DATABASE_URL: this.db.url, DAMASCUS_DATA_DIR: this.dir, GITEA_URL: this.sim.url, GITEA_TOKEN: this.sim.token,
-      DAMASCUS_CALLBACK_SECRET: CALLBACK_SECRET, DAMASCUS_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      DATABASE_URL: this.db.url,
+      DAMASCUS_DATA_DIR: this.dir,
+      GITEA_URL: this.sim.url,
+      GITEA_TOKEN: this.sim.token,
+      DAMASCUS_CALLBACK_SECRET: CALLBACK_SECRET,
+      DAMASCUS_PUBLIC_URL: `http://127.0.0.1:${port}`,
       DAMASCUS_BUILDER_COMMAND: JSON.stringify([process.execPath, SCRIPTED_AGENT]),
       // The agent runs in the sandbox: it may read its program and write its script's directory, nothing else.
-      DAMASCUS_AGENT_READ: dirname(SCRIPTED_AGENT), DAMASCUS_AGENT_WRITE: this.agentDir, LLM_BASE_URL: this.llm.url, LLM_MODEL: 'gpt-4o-mini', LLM_API_KEY: 'sk-test',
+      DAMASCUS_AGENT_READ: dirname(SCRIPTED_AGENT),
+      DAMASCUS_AGENT_WRITE: this.agentDir,
+      LLM_BASE_URL: this.llm.url,
+      LLM_MODEL: 'gpt-4o-mini',
+      LLM_API_KEY: 'sk-test',
       ...env,
     });
     const gitea = createGiteaClient({ baseUrl: this.sim.url, token: this.sim.token, retries: 1, minBackoffMs: 10 });
     this.gitea = gitea;
     this.phases = builtinPhases({
-      sql: this.db.sql, gitea, settings: this.settings, log: this.log,
+      sql: this.db.sql,
+      gitea,
+      settings: this.settings,
+      log: this.log,
       llm: createLlm({ baseUrl: this.settings.llmBaseUrl ?? this.llm.url, apiKey: 'sk-test', model: this.settings.llmModel ?? 'gpt-4o-mini' }),
       botIdentity: { name: 'Damascus Bot', email: 'bot@damascus.invalid' },
     });
@@ -112,15 +136,27 @@ export class Loop {
       const outcome = this.reviews[Math.min(this.dispatched, this.reviews.length - 1)]!;
       this.dispatched++;
       const body = JSON.stringify({
-        version: 1, workItem: Number(d.inputs['work-item']), repository: `${d.owner}/${d.repo}`, headSha: d.inputs['head-sha'],
-        runId: String(d.runId), runUrl: `${this.sim.url}/${d.owner}/${d.repo}/actions/runs/${d.runId}`, dispatch: d.inputs.dispatch, passed: outcome.passed,
-        exitCode: outcome.passed ? 0 : 1, timedOut: false, durationMs: 10, outputTail: outcome.output ?? (outcome.passed ? 'ok' : 'FAIL'),
-        outputTruncated: false, tests: outcome.failing ? { total: 3, failed: outcome.failing.length, skipped: 0, failing: outcome.failing, skippedNames: [] } : null,
+        version: 1,
+        workItem: Number(d.inputs['work-item']),
+        repository: `${d.owner}/${d.repo}`,
+        headSha: d.inputs['head-sha'],
+        runId: String(d.runId),
+        runUrl: `${this.sim.url}/${d.owner}/${d.repo}/actions/runs/${d.runId}`,
+        dispatch: d.inputs.dispatch,
+        passed: outcome.passed,
+        exitCode: outcome.passed ? 0 : 1,
+        timedOut: false,
+        durationMs: 10,
+        outputTail: outcome.output ?? (outcome.passed ? 'ok' : 'FAIL'),
+        outputTruncated: false,
+        tests: outcome.failing ? { total: 3, failed: outcome.failing.length, skipped: 0, failing: outcome.failing, skippedNames: [] } : null,
       });
       const post = fetch(`${d.inputs['orchestrator-url']}/api/v1/review-results`, {
-        method: 'POST', body,
+        method: 'POST',
+        body,
         headers: {
-          'content-type': 'application/json', [REPOSITORY_HEADER]: `${d.owner}/${d.repo}`,
+          'content-type': 'application/json',
+          [REPOSITORY_HEADER]: `${d.owner}/${d.repo}`,
           [SIGNATURE_HEADER]: signBody(deriveProjectSecret(CALLBACK_SECRET, `${d.owner}/${d.repo}`), body),
         },
       });
@@ -157,8 +193,13 @@ export class Loop {
 
   async tick(): Promise<TickOutcome> {
     const out = await runTick({
-      sql: this.db.sql, phases: this.phases, workerId: 'test', cap: 4, leaseMs: 60_000,
-      backoff: { baseMs: 60_000, maxMs: 60_000 }, log: this.log,
+      sql: this.db.sql,
+      phases: this.phases,
+      workerId: 'test',
+      cap: 4,
+      leaseMs: 60_000,
+      backoff: { baseMs: 60_000, maxMs: 60_000 },
+      log: this.log,
     });
     await Promise.allSettled(this.pending);
     this.pending = [];
@@ -179,6 +220,8 @@ export class Loop {
       await this.db.sql`UPDATE work_items SET run_after = NULL WHERE id = ${id} AND run_after IS NOT NULL AND state <> 'review'`;
       outcomes.push(await this.tick());
     }
-    throw new Error(`item ${id} did not reach ${states.join('/')} (is ${(await this.state(id)).state}): ${JSON.stringify(outcomes.map((o) => ('verdict' in o ? `${o.phase}:${o.verdict}` : o.kind)))}`);
+    throw new Error(
+      `item ${id} did not reach ${states.join('/')} (is ${(await this.state(id)).state}): ${JSON.stringify(outcomes.map((o) => ('verdict' in o ? `${o.phase}:${o.verdict}` : o.kind)))}`,
+    );
   }
 }

@@ -8,12 +8,19 @@ import { commentPayload } from '../support/webhookFixtures.js';
 
 describe('the three phases end to end (simulated Gitea, scripted LLM and agent, review Action stand-in)', () => {
   const loop = new Loop();
-  beforeAll(async () => { await loop.start(); });
-  afterAll(async () => { await loop.stop(); });
+  beforeAll(async () => {
+    await loop.start();
+  });
+  afterAll(async () => {
+    await loop.stop();
+  });
   // each scenario owns its story: whatever an earlier one left unfinished is set aside
-  afterEach(async () => { await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`; });
+  afterEach(async () => {
+    await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
+  });
 
-  const verdicts = async (id: number) => (await loop.db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => `${v.phase}:${v.verdict}→${v.toState}`);
+  const verdicts = async (id: number) =>
+    (await loop.db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => `${v.phase}:${v.verdict}→${v.toState}`);
 
   test('happy path: label → spec → build → review → merge; the merged branch holds the change; the issue is closed', async () => {
     loop.scriptLlm({ text: specText(), promptTokens: 1000, completionTokens: 200 });
@@ -30,7 +37,10 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(item!.spec).toContain('AC-1');
     const costs = await loop.db.sql`SELECT phase, kind, usd FROM cost_ledger WHERE item_id = ${id} ORDER BY id`;
     expect(costs.map((c) => `${c.phase}:${c.kind}`)).toEqual(['spec:llm', 'build:agent']);
-    expect(item!.costUsd).toBeCloseTo(costs.reduce((s, c) => s + (c.usd as number), 0), 6);
+    expect(item!.costUsd).toBeCloseTo(
+      costs.reduce((s, c) => s + (c.usd as number), 0),
+      6,
+    );
     // the spec prompt carried the issue, inside a data block
     expect(JSON.stringify(loop.llm.requests[0]!.messages)).toContain('Please add a greeting.');
     expect(loop.dispatched).toBe(1);
@@ -56,14 +66,26 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     const [q] = await loop.db.sql`SELECT id, tag, question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
     expect(q!.question).toBe('Should the greeting be in French?');
     // the writer quote-replies on the issue: the webhook intake stores it, the inbox checks her permission and answers
-    const [{ issueNumber }] = await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}` as unknown as [{ issueNumber: number }];
+    const [{ issueNumber }] = (await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}`) as unknown as [{ issueNumber: number }];
     // (the inbox reads the comment back from Gitea by id, so it is a real one)
     const answer = `> ${q!.question}\n\nNo, English please.`;
     const posted = loop.sim.comment('acme', 'widgets', issueNumber, answer, { by: 'alice' });
-    const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number: issueNumber, body: answer, sender: 'alice', commentId: posted.id }) });
+    const ev = routeWebhook({
+      event: 'issue_comment',
+      eventType: 'issue_comment',
+      payload: commentPayload({ number: issueNumber, body: answer, sender: 'alice', commentId: posted.id }),
+    });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
-    await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `answer-${id}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-    const inbox = await processInbox({ sql: loop.db.sql, gitea: loop.gitea, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea }) });
+    await loop.db.sql.begin((tx) =>
+      applyWebhookEvent(tx, { deliveryId: `answer-${id}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'),
+    );
+    const inbox = await processInbox({
+      sql: loop.db.sql,
+      gitea: loop.gitea,
+      log: loop.log,
+      botLogin: loop.sim.botLogin,
+      permissions: createPermissionCache({ gitea: loop.gitea }),
+    });
     expect(inbox.resumedItemIds).toEqual([id]);
     expect((await loop.db.sql`SELECT answered_by FROM human_issues WHERE id = ${q!.id}`)[0]!.answeredBy).toBe('alice');
     const before = loop.llm.requests.length;
@@ -74,7 +96,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(prompt).toContain('Should the greeting be in French?');
   });
 
-  test('failing tests → back to build with the output in the agent\'s feedback file → then pass → merge', async () => {
+  test("failing tests → back to build with the output in the agent's feedback file → then pass → merge", async () => {
     loop.scriptLlm({ text: specText({ scope: 'feature.txt' }) });
     const inputs = `${loop.agentDir}/seen-inputs`;
     await loop.setAgent({ writes: { 'feature.txt': 'v1\n' }, copyInputsTo: inputs });
@@ -134,7 +156,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(hi!.question).toMatch(/Cost budget spent: \$3\.\d\d of \$1\.00/);
   });
 
-  test('a build that repeats an earlier attempt\'s diff is parked before the budget runs out', async () => {
+  test("a build that repeats an earlier attempt's diff is parked before the budget runs out", async () => {
     loop.scriptLlm({ text: specText({ scope: 'same.txt' }) });
     await loop.setAgent({ writes: { 'same.txt': 'same\n' } });
     loop.reviews = [{ passed: false, failing: ['same > differs'] }];
@@ -149,7 +171,10 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
   test('an agent that hangs is killed at its limit → fail', async () => {
     loop.scriptLlm({ text: specText({ scope: 'hang.txt' }) });
     await loop.setAgent({ sleepMs: 'forever' });
-    await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': `${REPO_CONFIG}builder:\n  timeout_minutes: 0.02\n` }, by: 'alice' });
+    await loop.sim.pushToBranch('acme', 'widgets', 'main', {
+      files: { '.gitea/damascus.yml': `${REPO_CONFIG}builder:\n  timeout_minutes: 0.02\n` },
+      by: 'alice',
+    });
     try {
       const id = await loop.story('Hangs');
       await loop.runUntil(id, ['build'], 5);
@@ -197,7 +222,7 @@ describe('the three phases end to end (simulated Gitea, scripted LLM and agent, 
     expect(q!.question).toMatch(/without write access/);
   });
 
-  test('the repo\'s budget_cycles from .gitea/damascus.yml is applied to the item', async () => {
+  test("the repo's budget_cycles from .gitea/damascus.yml is applied to the item", async () => {
     loop.scriptLlm({ text: specText({ testCommand: null }) });
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': `${REPO_CONFIG}budget_cycles: 2\n` }, by: 'alice' });
     try {

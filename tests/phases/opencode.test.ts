@@ -25,7 +25,10 @@ describe('opencode on a local model builds a story for real', () => {
     expect(paths).toContain('/v1/chat/completions Bearer sk-test');
     expect(paths).toContain(`/v1/chat/completions Bearer ${AGENT_KEYS.opencode}`);
     const costs = await loop.db.sql`SELECT kind, usd, model, input_tokens::int AS input, details FROM cost_ledger WHERE item_id = ${id} ORDER BY id`;
-    expect(costs.map((c) => [c.kind, c.usd])).toEqual([['llm', null], ['agent', null]]);
+    expect(costs.map((c) => [c.kind, c.usd])).toEqual([
+      ['llm', null],
+      ['agent', null],
+    ]);
     expect(costs[1]).toMatchObject({ model: 'qwen2.5-coder:32b', details: { builder: 'opencode', stop: 'completed', costSource: 'unknown' } });
     expect(costs[1]!.input).toBeGreaterThan(0);
     const [item] = await loop.db.sql`SELECT agent_progress FROM work_items WHERE id = ${id}`;
@@ -34,7 +37,7 @@ describe('opencode on a local model builds a story for real', () => {
     expect(events!.n).toBeGreaterThan(0);
   });
 
-  test('the endpoint answers 500 (after opencode\'s own retries): an infrastructure error, no attempt used', async () => {
+  test("the endpoint answers 500 (after opencode's own retries): an infrastructure error, no attempt used", async () => {
     const id = await loop.story('Server down');
     await loop.tick();
     model.fail = { status: 500, message: 'model runner crashed' };

@@ -20,10 +20,11 @@ describe('the phases on a Gitea that behaves like 1.26.3', () => {
     loop.sim.faults.clear();
     await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review')`;
   });
-  const show = (path: string, ref = 'main') => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), 'show', `${ref}:${path}`], { encoding: 'utf8' });
+  const show = (path: string, ref = 'main') =>
+    execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), 'show', `${ref}:${path}`], { encoding: 'utf8' });
   const item = async (id: number) => (await loop.db.sql`SELECT pr_number, head_sha, branch, state FROM work_items WHERE id = ${id}`)[0]!;
 
-  test('clone and push go through GITEA_URL, never the clone_url a payload carried (here an attacker\'s host)', async () => {
+  test("clone and push go through GITEA_URL, never the clone_url a payload carried (here an attacker's host)", async () => {
     loop.scriptLlm({ text: specText({ scope: 'greeting.txt' }) });
     await loop.setAgent({ writes: { 'greeting.txt': 'hello\n' } });
     loop.reviews = [{ passed: true }];
@@ -35,7 +36,7 @@ describe('the phases on a Gitea that behaves like 1.26.3', () => {
     expect(loop.sim.requests.length).toBeGreaterThan(0);
   });
 
-  test('the spec prompt carries the repo\'s real top-level tree', async () => {
+  test("the spec prompt carries the repo's real top-level tree", async () => {
     loop.scriptLlm({ text: specText({ questions: ['Which file?'] }) });
     const before = loop.llm.requests.length;
     const id = await loop.story('Tree please');

@@ -40,8 +40,12 @@ jobs:
 
 describe('ATTACK: a pull request that edits the review workflow', () => {
   const loop = new Loop();
-  beforeAll(async () => { await loop.start(); });
-  afterAll(async () => { await loop.stop(); });
+  beforeAll(async () => {
+    await loop.start();
+  });
+  afterAll(async () => {
+    await loop.stop();
+  });
 
   const git = (...args: string[]) => execFileSync('git', ['--git-dir', loop.sim.repoPath('acme', 'widgets'), ...args], { encoding: 'utf8' }).trim();
 
@@ -55,7 +59,11 @@ describe('ATTACK: a pull request that edits the review workflow', () => {
 
     // Someone with push access to the PR branch rewrites the review workflow before the review runs.
     const [row] = await loop.db.sql`SELECT branch, head_sha FROM work_items WHERE id = ${id}`;
-    const pushed = await loop.sim.pushToBranch('acme', 'widgets', row!.branch as string, { files: { [WORKFLOW]: HOSTILE_WORKFLOW }, from: row!.headSha as string, by: 'alice' });
+    const pushed = await loop.sim.pushToBranch('acme', 'widgets', row!.branch as string, {
+      files: { [WORKFLOW]: HOSTILE_WORKFLOW },
+      from: row!.headSha as string,
+      by: 'alice',
+    });
     expect(git('show', `${pushed}:${WORKFLOW}`)).toBe(HOSTILE_WORKFLOW.trim());
 
     const before = loop.sim.dispatches.length;

@@ -27,22 +27,34 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     await loop.start({ '.gitea/damascus.yml': '' });
     loop.sim.addUser('mallory');
   });
-  afterAll(async () => { await loop.stop(); });
+  afterAll(async () => {
+    await loop.stop();
+  });
   afterEach(async () => {
     await loop.db.sql`UPDATE work_items SET state = 'cancelled' WHERE state IN ('spec', 'build', 'review', 'awaiting_human')`;
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': '' }, by: 'alice' });
   });
 
-  const issueOf = async (id: number) => ((await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}`)[0]!.issueNumber as number);
-  const verdicts = async (id: number) => (await loop.db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => `${v.phase}:${v.verdict}→${v.toState}`);
-  const replies = async (id: number) => (await loop.db.sql`SELECT type, payload->'reply'->>'kind' AS kind FROM events_outbox WHERE item_id = ${id} AND type LIKE 'reply.%' ORDER BY id`).map((r) => `${r.type}`);
+  const issueOf = async (id: number) => (await loop.db.sql`SELECT issue_number FROM work_items WHERE id = ${id}`)[0]!.issueNumber as number;
+  const verdicts = async (id: number) =>
+    (await loop.db.sql`SELECT phase, verdict, to_state FROM verdicts WHERE item_id = ${id} ORDER BY id`).map((v) => `${v.phase}:${v.verdict}→${v.toState}`);
+  const replies = async (id: number) =>
+    (await loop.db.sql`SELECT type, payload->'reply'->>'kind' AS kind FROM events_outbox WHERE item_id = ${id} AND type LIKE 'reply.%' ORDER BY id`).map(
+      (r) => `${r.type}`,
+    );
 
   /** `sender` opens an issue and puts the trigger label on it: the labelling webhook goes through the intake's write. */
   async function labelled(title: string, body: string, sender: string): Promise<number> {
     const n = loop.sim.createIssue('acme', 'widgets', { title, body, user: sender });
-    const ev = routeWebhook({ event: 'issues', eventType: 'issue_label', payload: issuePayload({ action: 'label_updated', number: n, labels: ['damascus'], sender, title, body }) });
+    const ev = routeWebhook({
+      event: 'issues',
+      eventType: 'issue_label',
+      payload: issuePayload({ action: 'label_updated', number: n, labels: ['damascus'], sender, title, body }),
+    });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
-    const out = await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `label-${n}-${seq++}`, event: 'issues', eventType: 'issue_label', action: 'label_updated' }, ev, 'damascus'));
+    const out = await loop.db.sql.begin((tx) =>
+      applyWebhookEvent(tx, { deliveryId: `label-${n}-${seq++}`, event: 'issues', eventType: 'issue_label', action: 'label_updated' }, ev, 'damascus'),
+    );
     if (out.status !== 'recorded' || out.itemId === null) throw new Error(`not recorded: ${JSON.stringify(out)}`);
     return out.itemId;
   }
@@ -54,8 +66,16 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     const posted = loop.sim.comment('acme', 'widgets', number, body, { by: sender });
     const ev = routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: commentPayload({ number, body, sender, commentId: posted.id }) });
     if (ev.kind === 'ignored' || ev.kind === 'invalid') throw new Error(ev.reason);
-    await loop.db.sql.begin((tx) => applyWebhookEvent(tx, { deliveryId: `comment-${id}-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'));
-    return processInbox({ sql: loop.db.sql, gitea: loop.gitea, log: loop.log, botLogin: loop.sim.botLogin, permissions: createPermissionCache({ gitea: loop.gitea, ttlMs: 0 }) });
+    await loop.db.sql.begin((tx) =>
+      applyWebhookEvent(tx, { deliveryId: `comment-${id}-${seq++}`, event: 'issue_comment', eventType: 'issue_comment', action: 'created' }, ev, 'damascus'),
+    );
+    return processInbox({
+      sql: loop.db.sql,
+      gitea: loop.gitea,
+      log: loop.log,
+      botLogin: loop.sim.botLogin,
+      permissions: createPermissionCache({ gitea: loop.gitea, ttlMs: 0 }),
+    });
   }
 
   const gate = async (id: number) => (await loop.db.sql`SELECT gate_count, state FROM work_items WHERE id = ${id}`)[0] as { gateCount: number; state: string };
@@ -123,7 +143,7 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     expect(await gate(id)).toEqual({ gateCount: 0, state: 'build' });
   });
 
-  test('a test_command in .gitea/damascus.yml always wins: the spec\'s `true` is never run and needs no approval', async () => {
+  test("a test_command in .gitea/damascus.yml always wins: the spec's `true` is never run and needs no approval", async () => {
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     loop.scriptLlm({ text: specText({ testCommand: 'true', scope: 'greeting.txt' }) });
     await loop.setAgent({ writes: { 'greeting.txt': 'hello\n' } });
@@ -165,7 +185,7 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     expect(row).toEqual({ storyBody: 'Please add a greeting.', storyVouchedBy: 'alice' });
   });
 
-  test('labelled by a non-writer: a writer\'s answer vouches for the text shown verbatim; the author\'s later edit never reaches the LLM', async () => {
+  test("labelled by a non-writer: a writer's answer vouches for the text shown verbatim; the author's later edit never reaches the LLM", async () => {
     loop.sim.setPermission('acme', 'widgets', 'mallory', 'read');
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     loop.scriptLlm({ text: specText({ scope: 'greeting.txt' }) });
@@ -189,7 +209,7 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     expect((await loop.db.sql`SELECT story_vouched_by FROM work_items WHERE id = ${id}`)[0]!.storyVouchedBy).toBe('alice');
   });
 
-  test('labelled by an account Gitea no longer knows: no writer either (the inbox\'s rule), so a writer is asked to vouch', async () => {
+  test("labelled by an account Gitea no longer knows: no writer either (the inbox's rule), so a writer is asked to vouch", async () => {
     await loop.sim.pushToBranch('acme', 'widgets', 'main', { files: { '.gitea/damascus.yml': REPO_CONFIG }, by: 'alice' });
     const id = await labelled('From a deleted account', 'Please add a greeting.', 'gone-user');
     loop.sim.state.users.delete('gone-user');
@@ -208,7 +228,8 @@ describe('trust boundaries of a story (real phases, simulated Gitea, scripted LL
     loop.reviews = [{ passed: true }];
     const id = await labelled('Guarded', 'Please add a greeting.', 'alice');
     await loop.runUntil(id, ['awaiting_human']);
-    const pending = async () => (await loop.db.sql`SELECT details->>'pendingApproval' AS fp, pr_number FROM work_items WHERE id = ${id}`)[0] as { fp: string; prNumber: number | null };
+    const pending = async () =>
+      (await loop.db.sql`SELECT details->>'pendingApproval' AS fp, pr_number FROM work_items WHERE id = ${id}`)[0] as { fp: string; prNumber: number | null };
     const first = await pending();
     const [q1] = await loop.db.sql`SELECT question FROM human_issues WHERE item_id = ${id} AND status = 'open'`;
     expect(q1!.question).toContain(`/damascus approve ${first.fp.slice(0, 12)}`);

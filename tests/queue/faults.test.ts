@@ -37,9 +37,16 @@ describe('queue and processes under faults (real processes, real Redis and Postg
   });
 
   const baseEnv = (over: Record<string, string> = {}) => ({
-    DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_QUEUE_PREFIX: prefix, DAMASCUS_CONCURRENCY: '2',
-    DAMASCUS_HEARTBEAT_MS: '300', DAMASCUS_LEASE_MS: '60000', DAMASCUS_PHASES_MODULE: SCRIPTED_PHASES,
-    SCRIPTED_TRACE: trace, DAMASCUS_DATA_DIR: dir.path, ...over,
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    DAMASCUS_QUEUE_PREFIX: prefix,
+    DAMASCUS_CONCURRENCY: '2',
+    DAMASCUS_HEARTBEAT_MS: '300',
+    DAMASCUS_LEASE_MS: '60000',
+    DAMASCUS_PHASES_MODULE: SCRIPTED_PHASES,
+    SCRIPTED_TRACE: trace,
+    DAMASCUS_DATA_DIR: dir.path,
+    ...over,
   });
   const stateOf = async (id: number) => (await db.sql`SELECT state FROM work_items WHERE id = ${id}`)[0]!.state as string;
   const started = async (id: number) => (await readTrace(trace)).filter((r) => r.item === id);
@@ -107,10 +114,15 @@ describe('queue and processes under faults (real processes, real Redis and Postg
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start(); // empty: no persistence, the scheduler is gone from Redis
     const more = await seedItems(db.sql, 3);
-    await waitFor('items added after the restart to be done', async () => {
-      const rows = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE id IN ${db.sql(more.map((i) => i.id))} AND state = 'done'`;
-      return rows[0]!.n === 3;
-    }, 60_000, 200);
+    await waitFor(
+      'items added after the restart to be done',
+      async () => {
+        const rows = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE id IN ${db.sql(more.map((i) => i.id))} AND state = 'done'`;
+        return rows[0]!.n === 3;
+      },
+      60_000,
+      200,
+    );
     const ticks = new Queue('ticks', { connection: { url: redis.url }, prefix });
     const schedulers = await ticks.getJobSchedulers();
     await ticks.close();

@@ -16,17 +16,29 @@ describe('a fleet of real processes: 3 workers and 2 schedulers over 300 items',
                  SELECT (SELECT id FROM projects WHERE name = 'repo'), g, 'story ' || g FROM generate_series(1, 300) g`;
     const trace = join(dir.path, 'trace.log');
     const env = {
-      DATABASE_URL: db.url, REDIS_URL: redis.url, DAMASCUS_QUEUE_PREFIX: 'fleet', DAMASCUS_CONCURRENCY: String(CAP),
-      DAMASCUS_HEARTBEAT_MS: '500', DAMASCUS_LEASE_MS: '10000', DAMASCUS_PHASES_MODULE: SCRIPTED_PHASES,
-      SCRIPTED_DELAY_MS: '5', SCRIPTED_TRACE: trace, DAMASCUS_DATA_DIR: dir.path,
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      DAMASCUS_QUEUE_PREFIX: 'fleet',
+      DAMASCUS_CONCURRENCY: String(CAP),
+      DAMASCUS_HEARTBEAT_MS: '500',
+      DAMASCUS_LEASE_MS: '10000',
+      DAMASCUS_PHASES_MODULE: SCRIPTED_PHASES,
+      SCRIPTED_DELAY_MS: '5',
+      SCRIPTED_TRACE: trace,
+      DAMASCUS_DATA_DIR: dir.path,
     };
     procs.push(spawnDamascus(['scheduler'], env), spawnDamascus(['scheduler'], env));
     for (let i = 0; i < 3; i++) procs.push(spawnDamascus(['worker'], env));
 
-    await waitFor('all 300 items done', async () => {
-      const [r] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE state = 'done'`;
-      return r!.n === 300;
-    }, 240_000, 250);
+    await waitFor(
+      'all 300 items done',
+      async () => {
+        const [r] = await db.sql`SELECT count(*)::int AS n FROM work_items WHERE state = 'done'`;
+        return r!.n === 300;
+      },
+      240_000,
+      250,
+    );
 
     const runs = await readTrace(trace);
     expect(runs).toHaveLength(900); // 300 items × spec, build, review

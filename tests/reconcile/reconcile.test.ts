@@ -24,7 +24,14 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
   });
   const client = () => createGiteaClient({ baseUrl: sim.url, token: sim.token, retries: 0 });
   /** The inbox, which settles each closing the sweep replays: a writer's closing cancels. */
-  const inbox = () => processInbox({ sql: db.sql, gitea: client(), log: createLogger('silent'), botLogin: sim.botLogin, permissions: createPermissionCache({ gitea: client() }) });
+  const inbox = () =>
+    processInbox({
+      sql: db.sql,
+      gitea: client(),
+      log: createLogger('silent'),
+      botLogin: sim.botLogin,
+      permissions: createPermissionCache({ gitea: client() }),
+    });
   const itemFor = async (n: number) => (await db.sql`SELECT id, state FROM work_items WHERE issue_number = ${n}`)[0];
 
   test('finds labelled issues whose webhook was missed, and closed issues, through the intake write path', async () => {
@@ -70,7 +77,7 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect((await db.sql`SELECT title FROM work_items WHERE issue_number = ${n}`)[0]).toEqual({ title: 'odd title' });
   });
 
-  test('a story found by the sweep is credited to whoever added the label (from the issue\'s timeline), not to the sweep', async () => {
+  test("a story found by the sweep is credited to whoever added the label (from the issue's timeline), not to the sweep", async () => {
     sim.addUser('carol', { permissions: { 'acme/widgets': 'write' } });
     const n = sim.createIssue('acme', 'widgets', { title: 'labelled while Damascus was down', user: 'bob' });
     sim.labelIssue('acme', 'widgets', n, ['damascus'], { by: 'carol' });
@@ -79,7 +86,7 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect((await db.sql`SELECT requested_by FROM work_items WHERE issue_number = ${n}`)[0]).toEqual({ requestedBy: 'carol' });
   });
 
-  test('a deleted issue cancels its item, and does not stop the sweep of the repo\'s other stories', async () => {
+  test("a deleted issue cancels its item, and does not stop the sweep of the repo's other stories", async () => {
     const doomed = sim.createIssue('acme', 'widgets', { title: 'will be deleted', user: 'alice', labels: ['damascus'] });
     const other = sim.createIssue('acme', 'widgets', { title: 'closed meanwhile', user: 'alice', labels: ['damascus'] });
     await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
@@ -98,7 +105,10 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     const [d] = await db.sql`SELECT details->'issueDeleted' AS deleted FROM work_items WHERE issue_number = ${doomed}`;
     expect(d!.deleted).toBe(true);
     // A later sweep is quiet: nothing more to do for either.
-    expect(await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') })).toMatchObject({ cancelled: 0, errors: [] });
+    expect(await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') })).toMatchObject({
+      cancelled: 0,
+      errors: [],
+    });
   });
 
   test('an item whose issue Gitea cannot show (a 500) is reported, and the rest of the repo is still swept', async () => {
@@ -126,7 +136,7 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect(await itemFor(n)).toMatchObject({ state: 'cancelled' });
   });
 
-  test('a human\'s answer whose webhook was lost is found by the sweep, put into the inbox once, and answers the question', async () => {
+  test("a human's answer whose webhook was lost is found by the sweep, put into the inbox once, and answers the question", async () => {
     const n = sim.createIssue('acme', 'widgets', { title: 'asks a question', user: 'alice', labels: ['damascus'] });
     await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent') });
     const it = await itemFor(n);
@@ -146,7 +156,11 @@ describe('reconcile sweep and damascus enqueue against the simulated Gitea', () 
     expect((await reconcile({ sql: db.sql, gitea: client(), triggerLabel: 'damascus', log: createLogger('silent'), botLogin: sim.botLogin })).comments).toBe(0);
     const out = await inbox();
     expect(out.resumedItemIds).toEqual([it!.id]);
-    expect((await db.sql`SELECT status, answer, answered_by FROM human_issues WHERE id = ${q!.id}`)[0]).toEqual({ status: 'answered', answer: `${q!.tag}: blue`, answeredBy: 'alice' });
+    expect((await db.sql`SELECT status, answer, answered_by FROM human_issues WHERE id = ${q!.id}`)[0]).toEqual({
+      status: 'answered',
+      answer: `${q!.tag}: blue`,
+      answeredBy: 'alice',
+    });
   });
 
   test('damascus enqueue labels the issue through the API and reports the item id', async () => {

@@ -8,7 +8,16 @@ import { createGiteaClient, type GiteaClient } from '../../src/gitea/client.js';
 import { GiteaError } from '../../src/gitea/errors.js';
 import { STATE_LABELS } from '../../src/gitea/labels.js';
 import { renderReviewWorkflow, REVIEW_WORKFLOW_FILE } from '../../src/gitea/reviewWorkflow.js';
-import { ACTION_REPO_NAME, bundledActionFiles, CALLBACK_SECRET_NAME, hookIsCurrent, loadAppManifest, storedEvents, WEBHOOK_TEST_BRANCH, webhookName } from '../../src/setup/setupRepo.js';
+import {
+  ACTION_REPO_NAME,
+  bundledActionFiles,
+  CALLBACK_SECRET_NAME,
+  hookIsCurrent,
+  loadAppManifest,
+  storedEvents,
+  WEBHOOK_TEST_BRANCH,
+  webhookName,
+} from '../../src/setup/setupRepo.js';
 import { deriveProjectSecret, deriveWebhookSecret } from '../../src/shared/signing.js';
 import { damascus, ROOT, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
@@ -52,7 +61,11 @@ function lines(r: CliRun): string[] {
   return r.stdout.trim().split('\n');
 }
 
-const writes = (since: number) => sim.requests.slice(since).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path} ${r.status}`);
+const writes = (since: number) =>
+  sim.requests
+    .slice(since)
+    .filter((r) => r.method !== 'GET')
+    .map((r) => `${r.method} ${r.path} ${r.status}`);
 const ALL_LABELS = ['damascus', ...Object.values(STATE_LABELS).map((l) => l.name)];
 const hookLine = () => `webhook ${publicUrl}/api/gitea/webhooks (${EVENTS.join(', ')})`;
 const actionUrl = () => `${sim.url}/${sim.botLogin}/${ACTION_REPO_NAME}`;
@@ -69,7 +82,14 @@ afterAll(async () => {
   await sim.close();
   await receiver.close();
   // No run, of any kind, printed a token or a secret.
-  const secrets = [sim.token, CALLBACK_SECRET, WEBHOOK_SECRET, deriveProjectSecret(CALLBACK_SECRET, 'acme/app'), deriveProjectSecret(CALLBACK_SECRET, 'acme/dry'), deriveWebhookSecret(WEBHOOK_SECRET, 'acme/app')];
+  const secrets = [
+    sim.token,
+    CALLBACK_SECRET,
+    WEBHOOK_SECRET,
+    deriveProjectSecret(CALLBACK_SECRET, 'acme/app'),
+    deriveProjectSecret(CALLBACK_SECRET, 'acme/dry'),
+    deriveWebhookSecret(WEBHOOK_SECRET, 'acme/app'),
+  ];
   expect(outputs.length).toBeGreaterThan(5);
   for (const r of outputs) for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
   expect(sim.responseViolations).toEqual([]);
@@ -147,7 +167,9 @@ describe('damascus setup', () => {
       'acme/app was already set up; nothing changed',
     ]);
     // (the scope probes are writes that can change nothing: a comment on issue 0, an edit of hook 0)
-    expect(writes(before).filter((w) => !/\/issues\/0\/comments 422|\/hooks\/0 404/.test(w))).toEqual([`PUT /repos/acme/app/actions/secrets/${CALLBACK_SECRET_NAME} 204`]);
+    expect(writes(before).filter((w) => !/\/issues\/0\/comments 422|\/hooks\/0 404/.test(w))).toEqual([
+      `PUT /repos/acme/app/actions/secrets/${CALLBACK_SECRET_NAME} 204`,
+    ]);
     expect((await git(path, 'rev-parse', 'main')).trim()).toBe(tip);
     expect(await actionHead()).toBe(published);
     expect((await client.listHooks('acme', 'app')).map((h) => h.id)).toEqual([hooks[0]!.id]);
@@ -206,7 +228,10 @@ describe('damascus setup', () => {
       `.github/workflows/${REVIEW_WORKFLOW_FILE}`,
     ]);
     // Gitea sees both workflows (it reads one folder only), and dispatching the review finds it.
-    expect((await client.listWorkflows('acme', 'ghci')).map((w) => w.path).sort()).toEqual(['.github/workflows/ci.yml', `.github/workflows/${REVIEW_WORKFLOW_FILE}`]);
+    expect((await client.listWorkflows('acme', 'ghci')).map((w) => w.path).sort()).toEqual([
+      '.github/workflows/ci.yml',
+      `.github/workflows/${REVIEW_WORKFLOW_FILE}`,
+    ]);
   });
 
   test('a review workflow an older setup left alone in .gitea/workflows beside .github/workflows is moved, freeing the CI', async () => {
@@ -235,7 +260,9 @@ describe('damascus setup', () => {
     const before = sim.requests.length;
     const r = await setup(['acme/adminonly']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^damascus: check what setup needs on acme\/adminonly: damascus-bot has "admin" rights .* only the repository's owner set Actions secrets: make damascus-bot own the repository, a site admin, or a member of an org team with admin access/);
+    expect(r.stderr).toMatch(
+      /^damascus: check what setup needs on acme\/adminonly: damascus-bot has "admin" rights .* only the repository's owner set Actions secrets: make damascus-bot own the repository, a site admin, or a member of an org team with admin access/,
+    );
     expect(writes(before).filter((w) => !/ 40[34]$| 422$/.test(w))).toEqual([]);
     expect(sim.labels('acme', 'adminonly')).toEqual([]);
     expect(sim.secrets('acme', 'adminonly').size).toBe(0);
@@ -259,7 +286,9 @@ describe('damascus setup', () => {
       await other.createRepo('acme', 'app');
       const r = await damascus(['setup', 'acme/app'], { ...env(), GITEA_URL: other.url, GITEA_TOKEN: other.token });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/damascus-bot\/damascus-action does not exist and the token lacks write:user .*create that repository \(public, empty is fine\), give the token write:user, or pass --action-url and --action-ref/);
+      expect(r.stderr).toMatch(
+        /damascus-bot\/damascus-action does not exist and the token lacks write:user .*create that repository \(public, empty is fine\), give the token write:user, or pass --action-url and --action-ref/,
+      );
       expect(other.labels('acme', 'app')).toEqual([]);
       expect(other.requests.filter((q) => q.method !== 'GET' && q.status !== null && q.status < 400)).toEqual([]);
     } finally {
@@ -334,9 +363,7 @@ describe('damascus setup', () => {
     const r = await setup(['acme/refused']);
     sim.faults.clear();
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(
-      `damascus: create webhook ${publicUrl}/api/gitea/webhooks: Gitea POST /repos/acme/refused/hooks → 409: hook limit reached\n`,
-    );
+    expect(r.stderr).toBe(`damascus: create webhook ${publicUrl}/api/gitea/webhooks: Gitea POST /repos/acme/refused/hooks → 409: hook limit reached\n`);
     expect(lines(r)).toContain(`set       Actions secret ${CALLBACK_SECRET_NAME}`);
     // The workflow is written last: never a workflow without its webhook.
     expect(await git(path, 'ls-tree', '-r', '--name-only', 'main')).not.toContain(REVIEW_WORKFLOW_FILE);
@@ -373,23 +400,54 @@ describe('storedEvents', () => {
   });
 
   test("app.yml's events are what the real Gitea 1.26.3 reported back for setup's hook", () => {
-    const capture = JSON.parse(readFileSync(join(ROOT, 'tests/fixtures/gitea-1.26.3/api/POST_repos_o_r_hooks_201.json'), 'utf8')) as { body: { events: string[] } };
+    const capture = JSON.parse(readFileSync(join(ROOT, 'tests/fixtures/gitea-1.26.3/api/POST_repos_o_r_hooks_201.json'), 'utf8')) as {
+      body: { events: string[] };
+    };
     expect(storedEvents(EVENTS)).toEqual([...capture.body.events].sort());
   });
 
   // Every subscription name Gitea takes (FACTS §b). The simulator stores each from what it turns on, not from
   // setup's table, and tests/gitea/captures.test.ts holds that to a real hook.
   const SUBSCRIPTIONS = [
-    'issues', 'issues_only', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment',
-    'pull_request', 'pull_request_only', 'pull_request_assign', 'pull_request_label', 'pull_request_milestone', 'pull_request_comment',
-    'pull_request_review', 'pull_request_review_request', 'pull_request_sync',
-    'push', 'create', 'delete', 'fork', 'repository', 'wiki', 'release', 'package', 'status', 'workflow_run', 'workflow_job',
+    'issues',
+    'issues_only',
+    'issue_assign',
+    'issue_label',
+    'issue_milestone',
+    'issue_comment',
+    'pull_request',
+    'pull_request_only',
+    'pull_request_assign',
+    'pull_request_label',
+    'pull_request_milestone',
+    'pull_request_comment',
+    'pull_request_review',
+    'pull_request_review_request',
+    'pull_request_sync',
+    'push',
+    'create',
+    'delete',
+    'fork',
+    'repository',
+    'wiki',
+    'release',
+    'package',
+    'status',
+    'workflow_run',
+    'workflow_job',
   ];
 
   test('a hook subscribed to any one of them is current as the simulated Gitea reports it back', async () => {
     await sim.createRepo('acme', 'subscriptions');
     for (const name of SUBSCRIPTIONS) {
-      await client.createHook('acme', 'subscriptions', { url: 'http://127.0.0.1:9/hook', secret: 's', events: [name], active: true, name, branchFilter: WEBHOOK_TEST_BRANCH });
+      await client.createHook('acme', 'subscriptions', {
+        url: 'http://127.0.0.1:9/hook',
+        secret: 's',
+        events: [name],
+        active: true,
+        name,
+        branchFilter: WEBHOOK_TEST_BRANCH,
+      });
     }
     const hooks = await client.listHooks('acme', 'subscriptions');
     expect(hooks.map((h) => h.name).sort()).toEqual([...SUBSCRIPTIONS].sort());

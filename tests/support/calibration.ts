@@ -42,8 +42,16 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   }
 }
 
-async function raw(w: CalibrationWorld, path: string, token = w.botToken, init: RequestInit = {}): Promise<{ status: number; link: string | null; total: string | null; body: unknown }> {
-  const res = await fetch(`${w.url}/api/v1${path}`, { ...init, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) } });
+async function raw(
+  w: CalibrationWorld,
+  path: string,
+  token = w.botToken,
+  init: RequestInit = {},
+): Promise<{ status: number; link: string | null; total: string | null; body: unknown }> {
+  const res = await fetch(`${w.url}/api/v1${path}`, {
+    ...init,
+    headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) },
+  });
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -68,7 +76,13 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unique = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
 /** A branch `branch` off `from` with `files` changed, made through the contents API (as the bot). */
-async function branchWith(w: CalibrationWorld, r: { owner: string; name: string }, branch: string, files: Record<string, string>, from = 'main'): Promise<string> {
+async function branchWith(
+  w: CalibrationWorld,
+  r: { owner: string; name: string },
+  branch: string,
+  files: Record<string, string>,
+  from = 'main',
+): Promise<string> {
   const ops = [];
   for (const [path, content] of Object.entries(files)) {
     const have = await w.bot.getContents(r.owner, r.name, path, from);
@@ -76,7 +90,12 @@ async function branchWith(w: CalibrationWorld, r: { owner: string; name: string 
   }
   const res = await raw(w, `/repos/${r.owner}/${r.name}/contents`, w.botToken, {
     method: 'POST',
-    body: JSON.stringify({ branch: from, new_branch: branch === from ? undefined : branch, message: `change ${branch}`, files: ops.map((o) => ({ ...o, content: b64(o.content) })) }),
+    body: JSON.stringify({
+      branch: from,
+      new_branch: branch === from ? undefined : branch,
+      message: `change ${branch}`,
+      files: ops.map((o) => ({ ...o, content: b64(o.content) })),
+    }),
   });
   if (res.status !== 201) throw new Error(`calibration: could not commit to ${branch}: ${res.status} ${JSON.stringify(res.body)}`);
   return (res.body as { commit: { sha: string } }).commit.sha;
@@ -99,12 +118,23 @@ export const PROBES: Record<string, Probe> = {
     const r = await w.repo(unique('cal-hook'), { botPermission: 'owner' });
     const receiver = await startWebhookReceiver();
     try {
-      const hook = await w.bot.createHook(r.owner, r.name, { url: receiver.url, secret: 'first-secret', events: ['issues'], active: true, name: 'calibration' });
-      await w.bot.editHook(r.owner, r.name, hook.id, { config: { url: receiver.url, content_type: 'json', secret: 'second-secret' }, events: ['issues'], active: true });
+      const hook = await w.bot.createHook(r.owner, r.name, {
+        url: receiver.url,
+        secret: 'first-secret',
+        events: ['issues'],
+        active: true,
+        name: 'calibration',
+      });
+      await w.bot.editHook(r.owner, r.name, hook.id, {
+        config: { url: receiver.url, content_type: 'json', secret: 'second-secret' },
+        events: ['issues'],
+        active: true,
+      });
       const listed = await w.bot.listHooks(r.owner, r.name);
       await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: 'hook probe' }) });
       const d = await until('a delivery', async () => receiver.received[0] ?? null);
-      const signedWith = ['first-secret', 'second-secret'].find((s) => createHmac('sha256', s).update(d.body).digest('hex') === d.headers['x-gitea-signature']) ?? 'neither';
+      const signedWith =
+        ['first-secret', 'second-secret'].find((s) => createHmac('sha256', s).update(d.body).digest('hex') === d.headers['x-gitea-signature']) ?? 'neither';
       return { signedWith, listedShowsSecret: JSON.stringify(listed).includes('secret'), name: listed[0]?.name ?? null };
     } finally {
       await receiver.close();
@@ -120,10 +150,21 @@ export const PROBES: Record<string, Probe> = {
     const b = await w.bot.createPullRequest(r.owner, r.name, { head: 'b', base: 'main', title: 'B' });
     const c = await w.bot.createPullRequest(r.owner, r.name, { head: 'c', base: 'main', title: 'C' });
     const mergeableAtCreation = [a.mergeable, b.mergeable, c.mergeable];
-    const aHead = (await until('A mergeable', async () => { const p = await w.bot.getPullRequest(r.owner, r.name, a.number); return p.mergeable ? p : null; })).head.sha;
+    const aHead = (
+      await until('A mergeable', async () => {
+        const p = await w.bot.getPullRequest(r.owner, r.name, a.number);
+        return p.mergeable ? p : null;
+      })
+    ).head.sha;
     await w.bot.mergePullRequest(r.owner, r.name, a.number, { style: 'merge', headCommitId: aHead });
-    const bAfter = await until('B checked', async () => { const p = await w.bot.getPullRequest(r.owner, r.name, b.number); return p.mergeable ? null : p; });
-    const cBehind = await until('C checked', async () => { const p = await w.bot.getPullRequest(r.owner, r.name, c.number); return p.mergeable ? p : null; });
+    const bAfter = await until('B checked', async () => {
+      const p = await w.bot.getPullRequest(r.owner, r.name, b.number);
+      return p.mergeable ? null : p;
+    });
+    const cBehind = await until('C checked', async () => {
+      const p = await w.bot.getPullRequest(r.owner, r.name, c.number);
+      return p.mergeable ? p : null;
+    });
     const mainTip = (await w.bot.getBranch(r.owner, r.name, 'main'))!.commit.id;
     const obs: Observation = {
       mergeableAtCreation,
@@ -138,7 +179,9 @@ export const PROBES: Record<string, Probe> = {
     obs.updatedHeadMoved = cUpdated.head.sha !== cBehind.head.sha;
     // Gitea re-checks the PR asynchronously after the update: its merge base catches up with main's tip (right
     // after the update it may still be the old one, and a merge may meet 405 while the check runs).
-    obs.mergeBaseCatchesUp = await until('the merge base to catch up', async () => ((await w.bot.getPullRequest(r.owner, r.name, c.number)).merge_base === mainTip ? true : null)).catch(() => false);
+    obs.mergeBaseCatchesUp = await until('the merge base to catch up', async () =>
+      (await w.bot.getPullRequest(r.owner, r.name, c.number)).merge_base === mainTip ? true : null,
+    ).catch(() => false);
     obs.updateWhenUpToDate = await outcome(w.bot.updatePullRequest(r.owner, r.name, c.number, 'merge'));
     obs.staleHeadMerge = await outcome(w.bot.mergePullRequest(r.owner, r.name, c.number, { style: 'merge', headCommitId: cBehind.head.sha }));
     obs.currentHeadMergeEventually = await until('the merge of the current head', async () => {
@@ -146,7 +189,9 @@ export const PROBES: Record<string, Probe> = {
       return got === '405 Please try again later' ? null : got;
     }).catch(() => 'still 405');
     // How many commits the base has that the head lacks (what "behind" means), before and after the update.
-    obs.compareBehindConflicting = ((await raw(w, `/repos/${r.owner}/${r.name}/compare/${bAfter.head.sha}...main`)).body as { total_commits: number }).total_commits;
+    obs.compareBehindConflicting = (
+      (await raw(w, `/repos/${r.owner}/${r.name}/compare/${bAfter.head.sha}...main`)).body as { total_commits: number }
+    ).total_commits;
     return obs;
   },
 
@@ -156,7 +201,12 @@ export const PROBES: Record<string, Probe> = {
     for (let i = 0; i < 3; i++) await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: `i${i}` }) });
     await w.bot.createHook(r.owner, r.name, { url: 'http://127.0.0.1:9/none', secret: 's', events: ['issues'], active: true });
     const out: Observation = {};
-    for (const [what, path] of [['labels', 'labels'], ['hooks', 'hooks'], ['timeline', 'issues/1/timeline'], ['issues', 'issues']] as const) {
+    for (const [what, path] of [
+      ['labels', 'labels'],
+      ['hooks', 'hooks'],
+      ['timeline', 'issues/1/timeline'],
+      ['issues', 'issues'],
+    ] as const) {
       const res = await raw(w, `/repos/${r.owner}/${r.name}/${path}?limit=1`);
       out[what] = { link: res.link !== null, total: res.total !== null };
     }
@@ -186,12 +236,17 @@ export const PROBES: Record<string, Probe> = {
     const receiver = await startWebhookReceiver();
     try {
       await w.bot.createHook(r.owner, r.name, { url: receiver.url, secret: 's', events: ['issues'], active: true });
-      const created = (await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: 'doomed' }) })).body as { number: number };
+      const created = (await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: 'doomed' }) })).body as {
+        number: number;
+      };
       const n = created.number;
       await w.bot.createIssueComment(r.owner, r.name, n, 'a comment');
       await until('the issue deliveries', async () => (receiver.received.length >= 1 ? true : null));
       const deleted = await raw(w, `/repos/${r.owner}/${r.name}/issues/${n}`, w.botToken, { method: 'DELETE' });
-      const d = await until('the deleted delivery', async () => receiver.received.find((x: ReceivedWebhook) => (JSON.parse(x.body) as { action?: string }).action === 'deleted') ?? null);
+      const d = await until(
+        'the deleted delivery',
+        async () => receiver.received.find((x: ReceivedWebhook) => (JSON.parse(x.body) as { action?: string }).action === 'deleted') ?? null,
+      );
       return {
         deleteStatus: deleted.status,
         delivery: `${d.headers['x-gitea-event']}/${d.headers['x-gitea-event-type']}/deleted`,
@@ -210,12 +265,16 @@ export const PROBES: Record<string, Probe> = {
     const r = await w.repo(unique('cal-tl'), { botPermission: 'owner' });
     const alice = await w.writer(r);
     const label = await w.bot.createRepoLabel(r.owner, r.name, { name: 'damascus', color: '#1d76db' });
-    const issue = (await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: 'labels' }) })).body as { number: number };
+    const issue = (await raw(w, `/repos/${r.owner}/${r.name}/issues`, w.botToken, { method: 'POST', body: JSON.stringify({ title: 'labels' }) })).body as {
+      number: number;
+    };
     await alice.client.addIssueLabels(r.owner, r.name, issue.number, [label.id]);
     await w.bot.removeIssueLabel(r.owner, r.name, issue.number, label.id);
     await alice.client.addIssueLabels(r.owner, r.name, issue.number, [label.id]);
     const entries = (await w.bot.getIssueTimeline(r.owner, r.name, issue.number)).filter((t) => t.type === 'label');
-    return { entries: entries.map((t) => `${t.user?.login === w.botLogin ? 'bot' : t.user?.login === alice.login ? 'writer' : '?'}:${t.body}:${t.label?.name}`) };
+    return {
+      entries: entries.map((t) => `${t.user?.login === w.botLogin ? 'bot' : t.user?.login === alice.login ? 'writer' : '?'}:${t.body}:${t.label?.name}`),
+    };
   },
 
   async tokenScopes(w) {
@@ -231,7 +290,8 @@ export const PROBES: Record<string, Probe> = {
   },
 
   async dispatchedRuns(w) {
-    const wf = 'name: r\nrun-name: "review of ${{ inputs.item }}"\non:\n  workflow_dispatch:\n    inputs:\n      item:\n        type: string\njobs:\n  r:\n    runs-on: calibration-no-such-runner\n    steps:\n      - run: "true"\n';
+    const wf =
+      'name: r\nrun-name: "review of ${{ inputs.item }}"\non:\n  workflow_dispatch:\n    inputs:\n      item:\n        type: string\njobs:\n  r:\n    runs-on: calibration-no-such-runner\n    steps:\n      - run: "true"\n';
     const r = await w.repo(unique('cal-runs'), {
       botPermission: 'owner',
       files: { '.gitea/workflows/r.yml': wf, '.github/workflows/hidden.yml': wf },

@@ -43,8 +43,14 @@ export function parseDockerfile(text: string): DockerInstruction[] {
 
 /** The commands of a shell-form RUN, split at `&&`, `;` and `||`, each as its words (a leading then/else/do dropped). */
 export function shellCommands(args: string): string[][] {
-  return args.split(/&&|\|\||;/)
-    .map((c) => c.trim().split(/\s+/).filter((w) => w !== ''))
+  return args
+    .split(/&&|\|\||;/)
+    .map((c) =>
+      c
+        .trim()
+        .split(/\s+/)
+        .filter((w) => w !== ''),
+    )
     .map((words) => (['then', 'else', 'do'].includes(words[0] ?? '') ? words.slice(1) : words))
     .filter((c) => c.length > 0);
 }

@@ -17,7 +17,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 60_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -41,16 +46,27 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let proc: ChildProcess | null = null;
   const start = async () => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    await waitFor('redis to accept connections', () => new Promise<boolean>((resolve) => {
-      const c = new Socket();
-      c.once('error', () => resolve(false));
-      c.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
-    }), 10_000);
+    await waitFor(
+      'redis to accept connections',
+      () =>
+        new Promise<boolean>((resolve) => {
+          const c = new Socket();
+          c.once('error', () => resolve(false));
+          c.connect(port, '127.0.0.1', () => {
+            c.end();
+            resolve(true);
+          });
+        }),
+      10_000,
+    );
   };
   const stop = async () => {
     const p = proc;
     if (!p || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGKILL'); });
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
     proc = null;
   };
   await start();
@@ -80,8 +96,17 @@ export function spawnDamascus(args: string[], env: Record<string, string | undef
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  return { proc, output: () => out, exited, kill: (s = 'SIGTERM') => { if (proc.exitCode === null && proc.signalCode === null) proc.kill(s); } };
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    proc,
+    output: () => out,
+    exited,
+    kill: (s = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(s);
+    },
+  };
 }
 
 export async function stopAll(ps: DamascusProcess[]): Promise<void> {

@@ -141,7 +141,10 @@ async function workflowText(bare: string, sha: string, file: string): Promise<st
 /** act's remote action: cloned without a token from the `uses:` URL, at the pinned ref. */
 async function fetchAction(url: string, ref: string, into: string): Promise<void> {
   await run('git', ['init', '-q', into], { timeout: 30_000 });
-  await run('git', ['-C', into, 'fetch', '-q', '--depth=1', url, ref], { timeout: 60_000, env: { PATH: process.env.PATH, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+  await run('git', ['-C', into, 'fetch', '-q', '--depth=1', url, ref], {
+    timeout: 60_000,
+    env: { PATH: process.env.PATH, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+  });
   await run('git', ['-C', into, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], { timeout: 30_000 });
 }
 

@@ -48,7 +48,10 @@ export async function readTrace(path: string): Promise<PhaseRun[]> {
       open.set(key, run);
     } else {
       const run = open.get(key);
-      if (run) { run.end = e.at; open.delete(key); }
+      if (run) {
+        run.end = e.at;
+        open.delete(key);
+      }
     }
   }
   return runs;

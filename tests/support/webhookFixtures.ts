@@ -27,19 +27,30 @@ export function ownCapture(file: string): Fixture {
 }
 
 export function ownCaptures(): Fixture[] {
-  return readdirSync(CAPTURE_DIR).filter((f) => f.endsWith('.json')).sort().map(ownCapture);
+  return readdirSync(CAPTURE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map(ownCapture);
 }
 
 /** The third-party captures with the X-Gitea-Event / X-Gitea-Event-Type their manifest derives from Gitea's source; [] when absent. */
 export function sharedCaptures(): Fixture[] {
   if (!sharedCapturesPresent) return [];
   const manifest = readFileSync(join(SHARED_WEBHOOK_DIR, 'manifest.tsv'), 'utf8').trim().split('\n').slice(1);
-  const byFile = new Map(manifest.map((l) => { const [file, event, type] = l.split('\t'); return [file!, { event: event!, eventType: type! }]; }));
-  return readdirSync(SHARED_WEBHOOK_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
-    const h = byFile.get(file);
-    if (!h) throw new Error(`${file} is not in manifest.tsv`);
-    return { file, ...h, payload: JSON.parse(readFileSync(join(SHARED_WEBHOOK_DIR, file), 'utf8')) };
-  });
+  const byFile = new Map(
+    manifest.map((l) => {
+      const [file, event, type] = l.split('\t');
+      return [file!, { event: event!, eventType: type! }];
+    }),
+  );
+  return readdirSync(SHARED_WEBHOOK_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((file) => {
+      const h = byFile.get(file);
+      if (!h) throw new Error(`${file} is not in manifest.tsv`);
+      return { file, ...h, payload: JSON.parse(readFileSync(join(SHARED_WEBHOOK_DIR, file), 'utf8')) };
+    });
 }
 
 /** Every real payload at hand: ours, then the third-party ones when they are beside the repo. */
@@ -54,12 +65,21 @@ export function giteaHeaders(body: string, secret: string, event: string, eventT
   return {
     'content-type': 'application/json',
     'user-agent': 'Go-http-client/1.1',
-    'x-gitea-delivery': delivery, 'x-gogs-delivery': delivery, 'x-github-delivery': delivery,
-    'x-gitea-event': event, 'x-gogs-event': event, 'x-github-event': event,
-    'x-gitea-event-type': eventType, 'x-gogs-event-type': eventType, 'x-github-event-type': eventType,
-    'x-gitea-signature': sha256, 'x-gogs-signature': sha256,
-    'x-hub-signature': `sha1=${sha1}`, 'x-hub-signature-256': `sha256=${sha256}`,
-    'x-gitea-hook-installation-target-type': 'repository', 'x-github-hook-installation-target-type': 'repository',
+    'x-gitea-delivery': delivery,
+    'x-gogs-delivery': delivery,
+    'x-github-delivery': delivery,
+    'x-gitea-event': event,
+    'x-gogs-event': event,
+    'x-github-event': event,
+    'x-gitea-event-type': eventType,
+    'x-gogs-event-type': eventType,
+    'x-github-event-type': eventType,
+    'x-gitea-signature': sha256,
+    'x-gogs-signature': sha256,
+    'x-hub-signature': `sha1=${sha1}`,
+    'x-hub-signature-256': `sha256=${sha256}`,
+    'x-gitea-hook-installation-target-type': 'repository',
+    'x-github-hook-installation-target-type': 'repository',
   };
 }
 
@@ -76,7 +96,17 @@ export function hookSecretFor(master: string, payload: unknown): string {
 export const giteaBody = (payload: unknown) => JSON.stringify(payload, null, 2);
 
 /** An `issues` payload (IssuePayload) built on our Gitea 1.26.3 `issues`/opened capture. */
-export function issuePayload(opts: { action: string; number: number; labels: string[]; sender?: string; state?: 'open' | 'closed'; repo?: string; repoId?: number; title?: string; body?: string }): Record<string, unknown> {
+export function issuePayload(opts: {
+  action: string;
+  number: number;
+  labels: string[];
+  sender?: string;
+  state?: 'open' | 'closed';
+  repo?: string;
+  repoId?: number;
+  title?: string;
+  body?: string;
+}): Record<string, unknown> {
   const base = structuredClone(ownCapture('issues.issues.opened.json').payload) as LooseJson;
   const [owner, name] = (opts.repo ?? 'acme/widgets').split('/');
   base.action = opts.action;

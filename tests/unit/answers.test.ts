@@ -6,7 +6,11 @@ const q12: OpenQuestion = { id: 12, tag: 'Q-12', question: 'Should the API keep 
 const ids = (body: string, open: OpenQuestion[]) => matchAnswer(body, open).answers.map((a) => a.id);
 
 /** What Gitea's "Quote reply" produces: every line of the quoted comment prefixed with "> ". */
-const quoteOf = (text: string) => text.split('\n').map((l) => `> ${l}`).join('\n');
+const quoteOf = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\n');
 
 describe('matchAnswer', () => {
   test('only one question open: any comment answers it, with the whole comment as the answer', () => {

@@ -88,7 +88,14 @@ describe('the argument of /damascus approve', () => {
   });
 
   test('attack: approval in prose, quoted or in code is no command', () => {
-    for (const body of ['I approve', 'do not approve', 'please /damascus approve', '> /damascus approve', '```\n/damascus approve\n```', '`/damascus approve`']) {
+    for (const body of [
+      'I approve',
+      'do not approve',
+      'please /damascus approve',
+      '> /damascus approve',
+      '```\n/damascus approve\n```',
+      '`/damascus approve`',
+    ]) {
       expect(parseCommands(body).commands).toEqual([]);
     }
   });

@@ -73,7 +73,10 @@ describe.each(SECRETS)('%s_FILE', (name, key) => {
   });
 
   test('an empty file, or one of several lines, is a ConfigError naming the variable and the path, never the value', () => {
-    for (const [label, content] of [['empty', ''], ['newline-only', '\n']] as const) {
+    for (const [label, content] of [
+      ['empty', ''],
+      ['newline-only', '\n'],
+    ] as const) {
       const path = file(`${name}-${label}`, content);
       const e = configError({ [`${name}_FILE`]: path });
       expect([label, e.message.includes(`${name}_FILE`), e.message.includes(path)]).toEqual([label, true, true]);
@@ -88,7 +91,7 @@ describe.each(SECRETS)('%s_FILE', (name, key) => {
 });
 
 describe('DAMASCUS_RUNS_ON', () => {
-  test('the review workflow\'s runs-on label: ubuntu-latest unless set', () => {
+  test("the review workflow's runs-on label: ubuntu-latest unless set", () => {
     expect(loadSettings({}).runsOn).toBe('ubuntu-latest');
     expect(loadSettings({ DAMASCUS_RUNS_ON: '' }).runsOn).toBe('ubuntu-latest');
     expect(loadSettings({ DAMASCUS_RUNS_ON: 'damascus' }).runsOn).toBe('damascus');
@@ -104,7 +107,8 @@ describe('DAMASCUS_RETENTION_DAYS', () => {
     expect(loadSettings({ DAMASCUS_RETENTION_DAYS: '365' }).retentionDays).toBe(365);
     for (const bad of ['-1', '7.5', 'thirty', '30d']) {
       expect(configError({ DAMASCUS_RETENTION_DAYS: bad }).message).toBe(
-        `DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(bad)})`);
+        `DAMASCUS_RETENTION_DAYS must be a whole number of days, 0 to keep everything (got ${JSON.stringify(bad)})`,
+      );
     }
   });
 });
@@ -113,8 +117,10 @@ describe('DATABASE_PASSWORD and REDIS_PASSWORD (or _FILE): put into the URLs, so
   test('the password from the file goes into the URL (encoded), replacing one already there; unset, the URL is as given', () => {
     const password = 'p@ss:w/rd?#%';
     const env = {
-      DATABASE_URL: 'postgres://damascus:old@postgres:5432/damascus', DATABASE_PASSWORD_FILE: file('pg-password', `${password}\n`),
-      REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD_FILE: file('redis-password', 'r3dis\n'),
+      DATABASE_URL: 'postgres://damascus:old@postgres:5432/damascus',
+      DATABASE_PASSWORD_FILE: file('pg-password', `${password}\n`),
+      REDIS_URL: 'redis://redis:6379',
+      REDIS_PASSWORD_FILE: file('redis-password', 'r3dis\n'),
     };
     const s = loadSettings(env);
     const pg = new URL(s.databaseUrl);

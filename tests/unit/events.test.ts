@@ -68,7 +68,11 @@ const shared = (file: string): Record<string, unknown> => {
   return structuredClone(f.payload);
 };
 const routeShared = (file: string, over: { event?: string; eventType?: string; payload?: unknown } = {}) =>
-  routeWebhook({ event: over.event ?? file.split('.')[0], eventType: over.eventType ?? SHARED_CAPTURES[file]?.eventType, payload: over.payload ?? shared(file) });
+  routeWebhook({
+    event: over.event ?? file.split('.')[0],
+    eventType: over.eventType ?? SHARED_CAPTURES[file]?.eventType,
+    payload: over.payload ?? shared(file),
+  });
 const withShared = sharedCapturesPresent ? describe : describe.skip;
 if (!sharedCapturesPresent) test.skip(SHARED_ABSENT, () => {});
 
@@ -136,13 +140,24 @@ describe('captured payloads of Gitea 1.26.3 map their fields', () => {
     const e = expectKind(routeOwn(COMMENTED), 'comment');
     expect(e.action).toBe('created');
     expect([e.isPull, e.issue.isPull]).toEqual([false, false]);
-    expect(e.comment).toEqual({ id: p.comment.id, body: p.comment.body, user: { id: p.comment.user.id, login: p.comment.user.login }, createdAt: p.comment.created_at });
+    expect(e.comment).toEqual({
+      id: p.comment.id,
+      body: p.comment.body,
+      user: { id: p.comment.user.id, login: p.comment.user.login },
+      createdAt: p.comment.created_at,
+    });
   });
 
   test('merged PR: merged, head sha/ref, merge commit', () => {
     const p = own(MERGED) as LooseJson;
     const e = expectKind(routeOwn(MERGED), 'pr.closed');
-    expect(e).toMatchObject({ number: p.number, merged: true, headSha: p.pull_request.head.sha, mergeCommitSha: p.pull_request.merge_commit_sha, sender: { id: p.sender.id, login: p.sender.login } });
+    expect(e).toMatchObject({
+      number: p.number,
+      merged: true,
+      headSha: p.pull_request.head.sha,
+      mergeCommitSha: p.pull_request.merge_commit_sha,
+      sender: { id: p.sender.id, login: p.sender.login },
+    });
     expect(e.headRef).toMatch(/^damascus\/\d+-/);
     expect(e.mergeCommitSha).toMatch(/^[0-9a-f]{40}$/);
     expect(e.repo.defaultBranch).toBe('main');
@@ -199,7 +214,15 @@ withShared('third-party captured payloads map their fields', () => {
 function labelUpdated(labels: string[], action = 'label_updated'): Record<string, unknown> {
   const p = own(LABELLED);
   const issue = p.issue as Record<string, unknown>;
-  issue.labels = labels.map((name, i) => ({ id: i + 1, name, exclusive: false, is_archived: false, color: 'ee0701', description: '', url: `http://localhost:3000/api/v1/repos/example/example/labels/${i + 1}` }));
+  issue.labels = labels.map((name, i) => ({
+    id: i + 1,
+    name,
+    exclusive: false,
+    is_archived: false,
+    color: 'ee0701',
+    description: '',
+    url: `http://localhost:3000/api/v1/repos/example/example/labels/${i + 1}`,
+  }));
   return { ...p, action };
 }
 
@@ -210,29 +233,20 @@ function plainIssueComment(body: string, action = 'created'): Record<string, unk
 
 describe('variants of the captures', () => {
   test('issues / issue_label / label_updated carries the full label list', () => {
-    const e = expectKind(
-      routeWebhook({ event: 'issues', eventType: 'issue_label', payload: labelUpdated(['bug', 'damascus']) }),
-      'issue.labels',
-    );
+    const e = expectKind(routeWebhook({ event: 'issues', eventType: 'issue_label', payload: labelUpdated(['bug', 'damascus']) }), 'issue.labels');
     expect(e.labels).toEqual(['bug', 'damascus']);
     expect(e.cleared).toBe(false);
     expect(e.issue.number).toBe((own(LABELLED) as LooseJson).number);
   });
 
   test('label_cleared: the stale list is not trusted, no labels remain', () => {
-    const e = expectKind(
-      routeWebhook({ event: 'issues', eventType: 'issue_label', payload: labelUpdated(['damascus'], 'label_cleared') }),
-      'issue.labels',
-    );
+    const e = expectKind(routeWebhook({ event: 'issues', eventType: 'issue_label', payload: labelUpdated(['damascus'], 'label_cleared') }), 'issue.labels');
     expect(e.labels).toEqual([]);
     expect(e.cleared).toBe(true);
   });
 
   test('issue_comment on a plain issue (type issue_comment) is a comment, not a pull', () => {
-    const e = expectKind(
-      routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: plainIssueComment('/damascus retry') }),
-      'comment',
-    );
+    const e = expectKind(routeWebhook({ event: 'issue_comment', eventType: 'issue_comment', payload: plainIssueComment('/damascus retry') }), 'comment');
     expect(e.isPull).toBe(false);
     expect(e.comment.body).toBe('/damascus retry');
   });
@@ -259,9 +273,7 @@ describe('variants of the captures', () => {
 
   test('a missing X-Gitea-Event-Type (Gitea < 1.16) routes on event and action alone', () => {
     expect(routeWebhook({ event: 'issues', eventType: undefined, payload: labelUpdated(['damascus']) }).kind).toBe('issue.labels');
-    expect(routeWebhook({ event: 'pull_request', eventType: undefined, payload: own(SYNCED) }).kind).toBe(
-      'pr.synchronized',
-    );
+    expect(routeWebhook({ event: 'pull_request', eventType: undefined, payload: own(SYNCED) }).kind).toBe('pr.synchronized');
   });
 
   test('headers are matched case-insensitively', () => {
@@ -285,9 +297,7 @@ describe('unknown and malformed input', () => {
   });
 
   test('GitHub spellings are not Gitea actions', () => {
-    expect(routeWebhook({ event: 'pull_request', eventType: 'pull_request_sync', payload: { ...own(SYNCED), action: 'synchronize' } }).kind).toBe(
-      'ignored',
-    );
+    expect(routeWebhook({ event: 'pull_request', eventType: 'pull_request_sync', payload: { ...own(SYNCED), action: 'synchronize' } }).kind).toBe('ignored');
     expect(routeWebhook({ event: 'issues', eventType: 'issue_label', payload: { ...labelUpdated(['damascus']), action: 'labeled' } }).kind).toBe('ignored');
   });
 
@@ -389,6 +399,9 @@ describe('triggerLabelChange (label_updated has no delta: diff against what is k
     const ev = routeWebhook({ event: 'issues', eventType: 'issues', payload });
     expect(ev).toMatchObject({ kind: 'issue.opened', issue: { title: 'a title', body: 'body with NUL' } });
     payload.sender.login = 'mallory\u0000';
-    expect(routeWebhook({ event: 'issues', eventType: 'issues', payload })).toEqual({ kind: 'invalid', reason: 'sender.login must not contain a NUL character' });
+    expect(routeWebhook({ event: 'issues', eventType: 'issues', payload })).toEqual({
+      kind: 'invalid',
+      reason: 'sender.login must not contain a NUL character',
+    });
   });
 });

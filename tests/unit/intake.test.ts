@@ -1,31 +1,55 @@
-import {
-  decideIntake,
-  describeIntakeResult,
-  INTAKE_RESULT_LABEL,
-  intakeFollowUp,
-  type IntakeItem,
-  type IntakeResult,
-} from '../../src/domain/intake.js';
+import { decideIntake, describeIntakeResult, INTAKE_RESULT_LABEL, intakeFollowUp, type IntakeItem, type IntakeResult } from '../../src/domain/intake.js';
 import type { ActionableEvent, IssueRef, RepoRef } from '../../src/domain/webhookEvent.js';
 import type { State } from '../../src/domain/states.js';
 
 const repo: RepoRef = {
-  id: 7, owner: 'acme', name: 'shop', fullName: 'acme/shop', defaultBranch: 'main',
-  htmlUrl: 'http://gitea/acme/shop', cloneUrl: 'http://gitea/acme/shop.git',
+  id: 7,
+  owner: 'acme',
+  name: 'shop',
+  fullName: 'acme/shop',
+  defaultBranch: 'main',
+  htmlUrl: 'http://gitea/acme/shop',
+  cloneUrl: 'http://gitea/acme/shop.git',
 };
 const sender = { id: 3, login: 'alice' };
 const issue = (over: Partial<IssueRef> = {}): IssueRef => ({
-  number: 5, title: 'Add a cart', body: 'the story', state: 'open', htmlUrl: 'http://gitea/acme/shop/issues/5', isPull: false, ...over,
+  number: 5,
+  title: 'Add a cart',
+  body: 'the story',
+  state: 'open',
+  htmlUrl: 'http://gitea/acme/shop/issues/5',
+  isPull: false,
+  ...over,
 });
-const labelled = (labels: string[], over: Partial<IssueRef> = {}): ActionableEvent => ({ kind: 'issue.labels', repo, issue: issue(over), labels, cleared: false, sender });
+const labelled = (labels: string[], over: Partial<IssueRef> = {}): ActionableEvent => ({
+  kind: 'issue.labels',
+  repo,
+  issue: issue(over),
+  labels,
+  cleared: false,
+  sender,
+});
 const cleared: ActionableEvent = { kind: 'issue.labels', repo, issue: issue(), labels: ['damascus'], cleared: true, sender };
 const opened = (labels: string[]): ActionableEvent => ({ kind: 'issue.opened', repo, issue: issue(), labels, sender });
 const closedIssue: ActionableEvent = { kind: 'issue.closed', repo, issue: issue({ state: 'closed' }), sender };
 const comment: ActionableEvent = {
-  kind: 'comment', action: 'created', repo, issue: issue(), isPull: false, comment: { id: 1, body: 'hi', user: sender, createdAt: '2026-01-01T00:00:00Z' }, sender,
+  kind: 'comment',
+  action: 'created',
+  repo,
+  issue: issue(),
+  isPull: false,
+  comment: { id: 1, body: 'hi', user: sender, createdAt: '2026-01-01T00:00:00Z' },
+  sender,
 };
 const prClosed = (merged: boolean): ActionableEvent => ({
-  kind: 'pr.closed', repo, number: 12, merged, headSha: 'abc', headRef: 'damascus/5', mergeCommitSha: merged ? 'def' : null, sender,
+  kind: 'pr.closed',
+  repo,
+  number: 12,
+  merged,
+  headSha: 'abc',
+  headRef: 'damascus/5',
+  mergeCommitSha: merged ? 'def' : null,
+  sender,
 });
 const prSync: ActionableEvent = { kind: 'pr.synchronized', repo, number: 12, headSha: 'abc2', headRef: 'damascus/5', sender };
 
@@ -40,20 +64,29 @@ describe('decideIntake', () => {
     expect(decide(labelled(['damascus'], { body: 'Depends on #3 and other/lib#4' }))).toEqual({
       kind: 'create',
       story: { ...story, body: 'Depends on #3 and other/lib#4' },
-      dependencies: [{ owner: 'acme', name: 'shop', number: 3 }, { owner: 'other', name: 'lib', number: 4 }],
+      dependencies: [
+        { owner: 'acme', name: 'shop', number: 3 },
+        { owner: 'other', name: 'lib', number: 4 },
+      ],
     });
   });
 
   test('the trigger label on a cancelled item reactivates it with what is labelled now', () => {
     expect(decide(labelled(['damascus'], { title: 'New title', body: 'new body' }), item('cancelled', { resumePhase: 'build' }))).toEqual({
-      kind: 'reactivate', itemId: 40, story: { by: 'alice', title: 'New title', body: 'new body' },
+      kind: 'reactivate',
+      itemId: 40,
+      story: { by: 'alice', title: 'New title', body: 'new body' },
     });
   });
 
   test('the trigger label is ignored on a pull request, a closed issue, a done story and a deleted issue', () => {
     expect(decide(labelled(['damascus'], { isPull: true }))).toEqual({ kind: 'ignore', itemId: null, reason: 'labels on a pull request' });
     expect(decide(labelled(['damascus'], { state: 'closed' }))).toEqual({ kind: 'ignore', itemId: null, reason: 'trigger label on a closed issue' });
-    expect(decide(labelled(['damascus'], { state: 'closed' }), item('cancelled'))).toEqual({ kind: 'ignore', itemId: 40, reason: 'trigger label on a closed issue' });
+    expect(decide(labelled(['damascus'], { state: 'closed' }), item('cancelled'))).toEqual({
+      kind: 'ignore',
+      itemId: 40,
+      reason: 'trigger label on a closed issue',
+    });
     expect(decide(labelled(['damascus']), item('done'))).toEqual({ kind: 'ignore', itemId: 40, reason: 'story already done' });
     expect(decide(labelled(['damascus']), item('cancelled', { issueDeleted: true }))).toEqual({ kind: 'ignore', itemId: 40, reason: 'the issue was deleted' });
   });

@@ -150,9 +150,20 @@ describe('the layer checker itself', () => {
       'import {\n  m,\n  type N,\n} from "../tick/m.js";',
       "import { readFileSync } from 'node:fs';",
       "// import { k } from '../http/k.js';",
-      "const l = \"from '../queue/l.js'\";",
+      'const l = "from \'../queue/l.js\'";',
     ].join('\n');
-    expect(importSpecifiers(text)).toEqual(['./a.js', '../db/b.js', '../gitea/c.js', './e.js', '../llm/f.js', './g.js', './h.js', '../agent/i.js', '../cli/j.js', '../tick/m.js']);
+    expect(importSpecifiers(text)).toEqual([
+      './a.js',
+      '../db/b.js',
+      '../gitea/c.js',
+      './e.js',
+      '../llm/f.js',
+      './g.js',
+      './h.js',
+      '../agent/i.js',
+      '../cli/j.js',
+      '../tick/m.js',
+    ]);
   });
 
   test('names each import that runs up the order or across adapters, and a folder with no layer', () => {

@@ -12,7 +12,7 @@ describe('readOutboxEvent: a stored row as its typed event', () => {
     expect(readOutboxEvent({ type: 'work.teleported', payload: {} })).toBeNull();
     expect(readOutboxEvent({ type: 'toString', payload: {} })).toBeNull();
   });
-  test('a payload that is not its type\'s shape is refused: a field missing, of the wrong type, or one too many', () => {
+  test("a payload that is not its type's shape is refused: a field missing, of the wrong type, or one too many", () => {
     expect(() => readOutboxEvent({ type: 'work.cancelled', payload: { from: 'build', by: 'alice' } })).toThrow(/not a work.cancelled payload/);
     expect(() => readOutboxEvent({ type: 'work.cancelled', payload: { from: 'limbo', by: 'alice', reason: 'x' } })).toThrow();
     expect(() => readOutboxEvent({ type: 'work.done', payload: { mergedBy: 'a', mergeCommitSha: null, extra: 1 } })).toThrow();

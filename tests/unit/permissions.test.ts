@@ -34,7 +34,12 @@ describe('who counts as a writer (src/gitea/permissions.ts)', () => {
     const counted = gitea({ w: 'write', r: 'read' });
     let clock = 0;
     const cache = createPermissionCache({ gitea: counted, ttlMs: 1000, now: () => clock });
-    expect([await cache.canWrite('o', 'r', 'w'), await cache.canWrite('o', 'r', 'W'), await cache.canWrite('o', 'r', 'r'), await cache.canWrite('o', 'r', 'ghost')]).toEqual([true, true, false, false]);
+    expect([
+      await cache.canWrite('o', 'r', 'w'),
+      await cache.canWrite('o', 'r', 'W'),
+      await cache.canWrite('o', 'r', 'r'),
+      await cache.canWrite('o', 'r', 'ghost'),
+    ]).toEqual([true, true, false, false]);
     expect(counted.asked).toEqual(['w', 'r', 'ghost']);
     clock = 1001;
     expect(await cache.canWrite('o', 'r', 'w')).toBe(true);

@@ -33,7 +33,7 @@ describe('phase state (work_items.details)', () => {
     expect(parsePhaseState({ reviewDispatch: { sha: 'b', at: 0, count: 0 } }, 1)).toEqual({ reviewDispatch: { sha: 'b', at: 0, count: 0 } });
   });
 
-  test('a key this version does not know (an older or newer one\'s) is left out, not a problem', () => {
+  test("a key this version does not know (an older or newer one's) is left out, not a problem", () => {
     expect(readPhaseState({ prHead: 'c'.repeat(40), mergeWaits: 1 })).toEqual({ state: { mergeWaits: 1 }, problems: [] });
   });
 
@@ -60,7 +60,12 @@ describe('phase state (work_items.details)', () => {
     expect(r.problems).toEqual(['mergeWaits is "many"', 'scope is "src"']);
   });
 
-  test.each<[string, unknown]>([['null', null], ['an array', []], ['string', '{}'], ['number', 3]])('a phase state that is %s, not an object, is refused', (what, json) => {
+  test.each<[string, unknown]>([
+    ['null', null],
+    ['an array', []],
+    ['string', '{}'],
+    ['number', 3],
+  ])('a phase state that is %s, not an object, is refused', (what, json) => {
     expect(() => parsePhaseState(json, 5)).toThrow(`it is ${what}, not an object`);
   });
 });

@@ -19,7 +19,10 @@ import {
 /** A live @mention: '@' directly followed by a name character. */
 const LIVE_MENTION = /@[\w.-]/;
 /** Lines Markdown would render as HTML/text (not code, not quote). */
-const plainLines = (md: string) => markdownLines(md).filter((l) => !l.inCode && !l.quoted).map((l) => l.text);
+const plainLines = (md: string) =>
+  markdownLines(md)
+    .filter((l) => !l.inCode && !l.quoted)
+    .map((l) => l.text);
 
 const baseStatus: StatusView = {
   itemId: 42,
@@ -54,7 +57,17 @@ describe('markers', () => {
   test('every rendered comment carries its marker, found by findMarker and hasMarker', () => {
     const status = renderStatusComment(baseStatus);
     expect(findMarker(status)).toEqual({ kind: 'status', id: '42' });
-    const verdict = renderVerdictComment({ eventId: 301, phase: 'build', verdict: 'pass', from: 'build', to: 'review', reason: null, attempts: 0, budgetCycles: 3, explanation: null });
+    const verdict = renderVerdictComment({
+      eventId: 301,
+      phase: 'build',
+      verdict: 'pass',
+      from: 'build',
+      to: 'review',
+      reason: null,
+      attempts: 0,
+      budgetCycles: 3,
+      explanation: null,
+    });
     expect(findMarker(verdict)).toEqual({ kind: 'event', id: '301' });
     const question = renderQuestionComment({ humanIssueId: 12, tag: 'Q-12', question: 'Why?', kind: 'question', phase: 'spec' });
     expect(findMarker(question)).toEqual({ kind: 'question', id: '12' });
@@ -66,7 +79,10 @@ describe('markers', () => {
 
   test('a quote-reply of a bot comment carries no marker (quoted lines are ignored)', () => {
     const status = renderStatusComment(baseStatus);
-    const reply = `${status.split('\n').map((l) => `> ${l}`).join('\n')}\n\nlooks good`;
+    const reply = `${status
+      .split('\n')
+      .map((l) => `> ${l}`)
+      .join('\n')}\n\nlooks good`;
     expect(findMarker(reply)).toBeNull();
     expect(hasMarker(reply, markerFor.status(42))).toBe(false);
     expect(findMarker(`>${markerFor.event(1)}\nx`)).toBeNull();
@@ -165,7 +181,7 @@ describe('renderStatusComment', () => {
     expect(done).toContain('**Waiting on:** nothing');
   });
 
-  test('a running build shows its agent\'s progress; a run whose cost nobody knows is never shown as free', () => {
+  test("a running build shows its agent's progress; a run whose cost nobody knows is never shown as free", () => {
     const agent = { builder: 'claude-code', turns: 4, costUsd: 0.0712, activity: 'Write src/<b>a</b>.ts @ops', at: '2026-01-02T03:09:00Z' };
     const md = renderStatusComment({ ...baseStatus, state: 'build', agent, unknownCostRuns: 2 });
     expect(md).toContain('- **Agent:** `claude-code` · 4 turns · $0.07 so far · last: Write src/&lt;b>a&lt;/b>.ts @\u200dops (at 2026-01-02 03:09 UTC)');
@@ -186,10 +202,23 @@ describe('renderStatusComment', () => {
 });
 
 describe('the approval request on a verdict that opened a spec_approval gate', () => {
-  const pass = { eventId: 9, phase: 'spec' as const, verdict: 'pass' as const, from: 'spec' as const, to: 'build' as const, reason: 'spec v1', attempts: 0, budgetCycles: 3, explanation: null };
+  const pass = {
+    eventId: 9,
+    phase: 'spec' as const,
+    verdict: 'pass' as const,
+    from: 'spec' as const,
+    to: 'build' as const,
+    reason: 'spec v1',
+    attempts: 0,
+    budgetCycles: 3,
+    explanation: null,
+  };
 
-  test('the spec\'s test command is shown verbatim, with the approve command and its sha', () => {
-    const md = renderVerdictComment({ ...pass, approval: { reasons: ['no test_command'], testCommand: 'npm test -- --ci', testCommandSha256: 'ab'.repeat(32) } });
+  test("the spec's test command is shown verbatim, with the approve command and its sha", () => {
+    const md = renderVerdictComment({
+      ...pass,
+      approval: { reasons: ['no test_command'], testCommand: 'npm test -- --ci', testCommandSha256: 'ab'.repeat(32) },
+    });
     expect(md).toContain('```sh\nnpm test -- --ci\n```');
     expect(md).toContain('`/damascus approve abababababab`');
     expect(md.indexOf('Waiting for a writer')).toBeLessThan(md.indexOf('npm test')); // visible, not folded away
@@ -207,7 +236,9 @@ describe('the approval request on a verdict that opened a spec_approval gate', (
   });
 
   test('without a command (require_spec_approval only) it asks for a plain approve', () => {
-    expect(renderVerdictComment({ ...pass, approval: { reasons: ['require_spec_approval is set'] } })).toContain('reply `/damascus approve` to let the build start');
+    expect(renderVerdictComment({ ...pass, approval: { reasons: ['require_spec_approval is set'] } })).toContain(
+      'reply `/damascus approve` to let the build start',
+    );
   });
 });
 
@@ -311,13 +342,17 @@ describe('renderCommandReply', () => {
 
   test('acknowledgements', () => {
     expect(renderCommandReply(4, { kind: 'approved', login: 'alice', resumes: 'build' })).toContain('Approved by alice. Resuming build.');
-    expect(renderCommandReply(4, { kind: 'approved', login: 'alice', resumes: 'build', fingerprint: 'f'.repeat(64) })).toContain('Approved by alice: the change `ffffffffffff`. Resuming build.');
+    expect(renderCommandReply(4, { kind: 'approved', login: 'alice', resumes: 'build', fingerprint: 'f'.repeat(64) })).toContain(
+      'Approved by alice: the change `ffffffffffff`. Resuming build.',
+    );
     expect(renderCommandReply(4, { kind: 'retried', login: 'alice', resumes: 'review' })).toContain('attempts reset, resuming review');
     expect(renderCommandReply(4, { kind: 'cancelled', login: 'alice' })).toContain('Cancelled by alice.');
     expect(renderCommandReply(4, { kind: 'status', statusUrl: 'https://g.example/acme/shop/issues/1#issuecomment-5' })).toContain(
       '[status comment](https://g.example/acme/shop/issues/1#issuecomment-5)',
     );
-    expect(renderCommandReply(4, { kind: 'not_applicable', command: 'retry', state: 'done' })).toContain('`/damascus retry` does not apply while the item is done');
+    expect(renderCommandReply(4, { kind: 'not_applicable', command: 'retry', state: 'done' })).toContain(
+      '`/damascus retry` does not apply while the item is done',
+    );
   });
 });
 
@@ -336,7 +371,12 @@ describe('state labels', () => {
   });
 
   test('labelCreateOption is a CreateLabelOption: #colour, exclusive scope', () => {
-    expect(labelCreateOption('blocked')).toEqual({ name: 'damascus/blocked', color: '#b60205', description: STATE_LABELS.blocked.description, exclusive: true });
+    expect(labelCreateOption('blocked')).toEqual({
+      name: 'damascus/blocked',
+      color: '#b60205',
+      description: STATE_LABELS.blocked.description,
+      exclusive: true,
+    });
   });
 
   test('labelsToRemove: every other state label, nothing else', () => {

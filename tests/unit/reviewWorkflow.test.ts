@@ -24,7 +24,14 @@ const action = parse(readFileSync('action/action.yml', 'utf8')) as ActionManifes
 
 test('the job token gets code write (the commit status) and nothing else: every scope Gitea 1.26 knows is named, since unnamed ones keep the repository default', () => {
   expect(workflow.permissions).toEqual({
-    contents: 'write', releases: 'none', issues: 'none', 'pull-requests': 'none', packages: 'none', actions: 'none', wiki: 'none', projects: 'none',
+    contents: 'write',
+    releases: 'none',
+    issues: 'none',
+    'pull-requests': 'none',
+    packages: 'none',
+    actions: 'none',
+    wiki: 'none',
+    projects: 'none',
   });
 });
 
@@ -78,7 +85,9 @@ test('no run: step carries an ${{ inputs.* }} expression (nothing is spliced int
 test('the Action step passes only inputs action/action.yml declares, and every required one', () => {
   const passed = Object.keys(workflow.jobs.review!.steps[0]!.with!);
   for (const name of passed) expect(Object.keys(action.inputs)).toContain(name);
-  const required = Object.entries(action.inputs).filter(([, v]) => v.required).map(([k]) => k);
+  const required = Object.entries(action.inputs)
+    .filter(([, v]) => v.required)
+    .map(([k]) => k);
   for (const name of required) expect(passed).toContain(name);
   expect(action.runs).toEqual({ using: 'node20', main: 'dist/index.js' });
   expect(action.inputs['gitea-token']!.default).toBe('${{ github.token }}');
@@ -102,6 +111,10 @@ test.each([
   expect(() => render({ actionUrl, actionRef })).toThrow(/action(Url|Ref) must be/);
 });
 
-test.each([['a label with a space', 'ubuntu latest'], ['a label with a newline', 'x\n    run: curl evil'], ['an empty label', '']])('refuses %s for runs-on', (_what, runsOn) => {
+test.each([
+  ['a label with a space', 'ubuntu latest'],
+  ['a label with a newline', 'x\n    run: curl evil'],
+  ['an empty label', ''],
+])('refuses %s for runs-on', (_what, runsOn) => {
   expect(() => render({ runsOn })).toThrow(/runsOn must be a runner label/);
 });

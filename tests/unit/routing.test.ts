@@ -3,7 +3,13 @@ import { ACTIVE_PHASES, VERDICTS, type ActivePhase, type State } from '../../src
 
 const backoff = { baseMs: 1000, maxMs: 60_000 };
 const item = (state: ActivePhase, over: Partial<ItemSnapshot> = {}): ItemSnapshot => ({
-  id: 1, state, attempts: 0, budgetCycles: 3, errorCount: 0, maxErrors: 4, ...over,
+  id: 1,
+  state,
+  attempts: 0,
+  budgetCycles: 3,
+  errorCount: 0,
+  maxErrors: 4,
+  ...over,
 });
 
 // DESIGN §2, written out again here on purpose: the table under test must match it cell by cell.

@@ -50,7 +50,8 @@ describe('parseSpec', () => {
   test('test command: none, several or multi-line blocks are problems and give null', () => {
     expect(parseSpec(spec({ test: 'run `npm test`' }))).toMatchObject({ testCommand: null, problems: [expect.stringMatching(/no fenced code block/)] });
     expect(parseSpec(spec({ test: '```\nnpm ci\n```\n\n```\nnpm test\n```' }))).toMatchObject({
-      testCommand: null, problems: [expect.stringMatching(/exactly one .*found 2/)],
+      testCommand: null,
+      problems: [expect.stringMatching(/exactly one .*found 2/)],
     });
     expect(parseSpec(spec({ test: '```\nnpm ci\nnpm test\n```' })).problems[0]).toMatch(/single command line/);
     expect(parseSpec(spec({ test: '```\n\n```' })).problems[0]).toMatch(/empty/);
@@ -66,7 +67,12 @@ describe('parseSpec', () => {
   });
 
   test('scope takes backticked paths, else the first word', () => {
-    expect(parseSpec(spec({ scope: '- `src/a.ts` and `src/b/`\n- ./docs/x.md (update)\n* lib/**' })).scope).toEqual(['src/a.ts', 'src/b/', 'docs/x.md', 'lib/**']);
+    expect(parseSpec(spec({ scope: '- `src/a.ts` and `src/b/`\n- ./docs/x.md (update)\n* lib/**' })).scope).toEqual([
+      'src/a.ts',
+      'src/b/',
+      'docs/x.md',
+      'lib/**',
+    ]);
   });
 });
 
@@ -90,7 +96,10 @@ describe('checkSpec', () => {
   });
 
   test('open questions are needs_human with one question each; a wrong spec wins over questions', () => {
-    expect(checkSpec(spec({ questions: '- Which port?\n- Public?' }), REQUIRED)).toMatchObject({ verdict: 'needs_human', questions: ['Which port?', 'Public?'] });
+    expect(checkSpec(spec({ questions: '- Which port?\n- Public?' }), REQUIRED)).toMatchObject({
+      verdict: 'needs_human',
+      questions: ['Which port?', 'Public?'],
+    });
     expect(checkSpec(spec({ questions: '- Which port?', scope: null }), REQUIRED).verdict).toBe('spec_wrong');
   });
 
@@ -140,7 +149,17 @@ test('meansNone and specSummary', () => {
   expect(text).toContain('`src/hello.ts`, `tests/`');
 });
 
-test.each([['.', true], ['**', true], ['*', true], ['/', true], ['**/*', true], ['', true], ['src/**', false], ['**/*.ts', false], ['a', false]])('isCatchAllScope(%j) → %s', (entry, expected) => {
+test.each([
+  ['.', true],
+  ['**', true],
+  ['*', true],
+  ['/', true],
+  ['**/*', true],
+  ['', true],
+  ['src/**', false],
+  ['**/*.ts', false],
+  ['a', false],
+])('isCatchAllScope(%j) → %s', (entry, expected) => {
   expect(isCatchAllScope(entry)).toBe(expected);
 });
 

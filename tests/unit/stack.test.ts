@@ -13,13 +13,21 @@ import { loadSettings } from '../../src/config/env.js';
 import { keyValues, parseDockerfile, readDockerfile, shellCommands, stagesOf, type DockerStage } from '../support/dockerfile.js';
 
 type Service = {
-  image?: string; build?: unknown; command?: string[]; restart?: string; healthcheck?: { test?: string[] };
-  environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; volumes?: string[];
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  restart?: string;
+  healthcheck?: { test?: string[] };
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
   ports?: (string | { published?: number | string; target?: number; host_ip?: string })[];
   networks?: string[] | Record<string, unknown>;
 };
 type Compose = {
-  services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { name?: string; internal?: boolean }>;
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+  networks?: Record<string, { name?: string; internal?: boolean }>;
 };
 
 // Compose resolves YAML merge keys (`<<: *damascus`), which YAML 1.2 parsers leave alone unless asked.
@@ -100,7 +108,7 @@ describe('docker-compose.yml', () => {
     expect(new URL(env.GITEA__server__LOCAL_ROOT_URL!).host).toBe(`gitea:${env.GITEA__server__HTTP_PORT}`);
   });
 
-  test('provision: Gitea\'s own image and data, after Gitea is healthy, running deploy/provision.sh as the git user', () => {
+  test("provision: Gitea's own image and data, after Gitea is healthy, running deploy/provision.sh as the git user", () => {
     const p = s.provision!;
     expect(p.image).toBe(s.gitea!.image);
     expect(p.depends_on).toEqual({ gitea: { condition: 'service_healthy' } });
@@ -186,7 +194,7 @@ describe('docker-compose.yml', () => {
 
 describe('deploy/act_runner.yaml', () => {
   const c = runnerConfig.container;
-  test('jobs get no Docker socket, no host volumes, no privileges, and run on the jobs network, not the stack\'s', () => {
+  test("jobs get no Docker socket, no host volumes, no privileges, and run on the jobs network, not the stack's", () => {
     expect(c.docker_host).toBe('-');
     expect(c.privileged).toBe(false);
     expect(c.valid_volumes).toEqual([]);
@@ -200,10 +208,12 @@ describe('deploy/act_runner.yaml', () => {
   });
 
   test('the runner offers the label the review workflow asks for, on an image with node 20, git and bash', () => {
-    const labels = new Map((runnerConfig.runner.labels ?? []).map((l) => {
-      const i = l.indexOf(':');
-      return [l.slice(0, i), l.slice(i + 1)] as const;
-    }));
+    const labels = new Map(
+      (runnerConfig.runner.labels ?? []).map((l) => {
+        const i = l.indexOf(':');
+        return [l.slice(0, i), l.slice(i + 1)] as const;
+      }),
+    );
     for (const name of DAMASCUS) {
       const runsOn = s[name]!.environment!.DAMASCUS_RUNS_ON;
       expect([name, runsOn]).toEqual([name, 'damascus']);
@@ -235,7 +245,9 @@ describe('the URLs of the stack agree', () => {
 
 describe('Dockerfile', () => {
   test('the parser reads instructions as Docker does: continuations, comments inside them, exec form', () => {
-    const parsed = parseDockerfile('# syntax=docker/dockerfile:1\nFROM a AS one\nrun echo x \\\n# a comment inside\n && echo y\n\nENTRYPOINT ["tini", "--"]\nCMD not [json\n');
+    const parsed = parseDockerfile(
+      '# syntax=docker/dockerfile:1\nFROM a AS one\nrun echo x \\\n# a comment inside\n && echo y\n\nENTRYPOINT ["tini", "--"]\nCMD not [json\n',
+    );
     expect(parsed).toEqual([
       { keyword: 'FROM', args: 'a AS one', exec: null, line: 2 },
       { keyword: 'RUN', args: 'echo x  && echo y', exec: null, line: 3 },
@@ -243,15 +255,32 @@ describe('Dockerfile', () => {
       { keyword: 'CMD', args: 'not [json', exec: null, line: 8 },
     ]);
     expect(stagesOf(parsed).map((st) => [st.image, st.name, st.instructions.length])).toEqual([['a', 'one', 3]]);
-    expect(shellCommands('if [ -n "$X" ]; then npm i "$X" && npm cache clean; fi')).toEqual([['if', '[', '-n', '"$X"', ']'], ['npm', 'i', '"$X"'], ['npm', 'cache', 'clean'], ['fi']]);
+    expect(shellCommands('if [ -n "$X" ]; then npm i "$X" && npm cache clean; fi')).toEqual([
+      ['if', '[', '-n', '"$X"', ']'],
+      ['npm', 'i', '"$X"'],
+      ['npm', 'cache', 'clean'],
+      ['fi'],
+    ]);
     expect(keyValues('A=1 \\\n B="two words" C=\'\' D')).toEqual({ A: '1', B: 'two words', C: '' });
   });
 
   test('multi-stage on Node 20 slim, git installed, a non-root user, damascus as entrypoint, the agent as a build argument', () => {
-    const globalArgs = Object.assign({}, ...docker.instructions.slice(0, docker.instructions.findIndex((i) => i.keyword === 'FROM'))
-      .filter((i) => i.keyword === 'ARG').map((i) => keyValues(i.args))) as Record<string, string>;
+    const globalArgs = Object.assign(
+      {},
+      ...docker.instructions
+        .slice(
+          0,
+          docker.instructions.findIndex((i) => i.keyword === 'FROM'),
+        )
+        .filter((i) => i.keyword === 'ARG')
+        .map((i) => keyValues(i.args)),
+    ) as Record<string, string>;
     expect(globalArgs.NODE_IMAGE).toMatch(/^node:20-[a-z]+-slim$/);
-    expect(docker.stages.map((st) => [st.name, st.image])).toEqual([['build', '${NODE_IMAGE}'], ['deps', '${NODE_IMAGE}'], ['runtime', '${NODE_IMAGE}']]);
+    expect(docker.stages.map((st) => [st.name, st.image])).toEqual([
+      ['build', '${NODE_IMAGE}'],
+      ['deps', '${NODE_IMAGE}'],
+      ['runtime', '${NODE_IMAGE}'],
+    ]);
     const installs = runCommands(runtime).filter((c) => c[0] === 'apt-get' && c[1] === 'install');
     expect(installs).toHaveLength(1);
     expect(installs[0]).toEqual(expect.arrayContaining(['git', 'ca-certificates', 'tini', 'bubblewrap']));
@@ -259,7 +288,10 @@ describe('Dockerfile', () => {
     const entrypoints = runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT');
     expect(entrypoints.map((i) => i.exec)).toEqual([['/usr/bin/tini', '--', 'damascus']]);
     expect(runtime.instructions.filter((i) => i.keyword === 'CMD').map((i) => i.exec)).toEqual([['start']]);
-    const agentArg = runtime.instructions.filter((i) => i.keyword === 'ARG').map((i) => keyValues(i.args)).find((kv) => 'AGENT_PACKAGE' in kv);
+    const agentArg = runtime.instructions
+      .filter((i) => i.keyword === 'ARG')
+      .map((i) => keyValues(i.args))
+      .find((kv) => 'AGENT_PACKAGE' in kv);
     expect(agentArg).toEqual({ AGENT_PACKAGE: '' });
     const globalInstall = runCommands(runtime).filter((c) => c.slice(0, 3).join(' ') === 'npm install -g');
     expect(globalInstall).toHaveLength(1);
@@ -293,11 +325,14 @@ async function freePort(): Promise<number> {
 
 /** Debian's docker-compose (installed by .ci/run) or the compose plugin, whichever is here. */
 function composeCli(): { bin: string; pre: string[] } {
-  for (const [bin, pre] of [['docker', ['compose']], ['docker-compose', []]] as const) {
+  for (const [bin, pre] of [
+    ['docker', ['compose']],
+    ['docker-compose', []],
+  ] as const) {
     const probe = spawnSync(bin, [...pre, 'version'], { encoding: 'utf8' });
     if (!probe.error && probe.status === 0) return { bin, pre: [...pre] };
   }
-  throw new Error('no compose CLI here: install Debian\'s docker-compose (apt-get install docker-compose) to validate docker-compose.yml');
+  throw new Error("no compose CLI here: install Debian's docker-compose (apt-get install docker-compose) to validate docker-compose.yml");
 }
 
 describe('docker compose config', () => {
@@ -321,7 +356,7 @@ describe('docker compose config', () => {
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
   });
 
-  test('resolved: the URLs default as documented, and the webhook host list contains the public URL\'s host', () => {
+  test("resolved: the URLs default as documented, and the webhook host list contains the public URL's host", () => {
     const c = resolved().config!;
     const gitea = c.services.gitea!.environment!;
     const serve = c.services.serve!.environment!;
@@ -365,7 +400,10 @@ describe('docker compose config', () => {
     expect(jobsKey).toBeDefined();
     expect(jobsKey).not.toBe('default');
     expect(jobs!.internal).toBe(true);
-    const onJobs = Object.entries(c.services).filter(([, svc]) => networksOf(svc).includes(jobsKey!)).map(([name]) => name).sort();
+    const onJobs = Object.entries(c.services)
+      .filter(([, svc]) => networksOf(svc).includes(jobsKey!))
+      .map(([name]) => name)
+      .sort();
     expect(onJobs).toEqual(['gitea', 'serve']);
     // the socket is the runner's alone
     for (const [name, svc] of Object.entries(c.services)) {
@@ -393,10 +431,19 @@ describe('docker compose config', () => {
     const c = resolved().config!;
     const dir = join(work, 'provision-passwords');
     mkdirSync(dir, { recursive: true });
-    const files = { 'postgres-password': 'pg0123abcd', 'redis-password': 'rd4567efgh', 'dashboard-token': 'dash89ijkl', 'gitea-token': 't', 'webhook-secret': 'w', 'callback-secret': 'c' };
+    const files = {
+      'postgres-password': 'pg0123abcd',
+      'redis-password': 'rd4567efgh',
+      'dashboard-token': 'dash89ijkl',
+      'gitea-token': 't',
+      'webhook-secret': 'w',
+      'callback-secret': 'c',
+    };
     for (const [f, v] of Object.entries(files)) writeFileSync(join(dir, f), `${v}\n`);
     for (const name of DAMASCUS) {
-      const env = Object.fromEntries(Object.entries(c.services[name]!.environment!).map(([k, v]) => [k, k.endsWith('_FILE') ? v.replace('/provision/', `${dir}/`) : v]));
+      const env = Object.fromEntries(
+        Object.entries(c.services[name]!.environment!).map(([k, v]) => [k, k.endsWith('_FILE') ? v.replace('/provision/', `${dir}/`) : v]),
+      );
       const settings = loadSettings(env);
       expect([name, new URL(settings.databaseUrl).password, new URL(settings.databaseUrl).host]).toEqual([name, 'pg0123abcd', 'postgres:5432']);
       expect([name, new URL(settings.redisUrl).password]).toEqual([name, 'rd4567efgh']);
@@ -420,15 +467,23 @@ describe('docker compose config', () => {
     writeFileSync(passwordFile, `${password}\n`);
     const dataDir = mkdtempSync(join(work, 'redis-'));
     const port = await freePort();
-    const child = spawn('sh', ['deploy/redis-start.sh', 'redis-server', ...redis.command!.slice(4), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: passwordFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'sh',
+      ['deploy/redis-start.sh', 'redis-server', ...redis.command!.slice(4), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: passwordFile },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     try {
-      const cli = (auth?: string) => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...(auth ? { REDISCLI_AUTH: auth } : {}) } }).stdout.trim();
+      const cli = (auth?: string) =>
+        spawnSync('redis-cli', ['-p', String(port), 'ping'], {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH ?? '', ...(auth ? { REDISCLI_AUTH: auth } : {}) },
+        }).stdout.trim();
       for (let i = 0; i < 100 && cli(password) !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 50));
       expect(cli(password)).toBe('PONG');
       expect(cli()).toMatch(/NOAUTH/);
@@ -440,11 +495,14 @@ describe('docker compose config', () => {
       await new Promise((r) => child.once('exit', r));
     }
     // a missing password file stops it before redis-server starts
-    const none = spawnSync('sh', ['deploy/redis-start.sh', 'redis-server'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', REDIS_PASSWORD_FILE: join(work, 'absent') } });
+    const none = spawnSync('sh', ['deploy/redis-start.sh', 'redis-server'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', REDIS_PASSWORD_FILE: join(work, 'absent') },
+    });
     expect([none.status, none.stderr]).toEqual([1, expect.stringMatching(/missing or empty/)]);
   });
 
-  test('the dashboard: published on the host\'s loopback only, and serve, listening on every interface, holds a token', () => {
+  test("the dashboard: published on the host's loopback only, and serve, listening on every interface, holds a token", () => {
     const c = resolved().config!;
     for (const [name, svc] of Object.entries(c.services)) {
       for (const p of svc.ports ?? []) {
@@ -520,7 +578,15 @@ esac
   function provision(extra: Record<string, string> = {}) {
     const r = spawnSync('sh', ['deploy/provision.sh'], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', FAKE_STATE: state, GITEA_BIN: bin, GITEA_CONFIG: config, PROVISION_DIR: out, DAMASCUS_BOT_USER: 'the-bot', ...extra },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        FAKE_STATE: state,
+        GITEA_BIN: bin,
+        GITEA_CONFIG: config,
+        PROVISION_DIR: out,
+        DAMASCUS_BOT_USER: 'the-bot',
+        ...extra,
+      },
     });
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
   }
@@ -531,20 +597,35 @@ esac
       return [];
     }
   };
-  const files = () => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f), 'utf8')]));
+  const files = () =>
+    Object.fromEntries(
+      readdirSync(out)
+        .sort()
+        .map((f) => [f, readFileSync(join(out, f), 'utf8')]),
+    );
 
   test('the first run makes the bot, its token, the runner token and the secrets; it prints none of them', () => {
     const r = provision();
     expect(r.status).toBe(0);
     const f = files();
-    expect(Object.keys(f)).toEqual(['callback-secret', 'dashboard-token', 'gitea-token', 'gitea-token.user', 'postgres-password', 'redis-password', 'runner-registration-token', 'webhook-secret']);
+    expect(Object.keys(f)).toEqual([
+      'callback-secret',
+      'dashboard-token',
+      'gitea-token',
+      'gitea-token.user',
+      'postgres-password',
+      'redis-password',
+      'runner-registration-token',
+      'webhook-secret',
+    ]);
     expect(f['gitea-token']).toMatch(/^[0-9a-f]{40}\n$/); // not the log lines gitea printed around it
     expect(f['gitea-token.user']).toBe('the-bot\n');
     expect(f['runner-registration-token']).toBe(`${readFileSync(join(state, 'runner'), 'utf8')}\n`);
     expect(f['webhook-secret']).toMatch(/^[0-9a-f]{64}\n$/);
     expect(f['callback-secret']).toMatch(/^[0-9a-f]{64}\n$/);
     expect(f['webhook-secret']).not.toBe(f['callback-secret']);
-    for (const name of ['postgres-password', 'redis-password', 'dashboard-token']) expect([name, f[name]]).toEqual([name, expect.stringMatching(/^[0-9a-f]{64}\n$/)]);
+    for (const name of ['postgres-password', 'redis-password', 'dashboard-token'])
+      expect([name, f[name]]).toEqual([name, expect.stringMatching(/^[0-9a-f]{64}\n$/)]);
     expect(new Set(['webhook-secret', 'callback-secret', 'postgres-password', 'redis-password', 'dashboard-token'].map((n) => f[n])).size).toBe(5);
     expect(statSync(out).mode & 0o777).toBe(0o700);
     for (const name of Object.keys(f)) expect([name, statSync(join(out, name)).mode & 0o777]).toEqual([name, 0o600]);

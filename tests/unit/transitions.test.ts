@@ -16,19 +16,34 @@ const causes: { [K in CauseKind]: Extract<Cause, { kind: K }> } = {
  */
 const TABLE: Record<CauseKind, Record<State, [State, ActivePhase | null] | null>> = {
   cancel: {
-    spec: ['cancelled', 'spec'], build: ['cancelled', 'build'], review: ['cancelled', 'review'],
-    awaiting_human: ['cancelled', 'review'], blocked: ['cancelled', 'review'], done: null, cancelled: null,
+    spec: ['cancelled', 'spec'],
+    build: ['cancelled', 'build'],
+    review: ['cancelled', 'review'],
+    awaiting_human: ['cancelled', 'review'],
+    blocked: ['cancelled', 'review'],
+    done: null,
+    cancelled: null,
   },
   retry: { spec: null, build: null, review: null, awaiting_human: null, blocked: ['review', null], done: null, cancelled: ['review', null] },
   answer: { spec: null, build: null, review: null, awaiting_human: ['review', null], blocked: null, done: null, cancelled: null },
   reactivate: { spec: null, build: null, review: null, awaiting_human: null, blocked: null, done: null, cancelled: ['review', null] },
   merge: {
-    spec: ['done', null], build: ['done', null], review: ['done', null],
-    awaiting_human: ['done', null], blocked: ['done', null], done: null, cancelled: ['done', null],
+    spec: ['done', null],
+    build: ['done', null],
+    review: ['done', null],
+    awaiting_human: ['done', null],
+    blocked: ['done', null],
+    done: null,
+    cancelled: ['done', null],
   },
   pr_closed: {
-    spec: ['awaiting_human', 'spec'], build: ['awaiting_human', 'build'], review: ['awaiting_human', 'review'],
-    awaiting_human: ['awaiting_human', 'review'], blocked: ['awaiting_human', 'review'], done: null, cancelled: null,
+    spec: ['awaiting_human', 'spec'],
+    build: ['awaiting_human', 'build'],
+    review: ['awaiting_human', 'review'],
+    awaiting_human: ['awaiting_human', 'review'],
+    blocked: ['awaiting_human', 'review'],
+    done: null,
+    cancelled: null,
   },
 };
 
@@ -72,41 +87,54 @@ describe('the effects of each move', () => {
   };
   test('cancel: lease released, every open question cancelled, work.cancelled', () => {
     expect(at('review', 'cancel')).toMatchObject({
-      releaseLease: true, resetBudget: false, questions: [], settleQuestions: { kind: 'all', as: 'cancelled' },
+      releaseLease: true,
+      resetBudget: false,
+      questions: [],
+      settleQuestions: { kind: 'all', as: 'cancelled' },
       events: [{ type: 'work.cancelled', payload: { from: 'review', by: 'alice', reason: 'not now' } }],
     });
   });
   test('retry: a fresh budget, the blocking questions answered by the retry, work.retried', () => {
     expect(at('blocked', 'retry')).toMatchObject({
-      releaseLease: false, resetBudget: true, settleQuestions: { kind: 'blocked', as: 'answered', answer: '/damascus retry', by: 'alice' },
+      releaseLease: false,
+      resetBudget: true,
+      settleQuestions: { kind: 'blocked', as: 'answered', answer: '/damascus retry', by: 'alice' },
       events: [{ type: 'work.retried', payload: { from: 'blocked', to: 'build', by: 'alice' } }],
     });
   });
   test('answers resume only when none is left open, with work.resumed', () => {
     expect(at('awaiting_human', 'answer')).toMatchObject({
-      releaseLease: false, resetBudget: false, settleQuestions: null,
+      releaseLease: false,
+      resetBudget: false,
+      settleQuestions: null,
       events: [{ type: 'work.resumed', payload: { to: 'build', answered: [4, 5], by: 'bob' } }],
     });
     expect(decideItemTransition({ id: 7, state: 'awaiting_human', resumePhase: 'build' }, { ...causes.answer, questionsLeft: 1 })).toEqual({
-      ok: false, reason: 'item 7 still waits on 1 question(s)',
+      ok: false,
+      reason: 'item 7 still waits on 1 question(s)',
     });
     expect(decideItemTransition({ id: 7, state: 'awaiting_human', resumePhase: 'build' }, { ...causes.answer, answered: [] }).ok).toBe(false);
   });
   test('reactivation: work.reactivated; a merge: lease released, work.done', () => {
     expect(at('cancelled', 'reactivate')).toMatchObject({ releaseLease: false, events: [{ type: 'work.reactivated', payload: { to: 'build', by: 'carol' } }] });
     expect(at('build', 'merge')).toMatchObject({
-      releaseLease: true, settleQuestions: null, events: [{ type: 'work.done', payload: { mergedBy: 'dave', mergeCommitSha: 'c0ffee' } }],
+      releaseLease: true,
+      settleQuestions: null,
+      events: [{ type: 'work.done', payload: { mergedBy: 'dave', mergeCommitSha: 'c0ffee' } }],
     });
   });
   test('a PR closed unmerged: lease released, one question that resumes the phase, no other event', () => {
     expect(at('review', 'pr_closed')).toMatchObject({
-      releaseLease: true, events: [], questions: [{ kind: 'question', question: closedPrQuestion(12), resumePhase: 'review' }],
+      releaseLease: true,
+      events: [],
+      questions: [{ kind: 'question', question: closedPrQuestion(12), resumePhase: 'review' }],
     });
     expect(closedPrQuestion(12)).toBe('Pull request #12 was closed without merging. Reopen it and answer here to continue, or reply `/damascus cancel`.');
   });
   test('refusals say why', () => {
     expect(decideItemTransition({ id: 7, state: 'review', resumePhase: null }, causes.retry)).toEqual({
-      ok: false, reason: 'retry applies to blocked or cancelled items; item 7 is review',
+      ok: false,
+      reason: 'retry applies to blocked or cancelled items; item 7 is review',
     });
     expect(decideItemTransition({ id: 7, state: 'done', resumePhase: null }, causes.cancel)).toEqual({ ok: false, reason: 'item 7 is already done' });
   });

@@ -45,15 +45,41 @@ describe('why an item waits (src/domain/waiting.ts)', () => {
 describe('the dashboard and the status comment say the same', () => {
   /** An item's view as the mirror reads it, with these wait facts. */
   const view = (facts: WaitFacts): ItemView => ({
-    id: 7, owner: 'acme', repo: 'widgets', projectHtmlUrl: null, issueNumber: 3, issueUrl: null, title: 't', resumePhase: null,
-    attempts: 0, budgetCycles: 3, maxErrors: 5, costUsd: 0, unknownCostRuns: 0, maxCostUsd: null, leasedAt: null, prNumber: null,
-    prUrl: null, runUrl: null, explanation: null, createdAt: EARLIER, updatedAt: EARLIER,
+    id: 7,
+    owner: 'acme',
+    repo: 'widgets',
+    projectHtmlUrl: null,
+    issueNumber: 3,
+    issueUrl: null,
+    title: 't',
+    resumePhase: null,
+    attempts: 0,
+    budgetCycles: 3,
+    maxErrors: 5,
+    costUsd: 0,
+    unknownCostRuns: 0,
+    maxCostUsd: null,
+    leasedAt: null,
+    prNumber: null,
+    prUrl: null,
+    runUrl: null,
+    explanation: null,
+    createdAt: EARLIER,
+    updatedAt: EARLIER,
     ...facts,
-    now: NOW, leased: facts.leaseOwner !== null && facts.leaseUntil !== null && facts.leaseUntil > NOW,
-    details: {}, statusCommentId: null, agentProgress: null, since: EARLIER, questions: [],
+    now: NOW,
+    leased: facts.leaseOwner !== null && facts.leaseUntil !== null && facts.leaseUntil > NOW,
+    details: {},
+    statusCommentId: null,
+    agentProgress: null,
+    since: EARLIER,
+    questions: [],
   });
   const STATUS_WORDS: Partial<Record<WaitKind, RegExp>> = {
-    gated: /open gate/, review_run: /^the review run$/, error_retry: /^a retry after an infrastructure error/, queued: /^a free worker$/,
+    gated: /open gate/,
+    review_run: /^the review run$/,
+    error_retry: /^a retry after an infrastructure error/,
+    queued: /^a free worker$/,
   };
 
   test.each(DISAGREED)('%s', (_case, facts, kind) => {

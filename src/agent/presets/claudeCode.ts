@@ -48,11 +48,15 @@ export const claudeCodePreset: BuilderPreset = {
       'claude',
       '-p',
       `Read ${o.promptFile} and carry out the task it describes.`,
-      '--output-format', 'stream-json',
+      '--output-format',
+      'stream-json',
       '--verbose',
-      '--permission-mode', 'dontAsk',
+      '--permission-mode',
+      'dontAsk',
       // Variadic options: each is followed by another option so it cannot swallow what comes next.
-      '--add-dir', o.inputDir, verdictDir,
+      '--add-dir',
+      o.inputDir,
+      verdictDir,
     ];
     if (o.allowedTools.length > 0) argv.push('--allowedTools', ...o.allowedTools);
     argv.push('--max-turns', String(o.maxTurns));
@@ -143,7 +147,10 @@ export class ClaudeCodeReader implements OutputReader {
     const content = Array.isArray(m.content) ? (m.content as unknown[]).map(obj).filter((b): b is Json => b !== null) : [];
     // The CLI's own message standing in for a failed request ("API Error: …", "Not logged in …").
     if (m.model === '<synthetic>' || o.is_api_error_message === true) {
-      const text = content.map((b) => str(b.text) ?? '').join('').trim();
+      const text = content
+        .map((b) => str(b.text) ?? '')
+        .join('')
+        .trim();
       if (o.is_api_error_message === true || o.error) this.apiError = text || String(o.error);
       return;
     }

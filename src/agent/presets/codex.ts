@@ -258,13 +258,18 @@ export const codexPreset: BuilderPreset = {
   prepare(o: PresetRunOptions) {
     const model = o.model ?? CODEX_DEFAULT_MODEL;
     const argv = [
-      'codex', 'exec', '--json',
+      'codex',
+      'exec',
+      '--json',
       '--dangerously-bypass-approvals-and-sandbox',
       '--skip-git-repo-check',
       '--ephemeral',
-      '--color', 'never',
-      '-C', o.cwd,
-      '-m', model,
+      '--color',
+      'never',
+      '-C',
+      o.cwd,
+      '-m',
+      model,
       codexPrompt(o.promptFile),
     ];
     return { argv, homeFiles: { '.codex/config.toml': codexConfig({ env: o.env, model }) }, env: {} };

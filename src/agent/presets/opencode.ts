@@ -107,10 +107,18 @@ export const opencodePreset: BuilderPreset = {
     };
     return {
       argv: [
-        'opencode', 'run', '--format', 'json', '--pure', '--dir', o.cwd,
+        'opencode',
+        'run',
+        '--format',
+        'json',
+        '--pure',
+        '--dir',
+        o.cwd,
         // A title of our own: opencode then makes no title-generation request to the model.
-        '--title', 'damascus build',
-        '-m', `${PROVIDER_ID}/${model}`,
+        '--title',
+        'damascus build',
+        '-m',
+        `${PROVIDER_ID}/${model}`,
         opencodeMessage(o.promptFile),
       ],
       homeFiles: { [`${configDir}/opencode.json`]: `${JSON.stringify(opencodeConfig(o), null, 2)}\n` },
@@ -123,7 +131,12 @@ export const opencodePreset: BuilderPreset = {
   },
 };
 
-interface Tokens { input?: number; output?: number; reasoning?: number; cache?: { read?: number; write?: number } }
+interface Tokens {
+  input?: number;
+  output?: number;
+  reasoning?: number;
+  cache?: { read?: number; write?: number };
+}
 interface Part {
   type?: string;
   tool?: string;
@@ -133,7 +146,11 @@ interface Part {
   tokens?: Tokens;
   state?: { status?: string; input?: Record<string, unknown>; title?: string; error?: string };
 }
-interface OpencodeEvent { type?: string; part?: Part; error?: { name?: string; data?: { message?: string; statusCode?: number; isRetryable?: boolean; responseBody?: string } } }
+interface OpencodeEvent {
+  type?: string;
+  part?: Part;
+  error?: { name?: string; data?: { message?: string; statusCode?: number; isRetryable?: boolean; responseBody?: string } };
+}
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
@@ -146,7 +163,14 @@ export function toolActivity(part: Part): string {
   const tool = part.tool ?? 'tool';
   const input = part.state?.input ?? {};
   const name = tool.charAt(0).toUpperCase() + tool.slice(1);
-  const arg = shortPath(input.filePath) || shortPath(input.command) || shortPath(input.pattern) || shortPath(input.url) || shortPath(input.description) || part.state?.title || '';
+  const arg =
+    shortPath(input.filePath) ||
+    shortPath(input.command) ||
+    shortPath(input.pattern) ||
+    shortPath(input.url) ||
+    shortPath(input.description) ||
+    part.state?.title ||
+    '';
   const line = `${name} ${arg.replace(/\s+/g, ' ')}`.trim();
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }

@@ -37,7 +37,18 @@ export interface AgentReport {
 }
 
 export function emptyReport(): AgentReport {
-  return { turns: null, costUsd: null, costSource: null, inputTokens: null, outputTokens: null, model: null, activity: null, result: null, stop: null, error: null };
+  return {
+    turns: null,
+    costUsd: null,
+    costSource: null,
+    inputTokens: null,
+    outputTokens: null,
+    model: null,
+    activity: null,
+    result: null,
+    stop: null,
+    error: null,
+  };
 }
 
 /** Reads a CLI's stdout line by line (its JSON-lines stream) into a report. */

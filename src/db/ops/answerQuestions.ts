@@ -20,8 +20,10 @@ export interface QuestionAnswer {
 export async function answerQuestions(sql: Queryable, itemId: number, answers: QuestionAnswer[]): Promise<{ answered: number[]; resumedTo: State | null }> {
   const item = await readItemState(sql, itemId);
   if (!item) return { answered: [], resumedTo: null };
-  const open = (await sql<{ id: number }[]>`
-    SELECT id FROM human_issues WHERE item_id = ${itemId} AND status = 'open' AND kind = 'question' ORDER BY id FOR UPDATE`).map((q) => q.id);
+  const open = (
+    await sql<{ id: number }[]>`
+    SELECT id FROM human_issues WHERE item_id = ${itemId} AND status = 'open' AND kind = 'question' ORDER BY id FOR UPDATE`
+  ).map((q) => q.id);
   const taken = answers.filter((a) => open.includes(a.humanIssueId));
   if (taken.length === 0) return { answered: [], resumedTo: null };
   const input = taken.map((a) => ({ human_issue_id: a.humanIssueId, answer: a.text, answered_by: a.by }));
@@ -34,7 +36,12 @@ export async function answerQuestions(sql: Queryable, itemId: number, answers: Q
     WHERE h.id = a.human_issue_id AND h.item_id = ${itemId} AND h.status = 'open' AND h.kind = 'question'
     RETURNING h.id`;
   const answered = stored.map((r) => r.id).sort((x, y) => x - y);
-  const decision = decideItemTransition(item, { kind: 'answer', by: taken[0]!.by, answered, questionsLeft: open.filter((id) => !answered.includes(id)).length });
+  const decision = decideItemTransition(item, {
+    kind: 'answer',
+    by: taken[0]!.by,
+    answered,
+    questionsLeft: open.filter((id) => !answered.includes(id)).length,
+  });
   const resumed = decision.ok && (await applyItemMove(sql, item, decision));
   return { answered, resumedTo: resumed ? decision.to : null };
 }

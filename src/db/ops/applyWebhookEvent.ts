@@ -5,13 +5,7 @@ import { recordDeliveries, type DeliveryContext, type Delivery } from './recordD
 import { recordNewStories, type NewStoryDelivery } from './recordNewStories.js';
 import { createStoriesAndSettle, type CreateRow, type Settle } from './createStoriesAndSettle.js';
 import type { ActionableEvent, RepoRef } from '../../domain/webhookEvent.js';
-import {
-  decideIntake,
-  describeIntakeResult,
-  intakeFollowUp,
-  type IntakeDecision,
-  type IntakeResult,
-} from '../../domain/intake.js';
+import { decideIntake, describeIntakeResult, intakeFollowUp, type IntakeDecision, type IntakeResult } from '../../domain/intake.js';
 import { cancelItem } from './cancelItem.js';
 import { createStory } from './createStory.js';
 import { markIssueDeleted } from './markIssueDeleted.js';
@@ -39,7 +33,11 @@ export type IntakeOutcome =
     };
 
 const recorded = (result: IntakeResult): IntakeOutcome => ({
-  status: 'recorded', result, effect: describeIntakeResult(result), itemId: result.itemId, ...intakeFollowUp(result),
+  status: 'recorded',
+  result,
+  effect: describeIntakeResult(result),
+  itemId: result.itemId,
+  ...intakeFollowUp(result),
 });
 
 export interface WebhookDelivery {
@@ -71,7 +69,10 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
     return story ? [{ n, story }] : [];
   });
   if (eligible.length > 0) {
-    const ids = await recordNewStories(sql, eligible.map((e) => e.story));
+    const ids = await recordNewStories(
+      sql,
+      eligible.map((e) => e.story),
+    );
     ids.forEach((itemId, k) => {
       if (itemId !== null) out.set(eligible[k]!.n, recorded({ kind: 'created', itemId, waitingOn: 0 }));
     });
@@ -79,7 +80,13 @@ export async function writeWebhookGroup(sql: Sql, deliveries: readonly WebhookDe
   const rest = deliveries.flatMap((_, n) => (out.has(n) ? [] : [n]));
   if (rest.length > 0) {
     try {
-      const outcomes = await sql.begin((tx) => applyWebhookEvents(tx, rest.map((n) => deliveries[n]!), triggerLabel));
+      const outcomes = await sql.begin((tx) =>
+        applyWebhookEvents(
+          tx,
+          rest.map((n) => deliveries[n]!),
+          triggerLabel,
+        ),
+      );
       for (const [k, n] of rest.entries()) out.set(n, outcomes[k]!);
     } catch (err) {
       if (out.size > 0) throw new PartialGroupWrite(out, err);
@@ -98,8 +105,16 @@ function newStoryDelivery({ delivery: d, event: ev }: WebhookDelivery, triggerLa
   if (decision.kind !== 'create' || decision.dependencies.length > 0) return null;
   const { repo, ...story } = decision.story;
   return {
-    deliveryId: d.deliveryId, event: d.event, eventType: d.eventType, action: d.action,
-    owner: repo.owner, name: repo.name, repoId: repo.id, defaultBranch: repo.defaultBranch, htmlUrl: repo.htmlUrl, cloneUrl: repo.cloneUrl,
+    deliveryId: d.deliveryId,
+    event: d.event,
+    eventType: d.eventType,
+    action: d.action,
+    owner: repo.owner,
+    name: repo.name,
+    repoId: repo.id,
+    defaultBranch: repo.defaultBranch,
+    htmlUrl: repo.htmlUrl,
+    cloneUrl: repo.cloneUrl,
     ...story,
   };
 }
@@ -142,10 +157,17 @@ export async function applyWebhookEvents(tx: TxSql, deliveries: readonly Webhook
 }
 
 /** A new story without dependencies: created by the closing statement, with the others. */
-interface Create { create: StoryRow }
+interface Create {
+  create: StoryRow;
+}
 
 const projectInput = (r: RepoRef): ProjectInput => ({
-  owner: r.owner, name: r.name, giteaRepoId: r.id, defaultBranch: r.defaultBranch, htmlUrl: r.htmlUrl, cloneUrl: r.cloneUrl,
+  owner: r.owner,
+  name: r.name,
+  giteaRepoId: r.id,
+  defaultBranch: r.defaultBranch,
+  htmlUrl: r.htmlUrl,
+  cloneUrl: r.cloneUrl,
 });
 
 /** Carry a decision out, one operation per kind; a new story without dependencies is left to the closing statement. */

@@ -7,7 +7,12 @@ import type { State } from '../../domain/states.js';
  * exactly that command; `shaPrefix`, when given, must start it, else nothing is approved. `closed` = 0 when
  * there was nothing to approve.
  */
-export async function approveSpecGate(sql: Queryable, itemId: number, by: string, shaPrefix: string | null = null): Promise<{ closed: number; state: State | null; gateCount: number | null }> {
+export async function approveSpecGate(
+  sql: Queryable,
+  itemId: number,
+  by: string,
+  shaPrefix: string | null = null,
+): Promise<{ closed: number; state: State | null; gateCount: number | null }> {
   const prefix = shaPrefix === null ? null : shaPrefix.toLowerCase();
   const [row] = await sql<{ closed: number; state: State | null; gateCount: number | null }[]>`
     WITH g AS (

@@ -2,9 +2,7 @@ import type { Queryable } from '../connection.js';
 import type { State } from '../../domain/states.js';
 import { applyCause, type Applied } from './applyItemMove.js';
 
-export type OperatorResult =
-  | { ok: true; itemId: number; from: State; to: State }
-  | { ok: false; itemId: number; error: string };
+export type OperatorResult = { ok: true; itemId: number; from: State; to: State } | { ok: false; itemId: number; error: string };
 
 /**
  * Cancel an item that is not done: its lease is revoked (a running phase's verdict will be

@@ -32,7 +32,10 @@ export interface ClaimOptions {
  */
 export class UnfitClaimError extends PhaseStateError {
   override name = 'UnfitClaimError';
-  constructor(readonly item: ClaimedItem, problems: string[]) {
+  constructor(
+    readonly item: ClaimedItem,
+    problems: string[],
+  ) {
     super(item.id, problems);
   }
 }

@@ -17,11 +17,7 @@ export interface Settle {
  * The closing statement: create the new stories (each with its work.created event) and write every
  * delivery's result. Returns the created item id by delivery index (absent: the item already existed).
  */
-export async function createStoriesAndSettle(
-  tx: TxSql,
-  creates: CreateRow[],
-  settles: Settle[],
-): Promise<Map<number, number>> {
+export async function createStoriesAndSettle(tx: TxSql, creates: CreateRow[], settles: Settle[]): Promise<Map<number, number>> {
   const rows = await tx<{ n: number; itemId: number | null }[]>`
     WITH c AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(creates as never)}::jsonb)

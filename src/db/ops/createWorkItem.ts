@@ -24,10 +24,18 @@ export interface CreateResult {
  * a story enters once.
  */
 export async function createWorkItem(sql: Queryable, n: NewWorkItem): Promise<CreateResult> {
-  const itemId = await createStory(sql, { project_id: n.projectId, issue_number: n.issueNumber, title: n.title ?? '', requested_by: null, issue_url: null, story_body: null });
-  const [row] = itemId === null
-    ? await sql<StoredRow<WorkItem>[]>`SELECT * FROM work_items WHERE project_id = ${n.projectId} AND issue_number = ${n.issueNumber}`
-    : await sql<StoredRow<WorkItem>[]>`
+  const itemId = await createStory(sql, {
+    project_id: n.projectId,
+    issue_number: n.issueNumber,
+    title: n.title ?? '',
+    requested_by: null,
+    issue_url: null,
+    story_body: null,
+  });
+  const [row] =
+    itemId === null
+      ? await sql<StoredRow<WorkItem>[]>`SELECT * FROM work_items WHERE project_id = ${n.projectId} AND issue_number = ${n.issueNumber}`
+      : await sql<StoredRow<WorkItem>[]>`
         UPDATE work_items SET priority = ${n.priority ?? 0}, budget_cycles = ${n.budgetCycles ?? 3}, max_errors = ${n.maxErrors ?? 5},
           max_cost_usd = ${n.maxCostUsd ?? null}
         WHERE id = ${itemId} RETURNING *`;

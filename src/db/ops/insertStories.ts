@@ -16,7 +16,12 @@ export interface StoryRow {
 
 /** A story as the intake has it, as insertStories reads it. */
 export const storyRow = (s: Omit<NewStory, 'repo'> & { projectId: number }): StoryRow => ({
-  project_id: s.projectId, issue_number: s.issueNumber, title: s.title, requested_by: s.by, issue_url: s.issueUrl, story_body: s.body,
+  project_id: s.projectId,
+  issue_number: s.issueNumber,
+  title: s.title,
+  requested_by: s.by,
+  issue_url: s.issueUrl,
+  story_body: s.body,
 });
 
 /**

@@ -17,7 +17,11 @@ export interface CiResultRow {
  * The newest review result that still counts for this head (not superseded by a push), and the
  * failing-test sets of the item's other failed results (for no-progress detection).
  */
-export async function latestCiResult(sql: Sql, itemId: number, headSha: string): Promise<{ current: CiResultRow | null; earlierFailingSets: string[][]; newestId: number }> {
+export async function latestCiResult(
+  sql: Sql,
+  itemId: number,
+  headSha: string,
+): Promise<{ current: CiResultRow | null; earlierFailingSets: string[][]; newestId: number }> {
   const rows = await sql<CiResultRow[]>`
     SELECT id, head_sha, run_id, passed, exit_code, timed_out, output_tail, failing_tests, superseded, details
     FROM ci_results WHERE item_id = ${itemId} ORDER BY id DESC LIMIT 50`;

@@ -7,6 +7,10 @@ import { applyCause } from './applyItemMove.js';
  * (spec phase), and a work.reactivated event. An item that is not cancelled is left alone.
  */
 export async function reactivateItem(tx: TxSql, itemId: number, story: { by: string; title: string; body: string }): Promise<void> {
-  await applyCause(tx, itemId, { kind: 'reactivate', by: story.by },
-    tx`requested_by = ${story.by}, title = ${story.title}, story_body = ${story.body}, story_vouched_by = NULL`);
+  await applyCause(
+    tx,
+    itemId,
+    { kind: 'reactivate', by: story.by },
+    tx`requested_by = ${story.by}, title = ${story.title}, story_body = ${story.body}, story_vouched_by = NULL`,
+  );
 }

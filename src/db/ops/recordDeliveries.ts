@@ -26,9 +26,19 @@ export interface DeliveryContext {
 /** Record the deliveries and read what each is about, in one statement; null for a duplicate. */
 export async function recordDeliveries(tx: TxSql, deliveries: readonly { delivery: Delivery; event: ActionableEvent }[]): Promise<(DeliveryContext | null)[]> {
   const input = deliveries.map(({ delivery: d, event: ev }, n) => ({
-    n, delivery_id: d.deliveryId, event: d.event, event_type: d.eventType, action: d.action,
-    owner: ev.repo.owner, name: ev.repo.name, repo_id: ev.repo.id, default_branch: ev.repo.defaultBranch, html_url: ev.repo.htmlUrl, clone_url: ev.repo.cloneUrl,
-    issue_number: isPrEvent(ev) ? null : ev.issue.number, pr_number: isPrEvent(ev) ? ev.number : null,
+    n,
+    delivery_id: d.deliveryId,
+    event: d.event,
+    event_type: d.eventType,
+    action: d.action,
+    owner: ev.repo.owner,
+    name: ev.repo.name,
+    repo_id: ev.repo.id,
+    default_branch: ev.repo.defaultBranch,
+    html_url: ev.repo.htmlUrl,
+    clone_url: ev.repo.cloneUrl,
+    issue_number: isPrEvent(ev) ? null : ev.issue.number,
+    pr_number: isPrEvent(ev) ? ev.number : null,
     // A new comment is taken once, by whichever of its webhook and the reconcile sweep comes first.
     comment_id: ev.kind === 'comment' && ev.action === 'created' ? ev.comment.id : null,
   }));
@@ -41,7 +51,18 @@ export async function recordDeliveries(tx: TxSql, deliveries: readonly { deliver
           AND w.${tx(column)} = i.${tx(column)}
         FOR UPDATE
       ) w`;
-  const rows = await tx<{ n: number; deliveryRowId: number; deliveryTid: string; itemId: number | null; state: State | null; resumePhase: ActivePhase | null; issueDeleted: boolean | null; currentProjectId: number | null }[]>`
+  const rows = await tx<
+    {
+      n: number;
+      deliveryRowId: number;
+      deliveryTid: string;
+      itemId: number | null;
+      state: State | null;
+      resumePhase: ActivePhase | null;
+      issueDeleted: boolean | null;
+      currentProjectId: number | null;
+    }[]
+  >`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${tx.json(input as never)}::jsonb) AS i(
         n int, delivery_id text, event text, event_type text, action text, owner text, name text, repo_id bigint,

@@ -28,9 +28,7 @@ export interface VerdictRecord extends VerdictInput {
   patch?: ItemPatch;
 }
 
-export type RecordResult =
-  | { recorded: true; verdictId: number; transition: Transition; humanIssueIds: number[] }
-  | { recorded: false; reason: string };
+export type RecordResult = { recorded: true; verdictId: number; transition: Transition; humanIssueIds: number[] } | { recorded: false; reason: string };
 
 /**
  * Write one verdict: the verdict row, the item's new state, the lease and its slot released, a
@@ -55,10 +53,12 @@ export async function recordVerdict(
   const approval = record.openGate?.approval;
   const context = { attempts: t.attempts, budgetCycles, explanation: t.explanation };
   // The statement adds each event's verdictId.
-  const events = t.events.map((e): EventWithout<'work.verdict' | 'work.blocked', 'verdictId'> =>
-    e.type === 'work.verdict'
-      ? { type: e.type, payload: { ...e.payload, ...context, ...(approval ? { approval } : {}) } }
-      : { type: e.type, payload: { ...e.payload, ...context } });
+  const events = t.events.map(
+    (e): EventWithout<'work.verdict' | 'work.blocked', 'verdictId'> =>
+      e.type === 'work.verdict'
+        ? { type: e.type, payload: { ...e.payload, ...context, ...(approval ? { approval } : {}) } }
+        : { type: e.type, payload: { ...e.payload, ...context } },
+  );
   const story = patch.story;
   const rows = await sql<{ verdictId: number; humanIssueIds: number[] | null }[]>`
     WITH item AS (

@@ -1,8 +1,6 @@
 import type { Sql } from '../connection.js';
 
-export type OutboxOutcome =
-  | { ok: true }
-  | { ok: false; error: string; backoffMs: number; maxAttempts: number };
+export type OutboxOutcome = { ok: true } | { ok: false; error: string; backoffMs: number; maxAttempts: number };
 
 /**
  * Record what happened to one claimed event: delivered, or one more failed attempt with its error

@@ -1,9 +1,7 @@
 import type { Sql } from '../connection.js';
 import type { ReviewResult } from '../../domain/reviewResult.js';
 
-export type StoreReviewOutcome =
-  | { stored: true; itemId: number; wake: boolean }
-  | { stored: false; status: 200 | 409; reason: string };
+export type StoreReviewOutcome = { stored: true; itemId: number; wake: boolean } | { stored: false; status: 200 | 409; reason: string };
 
 /**
  * Store a review result from the Action, matched to its item, its head SHA and the nonce of the item's current
@@ -14,10 +12,19 @@ export type StoreReviewOutcome =
  */
 export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<StoreReviewOutcome> {
   const nonce = r.dispatch ?? null;
-  const [row] = await sql<{
-    itemId: number | null; repo: string | null; state: string | null; headSha: string | null;
-    currentNonce: string | null; dispatchSha: string | null; usedBy: string | null; inserted: number | null; duplicate: boolean;
-  }[]>`
+  const [row] = await sql<
+    {
+      itemId: number | null;
+      repo: string | null;
+      state: string | null;
+      headSha: string | null;
+      currentNonce: string | null;
+      dispatchSha: string | null;
+      usedBy: string | null;
+      inserted: number | null;
+      duplicate: boolean;
+    }[]
+  >`
     WITH item AS (
       SELECT w.id, p.owner || '/' || p.name AS repo, w.state, w.head_sha,
              w.details -> 'reviewDispatch' ->> 'nonce' AS current_nonce, w.details -> 'reviewDispatch' ->> 'sha' AS dispatch_sha
@@ -53,7 +60,8 @@ export async function storeReviewResult(sql: Sql, r: ReviewResult): Promise<Stor
            (SELECT id FROM ins) AS inserted, EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM ins) AS duplicate`;
   const x = row!;
   if (x.itemId === null) return { stored: false, status: 409, reason: `unknown work item ${r.workItem}` };
-  if (x.repo!.toLowerCase() !== r.repository.toLowerCase()) return { stored: false, status: 409, reason: `work item ${r.workItem} belongs to ${x.repo}, not ${r.repository}` };
+  if (x.repo!.toLowerCase() !== r.repository.toLowerCase())
+    return { stored: false, status: 409, reason: `work item ${r.workItem} belongs to ${x.repo}, not ${r.repository}` };
   if (x.state !== 'review') return { stored: false, status: 409, reason: `work item ${r.workItem} is in ${x.state}, not review` };
   const current = x.headSha;
   if (!current || current.toLowerCase() !== r.headSha.toLowerCase()) {

@@ -52,21 +52,33 @@ export async function sweepOldRows(sql: Sql, o: SweepOptions): Promise<SweepRepo
   const batch = o.batch ?? 1000;
   const days = o.olderThanDays;
   if (days === 0) return { webhookDeliveries: 0, outboxEvents: 0 };
-  const webhookDeliveries = await inBatches(sql, 'webhook_deliveries', batch, o.signal, (after) => sql`
+  const webhookDeliveries = await inBatches(
+    sql,
+    'webhook_deliveries',
+    batch,
+    o.signal,
+    (after) => sql`
     SELECT d.ctid, d.id, d.received_at AS at FROM webhook_deliveries d
     WHERE d.received_at < now() - make_interval(days => ${days}) AND (d.received_at, d.id) > (${after.at}::text::timestamptz, ${after.id})
       AND d.processed_at IS NOT NULL
       AND (d.comment_id IS NULL OR d.item_id IS NULL OR (SELECT w.state FROM work_items w WHERE w.id = d.item_id) = 'done')
     ORDER BY d.received_at, d.id
-    LIMIT ${batch}`);
-  const outboxEvents = await inBatches(sql, 'events_outbox', batch, o.signal, (after) => sql`
+    LIMIT ${batch}`,
+  );
+  const outboxEvents = await inBatches(
+    sql,
+    'events_outbox',
+    batch,
+    o.signal,
+    (after) => sql`
     SELECT e.ctid, e.id, e.delivered_at AS at FROM events_outbox e
     WHERE e.delivered_at < now() - make_interval(days => ${days}) AND (e.delivered_at, e.id) > (${after.at}::text::timestamptz, ${after.id})
       AND NOT (e.item_id IS NOT NULL AND (e.type LIKE 'work.%' OR e.type = 'human.question') AND NOT EXISTS (
         SELECT 1 FROM events_outbox n
         WHERE n.item_id = e.item_id AND (n.type LIKE 'work.%' OR n.type = 'human.question') AND n.created_at > e.created_at))
     ORDER BY e.delivered_at, e.id
-    LIMIT ${batch}`);
+    LIMIT ${batch}`,
+  );
   return { webhookDeliveries, outboxEvents };
 }
 
@@ -75,7 +87,13 @@ export async function sweepOldRows(sql: Sql, o: SweepOptions): Promise<SweepRepo
  * walked by, in that order) after the cursor, from the start of the table until a batch chooses fewer than `batch`
  * rows. Rows are deleted by their TIDs: joined by id, a plan could scan the whole table for each batch. The rows deleted.
  */
-async function inBatches(sql: Sql, table: string, batch: number, signal: AbortSignal | undefined, choose: (after: Cursor) => postgres.PendingQuery<postgres.Row[]>): Promise<number> {
+async function inBatches(
+  sql: Sql,
+  table: string,
+  batch: number,
+  signal: AbortSignal | undefined,
+  choose: (after: Cursor) => postgres.PendingQuery<postgres.Row[]>,
+): Promise<number> {
   let after: Cursor = { at: '-infinity', id: 0 };
   let deleted = 0;
   for (;;) {

@@ -28,7 +28,11 @@ type Fragment = postgres.PendingQuery<postgres.Row[]>;
  * (a value that is NULL, unknown to the sender, matches anything). Shared by every intake path, so
  * they agree on when a project needs refreshing.
  */
-export function projectIsCurrent(sql: Queryable, row: string, v: { repoId: Fragment; defaultBranch: Fragment; htmlUrl: Fragment; cloneUrl: Fragment }): Fragment {
+export function projectIsCurrent(
+  sql: Queryable,
+  row: string,
+  v: { repoId: Fragment; defaultBranch: Fragment; htmlUrl: Fragment; cloneUrl: Fragment },
+): Fragment {
   const r = sql(row);
   return sql`${r}.gitea_repo_id IS NOT DISTINCT FROM COALESCE(${v.repoId}, ${r}.gitea_repo_id)
     AND ${r}.default_branch = ${v.defaultBranch}
@@ -44,8 +48,10 @@ export async function upsertProject(sql: Queryable, p: ProjectInput): Promise<Pr
   const [current] = await sql<Project[]>`
     SELECT id, owner, name, gitea_repo_id, default_branch, html_url, clone_url, config FROM projects
     WHERE owner = ${p.owner} AND name = ${p.name} AND ${projectIsCurrent(sql, 'projects', {
-      repoId: sql`${p.giteaRepoId ?? null}::bigint`, defaultBranch: sql`${p.defaultBranch ?? 'main'}::text`,
-      htmlUrl: sql`${p.htmlUrl ?? null}::text`, cloneUrl: sql`${p.cloneUrl ?? null}::text`,
+      repoId: sql`${p.giteaRepoId ?? null}::bigint`,
+      defaultBranch: sql`${p.defaultBranch ?? 'main'}::text`,
+      htmlUrl: sql`${p.htmlUrl ?? null}::text`,
+      cloneUrl: sql`${p.cloneUrl ?? null}::text`,
     })}`;
   if (current) return current;
   const [row] = await sql<Project[]>`

@@ -13,7 +13,11 @@ import { routeOf, type Exchange } from './recordingProxy.js';
 const SIGNATURES = ['x-gitea-signature', 'x-gogs-signature', 'x-hub-signature', 'x-hub-signature-256'];
 const LONGEST_STRING = 2000;
 
-const fileName = (s: string) => s.replace(/[{}]/g, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '');
+const fileName = (s: string) =>
+  s
+    .replace(/[{}]/g, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^_+|_+$/g, '');
 
 /** The value with every string longer than LONGEST_STRING replaced by `<N characters>` (its type is what matters). */
 function elide(v: unknown): unknown {
@@ -33,7 +37,11 @@ export function writeCaptures(dir: string, o: { gitea: string; api: Exchange[]; 
     const action = (d.requestJson as { action?: unknown }).action;
     const file = join('webhooks', `${fileName(`${h['x-gitea-event']}.${h['x-gitea-event-type']}${typeof action === 'string' ? `.${action}` : ''}`)}.json`);
     if (files.has(file)) continue;
-    const headers = Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'host' && k !== 'connection').map(([k, v]) => [k, SIGNATURES.includes(k) ? '<signature>' : v]));
+    const headers = Object.fromEntries(
+      Object.entries(h)
+        .filter(([k]) => k !== 'host' && k !== 'connection')
+        .map(([k, v]) => [k, SIGNATURES.includes(k) ? '<signature>' : v]),
+    );
     files.set(file, `${JSON.stringify({ gitea: o.gitea, headers, payload: elide(d.requestJson) }, null, 2)}\n`);
   }
   for (const x of o.api) {

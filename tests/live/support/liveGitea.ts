@@ -55,7 +55,10 @@ export class LiveGitea {
       return;
     }
     const { user, password } = this.env.admin;
-    const res = await this.basic('POST', `/users/${encodeURIComponent(user)}/tokens`, user, password, { name: `damascus-live-${this.run}-${Date.now()}`, scopes: ['all'] });
+    const res = await this.basic('POST', `/users/${encodeURIComponent(user)}/tokens`, user, password, {
+      name: `damascus-live-${this.run}-${Date.now()}`,
+      scopes: ['all'],
+    });
     this.adminToken = (res as { sha1: string }).sha1;
   }
 
@@ -92,7 +95,10 @@ export class LiveGitea {
 
   /** A token of `u`'s with these scopes (made with u's password, as Gitea requires). */
   async token(u: LiveUser, scopes: string[]): Promise<string> {
-    const res = await this.basic('POST', `/users/${encodeURIComponent(u.login)}/tokens`, u.login, u.password, { name: `damascus-live-${randomBytes(4).toString('hex')}`, scopes });
+    const res = await this.basic('POST', `/users/${encodeURIComponent(u.login)}/tokens`, u.login, u.password, {
+      name: `damascus-live-${randomBytes(4).toString('hex')}`,
+      scopes,
+    });
     return (res as { sha1: string }).sha1;
   }
 

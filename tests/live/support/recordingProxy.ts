@@ -52,8 +52,16 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
       const headers = { ...req.headers, host: base.host };
       const item = Number(req.headers['x-damascus-item']);
       const ex: Exchange = {
-        method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), status: null, item: Number.isSafeInteger(item) && item > 0 ? item : null,
-        requestHeaders: req.headers, responseHeaders: {}, requestJson: json(body, req.headers['content-type']), startedAt, ms: 0,
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.search.slice(1),
+        status: null,
+        item: Number.isSafeInteger(item) && item > 0 ? item : null,
+        requestHeaders: req.headers,
+        responseHeaders: {},
+        requestJson: json(body, req.headers['content-type']),
+        startedAt,
+        ms: 0,
       };
       exchanges.push(ex);
       const out = request({ host: base.hostname, port: base.port, method: req.method, path: req.url, headers }, (up) => {
@@ -80,10 +88,11 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   return {
     url: `http://127.0.0.1:${port}`,
     exchanges,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -91,7 +100,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
 export function routeOf(ex: Exchange): string {
   const git = /\/([^/]+)\/([^/]+?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/.exec(ex.path);
   if (git) {
-    const service = git[3] === 'info/refs' ? new URLSearchParams(ex.query).get('service') ?? 'info/refs' : git[3]!;
+    const service = git[3] === 'info/refs' ? (new URLSearchParams(ex.query).get('service') ?? 'info/refs') : git[3]!;
     return `git ${service === 'git-receive-pack' ? 'push' : 'fetch'} (${service})`;
   }
   const p = ex.path

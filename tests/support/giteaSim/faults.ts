@@ -45,12 +45,10 @@ export class FaultInjector {
   }
 
   /** The fault this request hits (consuming one use), if any. */
-  take(method: string, path: string): ({ kind: 'status'; status: number; body: unknown } | { kind: 'timeout'; ms: number }) & { applied: boolean } | null {
+  take(method: string, path: string): (({ kind: 'status'; status: number; body: unknown } | { kind: 'timeout'; ms: number }) & { applied: boolean }) | null {
     const fault = this.faults.find(
       (f) =>
-        f.remaining > 0 &&
-        (!f.method || f.method.toUpperCase() === method.toUpperCase()) &&
-        (typeof f.path === 'string' ? f.path === path : f.path.test(path)),
+        f.remaining > 0 && (!f.method || f.method.toUpperCase() === method.toUpperCase()) && (typeof f.path === 'string' ? f.path === path : f.path.test(path)),
     );
     if (!fault) return null;
     fault.remaining -= 1;

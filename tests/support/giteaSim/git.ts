@@ -31,7 +31,13 @@ export class GitCommandError extends Error {
 /** Runs git with an argument vector (never a shell). */
 export async function git(args: string[], opts: { cwd?: string; author?: { name: string; email: string } } = {}): Promise<string> {
   const env = opts.author
-    ? { ...GIT_ENV, GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email, GIT_COMMITTER_NAME: opts.author.name, GIT_COMMITTER_EMAIL: opts.author.email }
+    ? {
+        ...GIT_ENV,
+        GIT_AUTHOR_NAME: opts.author.name,
+        GIT_AUTHOR_EMAIL: opts.author.email,
+        GIT_COMMITTER_NAME: opts.author.name,
+        GIT_COMMITTER_EMAIL: opts.author.email,
+      }
     : GIT_ENV;
   try {
     const { stdout } = await execFileAsync('git', args, { cwd: opts.cwd, env, maxBuffer: 64 * 1024 * 1024 });
@@ -134,7 +140,11 @@ function parseTree(out: string): TreeEntry[] {
 }
 
 export async function readBlob(bare: string, sha: string): Promise<Buffer> {
-  const { stdout } = await execFileAsync('git', ['--git-dir', bare, 'cat-file', 'blob', sha], { env: GIT_ENV, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await execFileAsync('git', ['--git-dir', bare, 'cat-file', 'blob', sha], {
+    env: GIT_ENV,
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return stdout;
 }
 
@@ -296,13 +306,25 @@ export async function blobSha(content: string): Promise<string> {
 /** Applies create/update/delete operations in one commit on `branch` (from `from` when the branch is new). */
 export async function changeFilesOnBranch(
   bare: string,
-  o: { branch: string; from: string; message: string; author: { name: string; email: string }; files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string }[] },
+  o: {
+    branch: string;
+    from: string;
+    message: string;
+    author: { name: string; email: string };
+    files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string }[];
+  },
 ): Promise<string> {
   const current = await revParse(bare, `refs/heads/${o.branch}`);
   const start = current ?? (await revParse(bare, o.from));
   if (!start) {
     // An empty repository: the first commit has no parent.
-    await initBareRepoCommit(bare, o.branch, o.files.filter((f) => f.operation !== 'delete'), o.message, o.author);
+    await initBareRepoCommit(
+      bare,
+      o.branch,
+      o.files.filter((f) => f.operation !== 'delete'),
+      o.message,
+      o.author,
+    );
     return (await revParse(bare, `refs/heads/${o.branch}`))!;
   }
   return inWorktree(bare, start, async (dir) => {
@@ -318,7 +340,13 @@ export async function changeFilesOnBranch(
   });
 }
 
-async function initBareRepoCommit(bare: string, branch: string, files: { path: string; content?: string }[], message: string, author: { name: string; email: string }): Promise<void> {
+async function initBareRepoCommit(
+  bare: string,
+  branch: string,
+  files: { path: string; content?: string }[],
+  message: string,
+  author: { name: string; email: string },
+): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'giteasim-first-'));
   try {
     await git(['init', '-q', `--initial-branch=${branch}`, work]);

@@ -21,7 +21,14 @@ export function gitRoute(pathname: string): { owner: string; name: string; rest:
   return m ? { owner: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), rest: m[3]! } : null;
 }
 
-export async function serveGit(sim: GiteaSim, req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, route: { owner: string; name: string; rest: string }): Promise<void> {
+export async function serveGit(
+  sim: GiteaSim,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  body: Buffer,
+  route: { owner: string; name: string; rest: string },
+): Promise<void> {
   const repo = sim.state.repo(route.owner, route.name);
   const token = authenticate(sim, req.headers.authorization);
   const login = token?.login ?? null;

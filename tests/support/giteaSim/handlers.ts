@@ -31,7 +31,7 @@ const MAX_PAGE = 50;
 function repoOf(ctx: HandlerContext): SimRepo {
   const repo = ctx.sim.state.repo(ctx.params.owner ?? '', ctx.params.repo ?? '');
   // A repo the viewer cannot see is a 404, not a 403.
-  if (!repo || ctx.sim.state.permission(repo, ctx.viewer) === 'none') throw new SimHttpError(404, 'The target couldn\'t be found.');
+  if (!repo || ctx.sim.state.permission(repo, ctx.viewer) === 'none') throw new SimHttpError(404, "The target couldn't be found.");
   return repo;
 }
 
@@ -112,7 +112,10 @@ function versionBelow(version: string, major: number, minor: number): boolean {
 
 async function refFor(repo: SimRepo, ref: string | undefined): Promise<string> {
   const name = ref && ref.length > 0 ? ref : repo.defaultBranch;
-  const sha = (await g.revParse(repo.path, `refs/heads/${name}`)) ?? (await g.revParse(repo.path, `refs/tags/${name}`)) ?? (/^[0-9a-f]{7,40}$/.test(name) ? await g.revParse(repo.path, name) : null);
+  const sha =
+    (await g.revParse(repo.path, `refs/heads/${name}`)) ??
+    (await g.revParse(repo.path, `refs/tags/${name}`)) ??
+    (/^[0-9a-f]{7,40}$/.test(name) ? await g.revParse(repo.path, name) : null);
   if (!sha) throw new SimHttpError(404, `object does not exist [id: ${name}, rel_path: ]`);
   return sha;
 }
@@ -154,7 +157,10 @@ export const handlers: Record<string, Handler> = {
   issueListIssues: (ctx) => {
     const repo = repoOf(ctx);
     const state = ctx.query.state ?? 'open';
-    const wanted = (ctx.query.labels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const wanted = (ctx.query.labels ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const since = ctx.query.since ? Date.parse(ctx.query.since) : null;
     const items = repo.issues
       .filter((i) => !i.deleted)
@@ -172,7 +178,11 @@ export const handlers: Record<string, Handler> = {
     need(ctx, repo, 'read');
     const b = body<{ title: string; body?: string; labels?: number[]; closed?: boolean }>(ctx);
     // As a person's: `issues`/opened, then `label_updated` when it has labels (seen on 1.26.3).
-    const issue = ctx.sim.openIssue(repo, { title: b.title, body: b.body ?? '', user: ctx.viewer }, b.labels?.length ? resolveLabelIds(ctx, repo, b.labels) : []);
+    const issue = ctx.sim.openIssue(
+      repo,
+      { title: b.title, body: b.body ?? '', user: ctx.viewer },
+      b.labels?.length ? resolveLabelIds(ctx, repo, b.labels) : [],
+    );
     return { status: 201, body: ctx.sim.render.issue(repo, issue) };
   },
 
@@ -205,7 +215,11 @@ export const handlers: Record<string, Handler> = {
   issueGetCommentsAndTimeline: (ctx) => {
     const repo = repoOf(ctx);
     const issue = existingOrDeleted(ctx, repo);
-    return paginate(ctx, issue.timeline.map((e) => ctx.sim.render.timeline(repo, issue, e)), { link: false });
+    return paginate(
+      ctx,
+      issue.timeline.map((e) => ctx.sim.render.timeline(repo, issue, e)),
+      { link: false },
+    );
   },
 
   issueDelete: (ctx) => {
@@ -244,7 +258,11 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(ctx);
     // Sorted by name, as Gitea lists them (two labels may share a name).
     const sorted = [...repo.labels].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id));
-    return paginate(ctx, sorted.map((l) => ctx.sim.render.label(repo, l)), { link: false });
+    return paginate(
+      ctx,
+      sorted.map((l) => ctx.sim.render.label(repo, l)),
+      { link: false },
+    );
   },
 
   issueCreateLabel: (ctx) => {
@@ -287,7 +305,12 @@ export const handlers: Record<string, Handler> = {
     const issue = ctx.sim.mustIssue(repo, index(ctx));
     const id = Number(ctx.params.id);
     if (!repo.labels.some((l) => l.id === id)) throw new SimHttpError(422, `label does not exist [id: ${id}]`);
-    ctx.sim.setIssueLabels(repo, issue, issue.labelIds.filter((x) => x !== id), ctx.viewer);
+    ctx.sim.setIssueLabels(
+      repo,
+      issue,
+      issue.labelIds.filter((x) => x !== id),
+      ctx.viewer,
+    );
     return { status: 204 };
   },
 
@@ -319,7 +342,7 @@ export const handlers: Record<string, Handler> = {
 
   repoGetPullRequestByBaseHead: (ctx) => {
     const repo = repoOf(ctx);
-    if (versionBelow(ctx.sim.version, 1, 22)) throw new SimHttpError(404, 'The target couldn\'t be found.');
+    if (versionBelow(ctx.sim.version, 1, 22)) throw new SimHttpError(404, "The target couldn't be found.");
     const head = (ctx.params.head ?? '').includes(':') ? ctx.params.head!.split(':').pop()! : ctx.params.head;
     // Gitea returns the first row that matches, in no particular order and whatever its state: an old closed or
     // merged PR of the same branches hides the open one ([G] models/issues/pull.go GetPullRequestByBaseHeadInfo).
@@ -385,10 +408,23 @@ export const handlers: Record<string, Handler> = {
       const info = await g.commitInfo(repo.path, sha);
       const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', date: info?.date ?? now() };
       commits.push({
-        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`, sha, created: info?.date ?? now(),
+        url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`,
+        sha,
+        created: info?.date ?? now(),
         html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/commit/${sha}`,
-        commit: { url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`, author: person, committer: person, message: info?.message ?? '', tree: { url: '', sha: '', created: info?.date ?? now() }, verification: null },
-        author: null, committer: null, parents: [], files: null, stats: null,
+        commit: {
+          url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}`,
+          author: person,
+          committer: person,
+          message: info?.message ?? '',
+          tree: { url: '', sha: '', created: info?.date ?? now() },
+          verification: null,
+        },
+        author: null,
+        committer: null,
+        parents: [],
+        files: null,
+        stats: null,
       });
     }
     return { status: 200, body: { commits, total_commits: commits.length } };
@@ -417,7 +453,10 @@ export const handlers: Record<string, Handler> = {
   repoListStatuses: async (ctx) => {
     const repo = repoOf(ctx);
     const sha = await g.revParse(repo.path, ctx.params.sha ?? '');
-    const list = repo.statuses.filter((s) => s.sha === sha).reverse().map((s) => ctx.sim.render.status(repo, s));
+    const list = repo.statuses
+      .filter((s) => s.sha === sha)
+      .reverse()
+      .map((s) => ctx.sim.render.status(repo, s));
     return paginate(ctx, list);
   },
 
@@ -494,7 +533,7 @@ export const handlers: Record<string, Handler> = {
 
   ActionsDispatchWorkflow: async (ctx) => {
     const repo = repoOf(ctx);
-    if (versionBelow(ctx.sim.version, 1, 24)) throw new SimHttpError(404, 'The target couldn\'t be found.');
+    if (versionBelow(ctx.sim.version, 1, 24)) throw new SimHttpError(404, "The target couldn't be found.");
     need(ctx, repo, 'write');
     const b = body<{ ref: string; inputs?: Record<string, unknown> }>(ctx);
     const refName = b.ref.replace(/^refs\/(heads|tags)\//, '');
@@ -510,14 +549,26 @@ export const handlers: Record<string, Handler> = {
     const runId = ctx.sim.state.nextId('run');
     const runNumber = repo.runs.length + 1;
     const run = {
-      id: runId, runNumber, workflow: file, displayTitle: runName(text, inputs) ?? (await g.commitInfo(repo.path, sha))?.message.split('\n')[0] ?? file,
-      event: 'workflow_dispatch' as const, ref: b.ref, sha, status: 'queued' as const, conclusion: '' as const, createdAt: now(), actor: ctx.viewer,
+      id: runId,
+      runNumber,
+      workflow: file,
+      displayTitle: runName(text, inputs) ?? (await g.commitInfo(repo.path, sha))?.message.split('\n')[0] ?? file,
+      event: 'workflow_dispatch' as const,
+      ref: b.ref,
+      sha,
+      status: 'queued' as const,
+      conclusion: '' as const,
+      createdAt: now(),
+      actor: ctx.viewer,
     };
     ctx.sim.recordDispatch({ owner: repo.owner, repo: repo.name, workflow: file, ref: b.ref, sha, inputs, runId, runNumber, sender: ctx.viewer }, run);
     if (ctx.query.return_run_details === 'true') {
       // Links name the run by its id on 1.26 (models/actions/run.go Link).
       const runUrl = `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/runs/${runId}`;
-      return { status: 200, body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/runs/${runId}` } };
+      return {
+        status: 200,
+        body: { workflow_run_id: runId, run_url: runUrl, html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/runs/${runId}` },
+      };
     }
     return { status: 204 };
   },
@@ -534,7 +585,8 @@ export const handlers: Record<string, Handler> = {
     const page = Math.max(Number(q.page ?? 1) || 1, 1);
     // X-Total-Count but no Link ([G] routers/api/v1/shared/action.go ListRuns: SetTotalCountHeader only)
     return {
-      status: 200, body: { workflow_runs: list.slice((page - 1) * limit, page * limit), total_count: list.length },
+      status: 200,
+      body: { workflow_runs: list.slice((page - 1) * limit, page * limit), total_count: list.length },
       headers: { 'X-Total-Count': String(list.length), 'Access-Control-Expose-Headers': 'X-Total-Count' },
     };
   },
@@ -551,7 +603,12 @@ export const handlers: Record<string, Handler> = {
       const text = (await g.readBlob(repo.path, f.sha)).toString('utf8');
       const name = /^name:[ \t]*["']?([^"'\n]+?)["']?[ \t]*$/m.exec(text)?.[1] ?? file;
       workflows.push({
-        id: file, name, path: f.path, state: 'active', created_at: repo.createdAt, updated_at: repo.createdAt,
+        id: file,
+        name,
+        path: f.path,
+        state: 'active',
+        created_at: repo.createdAt,
+        updated_at: repo.createdAt,
         url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/actions/workflows/${file}`,
         html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions?workflow=${file}`,
         badge_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/actions/workflows/${file}/badge.svg`,
@@ -594,7 +651,12 @@ export const handlers: Record<string, Handler> = {
   repoChangeFiles: async (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'write');
-    const b = body<{ branch?: string; new_branch?: string; message?: string; files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string; sha?: string }[] }>(ctx);
+    const b = body<{
+      branch?: string;
+      new_branch?: string;
+      message?: string;
+      files: { operation: 'create' | 'update' | 'delete'; path: string; content?: string; sha?: string }[];
+    }>(ctx);
     const base = b.branch || repo.defaultBranch;
     const baseSha = await g.revParse(repo.path, `refs/heads/${base}`);
     const files = [];
@@ -602,7 +664,8 @@ export const handlers: Record<string, Handler> = {
       const existing = baseSha ? await g.statPath(repo.path, baseSha, f.path) : null;
       if (f.operation === 'create' && existing) throw new SimHttpError(422, `repository file already exists [path: ${f.path}]`);
       if (f.operation !== 'create' && !existing) throw new SimHttpError(404, `repository file does not exist [path: ${f.path}]`);
-      if (f.operation === 'update' && f.sha && existing && existing.sha !== f.sha) throw new SimHttpError(422, `sha does not match [given: ${f.sha}, expected: ${existing.sha}]`);
+      if (f.operation === 'update' && f.sha && existing && existing.sha !== f.sha)
+        throw new SimHttpError(422, `sha does not match [given: ${f.sha}, expected: ${existing.sha}]`);
       files.push({ operation: f.operation, path: f.path, content: f.content === undefined ? undefined : Buffer.from(f.content, 'base64').toString('utf8') });
     }
     const user = ctx.sim.state.user(ctx.viewer);
@@ -623,9 +686,15 @@ export const handlers: Record<string, Handler> = {
       body: {
         files: out,
         commit: {
-          url: `${api}/git/commits/${sha}`, sha, created: info?.date ?? now(), html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/commit/${sha}`,
-          author: person, committer: person, parents: baseSha ? [{ url: `${api}/git/commits/${baseSha}`, sha: baseSha, created: info?.date ?? now() }] : [],
-          message: info?.message ?? '', tree: null,
+          url: `${api}/git/commits/${sha}`,
+          sha,
+          created: info?.date ?? now(),
+          html_url: `${ctx.sim.rootUrl}/${repo.owner}/${repo.name}/commit/${sha}`,
+          author: person,
+          committer: person,
+          parents: baseSha ? [{ url: `${api}/git/commits/${baseSha}`, sha: baseSha, created: info?.date ?? now() }] : [],
+          message: info?.message ?? '',
+          tree: null,
         },
         verification: { verified: false, reason: 'gpg.error.not_signed_commit', signature: '', signer: null, payload: '' },
       },
@@ -646,13 +715,25 @@ export const handlers: Record<string, Handler> = {
   repoListHooks: (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
-    return paginate(ctx, repo.hooks.map((h) => ctx.sim.render.hook(h)), { link: false });
+    return paginate(
+      ctx,
+      repo.hooks.map((h) => ctx.sim.render.hook(h)),
+      { link: false },
+    );
   },
 
   repoCreateHook: (ctx) => {
     const repo = repoOf(ctx);
     need(ctx, repo, 'admin');
-    const b = body<{ type: string; name?: string; config: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    const b = body<{
+      type: string;
+      name?: string;
+      config: Record<string, string>;
+      events?: string[];
+      active?: boolean;
+      branch_filter?: string;
+      authorization_header?: string;
+    }>(ctx);
     if (!b.config.url) throw new SimHttpError(422, 'Missing config option: url');
     if (b.config.content_type !== 'json' && b.config.content_type !== 'form') throw new SimHttpError(422, 'Invalid content type');
     if (b.type !== 'gitea') throw new SimHttpError(422, `hook type ${b.type} is not simulated`);
@@ -676,7 +757,14 @@ export const handlers: Record<string, Handler> = {
     if (!hook) throw new SimHttpError(404, 'not found');
     // Gitea's editHook reads only config.url and config.content_type: a secret sent here is ignored (FACTS §0).
     // The event list is replaced (empty means push); active and name only when sent.
-    const b = body<{ name?: string; config?: Record<string, string>; events?: string[]; active?: boolean; branch_filter?: string; authorization_header?: string }>(ctx);
+    const b = body<{
+      name?: string;
+      config?: Record<string, string>;
+      events?: string[];
+      active?: boolean;
+      branch_filter?: string;
+      authorization_header?: string;
+    }>(ctx);
     if (b.config) {
       const ct = b.config.content_type;
       if (ct !== undefined && ct !== 'json' && ct !== 'form') throw new SimHttpError(422, 'Invalid content type');
@@ -733,10 +821,23 @@ export const handlers: Record<string, Handler> = {
     if (existing.sha !== b.sha) throw new SimHttpError(422, `sha does not match [given: ${b.sha}, expected: ${existing.sha}]`);
     const user = ctx.sim.state.user(ctx.viewer);
     const author = { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` };
-    const sha = await g.changeFilesOnBranch(repo.path, { branch, from: `refs/heads/${branch}`, message: b.message || `Delete ${path}`, author, files: [{ operation: 'delete', path }] });
+    const sha = await g.changeFilesOnBranch(repo.path, {
+      branch,
+      from: `refs/heads/${branch}`,
+      message: b.message || `Delete ${path}`,
+      author,
+      files: [{ operation: 'delete', path }],
+    });
     await ctx.sim.syncRepo(repo, ctx.viewer);
     const info = await g.commitInfo(repo.path, sha);
-    return { status: 200, body: { content: null, commit: { sha, message: info?.message ?? '', url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}` }, verification: null } };
+    return {
+      status: 200,
+      body: {
+        content: null,
+        commit: { sha, message: info?.message ?? '', url: `${ctx.sim.rootUrl}/api/v1/repos/${repo.owner}/${repo.name}/git/commits/${sha}` },
+        verification: null,
+      },
+    };
   },
 
   updateRepoSecret: (ctx) => {
@@ -811,7 +912,11 @@ async function changeFile(ctx: HandlerContext, op: 'create' | 'update'): Promise
   const existing = await g.statPath(repo.path, baseSha, path);
   if (existing?.type === 'tree') throw new SimHttpError(422, `a directory exists where a file was expected [path: ${path}]`);
   if (op === 'create' || !b.sha) {
-    if (existing) throw new SimHttpError(422, op === 'create' ? `repository file already exists [path: ${path}]` : 'a SHA or commit ID must be provided when updating a file');
+    if (existing)
+      throw new SimHttpError(
+        422,
+        op === 'create' ? `repository file already exists [path: ${path}]` : 'a SHA or commit ID must be provided when updating a file',
+      );
   } else {
     if (!existing) throw new SimHttpError(404, `repository file does not exist [path: ${path}]`);
     if (existing.sha !== b.sha) throw new SimHttpError(422, `sha does not match [given: ${b.sha}, expected: ${existing.sha}]`);
@@ -850,7 +955,12 @@ async function changeFile(ctx: HandlerContext, op: 'create' | 'update'): Promise
 function branchFilterAllows(filter: string, ref: string): boolean {
   if (filter === '' || filter === '*') return true;
   const branch = ref.replace(/^refs\/heads\//, '');
-  const re = new RegExp(`^${filter.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${filter
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(branch) || re.test(ref);
 }
 
@@ -866,6 +976,10 @@ export function runName(workflowText: string, inputs: Record<string, string>): s
 export function normalizeColor(color: string): string | null {
   const c = color.replace(/^#/, '').toLowerCase();
   if (/^[0-9a-f]{6}$/.test(c)) return c;
-  if (/^[0-9a-f]{3}$/.test(c)) return c.split('').map((x) => x + x).join('');
+  if (/^[0-9a-f]{3}$/.test(c))
+    return c
+      .split('')
+      .map((x) => x + x)
+      .join('');
   return null;
 }

@@ -16,7 +16,7 @@ const PUBLIC_OPERATIONS = new Set(['getVersion']);
 export function createSimServer(sim: GiteaSim): Server {
   return createServer((req, res) => {
     handle(sim, req, res).catch((err: unknown) => {
-      sim.responseViolations.push(`internal simulator error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      sim.responseViolations.push(`internal simulator error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       if (!res.headersSent) sendJson(res, 500, { message: 'internal simulator error', url: SWAGGER_URL });
     });
   });

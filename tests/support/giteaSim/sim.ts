@@ -8,8 +8,19 @@ import * as g from './git.js';
 import { commentPayload, issuePayload, pullPayload, type Changes } from './payloads.js';
 import { Renderer } from './render.js';
 import {
-  isMergeable, issueOf, labelsOf, now, SimState,
-  type SimComment, type SimDispatch, type SimIssue, type SimLabel, type SimRepo, type SimRun, type SimRunner, type SimStatus,
+  isMergeable,
+  issueOf,
+  labelsOf,
+  now,
+  SimState,
+  type SimComment,
+  type SimDispatch,
+  type SimIssue,
+  type SimLabel,
+  type SimRepo,
+  type SimRun,
+  type SimRunner,
+  type SimStatus,
 } from './state.js';
 import { WebhookQueue, type WebhookDelivery } from './webhooks.js';
 
@@ -167,7 +178,11 @@ export class GiteaSim {
     owner: string,
     name: string,
     opts: {
-      files?: Record<string, string>; defaultBranch?: string; wiki?: Record<string, string>; private?: boolean; botPermission?: RepoPermission;
+      files?: Record<string, string>;
+      defaultBranch?: string;
+      wiki?: Record<string, string>;
+      private?: boolean;
+      botPermission?: RepoPermission;
       ownerIsOrg?: boolean;
       /** No commit at all (a repository created without auto_init). */
       empty?: boolean;
@@ -251,7 +266,12 @@ export class GiteaSim {
     this.state.ensureUser(opts.by);
     const issue = this.mustIssue(repo, n);
     const drop = new Set(repo.labels.filter((l) => labels.includes(l.name)).map((l) => l.id));
-    this.setIssueLabels(repo, issue, issue.labelIds.filter((id) => !drop.has(id)), opts.by);
+    this.setIssueLabels(
+      repo,
+      issue,
+      issue.labelIds.filter((id) => !drop.has(id)),
+      opts.by,
+    );
   }
 
   /** A user comments: `issue_comment` (event type `pull_request_comment` on a PR), action created. Returns the comment. */
@@ -425,7 +445,10 @@ export class GiteaSim {
     if ((await g.mergeBase(repo.path, pull.headSha, baseSha)) === baseSha) throw new SimHttpError(500, '');
     const user = this.state.user(sender);
     const outcome = await g.updateBranchFromBase(repo.path, {
-      headBranch: pull.headBranch, headSha: pull.headSha, baseSha, rebase: style === 'rebase',
+      headBranch: pull.headBranch,
+      headSha: pull.headSha,
+      baseSha,
+      rebase: style === 'rebase',
       message: `Merge branch '${pull.baseBranch}' into ${pull.headBranch}`,
       author: { name: user.fullName || user.login, email: `${user.id}+${user.login.toLowerCase()}@noreply.localhost` },
     });
@@ -442,17 +465,29 @@ export class GiteaSim {
     const user = this.state.user(sender);
     const person = { name: info?.authorName ?? '', email: info?.authorEmail ?? '', username: '' };
     const commit = {
-      id: sha, message: info?.message ?? '', url: `${base}/${repo.owner}/${repo.name}/commit/${sha}`,
-      author: person, committer: person, verification: null, timestamp: info?.date ?? now(),
+      id: sha,
+      message: info?.message ?? '',
+      url: `${base}/${repo.owner}/${repo.name}/commit/${sha}`,
+      author: person,
+      committer: person,
+      verification: null,
+      timestamp: info?.date ?? now(),
       // the test commit's file lists are nil slices: null (seen on 1.26.3)
-      added: null, removed: null, modified: null,
+      added: null,
+      removed: null,
+      modified: null,
     };
     return {
-      ref, before: sha, after: sha,
+      ref,
+      before: sha,
+      after: sha,
       compare_url: `${base}/${repo.owner}/${repo.name}/compare/${sha}...${sha}`,
-      commits: [commit], total_commits: 1, head_commit: commit,
+      commits: [commit],
+      total_commits: 1,
+      head_commit: commit,
       repository: this.render.repository(repo, sender),
-      pusher: this.render.user(user), sender: this.render.user(user),
+      pusher: this.render.user(user),
+      sender: this.render.user(user),
     };
   }
 
@@ -489,7 +524,14 @@ export class GiteaSim {
 
   /** @internal */
   addLabelRecord(repo: SimRepo, l: { name: string; color: string; description: string; exclusive?: boolean; isArchived?: boolean }): SimLabel {
-    const label: SimLabel = { id: this.state.nextId('label'), name: l.name, color: l.color, description: l.description, exclusive: l.exclusive ?? false, isArchived: l.isArchived ?? false };
+    const label: SimLabel = {
+      id: this.state.nextId('label'),
+      name: l.name,
+      color: l.color,
+      description: l.description,
+      exclusive: l.exclusive ?? false,
+      isArchived: l.isArchived ?? false,
+    };
     repo.labels.push(label);
     return label;
   }
@@ -524,8 +566,10 @@ export class GiteaSim {
     if (same) return;
     const stamp = now();
     // The timeline records each label added ("1") or removed (""), with who did it.
-    for (const id of next.filter((x) => !issue.labelIds.includes(x))) this.addTimeline(issue, { type: 'label', body: '1', user: sender, labelId: id, createdAt: stamp });
-    for (const id of issue.labelIds.filter((x) => !next.includes(x))) this.addTimeline(issue, { type: 'label', body: '', user: sender, labelId: id, createdAt: stamp });
+    for (const id of next.filter((x) => !issue.labelIds.includes(x)))
+      this.addTimeline(issue, { type: 'label', body: '1', user: sender, labelId: id, createdAt: stamp });
+    for (const id of issue.labelIds.filter((x) => !next.includes(x)))
+      this.addTimeline(issue, { type: 'label', body: '', user: sender, labelId: id, createdAt: stamp });
     issue.labelIds = next;
     issue.updatedAt = stamp;
     this.emitIssueEvent(repo, issue, 'label_updated', sender);
@@ -553,7 +597,11 @@ export class GiteaSim {
     comment.body = body;
     comment.updatedAt = now();
     const issue = this.mustIssue(repo, comment.issueNumber);
-    this.emit(repo, issue.pull ? 'pull_request_comment' : 'issue_comment', commentPayload(this.render, repo, issue, comment, 'edited', sender, { body: { from } }));
+    this.emit(
+      repo,
+      issue.pull ? 'pull_request_comment' : 'issue_comment',
+      commentPayload(this.render, repo, issue, comment, 'edited', sender, { body: { from } }),
+    );
   }
 
   /** @internal Title/body edits send `edited` with `changes`; state changes send closed/reopened. */
@@ -650,7 +698,9 @@ export class GiteaSim {
     if (opt.headCommitId && opt.headCommitId !== pull.headSha) throw new SimHttpError(409, 'head out of date');
     const bot = this.state.user(sender);
     const defaultTitle =
-      opt.style === 'squash' ? `${issue.title} (#${issue.number})` : `Merge pull request '${issue.title}' (#${issue.number}) from ${pull.headBranch} into ${pull.baseBranch}`;
+      opt.style === 'squash'
+        ? `${issue.title} (#${issue.number})`
+        : `Merge pull request '${issue.title}' (#${issue.number}) from ${pull.headBranch} into ${pull.baseBranch}`;
     const message = [opt.title || defaultTitle, opt.message].filter((x) => x).join('\n\n');
     const outcome = await g.mergeInto(repo.path, pull.baseBranch, pull.headSha, {
       style: opt.style as g.GitMergeStyle,
@@ -676,7 +726,19 @@ export class GiteaSim {
   }
 
   /** @internal */
-  addHookRecord(repo: SimRepo, h: { url: string; secret: string; events: string[]; active: boolean; contentType: 'json' | 'form'; branchFilter?: string; authorizationHeader?: string; name?: string }) {
+  addHookRecord(
+    repo: SimRepo,
+    h: {
+      url: string;
+      secret: string;
+      events: string[];
+      active: boolean;
+      contentType: 'json' | 'form';
+      branchFilter?: string;
+      authorizationHeader?: string;
+      name?: string;
+    },
+  ) {
     const stamp = now();
     const hook = {
       id: this.state.nextId('hook'),

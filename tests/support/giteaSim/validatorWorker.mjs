@@ -32,7 +32,11 @@ function routablePath(path) {
 function dropNulls(value) {
   if (Array.isArray(value)) return value.map(dropNulls);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, dropNulls(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, dropNulls(v)]),
+    );
   }
   return value;
 }
@@ -71,7 +75,7 @@ parentPort.on('message', (msg) => {
     const result = msg.kind === 'request' ? checkRequest(msg.req) : checkResponse(msg);
     parentPort.postMessage({ id: msg.id, result });
   } catch (err) {
-    parentPort.postMessage({ id: msg.id, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    parentPort.postMessage({ id: msg.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 });
 parentPort.postMessage({ ready: true });

@@ -98,7 +98,14 @@ export interface WebhookDelivery {
 }
 
 /** Gitea's header set for one delivery (FACTS §a; [G] services/webhook/deliver.go addDefaultHeaders). */
-export function deliveryHeaders(opts: { id: string; event: string; eventType: string; body: string; secret: string; authorization?: string }): Record<string, string> {
+export function deliveryHeaders(opts: {
+  id: string;
+  event: string;
+  eventType: string;
+  body: string;
+  secret: string;
+  authorization?: string;
+}): Record<string, string> {
   const sig256 = opts.secret ? createHmac('sha256', opts.secret).update(opts.body).digest('hex') : '';
   const sig1 = opts.secret ? createHmac('sha1', opts.secret).update(opts.body).digest('hex') : '';
   const headers: Record<string, string> = {
@@ -189,10 +196,12 @@ export class WebhookQueue {
 
   private kick(): void {
     if (this.held) return;
-    this.running ??= Promise.all(Array.from({ length: Math.max(1, this.workers) }, () => this.drain())).then(() => undefined).finally(() => {
-      this.running = null;
-      if (this.queue.length > 0 && !this.held) this.kick();
-    });
+    this.running ??= Promise.all(Array.from({ length: Math.max(1, this.workers) }, () => this.drain()))
+      .then(() => undefined)
+      .finally(() => {
+        this.running = null;
+        if (this.queue.length > 0 && !this.held) this.kick();
+      });
   }
 
   private async drain(): Promise<void> {
@@ -206,7 +215,14 @@ export class WebhookQueue {
   private async send(item: QueuedDelivery, id: string): Promise<void> {
     const body = JSON.stringify(item.payload, null, 2);
     const event = groupedEvent(item.eventType);
-    const headers = deliveryHeaders({ id, event, eventType: item.eventType, body, secret: item.hook.secret, authorization: item.hook.authorizationHeader || undefined });
+    const headers = deliveryHeaders({
+      id,
+      event,
+      eventType: item.eventType,
+      body,
+      secret: item.hook.secret,
+      authorization: item.hook.authorizationHeader || undefined,
+    });
     const record: WebhookDelivery = {
       id,
       hookId: item.hook.id,
@@ -235,7 +251,11 @@ export class WebhookQueue {
  */
 function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { ...headers, 'Accept-Encoding': 'gzip', 'Content-Length': String(Buffer.byteLength(body)) }, agent: false });
+    const req = request(url, {
+      method: 'POST',
+      headers: { ...headers, 'Accept-Encoding': 'gzip', 'Content-Length': String(Buffer.byteLength(body)) },
+      agent: false,
+    });
     const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
     req.on('response', (res) => {
       res.resume();

@@ -90,7 +90,13 @@ function sse(res: ServerResponse, type: string, data: Record<string, unknown>): 
 }
 
 /** Answer one /v1/messages request with these blocks, streamed (SSE) or as one JSON message, as the request asked. */
-export function sendMessage(req: ModelRequest, res: ServerResponse, blocks: Block[], stop: string, usage: { input_tokens: number; output_tokens: number }): void {
+export function sendMessage(
+  req: ModelRequest,
+  res: ServerResponse,
+  blocks: Block[],
+  stop: string,
+  usage: { input_tokens: number; output_tokens: number },
+): void {
   const model = typeof req.body.model === 'string' ? req.body.model : 'claude-scripted';
   const message = { id: id('msg'), type: 'message', role: 'assistant', model, stop_sequence: null };
   const fullUsage = { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
@@ -109,7 +115,8 @@ export function sendMessage(req: ModelRequest, res: ServerResponse, blocks: Bloc
       const json = JSON.stringify(b.input);
       // Split like the real API does, so the CLI has to join partial JSON.
       const cut = Math.floor(json.length / 2);
-      for (const part of [json.slice(0, cut), json.slice(cut)]) sse(res, 'content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: part } });
+      for (const part of [json.slice(0, cut), json.slice(cut)])
+        sse(res, 'content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: part } });
     }
     sse(res, 'content_block_stop', { index });
   });

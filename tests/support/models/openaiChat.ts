@@ -77,13 +77,18 @@ function declaredTools(req: ModelRequest): Set<string> {
   return new Set(tools.map((t) => t.function?.name).filter((n): n is string => typeof n === 'string'));
 }
 
-interface ToolCall { name: string; arguments: string }
+interface ToolCall {
+  name: string;
+  arguments: string;
+}
 
 /** The tool call an action stands for, or an error message when the request does not offer that tool. */
 function toolCallFor(req: ModelRequest, action: ModelAction): ToolCall | { error: string } | null {
   const tools = declaredTools(req);
   const need = (name: string, args: Record<string, unknown>): ToolCall | { error: string } =>
-    tools.has(name) ? { name, arguments: JSON.stringify(args) } : { error: `scripted model: the request declares no "${name}" tool (it has: ${[...tools].join(', ') || 'none'})` };
+    tools.has(name)
+      ? { name, arguments: JSON.stringify(args) }
+      : { error: `scripted model: the request declares no "${name}" tool (it has: ${[...tools].join(', ') || 'none'})` };
   if ('write' in action) {
     const cwd = workingDirectory(req);
     const filePath = isAbsolute(action.write.path) || !cwd ? action.write.path : join(cwd, action.write.path);
@@ -126,14 +131,22 @@ export const chatHandler: ModelHandler = (req, action, res) => {
     const message = call
       ? { role: 'assistant', content: null, tool_calls: [{ id: callId, type: 'function', function: call }] }
       : { role: 'assistant', content: text ?? '' };
-    return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage });
+    return sendJson(res, 200, {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+      usage,
+    });
   }
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}): void => {
     res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`);
   };
-  const delta = (d: Record<string, unknown>, finishReason: string | null = null): void => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finishReason }]);
+  const delta = (d: Record<string, unknown>, finishReason: string | null = null): void =>
+    chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finishReason }]);
   delta({ role: 'assistant', content: '' });
   if (call) {
     const half = Math.floor(call.arguments.length / 2);

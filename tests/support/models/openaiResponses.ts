@@ -43,10 +43,24 @@ function shellItem(req: ModelRequest, command: string): Record<string, unknown> 
   const tools = declaredTools(req);
   const call_id = id('call');
   if (tools.some((t) => t.type === 'function' && t.name === 'exec_command')) {
-    return { type: 'function_call', id: id('fc'), call_id, name: 'exec_command', arguments: JSON.stringify({ cmd: command, yield_time_ms: 10000 }), status: 'completed' };
+    return {
+      type: 'function_call',
+      id: id('fc'),
+      call_id,
+      name: 'exec_command',
+      arguments: JSON.stringify({ cmd: command, yield_time_ms: 10000 }),
+      status: 'completed',
+    };
   }
   if (tools.some((t) => t.type === 'function' && t.name === 'shell')) {
-    return { type: 'function_call', id: id('fc'), call_id, name: 'shell', arguments: JSON.stringify({ command: ['bash', '-lc', command] }), status: 'completed' };
+    return {
+      type: 'function_call',
+      id: id('fc'),
+      call_id,
+      name: 'shell',
+      arguments: JSON.stringify({ command: ['bash', '-lc', command] }),
+      status: 'completed',
+    };
   }
   if (tools.some((t) => t.type === 'local_shell')) {
     return { type: 'local_shell_call', id: id('lsh'), call_id, status: 'completed', action: { type: 'exec', command: ['bash', '-lc', command] } };
@@ -66,7 +80,14 @@ export function outputItem(req: ModelRequest, action: ModelAction): Record<strin
       return { type: 'custom_tool_call', id: id('ctc'), call_id: id('call'), name: 'apply_patch', input: patch, status: 'completed' };
     }
     if (tools.some((t) => t.type === 'function' && t.name === 'apply_patch')) {
-      return { type: 'function_call', id: id('fc'), call_id: id('call'), name: 'apply_patch', arguments: JSON.stringify({ input: patch }), status: 'completed' };
+      return {
+        type: 'function_call',
+        id: id('fc'),
+        call_id: id('call'),
+        name: 'apply_patch',
+        arguments: JSON.stringify({ input: patch }),
+        status: 'completed',
+      };
     }
     return shellItem(req, writeCommand(action.write.path, action.write.content));
   }

@@ -10,7 +10,10 @@ export interface StoryScript {
 
 /** A file's text from Claude Code's Read result ("     1\tline" per line). */
 function fromReadResult(text: string): string {
-  return text.split('\n').map((l) => l.replace(/^\s*\d+\t/, '')).join('\n');
+  return text
+    .split('\n')
+    .map((l) => l.replace(/^\s*\d+\t/, ''))
+    .join('\n');
 }
 
 /**
@@ -61,7 +64,9 @@ export class StoryModel {
     if ('write' in step) return { write: { path: step.write[0], content: step.write[1] } };
     const cwd = cwdFromRequest(req) ?? '';
     if ('read' in step) return { read: join(cwd, step.read) };
-    const lastResult = [...(req.body.messages as { content: unknown }[])].reverse().flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+    const lastResult = [...(req.body.messages as { content: unknown }[])]
+      .reverse()
+      .flatMap((m) => (Array.isArray(m.content) ? m.content : []))
       .find((b: { type?: string }) => b.type === 'tool_result') as { content?: unknown } | undefined;
     const read = typeof lastResult?.content === 'string' ? fromReadResult(lastResult.content) : '';
     return { write: { path: step.append[0], content: `${read.endsWith('\n') || read === '' ? read : `${read}\n`}${step.append[1]}` } };
