@@ -20,7 +20,6 @@ const LAYERS: Readonly<Record<string, number>> = {
   gitea: 3,
   llm: 3,
   agent: 3,
-  intake: 4,
   mirror: 4,
   inbox: 4,
   reconcile: 4,
