@@ -1,10 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { shapeDifferences } from '../support/captureShape.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
 import { checkResponse, SWAGGER_AVAILABLE, SWAGGER_PATH } from '../support/giteaSim/validate.js';
 import { ownCapture } from '../support/webhookFixtures.js';
+import { commitToBranch, initBareRepo, revParse } from '../support/giteaSim/git.js';
 
 const run = promisify(execFile);
 
@@ -259,6 +263,20 @@ describe('merge is a real git merge', () => {
     expect((await api('POST', `/repos/acme/stale/pulls/${wip.body!.number}/merge`, { do: 'merge' })).status).toBe(405);
     // One open PR per head/base pair.
     expect((await api('POST', '/repos/acme/stale/pulls', { head: 'wip', base: 'main', title: 'again' })).status).toBe(409);
+  });
+});
+
+describe('git under concurrent requests', () => {
+  it('twenty commits to twenty branches of one repo at once all land (git worktree add races a half-made worktree)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'simgit-'));
+    const bare = join(root, 'r.git');
+    await initBareRepo(bare, { 'a.txt': 'a\n' }, 'main');
+    const shas = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => commitToBranch(bare, `b${i}`, { files: { [`f${i}.txt`]: `${i}\n` }, message: `c${i}`, from: 'main' })),
+    );
+    expect(new Set(shas).size).toBe(20);
+    for (const [i, sha] of shas.entries()) expect(await revParse(bare, `refs/heads/b${i}`)).toBe(sha);
+    await rm(root, { recursive: true, force: true });
   });
 });
 

@@ -163,14 +163,29 @@ export async function commitInfo(bare: string, rev: string, path?: string): Prom
   return { sha, authorName: authorName ?? '', authorEmail: authorEmail ?? '', date: date ?? '', message: (message ?? '').replace(/\n+$/, '\n') };
 }
 
+/**
+ * `git worktree add` reads every other worktree's files and fails while another is half made ("failed to read
+ * …/worktrees/x/commondir", seen in the full-loop chaos run and by 20 concurrent adds on one repo): worktrees of one
+ * repo are added and removed one at a time, as Damascus's own clone cache does (src/agent/cacheLock.ts).
+ */
+const worktreeTurns = new Map<string, Promise<unknown>>();
+function oneWorktreeOpAtATime<T>(bare: string, op: () => Promise<T>): Promise<T> {
+  const mine = (worktreeTurns.get(bare) ?? Promise.resolve()).then(op, op);
+  worktreeTurns.set(
+    bare,
+    mine.catch(() => undefined),
+  );
+  return mine;
+}
+
 /** Runs `fn` in a throwaway worktree of the bare repo, detached at `start`. */
 async function inWorktree<T>(bare: string, start: string, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'giteasim-wt-'));
-  await git(['--git-dir', bare, 'worktree', 'add', '-q', '--detach', dir, start]);
+  await oneWorktreeOpAtATime(bare, () => git(['--git-dir', bare, 'worktree', 'add', '-q', '--detach', dir, start]));
   try {
     return await fn(dir);
   } finally {
-    await git(['--git-dir', bare, 'worktree', 'remove', '--force', dir]).catch(() => undefined);
+    await oneWorktreeOpAtATime(bare, () => git(['--git-dir', bare, 'worktree', 'remove', '--force', dir])).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
