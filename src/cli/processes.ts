@@ -97,6 +97,18 @@ interface Parts {
   metrics: Metrics;
 }
 
+/** The job schedulers with the process's settings (`damascus scheduler`, and `damascus start`'s part). */
+function startSchedulerPart(settings: Settings, log: Logger): ReturnType<typeof startScheduler> {
+  return startScheduler({
+    redisUrl: settings.redisUrl,
+    prefix: settings.queuePrefix,
+    heartbeatMs: settings.heartbeatMs,
+    relaySweepMs: settings.relaySweepMs,
+    reconcileSweepMs: settings.reconcileSweepMs,
+    log,
+  });
+}
+
 /**
  * The worker's parts: the phases (a DAMASCUS_PHASES_MODULE, else the built-in ones when Gitea is
  * configured), and, with Gitea, the relay job (comment inbox, then outbox → Gitea) and the reconcile sweep.
@@ -200,14 +212,7 @@ export function registerProcessCommands(program: Command): void {
     .description('keep the heartbeat, relay-sweep, reconcile-sweep and retention-sweep job schedulers in Redis (any number may run)')
     .action(async () => {
       const { settings, log } = commandContext();
-      const scheduler = startScheduler({
-        redisUrl: settings.redisUrl,
-        prefix: settings.queuePrefix,
-        heartbeatMs: settings.heartbeatMs,
-        relaySweepMs: settings.relaySweepMs,
-        reconcileSweepMs: settings.reconcileSweepMs,
-        log,
-      });
+      const scheduler = startSchedulerPart(settings, log);
       runUntilSignal(log, settings, [() => scheduler.close()]);
     });
 
@@ -323,14 +328,7 @@ async function startServeParts(settings: Settings, log: Logger, withWorkerAndSch
   const { server } = await serveHttp(routes, settings.port, settings.bindHost, log);
   stoppers.push(() => closeServer(server));
   if (withWorkerAndScheduler) {
-    const scheduler = startScheduler({
-      redisUrl: settings.redisUrl,
-      prefix: settings.queuePrefix,
-      heartbeatMs: settings.heartbeatMs,
-      relaySweepMs: settings.relaySweepMs,
-      reconcileSweepMs: settings.reconcileSweepMs,
-      log,
-    });
+    const scheduler = startSchedulerPart(settings, log);
     worker = await startWorkerPart(settings, log, sql, metrics);
     const w = worker;
     stoppers.push(

@@ -26,26 +26,15 @@ export function startScheduler(o: SchedulerOptions): { upserted: Promise<void>; 
   const upsert = async () => {
     if (!queues) return;
     try {
-      await queues.ticks.upsertJobScheduler(
-        HEARTBEAT_SCHEDULER,
-        { every: o.heartbeatMs },
-        { name: 'heartbeat', opts: { removeOnComplete: true, removeOnFail: 100 } },
-      );
-      await queues.relay.upsertJobScheduler(
-        RELAY_SWEEP_SCHEDULER,
-        { every: o.relaySweepMs },
-        { name: 'relay-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } },
-      );
-      await queues.reconcile.upsertJobScheduler(
-        RECONCILE_SWEEP_SCHEDULER,
-        { every: o.reconcileSweepMs },
-        { name: 'reconcile-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } },
-      );
-      await queues.maintenance.upsertJobScheduler(
-        RETENTION_SWEEP_SCHEDULER,
-        { every: RETENTION_SWEEP_MS },
-        { name: 'retention-sweep', opts: { removeOnComplete: true, removeOnFail: 100 } },
-      );
+      const schedules = [
+        { queue: queues.ticks, id: HEARTBEAT_SCHEDULER, every: o.heartbeatMs, job: 'heartbeat' },
+        { queue: queues.relay, id: RELAY_SWEEP_SCHEDULER, every: o.relaySweepMs, job: 'relay-sweep' },
+        { queue: queues.reconcile, id: RECONCILE_SWEEP_SCHEDULER, every: o.reconcileSweepMs, job: 'reconcile-sweep' },
+        { queue: queues.maintenance, id: RETENTION_SWEEP_SCHEDULER, every: RETENTION_SWEEP_MS, job: 'retention-sweep' },
+      ];
+      for (const s of schedules) {
+        await s.queue.upsertJobScheduler(s.id, { every: s.every }, { name: s.job, opts: { removeOnComplete: true, removeOnFail: 100 } });
+      }
       o.log.info({ heartbeatMs: o.heartbeatMs }, 'job schedulers upserted');
       firstReady();
     } catch (err) {
