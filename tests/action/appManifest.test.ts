@@ -1,6 +1,7 @@
 /** app.yml: the one list of webhook events and permissions `damascus setup` uses. */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { HOOK_SUBSCRIPTIONS } from '../support/giteaSim/webhooks.js';
 
 interface Manifest {
   name: string;
@@ -13,35 +14,7 @@ interface Manifest {
 const text = readFileSync('app.yml', 'utf8');
 const manifest = parse(text) as Manifest;
 
-// Gitea 1.26 subscription names accepted by POST /repos/{o}/{r}/hooks `events` (FACTS.md §b).
-const GITEA_EVENT_NAMES = new Set([
-  'create',
-  'delete',
-  'fork',
-  'push',
-  'issues',
-  'issues_only',
-  'issue_assign',
-  'issue_label',
-  'issue_milestone',
-  'issue_comment',
-  'pull_request',
-  'pull_request_only',
-  'pull_request_assign',
-  'pull_request_label',
-  'pull_request_milestone',
-  'pull_request_comment',
-  'pull_request_review',
-  'pull_request_review_request',
-  'pull_request_sync',
-  'wiki',
-  'repository',
-  'release',
-  'package',
-  'status',
-  'workflow_run',
-  'workflow_job',
-]);
+const GITEA_EVENT_NAMES = new Set(HOOK_SUBSCRIPTIONS);
 
 test('Probot manifest shape', () => {
   expect(typeof manifest.name).toBe('string');

@@ -21,6 +21,7 @@ import {
 import { deriveProjectSecret, deriveWebhookSecret } from '../../src/shared/signing.js';
 import { damascus, ROOT, type CliRun } from '../support/cli.js';
 import { startGiteaSim, startWebhookReceiver, type GiteaSim } from '../support/giteaSim/index.js';
+import { HOOK_SUBSCRIPTIONS } from '../support/giteaSim/webhooks.js';
 
 const run = promisify(execFile);
 const CALLBACK_SECRET = 'callback-secret-7f3a9c';
@@ -406,40 +407,12 @@ describe('storedEvents', () => {
     expect(storedEvents(EVENTS)).toEqual([...capture.body.events].sort());
   });
 
-  // Every subscription name Gitea takes (FACTS §b). The simulator stores each from what it turns on, not from
-  // setup's table, and tests/gitea/captures.test.ts holds that to a real hook.
-  const SUBSCRIPTIONS = [
-    'issues',
-    'issues_only',
-    'issue_assign',
-    'issue_label',
-    'issue_milestone',
-    'issue_comment',
-    'pull_request',
-    'pull_request_only',
-    'pull_request_assign',
-    'pull_request_label',
-    'pull_request_milestone',
-    'pull_request_comment',
-    'pull_request_review',
-    'pull_request_review_request',
-    'pull_request_sync',
-    'push',
-    'create',
-    'delete',
-    'fork',
-    'repository',
-    'wiki',
-    'release',
-    'package',
-    'status',
-    'workflow_run',
-    'workflow_job',
-  ];
+  // Every subscription name Gitea takes. The simulator stores each from what it turns on, not from setup's table,
+  // and tests/gitea/captures.test.ts holds that to a real hook.
 
   test('a hook subscribed to any one of them is current as the simulated Gitea reports it back', async () => {
     await sim.createRepo('acme', 'subscriptions');
-    for (const name of SUBSCRIPTIONS) {
+    for (const name of HOOK_SUBSCRIPTIONS) {
       await client.createHook('acme', 'subscriptions', {
         url: 'http://127.0.0.1:9/hook',
         secret: 's',
@@ -450,7 +423,7 @@ describe('storedEvents', () => {
       });
     }
     const hooks = await client.listHooks('acme', 'subscriptions');
-    expect(hooks.map((h) => h.name).sort()).toEqual([...SUBSCRIPTIONS].sort());
+    expect(hooks.map((h) => h.name).sort()).toEqual([...HOOK_SUBSCRIPTIONS].sort());
     expect(hooks.filter((h) => !hookIsCurrent(h, [h.name ?? ''], h.name ?? '')).map((h) => `${h.name}: ${h.events.join(', ')}`)).toEqual([]);
   });
 });

@@ -2,6 +2,36 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import type { SimHook } from './state.js';
 
+/** Every subscription name Gitea 1.26 takes in a hook's `events` (POST /repos/{o}/{r}/hooks; FACTS.md §b). */
+export const HOOK_SUBSCRIPTIONS: readonly string[] = [
+  'create',
+  'delete',
+  'fork',
+  'push',
+  'issues',
+  'issues_only',
+  'issue_assign',
+  'issue_label',
+  'issue_milestone',
+  'issue_comment',
+  'pull_request',
+  'pull_request_only',
+  'pull_request_assign',
+  'pull_request_label',
+  'pull_request_milestone',
+  'pull_request_comment',
+  'pull_request_review',
+  'pull_request_review_request',
+  'pull_request_sync',
+  'wiki',
+  'repository',
+  'release',
+  'package',
+  'status',
+  'workflow_run',
+  'workflow_job',
+];
+
 /** Which hook subscription names turn on which event types ([G] routers/api/v1/utils/hook.go, modules/webhook/type.go). */
 const SUBSCRIPTION_GROUPS: Record<string, string[]> = {
   issues: ['issues', 'issue_assign', 'issue_label', 'issue_milestone', 'issue_comment'],
