@@ -33,19 +33,24 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export async function startFleet(name: string, over: Record<string, string> = {}): Promise<Fleet> {
-  const [db, sim, redis, dir] = await Promise.all([createTestDb('dmchaos'), startGiteaSim(), startPrivateRedis(), tempDir(`damascus-chaos-${name}-`)]);
-  await sim.createRepo(OWNER, REPO, { files: { 'README.md': '# app\n' } });
-  const trace = join(dir.path, 'trace.log');
-  const env: Record<string, string> = {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    DAMASCUS_QUEUE_PREFIX: `chaos-${name}`,
-    DAMASCUS_DATA_DIR: dir.path,
-    GITEA_URL: sim.url,
-    GITEA_TOKEN: sim.token,
+/** The environment of every process a chaos run spawns: the scripted phases writing their trace, short leases and sweeps. */
+export function chaosProcessEnv(o: {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  dataDir: string;
+  sim: { url: string; token: string };
+  trace: string;
+}): Record<string, string> {
+  return {
+    DATABASE_URL: o.databaseUrl,
+    REDIS_URL: o.redisUrl,
+    DAMASCUS_QUEUE_PREFIX: o.prefix,
+    DAMASCUS_DATA_DIR: o.dataDir,
+    GITEA_URL: o.sim.url,
+    GITEA_TOKEN: o.sim.token,
     DAMASCUS_PHASES_MODULE: CHAOS_PHASES,
-    CHAOS_TRACE: trace,
+    CHAOS_TRACE: o.trace,
     DAMASCUS_CONCURRENCY: '4',
     DAMASCUS_HEARTBEAT_MS: '300',
     DAMASCUS_LEASE_MS: '1500',
@@ -54,8 +59,14 @@ export async function startFleet(name: string, over: Record<string, string> = {}
     DAMASCUS_ERROR_BACKOFF_MS: '200',
     DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
     DAMASCUS_LOG_LEVEL: 'warn',
-    ...over,
   };
+}
+
+export async function startFleet(name: string, over: Record<string, string> = {}): Promise<Fleet> {
+  const [db, sim, redis, dir] = await Promise.all([createTestDb('dmchaos'), startGiteaSim(), startPrivateRedis(), tempDir(`damascus-chaos-${name}-`)]);
+  await sim.createRepo(OWNER, REPO, { files: { 'README.md': '# app\n' } });
+  const trace = join(dir.path, 'trace.log');
+  const env = { ...chaosProcessEnv({ databaseUrl: db.url, redisUrl: redis.url, prefix: `chaos-${name}`, dataDir: dir.path, sim, trace }), ...over };
   const projectId = (await upsertProject(db.sql, { owner: OWNER, name: REPO, htmlUrl: `${sim.url}/${OWNER}/${REPO}` })).id;
   const procs: DamascusProcess[] = [];
   const killedAt = new Map<number, number>();

@@ -12,7 +12,7 @@ import { upsertProject } from '../src/db/ops/upsertProject.js';
 import { damascus } from '../tests/support/cli.js';
 import { startGiteaSim } from '../tests/support/giteaSim/index.js';
 import { spawnDamascus, startPrivateRedis, stopAll, tempDir, waitFor, type DamascusProcess } from '../tests/support/processes.js';
-import { CHAOS_PHASES, checkInvariants, OWNER, REPO, seedStories, waitForAllDone, type Fleet } from './harness.js';
+import { chaosProcessEnv, checkInvariants, OWNER, REPO, seedStories, waitForAllDone, type Fleet } from './harness.js';
 import { startPrivatePostgres, type PrivatePostgres } from './privatePostgres.js';
 
 const STORIES = Number(process.env.CHAOS_STORIES ?? 50);
@@ -37,24 +37,8 @@ test(`PostgreSQL (a private cluster) crashed and restarted ${RESTARTS}× during 
   await sim.createRepo(OWNER, REPO, { files: { 'README.md': '# app\n' } });
   const sql = openDb(url, { max: 5 });
   const trace = join(dir.path, 'trace.log');
-  const env: Record<string, string> = {
-    DATABASE_URL: url,
-    REDIS_URL: redis.url,
-    DAMASCUS_QUEUE_PREFIX: 'chaos-pg',
-    DAMASCUS_DATA_DIR: dir.path,
-    GITEA_URL: sim.url,
-    GITEA_TOKEN: sim.token,
-    DAMASCUS_PHASES_MODULE: CHAOS_PHASES,
-    CHAOS_TRACE: trace,
-    DAMASCUS_CONCURRENCY: '4',
-    DAMASCUS_HEARTBEAT_MS: '300',
-    DAMASCUS_LEASE_MS: '1500',
-    DAMASCUS_RELAY_SWEEP_MS: '500',
-    DAMASCUS_RECONCILE_SWEEP_MS: '3600000',
-    DAMASCUS_ERROR_BACKOFF_MS: '200',
-    DAMASCUS_ERROR_BACKOFF_MAX_MS: '2000',
-    DAMASCUS_LOG_LEVEL: 'warn',
-  };
+  const env = chaosProcessEnv({ databaseUrl: url, redisUrl: redis.url, prefix: 'chaos-pg', dataDir: dir.path, sim, trace });
+
   const projectId = (await upsertProject(sql, { owner: OWNER, name: REPO, htmlUrl: `${sim.url}/${OWNER}/${REPO}` })).id;
   const procs: DamascusProcess[] = [];
   const killedAt = new Map<number, number>();
