@@ -3,6 +3,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { withCacheLock } from '../../../src/agent/cacheLock.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -164,28 +165,18 @@ export async function commitInfo(bare: string, rev: string, path?: string): Prom
 }
 
 /**
- * `git worktree add` reads every other worktree's files and fails while another is half made ("failed to read
- * …/worktrees/x/commondir", seen in the full-loop chaos run and by 20 concurrent adds on one repo): worktrees of one
- * repo are added and removed one at a time, as Damascus's own clone cache does (src/agent/cacheLock.ts).
+ * Runs `fn` in a throwaway worktree of the bare repo, detached at `start`. `git worktree add` reads every other
+ * worktree's files and fails while another is half made ("failed to read …/worktrees/x/commondir", seen in the
+ * full-loop chaos run and by 20 concurrent adds on one repo), so a repo's worktrees are added and removed one at a
+ * time, under the lock Damascus's own clone cache uses.
  */
-const worktreeTurns = new Map<string, Promise<unknown>>();
-function oneWorktreeOpAtATime<T>(bare: string, op: () => Promise<T>): Promise<T> {
-  const mine = (worktreeTurns.get(bare) ?? Promise.resolve()).then(op, op);
-  worktreeTurns.set(
-    bare,
-    mine.catch(() => undefined),
-  );
-  return mine;
-}
-
-/** Runs `fn` in a throwaway worktree of the bare repo, detached at `start`. */
 async function inWorktree<T>(bare: string, start: string, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'giteasim-wt-'));
-  await oneWorktreeOpAtATime(bare, () => git(['--git-dir', bare, 'worktree', 'add', '-q', '--detach', dir, start]));
+  await withCacheLock(bare, () => git(['--git-dir', bare, 'worktree', 'add', '-q', '--detach', dir, start]));
   try {
     return await fn(dir);
   } finally {
-    await oneWorktreeOpAtATime(bare, () => git(['--git-dir', bare, 'worktree', 'remove', '--force', dir])).catch(() => undefined);
+    await withCacheLock(bare, () => git(['--git-dir', bare, 'worktree', 'remove', '--force', dir])).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
